@@ -96,9 +96,7 @@ impl Apci {
         } else if c[0] & 3 == 1 {
             Ok(Apci::S { recv: seq(c[2], c[3]) })
         } else {
-            UFunction::from_control(c[0])
-                .map(Apci::U)
-                .ok_or(DecodeError::UFrame { control: c[0] })
+            UFunction::from_control(c[0]).map(Apci::U).ok_or(DecodeError::UFrame { control: c[0] })
         }
     }
 
@@ -168,10 +166,7 @@ impl<'a> Apdu<'a> {
     /// before the frame does.
     pub fn parse(buf: &'a [u8]) -> Result<(Apdu<'a>, usize), DecodeError> {
         let Some(total) = frame_len(buf, MAX_APDU_LEN)? else {
-            return Err(DecodeError::LengthMismatch {
-                declared: CONTROL_LEN,
-                actual: buf.len().saturating_sub(2),
-            });
+            return Err(DecodeError::LengthMismatch { declared: CONTROL_LEN, actual: buf.len().saturating_sub(2) });
         };
         let Some(frame) = buf.get(..total) else {
             return Err(DecodeError::LengthMismatch { declared: total - 2, actual: buf.len() - 2 });
@@ -186,10 +181,7 @@ impl<'a> Apdu<'a> {
     /// length field says.
     pub fn from_frame(frame: &'a [u8]) -> Result<Apdu<'a>, DecodeError> {
         let Some(total) = frame_len(frame, MAX_APDU_LEN)? else {
-            return Err(DecodeError::LengthMismatch {
-                declared: CONTROL_LEN,
-                actual: frame.len().saturating_sub(2),
-            });
+            return Err(DecodeError::LengthMismatch { declared: CONTROL_LEN, actual: frame.len().saturating_sub(2) });
         };
         if frame.len() != total {
             return Err(DecodeError::LengthMismatch { declared: total - 2, actual: frame.len() - 2 });
@@ -277,27 +269,12 @@ mod tests {
 
     #[test]
     fn frame_errors() {
-        assert_eq!(
-            Apdu::parse(&[0x67, 4, 7, 0, 0, 0]),
-            Err(DecodeError::StartByte { byte: 0x67, offset: 0 })
-        );
-        assert_eq!(
-            Apdu::parse(&[0x68, 3, 7, 0, 0]),
-            Err(DecodeError::ApduLength { length: 3, max: 253 })
-        );
-        assert_eq!(
-            Apdu::parse(&[0x68, 254]),
-            Err(DecodeError::ApduLength { length: 254, max: 253 })
-        );
-        assert_eq!(
-            Apdu::parse(&[0x68, 4, 7, 0]),
-            Err(DecodeError::LengthMismatch { declared: 4, actual: 2 })
-        );
+        assert_eq!(Apdu::parse(&[0x67, 4, 7, 0, 0, 0]), Err(DecodeError::StartByte { byte: 0x67, offset: 0 }));
+        assert_eq!(Apdu::parse(&[0x68, 3, 7, 0, 0]), Err(DecodeError::ApduLength { length: 3, max: 253 }));
+        assert_eq!(Apdu::parse(&[0x68, 254]), Err(DecodeError::ApduLength { length: 254, max: 253 }));
+        assert_eq!(Apdu::parse(&[0x68, 4, 7, 0]), Err(DecodeError::LengthMismatch { declared: 4, actual: 2 }));
         assert_eq!(Apdu::parse(&[0x68, 4, 0, 0, 0, 0]), Err(DecodeError::EmptyIFrame));
-        assert_eq!(
-            Apdu::parse(&[0x68, 5, 1, 0, 0, 0, 9]),
-            Err(DecodeError::UnexpectedAsdu { kind: "S", len: 1 })
-        );
+        assert_eq!(Apdu::parse(&[0x68, 5, 1, 0, 0, 0, 9]), Err(DecodeError::UnexpectedAsdu { kind: "S", len: 1 }));
         assert_eq!(
             Apdu::from_frame(&[0x68, 4, 7, 0, 0, 0, 0x68]),
             Err(DecodeError::LengthMismatch { declared: 4, actual: 5 })
@@ -307,14 +284,10 @@ mod tests {
     #[test]
     fn write_frame_patches_length_and_rolls_back() {
         let mut out = BytesMut::new();
-        write_frame::<crate::error::EncodeError>(
-            Apci::I { send: seq(3), recv: seq(1) },
-            &mut out,
-            |b| {
-                b.put_slice(&[100, 1, 6, 0, 1, 0, 0, 0, 0, 20]);
-                Ok(())
-            },
-        )
+        write_frame::<crate::error::EncodeError>(Apci::I { send: seq(3), recv: seq(1) }, &mut out, |b| {
+            b.put_slice(&[100, 1, 6, 0, 1, 0, 0, 0, 0, 20]);
+            Ok(())
+        })
         .unwrap();
         assert_eq!(&out[..], &[0x68, 14, 6, 0, 2, 0, 100, 1, 6, 0, 1, 0, 0, 0, 0, 20]);
         let err = write_frame::<crate::error::EncodeError>(Apci::U(UFunction::TestFrAct), &mut out, |b| {

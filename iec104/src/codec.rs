@@ -124,15 +124,6 @@ impl tokio_util::codec::Encoder<Frame> for ApduCodec {
     }
 }
 
-#[cfg(feature = "tokio")]
-impl tokio_util::codec::Encoder<&Frame> for ApduCodec {
-    type Error = Error;
-
-    fn encode(&mut self, frame: &Frame, out: &mut BytesMut) -> Result<(), Error> {
-        Ok(frame.encode(out)?)
-    }
-}
-
 // Keep `Error` referenced without the tokio feature.
 #[allow(dead_code)]
 type _CodecError = Error;

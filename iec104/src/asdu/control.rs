@@ -200,11 +200,13 @@ mod tests {
         assert_eq!(o.value.value.state(), 1);
         let (_, o) = only::<Timed<Rco, Cp56Time2a>>(&with_t56(&[60, 1, 6, 0, 1, 0, 1, 0, 0, 0x02]));
         assert_eq!(o.value.value.state(), 2);
-        let (_, o) = only::<Timed<SetpointNormalized, Cp56Time2a>>(&with_t56(&[61, 1, 6, 0, 1, 0, 1, 0, 0, 0, 0x40, 0]));
+        let (_, o) =
+            only::<Timed<SetpointNormalized, Cp56Time2a>>(&with_t56(&[61, 1, 6, 0, 1, 0, 1, 0, 0, 0, 0x40, 0]));
         assert_eq!(o.value.value.nva.to_f32(), 0.5);
         let (_, o) = only::<Timed<SetpointScaled, Cp56Time2a>>(&with_t56(&[62, 1, 6, 0, 1, 0, 1, 0, 0, 0xFF, 0xFF, 0]));
         assert_eq!(o.value.value.sva, -1);
-        let (_, o) = only::<Timed<SetpointFloat, Cp56Time2a>>(&with_t56(&[63, 1, 6, 0, 1, 0, 1, 0, 0, 0, 0, 0x80, 0x3F, 0]));
+        let (_, o) =
+            only::<Timed<SetpointFloat, Cp56Time2a>>(&with_t56(&[63, 1, 6, 0, 1, 0, 1, 0, 0, 0, 0, 0x80, 0x3F, 0]));
         assert_eq!(o.value.value.value, 1.0);
         let (_, o) = only::<Timed<Bsi, Cp56Time2a>>(&with_t56(&[64, 1, 6, 0, 1, 0, 1, 0, 0, 1, 0, 0, 0]));
         assert_eq!(o.value.value.0, 1);

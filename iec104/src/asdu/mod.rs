@@ -28,12 +28,12 @@ mod system;
 
 pub use control::{Bsi, Dco, Qos, Rco, Sco, SetpointFloat, SetpointNormalized, SetpointScaled};
 pub use file::{
-    AckFile, Afq, CallFile, Chs, Directory, FileReady, Frq, LastSection, Lsq, QueryLog, Scq,
-    Segment, SegmentView, SectionReady, Sof, Srq, U24,
+    AckFile, Afq, CallFile, Chs, Directory, FileReady, Frq, LastSection, Lsq, QueryLog, Scq, SectionReady, Segment,
+    SegmentView, Sof, Srq, U24,
 };
 pub use monitor::{
-    Bcr, Bitstring, Normalized, Nva, Oci, PackedOutputCircuit, PackedSinglePoint,
-    PackedStartEvents, ProtectionEvent, Scaled, Scd, Sep, ShortFloat, Spe, StepPosition, Vti,
+    Bcr, Bitstring, Normalized, Nva, Oci, PackedOutputCircuit, PackedSinglePoint, PackedStartEvents, ProtectionEvent,
+    Scaled, Scd, Sep, ShortFloat, Spe, StepPosition, Vti,
 };
 pub use parameter::{ParameterFloat, ParameterNormalized, ParameterScaled, Qpa, Qpm};
 pub use system::{Coi, Fbp, Qcc, Qoi, Qrp, Read, TestWithTime};
@@ -75,7 +75,11 @@ impl AsduParams {
             return Err(ParamsError::FieldSize { field: "common address", value: ca_len, allowed: "1, 2" });
         }
         if ioa_len < 1 || ioa_len > 3 {
-            return Err(ParamsError::FieldSize { field: "information object address", value: ioa_len, allowed: "1, 2, 3" });
+            return Err(ParamsError::FieldSize {
+                field: "information object address",
+                value: ioa_len,
+                allowed: "1, 2, 3",
+            });
         }
         Ok(AsduParams { cot_len, ca_len, ioa_len })
     }
@@ -334,13 +338,7 @@ impl<E> Copy for Objects<'_, E> {}
 
 impl<'a, E: Element> Objects<'a, E> {
     /// Checks the body length against the VSQ; `offset` is the body's position in the ASDU.
-    fn decode(
-        type_id: TypeId,
-        vsq: u8,
-        body: &'a [u8],
-        ioa_len: u8,
-        offset: usize,
-    ) -> Result<Self, DecodeError> {
+    fn decode(type_id: TypeId, vsq: u8, body: &'a [u8], ioa_len: u8, offset: usize) -> Result<Self, DecodeError> {
         let count = vsq & 0x7F;
         let sequence = vsq & 0x80 != 0;
         let il = usize::from(ioa_len);
@@ -441,10 +439,7 @@ impl<'a, E: Element> IntoIterator for Objects<'a, E> {
 
 impl<E: Element> fmt::Debug for Objects<'_, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Objects")
-            .field("sequence", &self.sequence)
-            .field("objects", &DebugList(*self))
-            .finish()
+        f.debug_struct("Objects").field("sequence", &self.sequence).field("objects", &DebugList(*self)).finish()
     }
 }
 
@@ -535,10 +530,9 @@ impl<E: Element> InfoObjects<E> {
     pub fn iter(&self) -> impl Iterator<Item = InfoObject<E>> + '_ {
         let (single, seq) = match self {
             InfoObjects::Single(v) => (Some(v.iter().copied()), None),
-            InfoObjects::Sequence { start, items } => (
-                None,
-                Some(items.iter().enumerate().map(|(i, e)| InfoObject::new(start.offset(i as u32), *e))),
-            ),
+            InfoObjects::Sequence { start, items } => {
+                (None, Some(items.iter().enumerate().map(|(i, e)| InfoObject::new(start.offset(i as u32), *e))))
+            }
         };
         single.into_iter().flatten().chain(seq.into_iter().flatten())
     }
@@ -649,6 +643,22 @@ macro_rules! asdu_types {
                 }
             }
         )*
+
+        /// Octets of one information object after its IOA for `type_id`, or `None` for F_SG_NA_1
+        /// (variable) and type identifications this crate does not know.
+        ///
+        /// ```
+        /// use iec104::{asdu::element_len, types::TypeId};
+        /// assert_eq!(element_len(TypeId::M_ME_NC_1), Some(5));
+        /// assert_eq!(element_len(TypeId::M_ME_TF_1), Some(12));
+        /// assert_eq!(element_len(TypeId(200)), None);
+        /// ```
+        pub fn element_len(type_id: TypeId) -> Option<usize> {
+            match type_id {
+                $(TypeId::$tid => Some(<$elem as Element>::LEN),)*
+                _ => None,
+            }
+        }
 
         impl<'a> Body<'a> {
             /// The type identification.
@@ -1108,7 +1118,10 @@ mod tests {
         assert!(AsduParams::new(2, 2, 3).is_ok());
         assert!(matches!(AsduParams::new(0, 2, 3), Err(ParamsError::FieldSize { field: "cause of transmission", .. })));
         assert!(matches!(AsduParams::new(1, 3, 3), Err(ParamsError::FieldSize { field: "common address", .. })));
-        assert!(matches!(AsduParams::new(1, 1, 4), Err(ParamsError::FieldSize { field: "information object address", .. })));
+        assert!(matches!(
+            AsduParams::new(1, 1, 4),
+            Err(ParamsError::FieldSize { field: "information object address", .. })
+        ));
         assert_eq!(AsduParams::new(1, 1, 1).unwrap().header_len(), 4);
     }
 
@@ -1137,10 +1150,7 @@ mod tests {
         // negative, test, originator 7, CA 0x1234
         let bytes = [100, 1, 0x80 | 0x40 | 7, 7, 0x34, 0x12, 0, 0, 0, 20];
         let asdu = Asdu::decode(&bytes, &AsduParams::default()).unwrap();
-        assert_eq!(
-            asdu.cause,
-            Cause { cot: Cot::ACTIVATION_CON, negative: true, test: true, originator: 7 }
-        );
+        assert_eq!(asdu.cause, Cause { cot: Cot::ACTIVATION_CON, negative: true, test: true, originator: 7 });
         assert_eq!(asdu.common_address, CommonAddress(0x1234));
         round_trip(&bytes);
     }
@@ -1202,7 +1212,14 @@ mod tests {
         let bytes = [11, 0x83, 3, 0, 1, 0, 10, 0, 0, 1, 0, 0, 2, 0, 0];
         assert!(matches!(
             Asdu::decode(&bytes, &AsduParams::default()).unwrap_err(),
-            DecodeError::Truncated { sequence: true, object: 2, field: "information object address" | "SVA", expected: 12, actual: 9, .. }
+            DecodeError::Truncated {
+                sequence: true,
+                object: 2,
+                field: "information object address" | "SVA",
+                expected: 12,
+                actual: 9,
+                ..
+            }
         ));
         // header too short
         assert_eq!(

@@ -336,7 +336,8 @@ mod tests {
         // 220.5 = 0x435C8000
         let (_, o) = only::<ShortFloat>(&[13, 1, 3, 0, 1, 0, 0xA4, 0x0F, 0, 0x00, 0x80, 0x5C, 0x43, 0]);
         assert_eq!((o.ioa.get(), o.value.value), (4004, 220.5));
-        let (_, o) = only::<Timed<ShortFloat, Cp24Time2a>>(&[14, 1, 3, 0, 1, 0, 1, 0, 0, 0, 0, 0xC0, 0xBF, 0, 0xE8, 0x03, 1]);
+        let (_, o) =
+            only::<Timed<ShortFloat, Cp24Time2a>>(&[14, 1, 3, 0, 1, 0, 1, 0, 0, 0, 0, 0xC0, 0xBF, 0, 0xE8, 0x03, 1]);
         assert_eq!(o.value.value.value, -1.5);
         assert_eq!(o.value.time.millisecond(), 1000);
     }
@@ -346,7 +347,10 @@ mod tests {
         // counter -2, seq 3, carry, invalid
         let (_, o) = only::<Bcr>(&[15, 1, 37, 0, 1, 0, 8, 0, 0, 0xFE, 0xFF, 0xFF, 0xFF, 0xA3]);
         assert_eq!(o.value.value, -2);
-        assert_eq!((o.value.sequence(), o.value.carry(), o.value.adjusted(), o.value.invalid()), (3, true, false, true));
+        assert_eq!(
+            (o.value.sequence(), o.value.carry(), o.value.adjusted(), o.value.invalid()),
+            (3, true, false, true)
+        );
         assert_eq!(Bcr::new(-2, 3, true, false, true).status, 0xA3);
         let (_, o) = only::<Timed<Bcr, Cp24Time2a>>(&[16, 1, 3, 0, 1, 0, 8, 0, 0, 100, 0, 0, 0, 0x40, 0, 0, 0]);
         assert!(o.value.value.adjusted());
@@ -355,16 +359,19 @@ mod tests {
     #[test]
     fn m_ep_ta_1_tb_1_tc_1() {
         // SEP: ES on (2), EI; elapsed 500 ms; CP24 minute 1
-        let (_, o) = only::<Timed<ProtectionEvent, Cp24Time2a>>(&[17, 1, 3, 0, 1, 0, 9, 0, 0, 0x0A, 0xF4, 0x01, 0, 0, 1]);
+        let (_, o) =
+            only::<Timed<ProtectionEvent, Cp24Time2a>>(&[17, 1, 3, 0, 1, 0, 9, 0, 0, 0x0A, 0xF4, 0x01, 0, 0, 1]);
         assert_eq!(o.value.value.sep.state(), DoublePoint::On);
         assert!(o.value.value.sep.elapsed_time_invalid());
         assert_eq!(o.value.value.elapsed.0, 500);
-        let (_, o) = only::<Timed<PackedStartEvents, Cp24Time2a>>(&[18, 1, 3, 0, 1, 0, 9, 0, 0, 0x13, 0x80, 10, 0, 0, 0, 0]);
+        let (_, o) =
+            only::<Timed<PackedStartEvents, Cp24Time2a>>(&[18, 1, 3, 0, 1, 0, 9, 0, 0, 0x13, 0x80, 10, 0, 0, 0, 0]);
         let v = o.value.value;
         assert!(v.spe.general_start() && v.spe.phase_l1() && v.spe.earth_current() && !v.spe.phase_l2());
         assert!(v.qdp.invalid());
         assert_eq!(v.duration.0, 10);
-        let (_, o) = only::<Timed<PackedOutputCircuit, Cp24Time2a>>(&[19, 1, 3, 0, 1, 0, 9, 0, 0, 0x09, 0x00, 20, 0, 0, 0, 0]);
+        let (_, o) =
+            only::<Timed<PackedOutputCircuit, Cp24Time2a>>(&[19, 1, 3, 0, 1, 0, 9, 0, 0, 0x09, 0x00, 20, 0, 0, 0, 0]);
         let v = o.value.value;
         assert!(v.oci.general() && v.oci.phase_l3() && !v.oci.phase_l1());
         assert_eq!(v.operating_time.0, 20);
@@ -408,16 +415,19 @@ mod tests {
         assert_eq!(o.value.value.nva.to_f32(), 0.25);
         let (_, o) = only::<Timed<Scaled, Cp56Time2a>>(&with_t56(&[35, 1, 3, 0, 1, 0, 1, 0, 0, 0x39, 0x30, 0]));
         assert_eq!(o.value.value.sva, 12345);
-        let (_, o) = only::<Timed<ShortFloat, Cp56Time2a>>(&with_t56(&[36, 1, 3, 0, 1, 0, 1, 0, 0, 0, 0x80, 0x5C, 0x43, 0]));
+        let (_, o) =
+            only::<Timed<ShortFloat, Cp56Time2a>>(&with_t56(&[36, 1, 3, 0, 1, 0, 1, 0, 0, 0, 0x80, 0x5C, 0x43, 0]));
         assert_eq!(o.value.value.value, 220.5);
         check(o.value.time);
         let (_, o) = only::<Timed<Bcr, Cp56Time2a>>(&with_t56(&[37, 1, 37, 0, 1, 0, 1, 0, 0, 1, 0, 0, 0, 1]));
         assert_eq!((o.value.value.value, o.value.value.sequence()), (1, 1));
         let (_, o) = only::<Timed<ProtectionEvent, Cp56Time2a>>(&with_t56(&[38, 1, 3, 0, 1, 0, 1, 0, 0, 1, 5, 0]));
         assert_eq!(o.value.value.sep.state(), DoublePoint::Off);
-        let (_, o) = only::<Timed<PackedStartEvents, Cp56Time2a>>(&with_t56(&[39, 1, 3, 0, 1, 0, 1, 0, 0, 0x20, 0, 1, 0]));
+        let (_, o) =
+            only::<Timed<PackedStartEvents, Cp56Time2a>>(&with_t56(&[39, 1, 3, 0, 1, 0, 1, 0, 0, 0x20, 0, 1, 0]));
         assert!(o.value.value.spe.reverse_direction());
-        let (_, o) = only::<Timed<PackedOutputCircuit, Cp56Time2a>>(&with_t56(&[40, 1, 3, 0, 1, 0, 1, 0, 0, 0x02, 0x08, 1, 0]));
+        let (_, o) =
+            only::<Timed<PackedOutputCircuit, Cp56Time2a>>(&with_t56(&[40, 1, 3, 0, 1, 0, 1, 0, 0, 0x02, 0x08, 1, 0]));
         assert!(o.value.value.oci.phase_l1() && o.value.value.qdp.elapsed_time_invalid());
         check(o.value.time);
     }

@@ -11,9 +11,9 @@ mod seq;
 mod time;
 mod type_id;
 
-pub(crate) use quality::flag_octet;
 pub use address::{CommonAddress, Ioa};
 pub use cot::Cot;
+pub(crate) use quality::flag_octet;
 pub use quality::{Diq, DoublePoint, Qdp, Qds, Siq};
 pub use seq::SeqNo;
 pub use time::{Cp16Time2a, Cp24Time2a, Cp56Time2a};

@@ -22,14 +22,7 @@ pub struct Cp56Time2a(pub [u8; 7]);
 impl Cp56Time2a {
     /// A time from its fields (`year` is 0..=99 in the century), or `None` when a field is out of
     /// range. The day of week is left 0 (not used).
-    pub const fn new(
-        year: u8,
-        month: u8,
-        day: u8,
-        hour: u8,
-        minute: u8,
-        millisecond: u16,
-    ) -> Option<Cp56Time2a> {
+    pub const fn new(year: u8, month: u8, day: u8, hour: u8, minute: u8, millisecond: u16) -> Option<Cp56Time2a> {
         if year > 99
             || month < 1
             || month > 12
@@ -125,15 +118,7 @@ impl Cp56Time2a {
         let millis = (in_day % 60_000) as u16;
         let dow = ((days + 3).rem_euclid(7) + 1) as u8; // 1970-01-01 was a Thursday (4)
         let ms_b = millis.to_le_bytes();
-        Cp56Time2a([
-            ms_b[0],
-            ms_b[1],
-            minute,
-            hour,
-            d | (dow << 5),
-            m,
-            y.rem_euclid(100) as u8,
-        ])
+        Cp56Time2a([ms_b[0], ms_b[1], minute, hour, d | (dow << 5), m, y.rem_euclid(100) as u8])
     }
 
     /// Milliseconds after the Unix epoch, reading the year as 2000 + year and the fields as UTC.
@@ -354,8 +339,7 @@ mod serde_impls {
 
     impl Serialize for Cp24Time2a {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            Cp24 { minute: self.minute(), millisecond: self.millisecond(), invalid: self.invalid() }
-                .serialize(s)
+            Cp24 { minute: self.minute(), millisecond: self.millisecond(), invalid: self.invalid() }.serialize(s)
         }
     }
 
@@ -376,10 +360,7 @@ mod tests {
     /// IEC 60870-5-4 layout: 2026-06-05 14:30:01.234, Friday, summer time.
     #[test]
     fn cp56_byte_layout() {
-        let t = Cp56Time2a::new(26, 6, 5, 14, 30, 1_234)
-            .unwrap()
-            .with_day_of_week(5)
-            .with_summer_time(true);
+        let t = Cp56Time2a::new(26, 6, 5, 14, 30, 1_234).unwrap().with_day_of_week(5).with_summer_time(true);
         assert_eq!(t.0, [0xD2, 0x04, 30, 0x80 | 14, (5 << 5) | 5, 6, 26]);
         assert_eq!(t.second(), 1);
         assert!(!t.invalid());
