@@ -4,7 +4,9 @@
 //! - `plain_pass`: a plain read of every byte (sum of u64 words): the memory-bandwidth limit;
 //! - `decode_16_float`: frames of 16 x M_ME_NC_1 (SQ=0), frame parse + ASDU decode + every value;
 //! - `decode_mixed`: a mix of single points (SQ=1), CP56 floats, doubles, scaled, counters and GI.
+//!
 //! Criterion reports elements/s (ASDUs) for the decoders and bytes/s for all three.
+#![allow(missing_docs)] // criterion's macros generate undocumented items
 
 use bytes::BytesMut;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};

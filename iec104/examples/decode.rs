@@ -88,7 +88,7 @@ fn main() -> ExitCode {
                             c.originator,
                             asdu.common_address
                         );
-                        println!("  {:#?}", asdu.body);
+                        println!("  {:?}", asdu.body);
                     }
                     Err(e) => {
                         eprintln!("  ASDU error: {e}");

@@ -179,7 +179,7 @@ mod tests {
         let codec = ApduCodec::with_max_len(20).unwrap();
         let mut buf = BytesMut::from(&[0x68, 21][..]);
         assert_eq!(codec.decode_frame(&mut buf), Err(DecodeError::ApduLength { length: 21, max: 20 }));
-        assert_eq!(buf.capacity() < 64, true, "nothing reserved for an over-long frame");
+        assert!(buf.capacity() < 64, "nothing reserved for an over-long frame");
         assert!(ApduCodec::with_max_len(254).is_err());
         assert!(ApduCodec::with_max_len(3).is_err());
     }
