@@ -4,13 +4,29 @@
 //! definition, 1 short pulse, 2 long pulse, 3 persistent output) and S/E in bit 7 (1 select,
 //! 0 execute).
 
-use super::{element_struct, octet_element, Element};
+use super::{element_struct, newtype_element, octet_element};
 use crate::asdu::monitor::Nva;
-use bytes::{BufMut, BytesMut};
 
 const fn qoc(qu: u8, select: bool) -> u8 {
     ((qu & 0x1F) << 2) | ((select as u8) << 7)
 }
+
+/// The qualifier-of-command accessors SCO, DCO and RCO share.
+macro_rules! qoc_accessors {
+    ($($t:ty),*) => {$(
+        impl $t {
+            /// QU: qualifier (0 none, 1 short pulse, 2 long pulse, 3 persistent).
+            pub const fn qu(self) -> u8 {
+                (self.0 >> 2) & 0x1F
+            }
+            /// S/E: select (true) or execute (false).
+            pub const fn select(self) -> bool {
+                self.0 & 0x80 != 0
+            }
+        }
+    )*};
+}
+qoc_accessors!(Sco, Dco, Rco);
 
 octet_element! {
     /// Single command (SCO): SCS bit 0 (on), QU bits 2-6, S/E bit 7.
@@ -25,14 +41,6 @@ impl Sco {
     /// SCS: the commanded state is on.
     pub const fn on(self) -> bool {
         self.0 & 1 != 0
-    }
-    /// QU: qualifier.
-    pub const fn qu(self) -> u8 {
-        (self.0 >> 2) & 0x1F
-    }
-    /// S/E: select (true) or execute (false).
-    pub const fn select(self) -> bool {
-        self.0 & 0x80 != 0
     }
 }
 
@@ -50,14 +58,6 @@ impl Dco {
     pub const fn state(self) -> u8 {
         self.0 & 3
     }
-    /// QU: qualifier.
-    pub const fn qu(self) -> u8 {
-        (self.0 >> 2) & 0x1F
-    }
-    /// S/E: select (true) or execute (false).
-    pub const fn select(self) -> bool {
-        self.0 & 0x80 != 0
-    }
 }
 
 octet_element! {
@@ -74,14 +74,6 @@ impl Rco {
     /// RCS: 1 lower, 2 higher.
     pub const fn state(self) -> u8 {
         self.0 & 3
-    }
-    /// QU: qualifier.
-    pub const fn qu(self) -> u8 {
-        (self.0 >> 2) & 0x1F
-    }
-    /// S/E: select (true) or execute (false).
-    pub const fn select(self) -> bool {
-        self.0 & 0x80 != 0
     }
 }
 
@@ -105,23 +97,9 @@ impl Qos {
     }
 }
 
-/// Binary state information (BSI): 32 bits, the element of a bitstring command (51, 64).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(transparent))]
-pub struct Bsi(pub u32);
-
-impl Element for Bsi {
-    const LEN: usize = 4;
-    const NAME: &'static str = "BSI";
-    #[inline]
-    fn read(b: &[u8]) -> Self {
-        Bsi(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-    #[inline]
-    fn write(&self, out: &mut BytesMut) {
-        out.put_u32_le(self.0);
-    }
+newtype_element! {
+    /// Binary state information (BSI): 32 bits, the element of a bitstring command (51, 64).
+    Bsi(u32) = "BSI"
 }
 
 element_struct! {

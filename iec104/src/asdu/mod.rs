@@ -6,7 +6,7 @@
 //! iterates its information objects (SQ=0 or SQ=1) without allocating. [`Asdu::into_owned`]
 //! gives an [`OwnedAsdu`], which encodes into a caller's [`BytesMut`] and nothing else.
 //!
-//! The information elements live one family per file: [`monitor`](self#monitor-direction),
+//! The information elements live one family per file: monitor,
 //! control, system, parameter and file transfer. Each type identification maps to exactly one
 //! element type (its [`AsduType`]); time-tagged types use [`Timed`].
 //!
@@ -195,27 +195,35 @@ macro_rules! element_struct {
 }
 pub(crate) use element_struct;
 
-/// Declares a newtype over a raw octet (no named flags) with its [`Element`] impl.
-macro_rules! octet_element {
-    ($(#[$doc:meta])* $name:ident = $wire:literal) => {
+/// Declares a newtype over a wire integer with its [`Element`] impl (the inner type's encoding).
+macro_rules! newtype_element {
+    ($(#[$doc:meta])* $name:ident($inner:ty) = $wire:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
         #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
         #[cfg_attr(feature = "serde", serde(transparent))]
-        pub struct $name(pub u8);
+        pub struct $name(pub $inner);
 
         impl $crate::asdu::Element for $name {
-            const LEN: usize = 1;
+            const LEN: usize = <$inner as $crate::asdu::Element>::LEN;
             const NAME: &'static str = $wire;
             #[inline]
             fn read(b: &[u8]) -> Self {
-                Self(b[0])
+                Self(<$inner as $crate::asdu::Element>::read(b))
             }
             #[inline]
             fn write(&self, out: &mut bytes::BytesMut) {
-                bytes::BufMut::put_u8(out, self.0);
+                $crate::asdu::Element::write(&self.0, out);
             }
         }
+    };
+}
+pub(crate) use newtype_element;
+
+/// A newtype over a raw octet with its [`Element`] impl.
+macro_rules! octet_element {
+    ($(#[$doc:meta])* $name:ident = $wire:literal) => {
+        $crate::asdu::newtype_element! { $(#[$doc])* $name(u8) = $wire }
     };
 }
 pub(crate) use octet_element;

@@ -3,16 +3,14 @@
 //! The SIQ, DIQ, QDS and QDP octets are in [`crate::types`]; this file holds the other monitor
 //! elements and the byte vectors for the family.
 
-use super::{element_struct, Element};
+use super::{element_struct, newtype_element};
 use crate::types::{Cp16Time2a, DoublePoint, Qdp, Qds};
-use bytes::{BufMut, BytesMut};
 
-/// Value with transient state indication (VTI): a 7-bit signed step position and the transient
-/// flag (bit 7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(transparent))]
-pub struct Vti(pub u8);
+newtype_element! {
+    /// Value with transient state indication (VTI): a 7-bit signed step position and the transient
+    /// flag (bit 7).
+    Vti(u8) = "VTI"
+}
 
 impl Vti {
     /// A VTI from a position in -64..=63, or `None` outside it.
@@ -32,24 +30,10 @@ impl Vti {
     }
 }
 
-impl Element for Vti {
-    const LEN: usize = 1;
-    const NAME: &'static str = "VTI";
-    #[inline]
-    fn read(b: &[u8]) -> Self {
-        Vti(b[0])
-    }
-    #[inline]
-    fn write(&self, out: &mut BytesMut) {
-        out.put_u8(self.0);
-    }
+newtype_element! {
+    /// Normalised value (NVA): a signed fraction, raw / 32768, in [-1, 1 - 2^-15].
+    Nva(i16) = "NVA"
 }
-
-/// Normalised value (NVA): a signed fraction, raw / 32768, in [-1, 1 - 2^-15].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(transparent))]
-pub struct Nva(pub i16);
 
 impl Nva {
     /// The value as a fraction (raw / 32768).
@@ -62,25 +46,11 @@ impl Nva {
     }
 }
 
-impl Element for Nva {
-    const LEN: usize = 2;
-    const NAME: &'static str = "NVA";
-    #[inline]
-    fn read(b: &[u8]) -> Self {
-        Nva(i16::from_le_bytes([b[0], b[1]]))
-    }
-    #[inline]
-    fn write(&self, out: &mut BytesMut) {
-        out.put_i16_le(self.0);
-    }
+newtype_element! {
+    /// Status and status change detection (SCD): 16 status bits (ST, low half) and 16 change bits
+    /// (CD, high half).
+    Scd(u32) = "SCD"
 }
-
-/// Status and status change detection (SCD): 16 status bits (ST, low half) and 16 change bits
-/// (CD, high half).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(transparent))]
-pub struct Scd(pub u32);
 
 impl Scd {
     /// An SCD from status and change-detection bits.
@@ -94,19 +64,6 @@ impl Scd {
     /// Change-detection bits CD1..CD16.
     pub const fn changed(self) -> u16 {
         (self.0 >> 16) as u16
-    }
-}
-
-impl Element for Scd {
-    const LEN: usize = 4;
-    const NAME: &'static str = "SCD";
-    #[inline]
-    fn read(b: &[u8]) -> Self {
-        Scd(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-    #[inline]
-    fn write(&self, out: &mut BytesMut) {
-        out.put_u32_le(self.0);
     }
 }
 

@@ -1,8 +1,8 @@
 //! System information: end of initialisation (70) and the system commands 100-107.
 
-use super::{element_struct, octet_element, Element};
+use super::{element_struct, newtype_element, octet_element, Element};
 use crate::types::Cp56Time2a;
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
 octet_element! {
     /// Cause of initialisation (COI): cause in bits 0-6 (0 local power switch on, 1 local manual
@@ -79,28 +79,14 @@ impl Qrp {
     pub const EVENT_BUFFER: Qrp = Qrp(2);
 }
 
-/// Fixed test bit pattern (FBP) of C_TS_NA_1: 0x55AA.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(transparent))]
-pub struct Fbp(pub u16);
+newtype_element! {
+    /// Fixed test bit pattern (FBP) of C_TS_NA_1: 0x55AA.
+    Fbp(u16) = "FBP"
+}
 
 impl Fbp {
     /// The standard pattern.
     pub const PATTERN: Fbp = Fbp(0x55AA);
-}
-
-impl Element for Fbp {
-    const LEN: usize = 2;
-    const NAME: &'static str = "FBP";
-    #[inline]
-    fn read(b: &[u8]) -> Self {
-        Fbp(u16::from_le_bytes([b[0], b[1]]))
-    }
-    #[inline]
-    fn write(&self, out: &mut BytesMut) {
-        out.put_u16_le(self.0);
-    }
 }
 
 /// The read command (C_RD_NA_1) carries no information element: only the address.
