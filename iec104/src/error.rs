@@ -198,6 +198,20 @@ pub enum ParamsError {
     /// A maximum APDU length outside `4..=253`.
     #[error("maximum APDU length {0} is outside 4..=253")]
     MaxApduLength(usize),
+    /// Window sizes out of range: 1 <= k <= 32767, 1 <= w <= 2k/3.
+    #[error("window k={k} w={w} invalid: need 1 <= k <= 32767 and 1 <= w <= 2k/3")]
+    Window {
+        /// Unacknowledged I-frames the sender may have outstanding.
+        k: u16,
+        /// I-frames received before an acknowledgement is due.
+        w: u16,
+    },
+    /// Timer values out of order or zero: need t2 < t1 and every timer above zero.
+    #[error("timers invalid: {0}")]
+    Timers(&'static str),
+    /// A configuration value that makes no sense.
+    #[error("invalid configuration: {0}")]
+    Config(String),
 }
 
 /// Shorthand for results in this crate.

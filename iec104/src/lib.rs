@@ -64,6 +64,7 @@ pub mod apci;
 pub mod asdu;
 pub mod codec;
 pub mod error;
+pub mod link;
 pub mod types;
 
 pub use error::{DecodeError, EncodeError, Error, ParamsError, Result};
