@@ -65,6 +65,7 @@ pub mod asdu;
 pub mod codec;
 pub mod error;
 pub mod link;
+pub mod point;
 pub mod types;
 
 pub use error::{DecodeError, EncodeError, Error, ParamsError, Result};
