@@ -19,6 +19,28 @@ pub enum Error {
     /// Transport error.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// No connection with data transfer started.
+    #[error("not connected")]
+    NotConnected,
+    /// A command of the same (common address, type, IOA) is already waiting for its confirmation.
+    #[error("a command for CA {common_address} {type_id} IOA {ioa} is already pending")]
+    Duplicate {
+        /// Common address.
+        common_address: u16,
+        /// Type identification.
+        type_id: TypeId,
+        /// Information object address.
+        ioa: u32,
+    },
+    /// Nothing came back in time.
+    #[error("timed out waiting for {0}")]
+    Timeout(&'static str),
+    /// The link was closed for a protocol reason.
+    #[error("link closed: {0}")]
+    Closed(#[from] crate::link::CloseReason),
+    /// The driver has stopped (closed, or its future was dropped).
+    #[error("driver stopped")]
+    Stopped,
 }
 
 /// Why a byte sequence is not a valid APDU or ASDU, and where.

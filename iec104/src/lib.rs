@@ -65,7 +65,11 @@ pub mod asdu;
 pub mod codec;
 pub mod error;
 pub mod link;
+#[cfg(feature = "tokio")]
+pub mod master;
 pub mod point;
+#[cfg(feature = "tokio")]
+pub mod transport;
 pub mod types;
 
 pub use error::{DecodeError, EncodeError, Error, ParamsError, Result};

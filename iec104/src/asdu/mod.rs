@@ -534,6 +534,14 @@ impl<E: Element> InfoObjects<E> {
         self.len() == 0
     }
 
+    /// Address of the first object.
+    pub fn first_ioa(&self) -> Option<Ioa> {
+        match self {
+            InfoObjects::Single(v) => v.first().map(|o| o.ioa),
+            InfoObjects::Sequence { start, items } => (!items.is_empty()).then_some(*start),
+        }
+    }
+
     /// Iterates the objects (addresses counted up for SQ=1).
     pub fn iter(&self) -> impl Iterator<Item = InfoObject<E>> + '_ {
         let (single, seq) = match self {
@@ -733,6 +741,15 @@ macro_rules! asdu_types {
             /// True when there are no objects.
             pub fn is_empty(&self) -> bool {
                 self.len() == 0
+            }
+
+            /// Address of the first information object (`None` for unknown types and empty bodies).
+            pub fn first_ioa(&self) -> Option<Ioa> {
+                match self {
+                    $(OwnedBody::$variant(o) => o.first_ioa(),)*
+                    OwnedBody::Segment(s) => Some(s.ioa),
+                    OwnedBody::Unknown(_) => None,
+                }
             }
 
             fn vsq(&self) -> Result<u8, EncodeError> {
