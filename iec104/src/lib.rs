@@ -69,6 +69,8 @@ pub mod link;
 pub mod master;
 pub mod point;
 #[cfg(feature = "tokio")]
+pub mod slave;
+#[cfg(feature = "tokio")]
 pub mod transport;
 pub mod types;
 
