@@ -246,7 +246,12 @@ async fn session<IO: AsyncRead + AsyncWrite + Unpin>(
     for (_, p) in pending.drain() {
         let _ = p.tx.send(Err(Error::NotConnected));
     }
-    end
+    // a close was asked for: however the session ended, the driver stops
+    if closing {
+        End::Closed
+    } else {
+        end
+    }
 }
 
 fn startup(cfg: &MasterConfig, outq: &mut VecDeque<Bytes>) {
