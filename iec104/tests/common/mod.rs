@@ -225,3 +225,67 @@ pub fn same_point(expected: &Value, got: &Value, tol: f64) -> Result<(), String>
     }
     Ok(())
 }
+
+/// A typed point in the same normalised JSON form as [`normalise`].
+pub fn normalise_point(tid: u8, p: &iec104::point::Point) -> Value {
+    use iec104::point::{PointValue as V, TimeTag};
+    let q = p.quality.0;
+    let mut j = match p.value {
+        V::Single(b) => json!({"v": b, "q": q & 0xF0}),
+        V::Double(d) => json!({"v": d.bits(), "q": q & 0xF0}),
+        V::Step { value, transient } => json!({"v": value, "transient": transient, "q": q}),
+        V::Bitstring(b) => json!({"v": b, "q": q}),
+        V::Normalized(n) => json!({"v": n.to_f32(), "q": q}),
+        V::Scaled(s) => json!({"v": s, "q": q}),
+        V::Float(f) => json!({"v": f, "q": q}),
+        V::Counter(b) => json!({"v": b.value, "seq": b.sequence(), "q": b.status & 0xE0}),
+        V::ProtectionEvent(e) => json!({"v": e.sep.state().bits(), "elapsed": e.elapsed.0, "q": e.sep.0 & 0xF8}),
+        V::PackedStartEvents(e) => json!({"v": e.spe.0, "elapsed": e.duration.0, "q": e.qdp.0}),
+        V::PackedOutputCircuit(e) => json!({"v": e.oci.0, "elapsed": e.operating_time.0, "q": e.qdp.0}),
+        V::PackedSinglePoint(s) => json!({"v": s.status(), "changed": s.changed(), "q": q}),
+        _ => json!({}),
+    };
+    j["ioa"] = json!(p.ioa.get());
+    j["tid"] = json!(tid);
+    j["t"] = match p.time {
+        TimeTag::None => Value::Null,
+        TimeTag::Cp24(t) => json!({"min": t.minute(), "ms": t.millisecond()}),
+        TimeTag::Cp56(t) => json!({"epoch_ms": t.to_unix_millis()}),
+    };
+    j
+}
+
+/// Starts `tests/interop/c104_server.py` (optionally on a fixed port); returns the guard, the
+/// port and the points it serves.
+pub fn start_c104_server(port: Option<u16>) -> (ChildGuard, u16, Vec<Value>) {
+    use std::io::BufRead;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/c104_server.py");
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(script);
+    if let Some(p) = port {
+        cmd.arg(p.to_string());
+    }
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("python3 with c104 (run scripts/test to install it)");
+    let stdout = child.stdout.take().unwrap();
+    let guard = ChildGuard(child);
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+    let hello: Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("c104 server did not start ({e}): {line:?}"));
+    let port = hello["port"].as_u64().unwrap() as u16;
+    (guard, port, hello["points"].as_array().unwrap().clone())
+}
+
+/// Tolerance for comparing a point's value: normalised values are quantised.
+pub fn tolerance(tid: u64) -> f64 {
+    if matches!(tid, 9 | 10 | 21 | 34) {
+        1.0 / 16384.0
+    } else {
+        0.0
+    }
+}

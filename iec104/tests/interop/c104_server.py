@@ -3,7 +3,8 @@
 Serves one point of every monitor type c104 supports (the 104 profile: no CP24 types) at IOA 100 + type id, common address 1.
 Prints one JSON line on stdout: {"port": N, "points": [...]}, the values it set, in the
 normalised form the Rust test compares against. A single command (C_SC_NA_1) at IOA 9999 makes
-it transmit every point spontaneously. Exits when stdin closes or after 120 s.
+it transmit every point spontaneously. Command points at IOA 200-203 accept, 210 refuses. An optional first argument fixes the port.
+Exits when stdin closes or after 120 s.
 """
 
 import datetime
@@ -101,7 +102,7 @@ def specs():
 
 
 def main():
-    port = free_port()
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else free_port()
     server = c104.Server(ip="127.0.0.1", port=port)
     station = server.add_station(common_address=1)
     points, expected = [], []
@@ -119,6 +120,17 @@ def main():
         return c104.ResponseState.SUCCESS
 
     cmd.on_receive(callable=on_cmd)
+
+    # command points: 200-202 and 58 accept, 210 refuses
+    def accept(point: c104.Point, previous_info: c104.Information, message: c104.IncomingMessage) -> c104.ResponseState:
+        return c104.ResponseState.SUCCESS
+
+    def refuse(point: c104.Point, previous_info: c104.Information, message: c104.IncomingMessage) -> c104.ResponseState:
+        return c104.ResponseState.FAILURE
+
+    for ioa, name, cb in [(200, "C_SC_NA_1", accept), (201, "C_DC_NA_1", accept), (202, "C_SE_NC_1", accept),
+                          (203, "C_SC_TA_1", accept), (210, "C_SC_NA_1", refuse)]:
+        station.add_point(io_address=ioa, type=getattr(c104.Type, name)).on_receive(callable=cb)
     server.start()
     print(json.dumps({"port": port, "points": expected}), flush=True)
 

@@ -1,0 +1,73 @@
+"""A lib60870 (c104) controlling station for the interop tests, against our slave.
+
+Usage: c104_client.py PORT. Connects to 127.0.0.1:PORT, common address 1; runs a station
+interrogation, reads back the values of IOA 1-5 (single, double, float, scaled, normalised),
+sends a single command to IOA 100 (to be accepted) and to IOA 999 (to be refused), then waits for
+a spontaneous value on IOA 3. Prints one JSON line with everything it saw.
+"""
+
+import json
+import sys
+import threading
+import time
+
+import c104
+
+
+def main():
+    port = int(sys.argv[1])
+    client = c104.Client()
+    conn = client.add_connection(ip="127.0.0.1", port=port, init=c104.Init.NONE)
+    st = conn.add_station(common_address=1)
+    pts = {
+        1: st.add_point(io_address=1, type=c104.Type.M_SP_NA_1),
+        2: st.add_point(io_address=2, type=c104.Type.M_DP_NA_1),
+        3: st.add_point(io_address=3, type=c104.Type.M_ME_NC_1),
+        4: st.add_point(io_address=4, type=c104.Type.M_ME_NB_1),
+        5: st.add_point(io_address=5, type=c104.Type.M_ME_NA_1),
+    }
+    accept_cmd = st.add_point(io_address=100, type=c104.Type.C_SC_NA_1)
+    refuse_cmd = st.add_point(io_address=999, type=c104.Type.C_SC_NA_1)
+
+    opened = threading.Event()
+    spont = threading.Event()
+    spont_value = []
+
+    def on_state(connection: c104.Connection, state: c104.ConnectionState) -> None:
+        if state == c104.ConnectionState.OPEN:
+            opened.set()
+
+    def on_float(point: c104.Point, previous_info: c104.Information, message: c104.IncomingMessage) -> c104.ResponseState:
+        if message.cot == c104.Cot.SPONTANEOUS:
+            spont_value.append(point.value)
+            spont.set()
+        return c104.ResponseState.SUCCESS
+
+    conn.on_state_change(callable=on_state)
+    pts[3].on_receive(callable=on_float)
+    client.start()
+    out = {"opened": opened.wait(timeout=10)}
+    out["gi_ok"] = conn.interrogation(common_address=1, cause=c104.Cot.ACTIVATION, qualifier=c104.Qoi.STATION)
+    time.sleep(0.5)
+
+    def double_bits(v):
+        return {c104.Double.INTERMEDIATE: 0, c104.Double.OFF: 1, c104.Double.ON: 2, c104.Double.INDETERMINATE: 3}[v]
+
+    out["gi"] = {
+        "1": {"v": bool(pts[1].value), "q": int(pts[1].quality)},
+        "2": {"v": double_bits(pts[2].value), "q": int(pts[2].quality)},
+        "3": {"v": float(pts[3].value), "q": int(pts[3].quality)},
+        "4": {"v": int(pts[4].value), "q": int(pts[4].quality)},
+        "5": {"v": float(pts[5].value), "q": int(pts[5].quality)},
+    }
+    accept_cmd.value = True
+    out["cmd_accepted"] = accept_cmd.transmit(cause=c104.Cot.ACTIVATION)
+    refuse_cmd.value = True
+    out["cmd_refused"] = not refuse_cmd.transmit(cause=c104.Cot.ACTIVATION)
+    out["spontaneous"] = spont_value[0] if spont.wait(timeout=10) else None
+    client.stop()
+    print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()
