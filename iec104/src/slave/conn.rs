@@ -35,23 +35,23 @@ pub(super) async fn accept_loop<A: Acceptor>(listener: TcpListener, acceptor: Ar
                     }
                     next_id += 1;
                     let id = next_id;
-                    if !join_group(&shared, id, peer) {
+                    let Some(gid) = join_group(&shared, id, peer) else {
                         tracing::warn!(%peer, "iec104 slave: no redundancy group allows this address, refusing");
                         continue;
-                    }
+                    };
                     shared.connections.fetch_add(1, Ordering::Relaxed);
                     let shared = shared.clone();
                     let acceptor = acceptor.clone();
                     tokio::spawn(async move {
                         match tokio::time::timeout(shared.cfg.link.t0, acceptor.accept(tcp)).await {
                             Ok(Ok(io)) => {
-                                let reason = Session::new(&shared, id, peer).run(io).await;
+                                let reason = Session::new(&shared, id, gid, peer).run(io).await;
                                 tracing::info!(%peer, %reason, "iec104 slave: connection closed");
                             }
                             Ok(Err(e)) => tracing::warn!(%peer, error = %e, "iec104 slave: transport handshake failed"),
                             Err(_) => tracing::warn!(%peer, "iec104 slave: transport handshake timed out"),
                         }
-                        leave_group(&shared, id);
+                        leave_group(&shared, id, gid);
                         shared.connections.fetch_sub(1, Ordering::Relaxed);
                     });
                 }
@@ -64,33 +64,33 @@ pub(super) async fn accept_loop<A: Acceptor>(listener: TcpListener, acceptor: Ar
     }
 }
 
-/// Puts connection `id` into a group; false when no group allows `peer`.
-fn join_group(shared: &Shared, id: u64, peer: SocketAddr) -> bool {
+/// Puts connection `id` into a group and returns the group's id; `None` when no group allows
+/// `peer`.
+fn join_group(shared: &Shared, id: u64, peer: SocketAddr) -> Option<u64> {
     let mut groups = lock(&shared.groups);
     match &shared.cfg.redundancy {
         Redundancy::ConnectionIsGroup => {
-            groups.push(Group::new(None, Some(id)));
-            true
+            let gid = (1 << 32) | id;
+            groups.insert(gid, Group::new(None, Some(id)));
+            Some(gid)
         }
-        _ => groups.iter().any(|g| g.allowed.as_ref().is_none_or(|l| l.contains(&peer.ip()))),
+        _ => {
+            let mut ids: Vec<_> = groups.keys().copied().collect();
+            ids.sort_unstable();
+            ids.into_iter().find(|g| groups[g].allowed.as_ref().is_none_or(|l| l.contains(&peer.ip())))
+        }
     }
 }
 
-fn leave_group(shared: &Shared, id: u64) {
+fn leave_group(shared: &Shared, id: u64, gid: u64) {
     let mut groups = lock(&shared.groups);
-    groups.retain(|g| g.owner != Some(id));
-    for g in groups.iter_mut() {
+    if groups.get(&gid).is_some_and(|g| g.owner == Some(id)) {
+        groups.remove(&gid);
+    } else if let Some(g) = groups.get_mut(&gid) {
         if g.active == Some(id) {
             g.active = None;
         }
     }
-}
-
-/// Index of the group of connection `id` from `peer`.
-fn group_of(groups: &[Group], id: u64, peer: SocketAddr) -> Option<usize> {
-    groups.iter().position(|g| g.owner == Some(id)).or_else(|| {
-        groups.iter().position(|g| g.owner.is_none() && g.allowed.as_ref().is_none_or(|l| l.contains(&peer.ip())))
-    })
 }
 
 type SelKey = (u16, u32, u8);
@@ -98,6 +98,7 @@ type SelKey = (u16, u32, u8);
 struct Session<'a> {
     shared: &'a Shared,
     id: u64,
+    gid: u64,
     peer: SocketAddr,
     params: AsduParams,
     direct: VecDeque<Bytes>,
@@ -107,10 +108,11 @@ struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    fn new(shared: &'a Shared, id: u64, peer: SocketAddr) -> Self {
+    fn new(shared: &'a Shared, id: u64, gid: u64, peer: SocketAddr) -> Self {
         Session {
             shared,
             id,
+            gid,
             peer,
             params: shared.cfg.asdu,
             direct: VecDeque::new(),
@@ -120,19 +122,16 @@ impl<'a> Session<'a> {
     }
 
     fn is_active(&self) -> bool {
-        let groups = lock(&self.shared.groups);
-        group_of(&groups, self.id, self.peer).is_some_and(|i| groups[i].active == Some(self.id))
+        lock(&self.shared.groups).get(&self.gid).is_some_and(|g| g.active == Some(self.id))
     }
 
     fn notify(&self) -> Option<Arc<tokio::sync::Notify>> {
-        let groups = lock(&self.shared.groups);
-        group_of(&groups, self.id, self.peer).map(|i| groups[i].notify.clone())
+        lock(&self.shared.groups).get(&self.gid).map(|g| g.notify.clone())
     }
 
     fn set_active(&self, on: bool) {
         let mut groups = lock(&self.shared.groups);
-        if let Some(i) = group_of(&groups, self.id, self.peer) {
-            let g = &mut groups[i];
+        if let Some(g) = groups.get_mut(&self.gid) {
             if on {
                 g.active = Some(self.id);
                 g.notify.notify_one();
@@ -145,8 +144,7 @@ impl<'a> Session<'a> {
     /// Takes the next batch of events (same CA, cause and type) from our group, if active.
     fn take_events(&self) -> Option<(Vec<Queued>, Bytes)> {
         let mut groups = lock(&self.shared.groups);
-        let i = group_of(&groups, self.id, self.peer)?;
-        let g = &mut groups[i];
+        let g = groups.get_mut(&self.gid)?;
         if g.active != Some(self.id) {
             return None;
         }
@@ -176,8 +174,7 @@ impl<'a> Session<'a> {
             return;
         }
         let mut groups = lock(&self.shared.groups);
-        if let Some(i) = group_of(&groups, self.id, self.peer) {
-            let g = &mut groups[i];
+        if let Some(g) = groups.get_mut(&self.gid) {
             for q in lost.into_iter().rev() {
                 g.queue.push_front(q);
             }

@@ -36,7 +36,7 @@ use crate::master::CommandValue;
 use crate::point::Point;
 use crate::transport::{Acceptor, Tcp};
 use crate::types::{CommonAddress, Cot, Cp56Time2a, Ioa, TypeId};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -204,7 +204,8 @@ impl Group {
 pub(crate) struct Shared {
     pub(crate) cfg: SlaveConfig,
     pub(crate) db: Mutex<BTreeMap<(u16, u32), PointConfig>>,
-    pub(crate) groups: Mutex<Vec<Group>>,
+    /// Redundancy groups by id.
+    pub(crate) groups: Mutex<HashMap<u64, Group>>,
     pub(crate) dropped: AtomicU64,
     pub(crate) connections: AtomicUsize,
     pub(crate) handler: Box<dyn CommandHandler>,
@@ -219,7 +220,7 @@ impl Shared {
     pub(crate) fn enqueue(&self, items: impl IntoIterator<Item = Queued> + Clone) {
         let cap = self.cfg.event_queue.max(1);
         let mut groups = lock(&self.groups);
-        for g in groups.iter_mut() {
+        for g in groups.values_mut() {
             for q in items.clone() {
                 if g.queue.len() >= cap {
                     g.queue.pop_front();
@@ -299,7 +300,7 @@ impl Slave {
 
     /// Events waiting in the queues (all groups).
     pub fn queued_events(&self) -> usize {
-        lock(&self.shared.groups).iter().map(|g| g.queue.len()).sum()
+        lock(&self.shared.groups).values().map(|g| g.queue.len()).sum()
     }
 
     /// Open connections.
@@ -345,12 +346,14 @@ pub fn serve_with<A: Acceptor>(
     cfg: SlaveConfig,
     handler: impl CommandHandler,
 ) -> (Slave, SlaveDriver) {
-    let groups = match &cfg.redundancy {
-        Redundancy::SingleGroup => vec![Group::new(None, None)],
-        Redundancy::ConnectionIsGroup => vec![],
-        Redundancy::Groups(lists) => {
-            lists.iter().map(|l| Group::new(if l.is_empty() { None } else { Some(l.clone()) }, None)).collect()
-        }
+    let groups: HashMap<u64, Group> = match &cfg.redundancy {
+        Redundancy::SingleGroup => HashMap::from([(0, Group::new(None, None))]),
+        Redundancy::ConnectionIsGroup => HashMap::new(),
+        Redundancy::Groups(lists) => lists
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (i as u64, Group::new(if l.is_empty() { None } else { Some(l.clone()) }, None)))
+            .collect(),
     };
     let (shutdown, _) = watch::channel(false);
     let shared = Arc::new(Shared {
