@@ -19,7 +19,10 @@ struct PrintCommands;
 
 impl CommandHandler for PrintCommands {
     fn command(&self, cmd: &Command) -> bool {
-        println!("command from {}: CA {} IOA {} {} {:?} select={}", cmd.peer, cmd.common_address, cmd.ioa, cmd.type_id, cmd.value, cmd.select);
+        println!(
+            "command from {}: CA {} IOA {} {} {:?} select={}",
+            cmd.peer, cmd.common_address, cmd.ioa, cmd.type_id, cmd.value, cmd.select
+        );
         true
     }
 }
@@ -39,7 +42,9 @@ fn value(kind: usize, step: u64) -> PointValue {
 }
 
 fn now56() -> Cp56Time2a {
-    Cp56Time2a::from_unix_millis(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0))
+    Cp56Time2a::from_unix_millis(
+        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0),
+    )
 }
 
 #[tokio::main]
@@ -62,7 +67,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ca = CommonAddress(ca);
     for i in 0..points {
         let ioa = Ioa::new(100 + i).ok_or("IOA out of range")?;
-        slave.add_point(ca, PointConfig { group: (i % 16 + 1) as u8, ..PointConfig::new(Point::new(ioa, value(i as usize, 0))) });
+        slave.add_point(
+            ca,
+            PointConfig { group: (i % 16 + 1) as u8, ..PointConfig::new(Point::new(ioa, value(i as usize, 0))) },
+        );
     }
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut step = 0u64;
