@@ -121,7 +121,7 @@ mod tls {
                 .with_root_certificates(roots(ca_pem)?)
                 .with_client_auth_cert(certs(cert_pem)?, key(key_pem)?)
                 .map_err(invalid)?;
-            Ok(Self::new(Arc::new(cfg), server_name)?)
+            Self::new(Arc::new(cfg), server_name)
         }
 
         /// From a rustls client configuration.
