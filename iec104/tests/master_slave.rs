@@ -338,3 +338,159 @@ async fn single_group_delivers_to_most_recent_and_connection_groups_to_all() {
     assert!(tokio::time::timeout(Duration::from_secs(5), m.wait_started()).await.unwrap().is_err());
     drv.await.unwrap();
 }
+
+#[tokio::test]
+async fn startup_gi_and_clock_sync_confirmations_are_unsolicited_events() {
+    let h = Recorder::default();
+    let s = slave(SlaveConfig::default(), h.clone()).await;
+    let cfg = MasterConfig {
+        addresses: vec![s.local_addr().unwrap().to_string()],
+        interrogate_on_start: vec![CA],
+        clock_sync_on_start: vec![CA],
+        ..Default::default()
+    };
+    let (m, mut ev, d) = connect(cfg).unwrap();
+    tokio::spawn(d);
+    let mut causes = vec![];
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(e) = ev.recv().await {
+            if let Event::Unsolicited(a) = e {
+                causes.push((a.type_id(), a.cause.cot));
+                if causes.len() == 3 {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    causes.sort();
+    assert_eq!(
+        causes,
+        [
+            (TypeId::C_IC_NA_1, Cot::ACTIVATION_CON),
+            (TypeId::C_IC_NA_1, Cot::ACTIVATION_TERMINATION),
+            (TypeId::C_CS_NA_1, Cot::ACTIVATION_CON)
+        ]
+    );
+    assert_eq!(h.clock.lock().unwrap().len(), 1, "start-up clock sync reached the station");
+    m.close().await;
+}
+
+#[tokio::test]
+async fn slow_consumer_drops_newest_and_link_keeps_running() {
+    let s = slave(SlaveConfig::default(), Recorder::default()).await;
+    let cfg =
+        MasterConfig { addresses: vec![s.local_addr().unwrap().to_string()], event_capacity: 4, ..Default::default() };
+    let (m, mut ev, d) = connect(cfg).unwrap();
+    tokio::spawn(d);
+    tokio::time::timeout(Duration::from_secs(5), m.wait_started()).await.unwrap().unwrap();
+    // nobody reads the events while 50 spontaneous ASDUs arrive
+    for v in 0..50 {
+        s.update(CA, Point::new(ioa(4), PointValue::Scaled(v)));
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(m.dropped_events() >= 40, "dropped {}", m.dropped_events());
+    // the link is healthy: a GI still completes, and the queue drains to what it kept
+    assert!(m.general_interrogation(CA).await.unwrap().is_positive());
+    let mut kept = 0;
+    while let Some(e) = ev.try_recv() {
+        if matches!(e, Event::Data(_) | Event::State(_)) {
+            kept += 1;
+        }
+    }
+    assert!(kept <= 4, "queue capacity respected: {kept}");
+    m.close().await;
+}
+
+#[tokio::test]
+async fn periodic_and_background_cycles() {
+    let cfg = SlaveConfig {
+        periodic: Some(Duration::from_millis(100)),
+        background: Some(Duration::from_millis(150)),
+        ..Default::default()
+    };
+    let s = slave(cfg, Recorder::default()).await;
+    s.add_point(CA, PointConfig { periodic: true, ..PointConfig::new(Point::new(ioa(3), PointValue::Float(7.0))) });
+    let (m, mut ev) = master(vec![s.local_addr().unwrap().to_string()]).await;
+    let got = collect(&mut ev, |g| {
+        g.iter().any(|(c, _)| *c == Cot::PERIODIC) && g.iter().filter(|(c, _)| *c == Cot::BACKGROUND).count() >= 5
+    })
+    .await;
+    let periodic: Vec<_> = got.iter().filter(|(c, _)| *c == Cot::PERIODIC).map(|(_, p)| p.ioa.get()).collect();
+    assert!(!periodic.is_empty() && periodic.iter().all(|i| *i == 3), "only the periodic point: {periodic:?}");
+    let background: std::collections::BTreeSet<_> =
+        got.iter().filter(|(c, _)| *c == Cot::BACKGROUND).map(|(_, p)| p.ioa.get()).collect();
+    assert_eq!(background, [1, 2, 3, 4, 5].into(), "background scans every interrogable point");
+    m.close().await;
+}
+
+#[tokio::test]
+async fn select_expires_after_timeout() {
+    let h = Recorder::default();
+    let s = slave(SlaveConfig { select_timeout: Duration::from_millis(100), ..Default::default() }, h.clone()).await;
+    let (m, _ev) = master(vec![s.local_addr().unwrap().to_string()]).await;
+    let v = CommandValue::Single { on: true, qu: 0 };
+    // select by hand, wait past the select timeout, then execute: refused
+    let sel = iec104::asdu::OwnedAsdu {
+        cause: iec104::asdu::Cause::new(Cot::ACTIVATION),
+        common_address: CA,
+        body: v.body(ioa(500), true, None),
+    };
+    assert!(m.request(sel, false).await.unwrap().is_positive());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let exe = m.command(CA, ioa(500), v, CommandMode::Direct, None, false).await.unwrap();
+    assert!(exe.confirmation.negative, "execute after the select expired: {exe:?}");
+    m.close().await;
+}
+
+#[tokio::test]
+async fn command_timeout_and_end_of_initialisation() {
+    use futures::{SinkExt, StreamExt};
+    use iec104::apci::{Apci, UFunction};
+    use iec104::codec::{ApduCodec, Frame};
+    use iec104::types::SeqNo;
+    // a station that acknowledges everything, answers nothing, and reports end of initialisation
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let (sock, _) = l.accept().await.unwrap();
+        let mut f = tokio_util::codec::Framed::new(sock, ApduCodec::default());
+        let mut vr = SeqNo::default();
+        while let Some(Ok(fr)) = f.next().await {
+            match fr.apci {
+                Apci::U(UFunction::StartDtAct) => {
+                    f.send(Frame::control(Apci::U(UFunction::StartDtCon))).await.unwrap();
+                    let ei = bytes::Bytes::from_static(&[70, 1, 4, 0, 1, 0, 0, 0, 0, 0x02]);
+                    f.send(Frame { apci: Apci::I { send: SeqNo::default(), recv: vr }, asdu: ei }).await.unwrap();
+                }
+                Apci::I { send, .. } => {
+                    vr = send.next();
+                    f.send(Frame::control(Apci::S { recv: vr })).await.unwrap();
+                }
+                Apci::U(UFunction::StopDtAct) => f.send(Frame::control(Apci::U(UFunction::StopDtCon))).await.unwrap(),
+                _ => {}
+            }
+        }
+    });
+    let cfg = MasterConfig { addresses: vec![addr], command_timeout: Duration::from_millis(300), ..Default::default() };
+    let (m, mut ev, d) = connect(cfg).unwrap();
+    tokio::spawn(d);
+    tokio::time::timeout(Duration::from_secs(5), m.wait_started()).await.unwrap().unwrap();
+    let ei = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(e) = ev.recv().await {
+            if let Event::EndOfInitialization { common_address, coi } = e {
+                return (common_address, coi);
+            }
+        }
+        panic!("no end of initialisation")
+    })
+    .await
+    .unwrap();
+    assert_eq!((ei.0, ei.1.cause()), (CA, 2));
+    match m.general_interrogation(CA).await {
+        Err(Error::Timeout("activation confirmation")) => {}
+        other => panic!("{other:?}"),
+    }
+    m.close().await;
+}
