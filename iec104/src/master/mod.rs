@@ -7,8 +7,9 @@
 //! and reconnects with capped exponential backoff.
 //!
 //! **Events** come through a bounded queue. A slow consumer never stalls the link: when the queue
-//! is full the *newest* event is dropped and counted ([`Master::dropped_events`]); connection
-//! state changes are never dropped.
+//! is full the *newest* event is dropped and counted ([`Master::dropped_events`]). The connection
+//! state is also kept outside the queue ([`Master::state`], [`Master::wait_started`]), so the
+//! latest state is never lost.
 //!
 //! **Commands** resolve to their activation confirmation, positive or negative (a negative
 //! confirmation is data, not an error), and optionally their activation termination. They are
@@ -160,7 +161,7 @@ pub struct DataUnit {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Event {
-    /// Connection state change (never dropped).
+    /// Connection state change (the latest is always in [`Master::state`]).
     State(ConnectionState),
     /// Monitored data (types 1-21, 30-40).
     Data(DataUnit),
