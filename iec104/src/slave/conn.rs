@@ -1,6 +1,6 @@
 //! Accepting connections and serving one master per task.
 
-use super::{lock, Command, Group, Queued, Redundancy, Shared};
+use super::{lock, Command, Group, PointConfig, Queued, Redundancy, Shared};
 use crate::asdu::{Asdu, AsduParams, Body, Cause, OwnedAsdu, OwnedBody};
 use crate::codec::ApduCodec;
 use crate::error::Error;
@@ -326,13 +326,33 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn cyclic(&mut self, cot: Cot, filter: impl Fn(&super::PointConfig) -> bool) {
+    fn cyclic(&mut self, cot: Cot, filter: impl Fn(&PointConfig) -> bool) {
         let pts: Vec<_> = lock(&self.shared.db)
             .iter()
             .filter(|(_, e)| filter(e) && interrogable(&e.point))
             .map(|((ca, _), e)| (CommonAddress(*ca), e.point))
             .collect();
         self.send_points(cot, pts, false);
+    }
+
+    /// Confirms an interrogation, sends the points of `ca` (every CA for the global address) that
+    /// pass `filter` untimed with `data_cot`, and terminates it.
+    fn interrogation(
+        &mut self,
+        req: OwnedAsdu,
+        ca: CommonAddress,
+        data_cot: Cot,
+        filter: impl Fn(&PointConfig) -> bool,
+    ) {
+        self.reply(req.clone(), Cot::ACTIVATION_CON, false);
+        let all = self.global(ca);
+        let pts: Vec<_> = lock(&self.shared.db)
+            .iter()
+            .filter(|((c, _), e)| (all || *c == ca.0) && filter(e))
+            .map(|((c, _), e)| (CommonAddress(*c), e.point))
+            .collect();
+        self.send_points(data_cot, pts, false);
+        self.reply(req, Cot::ACTIVATION_TERMINATION, false);
     }
 
     fn reply(&mut self, mut asdu: OwnedAsdu, cot: Cot, negative: bool) {
@@ -372,17 +392,9 @@ impl<'a> Session<'a> {
                     self.reply(owned, Cot::ACTIVATION_CON, true);
                     return Ok(());
                 };
-                self.reply(owned.clone(), Cot::ACTIVATION_CON, false);
-                let all = self.global(ca);
-                let pts: Vec<_> = lock(&self.shared.db)
-                    .iter()
-                    .filter(|((c, _), e)| {
-                        (all || *c == ca.0) && interrogable(&e.point) && (group == 0 || e.group == group)
-                    })
-                    .map(|((c, _), e)| (CommonAddress(*c), e.point))
-                    .collect();
-                self.send_points(Cot(20 + group), pts, false);
-                self.reply(owned, Cot::ACTIVATION_TERMINATION, false);
+                self.interrogation(owned, ca, Cot(20 + group), |e| {
+                    interrogable(&e.point) && (group == 0 || e.group == group)
+                });
             }
             Body::CounterInterrogation(o) => {
                 if cot != Cot::ACTIVATION {
@@ -394,20 +406,10 @@ impl<'a> Session<'a> {
                     self.reply(owned, Cot::ACTIVATION_CON, true);
                     return Ok(());
                 }
-                self.reply(owned.clone(), Cot::ACTIVATION_CON, false);
-                let all = self.global(ca);
-                let pts: Vec<_> = lock(&self.shared.db)
-                    .iter()
-                    .filter(|((c, _), e)| {
-                        (all || *c == ca.0)
-                            && matches!(e.point.value, PointValue::Counter(_))
-                            && (rqt == 5 || e.group == rqt)
-                    })
-                    .map(|((c, _), e)| (CommonAddress(*c), e.point))
-                    .collect();
                 let cot = if rqt == 5 { Cot::REQUESTED_BY_GENERAL_COUNTER } else { Cot(37 + rqt) };
-                self.send_points(cot, pts, false);
-                self.reply(owned, Cot::ACTIVATION_TERMINATION, false);
+                self.interrogation(owned, ca, cot, |e| {
+                    matches!(e.point.value, PointValue::Counter(_)) && (rqt == 5 || e.group == rqt)
+                });
             }
             Body::Read(o) => {
                 let ioa = o.first().map_or(0, |x| x.ioa.get());
