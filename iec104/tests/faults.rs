@@ -209,3 +209,41 @@ async fn slave_survives_garbage_and_protocol_errors() {
     assert!(m.general_interrogation(ca).await.unwrap().is_positive());
     m.close().await;
 }
+
+/// A master that floods interrogations without ever acknowledging is cut off; the slave's memory
+/// stays bounded and it keeps serving others.
+#[tokio::test]
+async fn slave_closes_a_request_flood() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let (slave, driver) = serve(l, SlaveConfig::default(), RejectCommands);
+    tokio::spawn(driver);
+    let ca = CommonAddress(1);
+    for i in 0..300 {
+        slave.add_point(ca, PointConfig::new(Point::new(Ioa::new(i).unwrap(), PointValue::Single(true))));
+    }
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut out = BytesMut::new();
+    Frame::control(Apci::U(UFunction::StartDtAct)).encode(&mut out).unwrap();
+    // 5 GIs answer with 5 ASDUs each (300 single points, 60 per ASDU) + con + term = 7 each
+    for n in 0..1500u16 {
+        let gi = bytes::Bytes::from_static(&[100, 1, 6, 0, 1, 0, 0, 0, 0, 20]);
+        Frame { apci: Apci::I { send: SeqNo::new(n).unwrap(), recv: SeqNo::default() }, asdu: gi }
+            .encode(&mut out)
+            .unwrap();
+    }
+    let _ = s.write_all(&out).await;
+    let mut buf = [0u8; 4096];
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the flooding connection is closed");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(slave.connections(), 0);
+}

@@ -95,6 +95,10 @@ fn leave_group(shared: &Shared, id: u64, gid: u64) {
 
 type SelKey = (u16, u32, u8);
 
+/// Responses (confirmations, interrogation data) one connection may have waiting for the send
+/// window; a master that asks for more without acknowledging is closed.
+const MAX_PENDING_RESPONSES: usize = 8192;
+
 struct Session<'a> {
     shared: &'a Shared,
     id: u64,
@@ -241,6 +245,9 @@ impl<'a> Session<'a> {
                     LinkEvent::Asdu(b) => {
                         if let Err(e) = self.on_request(&b) {
                             return e.to_string();
+                        }
+                        if self.direct.len() > MAX_PENDING_RESPONSES {
+                            return format!("peer requested more than {MAX_PENDING_RESPONSES} unsent responses");
                         }
                         again = true;
                     }
