@@ -1,0 +1,364 @@
+//! The sans-IO compactor: turns a stream of point messages into chunks for a sink or for
+//! `PushChunkAsdu`.
+//!
+//! A chunk closes when its payload bytes reach `max_bytes` (default 1 MiB) or its first message
+//! is `max_age` old (default 1 s); the caller passes `now` in and asks [`Compactor::poll_timeout`]
+//! when to come back. Modes:
+//! - [`Mode::Batch`]: keep every message (what the Go iecstash does);
+//! - [`Mode::LastValue`]: one message per point per chunk, the latest, in the slot where the
+//!   point first appeared;
+//! - [`Mode::Deadband`]: like last-value, and a point whose value moved less than its band
+//!   (absolute or percent, configured per point) since the last value *emitted* is left out.
+//!
+//! Time-tagged events (the caller marks them) are never merged away in any mode. Every chunk
+//! carries an id built from the source positions it covers, so a downstream can drop a
+//! redelivered chunk.
+//!
+//! ```
+//! use streamevent::compact::{Compactor, CompactorConfig, Message, Mode};
+//! use std::time::{Duration, Instant};
+//! let now = Instant::now();
+//! let mut c = Compactor::new(CompactorConfig { mode: Mode::LastValue, ..Default::default() });
+//! for (off, v) in [(0u64, 1.0), (1, 2.0), (2, 3.0)] {
+//!     c.push(Message::new("p1", "asdu/0", off, format!("{v}"), Some(v), false), now);
+//! }
+//! let chunk = c.poll(now + Duration::from_secs(1)).unwrap();
+//! assert_eq!(chunk.messages.len(), 1);
+//! assert_eq!(chunk.messages[0].payload, "3");
+//! assert_eq!(chunk.id, "asdu/0@0-2");
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+/// How messages of one point are merged within a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Mode {
+    /// No merging.
+    #[default]
+    Batch,
+    /// The latest message per point.
+    LastValue,
+    /// The latest message per point, left out when within its dead band of the last emitted.
+    Deadband,
+}
+
+/// A dead band for one point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Band {
+    /// Emit when |v - last| >= this.
+    Absolute(f64),
+    /// Emit when |v - last| >= this percent of |last|.
+    Percent(f64),
+}
+
+impl Band {
+    fn passes(self, last: f64, v: f64) -> bool {
+        let d = (v - last).abs();
+        match self {
+            Band::Absolute(b) => d >= b,
+            Band::Percent(p) => d >= last.abs() * p / 100.0,
+        }
+    }
+}
+
+/// Compactor settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompactorConfig {
+    /// Merge mode (default batch).
+    pub mode: Mode,
+    /// Close a chunk at this many payload bytes (default 1 MiB).
+    pub max_bytes: usize,
+    /// Close a chunk when its first message is this old (default 1 s).
+    pub max_age: Duration,
+    /// Dead band of points by key, for [`Mode::Deadband`]; points without one pass every change.
+    pub bands: HashMap<String, Band>,
+}
+
+impl Default for CompactorConfig {
+    fn default() -> Self {
+        CompactorConfig {
+            mode: Mode::Batch,
+            max_bytes: 1 << 20,
+            max_age: Duration::from_secs(1),
+            bands: HashMap::new(),
+        }
+    }
+}
+
+/// One point message with its source position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// Point key.
+    pub key: String,
+    /// Source (topic/partition, or an in-process stream name).
+    pub source: String,
+    /// Position in the source (offset or sequence).
+    pub offset: u64,
+    /// The message (JSON text).
+    pub payload: String,
+    /// Numeric value, for dead bands.
+    pub value: Option<f64>,
+    /// A time-tagged event: never merged away.
+    pub event: bool,
+}
+
+impl Message {
+    /// A message.
+    pub fn new(
+        key: impl Into<String>,
+        source: impl Into<String>,
+        offset: u64,
+        payload: impl Into<String>,
+        value: Option<f64>,
+        event: bool,
+    ) -> Message {
+        Message { key: key.into(), source: source.into(), offset, payload: payload.into(), value, event }
+    }
+}
+
+/// A closed chunk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chunk {
+    /// `source@first-last` per source, sorted by source, joined by `,`.
+    pub id: String,
+    /// The messages, in arrival order of their slots.
+    pub messages: Vec<Message>,
+    /// Messages received into this chunk (before merging).
+    pub received: usize,
+}
+
+/// The compactor. See the [module docs](self).
+#[derive(Debug)]
+pub struct Compactor {
+    cfg: CompactorConfig,
+    slots: Vec<Option<Message>>,
+    /// Slot of each point's mergeable message in the open chunk.
+    index: HashMap<String, usize>,
+    bytes: usize,
+    received: usize,
+    opened: Option<Instant>,
+    ranges: BTreeMap<String, (u64, u64)>,
+    /// Last value emitted per point (dead band reference).
+    emitted: HashMap<String, f64>,
+}
+
+impl Compactor {
+    /// A compactor with an empty open chunk.
+    pub fn new(cfg: CompactorConfig) -> Compactor {
+        Compactor {
+            cfg,
+            slots: Vec::new(),
+            index: HashMap::new(),
+            bytes: 0,
+            received: 0,
+            opened: None,
+            ranges: BTreeMap::new(),
+            emitted: HashMap::new(),
+        }
+    }
+
+    /// Adds a message; returns a chunk when this message filled it.
+    pub fn push(&mut self, m: Message, now: Instant) -> Option<Chunk> {
+        self.opened.get_or_insert(now);
+        self.received += 1;
+        match self.ranges.get_mut(&m.source) {
+            Some(r) => {
+                r.0 = r.0.min(m.offset);
+                r.1 = r.1.max(m.offset);
+            }
+            None => {
+                self.ranges.insert(m.source.clone(), (m.offset, m.offset));
+            }
+        }
+        let merge = self.cfg.mode != Mode::Batch && !m.event;
+        if merge {
+            if let Some(&i) = self.index.get(&m.key) {
+                if let Some(old) = self.slots[i].replace(m) {
+                    self.bytes -= old.payload.len();
+                }
+                self.bytes += self.slots[i].as_ref().map_or(0, |x| x.payload.len());
+                return self.close_if_full();
+            }
+            self.index.insert(m.key.clone(), self.slots.len());
+        }
+        self.bytes += m.payload.len();
+        self.slots.push(Some(m));
+        self.close_if_full()
+    }
+
+    fn close_if_full(&mut self) -> Option<Chunk> {
+        (self.bytes >= self.cfg.max_bytes).then(|| self.close()).flatten()
+    }
+
+    /// Payload bytes in the open chunk.
+    pub fn open_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// When the open chunk will be due, if it has messages.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.opened.map(|t| t + self.cfg.max_age)
+    }
+
+    /// The open chunk if it is due at `now`.
+    pub fn poll(&mut self, now: Instant) -> Option<Chunk> {
+        match self.opened {
+            Some(t) if now >= t + self.cfg.max_age => self.close(),
+            _ => None,
+        }
+    }
+
+    /// Closes the open chunk now (shutdown, explicit flush); `None` when it is empty.
+    pub fn flush(&mut self) -> Option<Chunk> {
+        self.close()
+    }
+
+    fn close(&mut self) -> Option<Chunk> {
+        self.opened?;
+        let id = self.ranges.iter().map(|(s, (a, b))| format!("{s}@{a}-{b}")).collect::<Vec<_>>().join(",");
+        let mut messages: Vec<Message> = self.slots.drain(..).flatten().collect();
+        if self.cfg.mode == Mode::Deadband {
+            let (bands, emitted) = (&self.cfg.bands, &mut self.emitted);
+            messages.retain(|m| {
+                if m.event {
+                    return true;
+                }
+                let (Some(v), Some(band)) = (m.value, bands.get(&m.key)) else { return true };
+                let pass = emitted.get(&m.key).is_none_or(|last| band.passes(*last, v));
+                if pass {
+                    emitted.insert(m.key.clone(), v);
+                }
+                pass
+            });
+        }
+        let received = self.received;
+        self.index.clear();
+        self.ranges.clear();
+        self.bytes = 0;
+        self.received = 0;
+        self.opened = None;
+        Some(Chunk { id, messages, received })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn msg(key: &str, off: u64, v: f64, event: bool) -> Message {
+        Message::new(key, "t/0", off, format!("{key}={v}"), Some(v), event)
+    }
+
+    #[test]
+    fn closes_by_size_and_age() {
+        let t0 = Instant::now();
+        let mut c = Compactor::new(CompactorConfig { max_bytes: 10, ..Default::default() });
+        assert!(c.push(Message::new("a", "s", 0, "12345", None, false), t0).is_none());
+        let ch = c.push(Message::new("b", "s", 1, "67890", None, false), t0).expect("full at 10 bytes");
+        assert_eq!((ch.messages.len(), ch.id.as_str()), (2, "s@0-1"));
+        assert!(c.poll_timeout().is_none(), "empty after closing");
+        c.push(Message::new("c", "s", 2, "x", None, false), t0);
+        assert_eq!(c.poll_timeout(), Some(t0 + Duration::from_secs(1)));
+        assert!(c.poll(t0 + Duration::from_millis(999)).is_none());
+        assert_eq!(c.poll(t0 + Duration::from_secs(1)).unwrap().id, "s@2-2");
+        assert!(c.flush().is_none());
+    }
+
+    #[test]
+    fn last_value_keeps_events_and_slot_order() {
+        let t0 = Instant::now();
+        let mut c = Compactor::new(CompactorConfig { mode: Mode::LastValue, ..Default::default() });
+        c.push(msg("a", 0, 1.0, false), t0);
+        c.push(msg("b", 1, 1.0, false), t0);
+        c.push(msg("a", 2, 2.0, true), t0);
+        c.push(msg("a", 3, 3.0, false), t0);
+        c.push(msg("a", 4, 4.0, true), t0);
+        let ch = c.flush().unwrap();
+        let p: Vec<_> = ch.messages.iter().map(|m| m.payload.as_str()).collect();
+        assert_eq!(p, ["a=3", "b=1", "a=2", "a=4"]);
+        assert_eq!(ch.received, 5);
+    }
+
+    #[test]
+    fn deadband_absolute_and_percent() {
+        let t0 = Instant::now();
+        let mut bands = HashMap::new();
+        bands.insert("abs".to_string(), Band::Absolute(1.0));
+        bands.insert("pct".to_string(), Band::Percent(10.0));
+        let mut c = Compactor::new(CompactorConfig { mode: Mode::Deadband, bands, ..Default::default() });
+        let mut emitted = vec![];
+        for (i, (k, v)) in [
+            ("abs", 10.0),
+            ("pct", 100.0),
+            ("abs", 10.5),
+            ("pct", 105.0),
+            ("abs", 11.0),
+            ("pct", 111.0),
+            ("free", 1.0),
+            ("free", 1.0),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            c.push(msg(k, i as u64, v, false), t0);
+            emitted.extend(c.flush().unwrap().messages.into_iter().map(|m| m.payload));
+        }
+        assert_eq!(emitted, ["abs=10", "pct=100", "abs=11", "pct=111", "free=1", "free=1"]);
+    }
+
+    proptest! {
+        /// Last-value: every point's latest value survives, per-point order holds across chunks,
+        /// events are all kept, and the same input cut the same way gives the same chunk ids.
+        #[test]
+        fn last_value_properties(input in proptest::collection::vec((0u8..6, any::<bool>(), 1usize..40), 1..300), max_bytes in 20usize..400) {
+            let run = || {
+                let t0 = Instant::now();
+                let mut c = Compactor::new(CompactorConfig { mode: Mode::LastValue, max_bytes, ..Default::default() });
+                let mut chunks = vec![];
+                for (off, (k, ev, len)) in input.iter().enumerate() {
+                    let m = Message::new(format!("k{k}"), "src", off as u64, format!("{off:0>len$}"), None, *ev);
+                    chunks.extend(c.push(m, t0));
+                }
+                chunks.extend(c.flush());
+                chunks
+            };
+            let chunks = run();
+            let out: Vec<&Message> = chunks.iter().flat_map(|c| &c.messages).collect();
+            for k in 0..6u8 {
+                let key = format!("k{k}");
+                let sent: Vec<u64> = input.iter().enumerate().filter(|(_, (kk, _, _))| *kk == k).map(|(o, _)| o as u64).collect();
+                let got: Vec<u64> = chunks.iter().flat_map(|c| {
+                    let mut v: Vec<u64> = c.messages.iter().filter(|m| m.key == key).map(|m| m.offset).collect();
+                    v.sort_unstable();
+                    v
+                }).collect();
+                if let Some(last) = sent.last() {
+                    prop_assert_eq!(got.last(), Some(last), "latest value of {} kept", key);
+                }
+                prop_assert!(got.windows(2).all(|w| w[0] < w[1]), "per-point order for {}: {:?}", key, got);
+            }
+            let events_in = input.iter().filter(|(_, ev, _)| *ev).count();
+            prop_assert_eq!(out.iter().filter(|m| m.event).count(), events_in);
+            let ids: Vec<String> = chunks.iter().map(|c| c.id.clone()).collect();
+            let again: Vec<String> = run().iter().map(|c| c.id.clone()).collect();
+            prop_assert_eq!(ids, again);
+            prop_assert_eq!(chunks.iter().map(|c| c.received).sum::<usize>(), input.len());
+        }
+
+        /// Batch: nothing merged, order kept exactly.
+        #[test]
+        fn batch_keeps_everything(n in 1usize..500, max_bytes in 1usize..300) {
+            let t0 = Instant::now();
+            let mut c = Compactor::new(CompactorConfig { max_bytes, ..Default::default() });
+            let mut out = vec![];
+            for off in 0..n {
+                out.extend(c.push(Message::new(format!("k{}", off % 3), "s", off as u64, "xxxxxxx", None, false), t0));
+            }
+            out.extend(c.flush());
+            let offs: Vec<u64> = out.iter().flat_map(|c| c.messages.iter().map(|m| m.offset)).collect();
+            prop_assert_eq!(offs, (0..n as u64).collect::<Vec<_>>());
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! The crate's error type. Each variant knows its upstream business code (spec §0.2), which the
+//! services turn into a gRPC status.
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A caller's argument is invalid (101103).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// A required argument is missing (101102).
+    #[error("missing argument: {0}")]
+    MissingArgument(&'static str),
+    /// The database failed (102101).
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// A migration failed (102101).
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A record does not exist (102102).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// Configuration is unusable (100998).
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+impl Error {
+    /// The upstream six-digit business code.
+    pub fn code(&self) -> u32 {
+        match self {
+            Error::InvalidArgument(_) => 101_103,
+            Error::MissingArgument(_) => 101_102,
+            Error::Db(_) | Error::Migrate(_) => 102_101,
+            Error::NotFound(_) => 102_102,
+            Error::Config(_) => 100_998,
+        }
+    }
+}
+
+/// Shorthand for results in this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
