@@ -9,7 +9,7 @@
 //! | [`compact`] | sans-IO compactor: chunks by size or age; `batch`, `last-value` and `deadband` modes; redelivery-safe chunk ids |
 //! | [`store`] | the point-mapping table on SQLite, PostgreSQL or MySQL/MariaDB (sqlx), with a TTL cache |
 //! | [`sink`] | a sink trait and SQL sinks of `raw_point_data` with batched inserts |
-//! | [`server`] | the `StreamEvent` service implementation over a store and a sink |
+//! | [`ingest`] | what PushChunkAsdu does with a chunk: raw rows for the points whose mapping allows it |
 //! | [`error`] | the crate's error type and its upstream error-code mapping |
 //!
 //! Station identity: one convention for every service — `metaData.stationId` when set, else the
@@ -19,7 +19,10 @@
 
 pub mod compact;
 pub mod error;
+pub mod ingest;
 pub mod msg;
+pub mod sink;
+pub mod store;
 
 /// The generated protocol (`package streamevent`).
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]

@@ -1,0 +1,312 @@
+//! Storage: one [`Db`] over SQLite (the embedded default: a file, no server), PostgreSQL or
+//! MySQL/MariaDB, with migrations for each; the point-mapping table behind a TTL cache
+//! ([`MappingStore`]); and the record of inbound events the non-IEC RPCs receive.
+//!
+//! ```no_run
+//! # async fn run() -> streamevent::error::Result<()> {
+//! use streamevent::store::{Db, MappingStore};
+//! use std::time::Duration;
+//! let db = Db::connect("sqlite://streamevent.db").await?; // or postgres://..., mysql://...
+//! db.migrate().await?;
+//! let store = MappingStore::new(db, Duration::from_secs(24 * 3600));
+//! let pm = store.lookup("330KV", 1, 4004).await?;
+//! # Ok(()) }
+//! ```
+
+use crate::error::{Error, Result};
+use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A connection pool to one of the supported databases.
+#[derive(Debug, Clone)]
+pub enum Db {
+    /// SQLite (file or memory).
+    Sqlite(SqlitePool),
+    /// PostgreSQL.
+    Postgres(PgPool),
+    /// MySQL or MariaDB.
+    MySql(MySqlPool),
+}
+
+/// Runs the same code for whichever pool `$db` holds, with SQL written using `?` placeholders
+/// (turned into `$1..` for PostgreSQL by [`Db::sql`]).
+macro_rules! with_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+            $crate::store::Db::MySql($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+impl Db {
+    /// Connects: `sqlite://path` (created if missing), `sqlite::memory:`, `postgres://...`,
+    /// `mysql://...` (MariaDB too).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an unknown scheme, [`Error::Db`] when the connection fails.
+    pub async fn connect(url: &str) -> Result<Db> {
+        if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(5));
+            let max = if url.contains(":memory:") { 1 } else { 4 };
+            Ok(Db::Sqlite(SqlitePoolOptions::new().max_connections(max).connect_with(opts).await?))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Db::Postgres(PgPoolOptions::new().max_connections(8).connect(url).await?))
+        } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+            let url = url.replacen("mariadb:", "mysql:", 1);
+            Ok(Db::MySql(MySqlPoolOptions::new().max_connections(8).connect(&url).await?))
+        } else {
+            Err(Error::Config(format!("unsupported database URL {url:?}: use sqlite:, postgres: or mysql:")))
+        }
+    }
+
+    /// Applies this crate's migrations.
+    ///
+    /// # Errors
+    /// [`Error::Migrate`].
+    pub async fn migrate(&self) -> Result<()> {
+        match self {
+            Db::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(p).await?,
+            Db::Postgres(p) => sqlx::migrate!("migrations/postgres").run(p).await?,
+            Db::MySql(p) => sqlx::migrate!("migrations/mysql").run(p).await?,
+        }
+        Ok(())
+    }
+
+    /// The backend's name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+            Db::MySql(_) => "mysql",
+        }
+    }
+
+    /// `sql` with `?` placeholders rewritten for this backend.
+    pub(crate) fn sql(&self, sql: &str) -> String {
+        match self {
+            Db::Postgres(_) => {
+                let mut out = String::with_capacity(sql.len() + 8);
+                let mut n = 0;
+                for c in sql.chars() {
+                    if c == '?' {
+                        n += 1;
+                        out.push('$');
+                        out.push_str(&n.to_string());
+                    } else {
+                        out.push(c);
+                    }
+                }
+                out
+            }
+            _ => sql.to_owned(),
+        }
+    }
+
+    /// Records an inbound event (the RPCs other than PushChunkAsdu store what they receive).
+    ///
+    /// # Errors
+    /// [`Error::Db`].
+    pub async fn record_event(&self, kind: &str, key: &str, payload: &str) -> Result<()> {
+        let sql = self.sql("INSERT INTO inbound_event (kind, event_key, payload, received_at) VALUES (?, ?, ?, ?)");
+        let now = chrono::Utc::now().timestamp_millis();
+        with_pool!(self, p => {
+            sqlx::query(&sql).bind(kind).bind(key).bind(payload).bind(now).execute(p).await?;
+        });
+        Ok(())
+    }
+
+    /// Inbound events of `kind`, oldest first, as (key, payload).
+    ///
+    /// # Errors
+    /// [`Error::Db`].
+    pub async fn events(&self, kind: &str) -> Result<Vec<(String, String)>> {
+        let sql = self.sql("SELECT event_key, payload FROM inbound_event WHERE kind = ? ORDER BY id");
+        Ok(with_pool!(self, p => sqlx::query_as::<_, (String, String)>(&sql).bind(kind).fetch_all(p).await?))
+    }
+}
+
+/// A row of `device_point_mapping`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, sqlx::FromRow)]
+pub struct PointMapping {
+    /// String UUID.
+    pub id: String,
+    /// Station id ([`crate::msg::station_id`]).
+    pub tag_station: String,
+    /// Common address.
+    pub coa: i32,
+    /// Information object address.
+    pub ioa: i32,
+    /// Device id.
+    pub device_id: String,
+    /// Device name.
+    pub device_name: String,
+    /// Comma list of table types (`yx,yc`).
+    pub td_table_type: String,
+    /// 1: publish this point; 0: drop it.
+    pub enable_push: i32,
+    /// 1: store raw rows of it; 0: do not.
+    pub enable_raw_insert: i32,
+    /// Free text.
+    pub description: String,
+    /// Extension 1.
+    pub ext_1: String,
+    /// Extension 2.
+    pub ext_2: String,
+    /// Extension 3.
+    pub ext_3: String,
+    /// Extension 4.
+    pub ext_4: String,
+    /// Extension 5.
+    pub ext_5: String,
+}
+
+impl PointMapping {
+    /// A mapping with push and raw insert enabled.
+    pub fn new(tag_station: &str, coa: i32, ioa: i32) -> PointMapping {
+        PointMapping {
+            id: uuid::Uuid::now_v7().simple().to_string(),
+            tag_station: tag_station.to_owned(),
+            coa,
+            ioa,
+            enable_push: 1,
+            enable_raw_insert: 1,
+            ..Default::default()
+        }
+    }
+
+    /// As the `pm` object of a message.
+    pub fn to_json(&self) -> crate::msg::PointMappingJson {
+        crate::msg::PointMappingJson {
+            device_id: self.device_id.clone(),
+            device_name: self.device_name.clone(),
+            td_table_type: self.td_table_type.clone(),
+            ext1: self.ext_1.clone(),
+            ext2: self.ext_2.clone(),
+            ext3: self.ext_3.clone(),
+            ext4: self.ext_4.clone(),
+            ext5: self.ext_5.clone(),
+        }
+    }
+}
+
+const COLUMNS: &str = "id, tag_station, coa, ioa, device_id, device_name, td_table_type, enable_push, \
+                       enable_raw_insert, description, ext_1, ext_2, ext_3, ext_4, ext_5";
+
+/// The cache key upstream uses: `pm:{tag_station}:{coa}:{ioa}` (decimal IOA).
+pub fn cache_key(tag_station: &str, coa: i32, ioa: i32) -> String {
+    format!("pm:{tag_station}:{coa}:{ioa}")
+}
+
+/// Point mappings with a TTL cache of lookups (negative results cached too).
+#[derive(Debug)]
+pub struct MappingStore {
+    db: Db,
+    ttl: Duration,
+    cache: Mutex<HashMap<String, (Instant, Option<Arc<PointMapping>>)>>,
+}
+
+impl MappingStore {
+    /// A store over `db` caching lookups for `ttl` (upstream: 24 h).
+    pub fn new(db: Db, ttl: Duration) -> MappingStore {
+        MappingStore { db, ttl, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Option<Arc<PointMapping>>)>> {
+        self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The mapping of a point, through the cache.
+    ///
+    /// # Errors
+    /// [`Error::Db`] (not cached).
+    pub async fn lookup(&self, tag_station: &str, coa: i32, ioa: i32) -> Result<Option<Arc<PointMapping>>> {
+        let key = cache_key(tag_station, coa, ioa);
+        if let Some((at, v)) = self.cache().get(&key) {
+            if at.elapsed() < self.ttl {
+                return Ok(v.clone());
+            }
+        }
+        let v = self.get(tag_station, coa, ioa).await?.map(Arc::new);
+        self.cache().insert(key, (Instant::now(), v.clone()));
+        Ok(v)
+    }
+
+    /// The mapping of a point straight from the database.
+    ///
+    /// # Errors
+    /// [`Error::Db`].
+    pub async fn get(&self, tag_station: &str, coa: i32, ioa: i32) -> Result<Option<PointMapping>> {
+        let sql = self.db.sql(&format!(
+            "SELECT {COLUMNS} FROM device_point_mapping WHERE tag_station = ? AND coa = ? AND ioa = ? AND is_deleted = 0"
+        ));
+        Ok(
+            with_pool!(&self.db, p => sqlx::query_as::<_, PointMapping>(&sql).bind(tag_station).bind(coa).bind(ioa).fetch_optional(p).await?),
+        )
+    }
+
+    /// Inserts a mapping, or updates the one with the same (station, coa, ioa); drops it from
+    /// the cache.
+    ///
+    /// # Errors
+    /// [`Error::Db`].
+    pub async fn upsert(&self, m: &PointMapping) -> Result<()> {
+        let conflict = match self.db {
+            Db::MySql(_) => "ON DUPLICATE KEY UPDATE device_id = VALUES(device_id), device_name = VALUES(device_name), \
+                td_table_type = VALUES(td_table_type), enable_push = VALUES(enable_push), \
+                enable_raw_insert = VALUES(enable_raw_insert), description = VALUES(description), ext_1 = VALUES(ext_1), \
+                ext_2 = VALUES(ext_2), ext_3 = VALUES(ext_3), ext_4 = VALUES(ext_4), ext_5 = VALUES(ext_5), is_deleted = 0",
+            _ => "ON CONFLICT (tag_station, coa, ioa) DO UPDATE SET device_id = excluded.device_id, \
+                device_name = excluded.device_name, td_table_type = excluded.td_table_type, \
+                enable_push = excluded.enable_push, enable_raw_insert = excluded.enable_raw_insert, \
+                description = excluded.description, ext_1 = excluded.ext_1, ext_2 = excluded.ext_2, \
+                ext_3 = excluded.ext_3, ext_4 = excluded.ext_4, ext_5 = excluded.ext_5, is_deleted = 0",
+        };
+        let sql = self.db.sql(&format!(
+            "INSERT INTO device_point_mapping ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {conflict}"
+        ));
+        with_pool!(&self.db, p => {
+            sqlx::query(&sql)
+                .bind(&m.id).bind(&m.tag_station).bind(m.coa).bind(m.ioa).bind(&m.device_id).bind(&m.device_name)
+                .bind(&m.td_table_type).bind(m.enable_push).bind(m.enable_raw_insert).bind(&m.description)
+                .bind(&m.ext_1).bind(&m.ext_2).bind(&m.ext_3).bind(&m.ext_4).bind(&m.ext_5)
+                .execute(p).await?;
+        });
+        self.invalidate(&m.tag_station, m.coa, m.ioa);
+        Ok(())
+    }
+
+    /// Drops one point from the cache; true when it was there.
+    pub fn invalidate(&self, tag_station: &str, coa: i32, ioa: i32) -> bool {
+        self.cache().remove(&cache_key(tag_station, coa, ioa)).is_some()
+    }
+
+    /// Drops cache entries by their keys (`pm:{station}:{coa}:{ioa}`); returns how many existed.
+    pub fn invalidate_keys<'a>(&self, keys: impl IntoIterator<Item = &'a str>) -> usize {
+        let mut c = self.cache();
+        keys.into_iter().filter(|k| c.remove(*k).is_some()).count()
+    }
+
+    /// Empties the cache; returns how many entries it held.
+    pub fn clear(&self) -> usize {
+        let mut c = self.cache();
+        let n = c.len();
+        c.clear();
+        n
+    }
+}

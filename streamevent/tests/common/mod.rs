@@ -1,0 +1,102 @@
+//! Fresh databases for the tests: a SQLite file, and a new database on the PostgreSQL and
+//! MariaDB servers running on loopback (`TEST_PG_URL`, `TEST_MYSQL_URL` override the admin
+//! URLs). Each is dropped by [`TestDb::cleanup`].
+#![allow(dead_code, unreachable_pub)]
+
+use sqlx::Connection;
+use streamevent::store::Db;
+
+pub struct TestDb {
+    pub name: &'static str,
+    pub url: String,
+    pub db: Db,
+    drop_sql: Option<(String, String)>,
+    _dir: Option<std::path::PathBuf>,
+}
+
+fn pg_admin() -> String {
+    std::env::var("TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+fn mysql_admin() -> String {
+    std::env::var("TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}
+
+fn with_db(url: &str, db: &str) -> String {
+    let (base, _) = url.rsplit_once('/').expect("URL with a database");
+    format!("{base}/{db}")
+}
+
+impl TestDb {
+    pub async fn sqlite() -> TestDb {
+        let dir = std::env::temp_dir().join(unique("se_sqlite"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("test.db").display());
+        let db = Db::connect(&url).await.unwrap();
+        db.migrate().await.unwrap();
+        TestDb { name: "sqlite", url, db, drop_sql: None, _dir: Some(dir) }
+    }
+
+    pub async fn postgres() -> TestDb {
+        let admin = pg_admin();
+        let name = unique("se_test");
+        let mut c = sqlx::PgConnection::connect(&admin).await.expect("PostgreSQL on 127.0.0.1:5432");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
+        let url = with_db(&admin, &name);
+        let db = Db::connect(&url).await.unwrap();
+        db.migrate().await.unwrap();
+        TestDb {
+            name: "postgres",
+            url,
+            db,
+            drop_sql: Some((admin, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))),
+            _dir: None,
+        }
+    }
+
+    pub async fn mysql() -> TestDb {
+        let admin = mysql_admin();
+        let name = unique("se_test");
+        let mut c = sqlx::MySqlConnection::connect(&admin).await.expect("MariaDB on 127.0.0.1:3306");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
+        let url = with_db(&admin, &name);
+        let db = Db::connect(&url).await.unwrap();
+        db.migrate().await.unwrap();
+        TestDb {
+            name: "mysql",
+            url,
+            db,
+            drop_sql: Some((admin, format!("DROP DATABASE IF EXISTS {name}"))),
+            _dir: None,
+        }
+    }
+
+    pub async fn all() -> Vec<TestDb> {
+        vec![TestDb::sqlite().await, TestDb::postgres().await, TestDb::mysql().await]
+    }
+
+    pub async fn cleanup(self) {
+        let TestDb { db, drop_sql, _dir, .. } = self;
+        match &db {
+            Db::Sqlite(p) => p.close().await,
+            Db::Postgres(p) => p.close().await,
+            Db::MySql(p) => p.close().await,
+        }
+        if let Some((admin, sql)) = drop_sql {
+            if admin.starts_with("postgres") {
+                let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
+                sqlx::query(&sql).execute(&mut c).await.unwrap();
+            } else {
+                let mut c = sqlx::MySqlConnection::connect(&admin).await.unwrap();
+                sqlx::query(&sql).execute(&mut c).await.unwrap();
+            }
+        }
+        if let Some(d) = _dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
