@@ -133,6 +133,16 @@ impl SqlSink {
         )
     }
 
+    /// True when rows of chunk `chunk_id` were already written (redelivery).
+    ///
+    /// # Errors
+    /// [`crate::Error::Db`].
+    pub async fn has_chunk(&self, chunk_id: &str) -> Result<bool> {
+        let sql = self.db.sql("SELECT COUNT(*) FROM raw_point_data WHERE chunk_id = ?");
+        let n: i64 = with_pool!(&self.db, p => sqlx::query_scalar(&sql).bind(chunk_id).fetch_one(p).await?);
+        Ok(n > 0)
+    }
+
     /// Number of rows in `raw_point_data`.
     ///
     /// # Errors

@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS raw_point_data (
     raw_msg TEXT NOT NULL,
     tag_station VARCHAR(64) NOT NULL,
     chunk_id VARCHAR(255) NOT NULL DEFAULT '',
-    KEY idx_raw_point_data_point (tag_station, coa, ioa, ts)
+    KEY idx_raw_point_data_point (tag_station, coa, ioa, ts),
+    KEY idx_raw_point_data_chunk (chunk_id)
 ) DEFAULT CHARSET = utf8mb4;
 
 CREATE TABLE IF NOT EXISTS inbound_event (

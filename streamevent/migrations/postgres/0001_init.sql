@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS raw_point_data (
     chunk_id VARCHAR(255) NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS idx_raw_point_data_point ON raw_point_data (tag_station, coa, ioa, ts);
+CREATE INDEX IF NOT EXISTS idx_raw_point_data_chunk ON raw_point_data (chunk_id);
 
 CREATE TABLE IF NOT EXISTS inbound_event (
     id BIGSERIAL PRIMARY KEY,

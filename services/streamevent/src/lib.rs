@@ -1,0 +1,355 @@
+//! The streamevent service: the `streamevent.StreamEvent` gRPC API over a database.
+//!
+//! Every RPC does real work (the Go reference leaves all but PushChunkAsdu as no-ops):
+//! - `PushChunkAsdu` writes `raw_point_data` rows for the points whose mapping exists with
+//!   `enable_raw_insert = 1` (spec §4.3), in one batch; a chunk whose `t_id` was already written
+//!   is skipped, so redelivery does not duplicate rows;
+//! - `ReceiveMQTTMessage`, `ReceiveWSMessage`, `ReceiveKafkaMessage`, `UpSocketMessage`,
+//!   `HandlerPlanTaskEvent`, `NotifyPlanEvent` and `HandleCronJobEvent` store what they receive
+//!   in `inbound_event` (kind, key, JSON payload).
+//!
+//! Bad arguments are refused with `InvalidArgument` and the upstream code 101102 (missing) or
+//! 101103 (invalid) before anything is written.
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use streamevent::ingest::{row_for, Skip};
+use streamevent::pb;
+use streamevent::pb::stream_event_server::{StreamEvent, StreamEventServer};
+use streamevent::sink::{Sink, SqlSink};
+use streamevent::store::{Db, MappingStore};
+use tonic::{Request, Response, Status};
+use zero_svc::errcode::status;
+
+/// The embedded default configuration.
+pub const DEFAULTS: &str = include_str!("../etc/streamevent.yaml");
+
+/// Service configuration (see `etc/streamevent.yaml` for every key and its default).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Config {
+    /// gRPC listen address.
+    pub listen_on: String,
+    /// Logging.
+    pub log: LogConfig,
+    /// Metrics endpoint.
+    pub prometheus: PrometheusConfig,
+    /// Database.
+    pub db: DbConfig,
+    /// Mapping cache TTL in seconds.
+    pub mapping_cache_seconds: u64,
+    /// Grace period after a shutdown signal, in seconds.
+    pub grace_period_seconds: u64,
+}
+
+/// `Log` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct LogConfig {
+    /// Level filter.
+    pub level: String,
+}
+
+/// `Prometheus` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct PrometheusConfig {
+    /// Listen address; empty disables.
+    pub listen_on: String,
+}
+
+/// `Db` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct DbConfig {
+    /// Database URL.
+    pub data_source: String,
+    /// Run migrations at start-up.
+    pub migrate: bool,
+}
+
+/// The service implementation.
+pub struct Service {
+    store: Arc<MappingStore>,
+    sink: Arc<SqlSink>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service").field("db", &self.store.db().kind()).finish()
+    }
+}
+
+impl Service {
+    /// Connects to the configured database (migrating it when asked).
+    ///
+    /// # Errors
+    /// A database or migration error.
+    pub async fn connect(cfg: &Config) -> Result<Service, streamevent::Error> {
+        let db = Db::connect(&cfg.db.data_source).await?;
+        if cfg.db.migrate {
+            db.migrate().await?;
+        }
+        Ok(Service::new(db, Duration::from_secs(cfg.mapping_cache_seconds)))
+    }
+
+    /// A service over a migrated database.
+    pub fn new(db: Db, cache_ttl: Duration) -> Service {
+        Service { store: Arc::new(MappingStore::new(db.clone(), cache_ttl)), sink: Arc::new(SqlSink::new(db)) }
+    }
+
+    /// The mapping store (for cache invalidation and administration).
+    pub fn store(&self) -> Arc<MappingStore> {
+        self.store.clone()
+    }
+
+    /// As a tonic service.
+    pub fn into_server(self) -> StreamEventServer<Service> {
+        StreamEventServer::new(self).max_decoding_message_size(64 << 20)
+    }
+
+    async fn record(&self, kind: &str, items: Vec<(String, serde_json::Value)>) -> Result<(), Status> {
+        for (key, payload) in items {
+            self.store.db().record_event(kind, &key, &payload.to_string()).await.map_err(to_status)?;
+        }
+        metrics::counter!("streamevent_inbound_events_total", "kind" => kind.to_owned()).increment(1);
+        Ok(())
+    }
+}
+
+fn to_status(e: streamevent::Error) -> Status {
+    status(e.code(), e.to_string())
+}
+
+fn missing(what: &str) -> Status {
+    status(101_102, format!("{what} is required"))
+}
+
+fn invalid(what: String) -> Status {
+    status(101_103, what)
+}
+
+/// Bytes as JSON: the text when it is UTF-8, else `{"base64": ...}`.
+fn bytes_json(b: &[u8]) -> serde_json::Value {
+    match std::str::from_utf8(b) {
+        Ok(s) => json!(s),
+        Err(_) => json!({ "base64": base64::engine::general_purpose::STANDARD.encode(b) }),
+    }
+}
+
+#[tonic::async_trait]
+impl StreamEvent for Service {
+    async fn receive_mqtt_message(
+        &self,
+        req: Request<pb::ReceiveMqttMessageReq>,
+    ) -> Result<Response<pb::ReceiveMqttMessageRes>, Status> {
+        let r = req.into_inner();
+        if let Some(i) = r.messages.iter().position(|m| m.topic.is_empty()) {
+            return Err(missing(&format!("messages[{i}].topic")));
+        }
+        let items = r
+            .messages
+            .iter()
+            .map(|m| {
+                (
+                    m.topic.clone(),
+                    json!({"sessionId": m.session_id, "msgId": m.msg_id, "topicTemplate": m.topic_template,
+                           "topic": m.topic, "payload": bytes_json(&m.payload), "sendTime": m.send_time}),
+                )
+            })
+            .collect();
+        self.record("mqtt", items).await?;
+        Ok(Response::new(pb::ReceiveMqttMessageRes {}))
+    }
+
+    async fn receive_ws_message(
+        &self,
+        req: Request<pb::ReceiveWsMessageReq>,
+    ) -> Result<Response<pb::ReceiveWsMessageRes>, Status> {
+        let m = req.into_inner();
+        if m.session_id.is_empty() {
+            return Err(missing("session_id"));
+        }
+        let payload = json!({"sessionId": m.session_id, "msgId": m.msg_id, "payload": bytes_json(&m.payload), "sendTime": m.send_time});
+        self.record("ws", vec![(m.session_id, payload)]).await?;
+        Ok(Response::new(pb::ReceiveWsMessageRes {}))
+    }
+
+    async fn receive_kafka_message(
+        &self,
+        req: Request<pb::ReceiveKafkaMessageReq>,
+    ) -> Result<Response<pb::ReceiveKafkaMessageRes>, Status> {
+        let r = req.into_inner();
+        if let Some(i) = r.messages.iter().position(|m| m.topic.is_empty()) {
+            return Err(missing(&format!("messages[{i}].topic")));
+        }
+        let items = r
+            .messages
+            .iter()
+            .map(|m| {
+                (
+                    format!("{}/{}", m.topic, m.key),
+                    json!({"msgId": m.msg_id, "topic": m.topic, "group": m.group, "key": m.key,
+                           "value": bytes_json(&m.value), "sendTime": m.send_time}),
+                )
+            })
+            .collect();
+        self.record("kafka", items).await?;
+        Ok(Response::new(pb::ReceiveKafkaMessageRes {}))
+    }
+
+    async fn push_chunk_asdu(
+        &self,
+        req: Request<pb::PushChunkAsduReq>,
+    ) -> Result<Response<pb::PushChunkAsduRes>, Status> {
+        let r = req.into_inner();
+        // validate everything before writing anything
+        for (i, m) in r.msg_body.iter().enumerate() {
+            if serde_json::from_str::<serde_json::Value>(&m.body_raw).is_err() {
+                return Err(invalid(format!("msg_body[{i}].body_raw is not JSON")));
+            }
+            if !(0..=65535).contains(&m.port) {
+                return Err(invalid(format!("msg_body[{i}].port {} is out of range", m.port)));
+            }
+            if !m.meta_data_raw.is_empty() && serde_json::from_str::<serde_json::Value>(&m.meta_data_raw).is_err() {
+                return Err(invalid(format!("msg_body[{i}].meta_data_raw is not JSON")));
+            }
+        }
+        if !r.t_id.is_empty() && self.sink.has_chunk(&r.t_id).await.map_err(to_status)? {
+            metrics::counter!("streamevent_chunks_redelivered_total").increment(1);
+            return Ok(Response::new(pb::PushChunkAsduRes {}));
+        }
+        let mut rows = Vec::with_capacity(r.msg_body.len());
+        for m in &r.msg_body {
+            match row_for(&self.store, m, &r.t_id).await {
+                Ok(row) => rows.push(row),
+                Err(skip) => {
+                    let reason = match skip {
+                        Skip::BadBody => "bad_body",
+                        Skip::Unmapped => "unmapped",
+                        Skip::RawInsertDisabled => "raw_insert_disabled",
+                        _ => "lookup_failed",
+                    };
+                    metrics::counter!("streamevent_messages_skipped_total", "reason" => reason).increment(1);
+                }
+            }
+        }
+        let n = self.sink.write(&rows).await.map_err(to_status)?;
+        metrics::counter!("streamevent_rows_written_total").increment(n);
+        Ok(Response::new(pb::PushChunkAsduRes {}))
+    }
+
+    async fn up_socket_message(
+        &self,
+        req: Request<pb::UpSocketMessageReq>,
+    ) -> Result<Response<pb::UpSocketMessageRes>, Status> {
+        let m = req.into_inner();
+        if m.event.is_empty() {
+            return Err(missing("event"));
+        }
+        let payload: serde_json::Value = if m.payload.is_empty() {
+            json!({})
+        } else {
+            serde_json::from_str(&m.payload).map_err(|e| invalid(format!("payload is not JSON: {e}")))?
+        };
+        let record = json!({"reqId": m.req_id, "sId": m.s_id, "event": m.event, "payload": payload});
+        self.record("socket", vec![(m.event.clone(), record)]).await?;
+        // __connection__ answers with the rooms to join: none by default
+        let out = if m.event == "__connection__" {
+            "[]".to_owned()
+        } else {
+            json!({"reqId": m.req_id, "received": true}).to_string()
+        };
+        Ok(Response::new(pb::UpSocketMessageRes { payload: out }))
+    }
+
+    async fn handler_plan_task_event(
+        &self,
+        req: Request<pb::HandlerPlanTaskEventReq>,
+    ) -> Result<Response<pb::HandlerPlanTaskEventRes>, Status> {
+        let m = req.into_inner();
+        if m.plan_id.is_empty() {
+            return Err(missing("plan_id"));
+        }
+        if m.exec_id.is_empty() {
+            return Err(missing("exec_id"));
+        }
+        let record = json!({"planId": m.plan_id, "planPk": m.plan_pk, "batchId": m.batch_id, "execId": m.exec_id,
+            "itemId": m.item_id, "itemType": m.item_type, "itemName": m.item_name, "itemRowId": m.item_row_id,
+            "PointId": m.point_id, "payload": m.payload, "planTriggerTime": m.plan_trigger_time,
+            "lastTriggerTime": m.last_trigger_time, "lastResult": m.last_result});
+        self.record("plan_task", vec![(m.exec_id.clone(), record)]).await?;
+        Ok(Response::new(pb::HandlerPlanTaskEventRes {
+            exec_result: "completed".into(),
+            message: "recorded".into(),
+            reason: String::new(),
+            delay_config: None,
+        }))
+    }
+
+    async fn notify_plan_event(
+        &self,
+        req: Request<pb::NotifyPlanEventReq>,
+    ) -> Result<Response<pb::NotifyPlanEventRes>, Status> {
+        let m = req.into_inner();
+        if m.plan_id.is_empty() {
+            return Err(missing("plan_id"));
+        }
+        let Ok(kind) = pb::PlanEventType::try_from(m.event_type) else {
+            return Err(invalid(format!("event_type {} is not a PlanEventType", m.event_type)));
+        };
+        let record = json!({"eventType": kind.as_str_name(), "planId": m.plan_id, "planType": m.plan_type,
+            "batchId": m.batch_id, "attributes": m.attributes});
+        self.record("plan_event", vec![(m.plan_id.clone(), record)]).await?;
+        Ok(Response::new(pb::NotifyPlanEventRes {}))
+    }
+
+    async fn handle_cron_job_event(
+        &self,
+        req: Request<pb::HandleCronJobEventReq>,
+    ) -> Result<Response<pb::HandleCronJobEventRes>, Status> {
+        let m = req.into_inner();
+        if m.job_id.is_empty() {
+            return Err(missing("job_id"));
+        }
+        let record = json!({"jobId": m.job_id, "taskCode": m.task_code, "taskName": m.task_name, "priority": m.priority,
+            "payload": m.payload, "scheduledTime": m.scheduled_time, "type": m.r#type, "groupId": m.group_id,
+            "description": m.description, "deptCode": m.dept_code});
+        self.record("cron_job", vec![(m.job_id.clone(), record)]).await?;
+        Ok(Response::new(pb::HandleCronJobEventRes {
+            receipt: pb::CronJobReceiptPb::Success as i32,
+            message: "recorded".into(),
+        }))
+    }
+}
+
+/// Runs the service on `listener` until `shutdown`, then waits up to the grace period.
+///
+/// # Errors
+/// Database, migration or server errors.
+pub async fn run(
+    cfg: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), zero_svc::Error> {
+    let svc = Service::connect(&cfg).await.map_err(|e| zero_svc::Error::Config(e.to_string()))?;
+    let grace = Duration::from_secs(cfg.grace_period_seconds);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server =
+        tokio::spawn(zero_svc::grpc::serve(listener, svc.into_server(), &[pb::FILE_DESCRIPTOR_SET], async move {
+            let _ = stop_rx.await;
+        }));
+    shutdown.await;
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(grace, server).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => Err(zero_svc::Error::Serve(e.to_string())),
+        Err(_) => {
+            tracing::warn!("grace period over; exiting with calls in flight");
+            Ok(())
+        }
+    }
+}
