@@ -208,12 +208,15 @@ pub fn cache_key(tag_station: &str, coa: i32, ioa: i32) -> String {
     format!("pm:{tag_station}:{coa}:{ioa}")
 }
 
+/// Cached lookups: when each was made, and what it found.
+type Cache = HashMap<String, (Instant, Option<Arc<PointMapping>>)>;
+
 /// Point mappings with a TTL cache of lookups (negative results cached too).
 #[derive(Debug)]
 pub struct MappingStore {
     db: Db,
     ttl: Duration,
-    cache: Mutex<HashMap<String, (Instant, Option<Arc<PointMapping>>)>>,
+    cache: Mutex<Cache>,
 }
 
 impl MappingStore {
@@ -227,7 +230,7 @@ impl MappingStore {
         &self.db
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Option<Arc<PointMapping>>)>> {
+    fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
         self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 

@@ -71,7 +71,7 @@ fn row(i: i32) -> RawRow {
         coa: 1,
         ioa: i % 7,
         ioa_value: format!("{i}.5"),
-        raw_msg: format!(r#"{{"ioa":{},"value":{i}.5,"note":"it's"}}"#, i % 7),
+        raw_msg: format!("{{\"ioa\":{},\"value\":{i}.5,\"note\":\"it's\ttab\nline\\\\back\r\"}}", i % 7),
         tag_station: "330KV".into(),
         chunk_id: "t/0@0-9".into(),
     }

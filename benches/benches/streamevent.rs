@@ -1,0 +1,103 @@
+//! streamevent: compactor throughput in last-value mode, and the SQL sink's insert rate into the
+//! PostgreSQL on loopback (a fresh database, dropped afterwards; `TEST_PG_URL` overrides the
+//! admin URL).
+
+#![allow(missing_docs)] // criterion's macros generate undocumented items
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use sqlx::Connection;
+use std::time::Instant;
+use streamevent::compact::{Compactor, CompactorConfig, Message, Mode};
+use streamevent::sink::{RawRow, Sink, SqlSink};
+use streamevent::store::Db;
+
+const MSGS: usize = 100_000;
+
+fn messages() -> Vec<Message> {
+    (0..MSGS)
+        .map(|i| {
+            let key = format!("10.0.0.5_1_0x{:06x}", i % 2000);
+            let payload = format!(
+                r#"{{"msgId":"{i:032x}","host":"10.0.0.5","port":2404,"asdu":"M_ME_NC_1","typeId":13,"dataType":6,"coa":1,"body":{{"ioa":{},"value":{i}.5,"qds":0}},"time":"2026-06-05 14:30:00.1234"}}"#,
+                i % 2000
+            );
+            Message::new(key, "asdu/0", i as u64, payload, Some(i as f64), false)
+        })
+        .collect()
+}
+
+fn compactor(c: &mut Criterion) {
+    let msgs = messages();
+    let mut g = c.benchmark_group("streamevent_compactor");
+    g.throughput(Throughput::Elements(MSGS as u64));
+    for mode in [Mode::LastValue, Mode::Batch] {
+        g.bench_function(format!("{mode:?}"), |b| {
+            b.iter_batched(
+                || msgs.clone(),
+                |input| {
+                    let now = Instant::now();
+                    let mut c = Compactor::new(CompactorConfig { mode, ..Default::default() });
+                    let mut out = 0usize;
+                    for m in input {
+                        if let Some(ch) = c.push(m, now) {
+                            out += ch.messages.len();
+                        }
+                    }
+                    out + c.flush().map_or(0, |ch| ch.messages.len())
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+fn rows(n: usize) -> Vec<RawRow> {
+    (0..n)
+        .map(|i| RawRow {
+            ts: "2026-06-05 14:30:00.1234".into(),
+            msg_id: format!("{i:032x}"),
+            host_v: "10.0.0.5".into(),
+            port_v: 2404,
+            asdu: "M_ME_NC_1".into(),
+            type_id: 13,
+            data_type: 6,
+            coa: 1,
+            ioa: (i % 2000) as i32,
+            ioa_value: format!("{i}.5"),
+            raw_msg: format!(r#"{{"ioa":{},"value":{i}.5,"qds":0,"time":""}}"#, i % 2000),
+            tag_station: "330KV".into(),
+            chunk_id: String::new(),
+        })
+        .collect()
+}
+
+fn sink_postgres(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let admin = std::env::var("TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let name = format!("se_bench_{}", uuid::Uuid::now_v7().simple());
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    let url = format!("{base}/{name}");
+    let sink = rt.block_on(async {
+        let mut a = sqlx::PgConnection::connect(&admin).await.expect("PostgreSQL on 127.0.0.1:5432");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut a).await.unwrap();
+        let db = Db::connect(&url).await.unwrap();
+        db.migrate().await.unwrap();
+        SqlSink::new(db)
+    });
+    const BATCH: usize = 10_000;
+    let batch = rows(BATCH);
+    let mut g = c.benchmark_group("streamevent_sink");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.bench_function("postgres_rows", |b| b.iter(|| rt.block_on(sink.write(&batch)).unwrap()));
+    g.finish();
+    drop(sink);
+    rt.block_on(async {
+        let mut a = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut a).await.unwrap();
+    });
+}
+
+criterion_group!(benches, compactor, sink_postgres);
+criterion_main!(benches);

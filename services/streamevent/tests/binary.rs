@@ -1,0 +1,84 @@
+//! The `streamevent` binary: configuration from the environment, the Prometheus endpoint, and a
+//! graceful exit on SIGTERM.
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_serves_metrics_and_stops_on_sigterm() {
+    let dir = std::env::temp_dir().join(format!("se_bin_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (grpc, prom) = (free_port(), free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_streamevent"))
+        .env("ZERO_LISTENON", format!("127.0.0.1:{grpc}"))
+        .env("ZERO_PROMETHEUS", format!("{{ListenOn: '127.0.0.1:{prom}'}}"))
+        .env("ZERO_DB", format!("{{DataSource: 'sqlite://{}/se.db', Migrate: true}}", dir.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut client = loop {
+        match streamevent::pb::stream_event_client::StreamEventClient::connect(format!("http://127.0.0.1:{grpc}")).await
+        {
+            Ok(c) => break c,
+            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => panic!("service did not come up: {e}"),
+        }
+    };
+    client
+        .receive_ws_message(streamevent::pb::ReceiveWsMessageReq { session_id: "s".into(), ..Default::default() })
+        .await
+        .unwrap();
+    let metrics = http_get(prom, "/metrics").expect("metrics endpoint");
+    assert!(metrics.contains("streamevent_inbound_events_total"), "{metrics}");
+    // graceful shutdown
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn print_config_shows_the_effective_configuration() {
+    let out = Command::new(env!("CARGO_BIN_EXE_streamevent"))
+        .arg("print-config")
+        .env("ZERO_LISTENON", "127.0.0.1:1234")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("ListenOn: 127.0.0.1:1234"), "{text}");
+    assert!(text.contains("DataSource: sqlite://streamevent.db"), "{text}");
+    // a broken file is a clear error, exit code 2
+    let bad = std::env::temp_dir().join(format!("se_bad_{}.yaml", std::process::id()));
+    std::fs::write(&bad, "Db:\n  DataSourc: x\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_streamevent"))
+        .args(["-c", bad.to_str().unwrap(), "print-config"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DataSourc"));
+    std::fs::remove_file(bad).ok();
+}
