@@ -294,6 +294,56 @@ impl MappingStore {
         Ok(())
     }
 
+    /// One page (1-based) of mappings, newest id first, filtered by station, common address
+    /// (when above 0) and device id (when not empty); with the total count.
+    ///
+    /// # Errors
+    /// [`Error::Db`].
+    pub async fn page(
+        &self,
+        page: i64,
+        page_size: i64,
+        tag_station: &str,
+        coa: i32,
+        device_id: &str,
+    ) -> Result<(i64, Vec<PointMapping>)> {
+        let mut cond = String::from("is_deleted = 0");
+        if !tag_station.is_empty() {
+            cond.push_str(" AND tag_station = ?");
+        }
+        if coa > 0 {
+            cond.push_str(" AND coa = ?");
+        }
+        if !device_id.is_empty() {
+            cond.push_str(" AND device_id = ?");
+        }
+        let count_sql = self.db.sql(&format!("SELECT COUNT(*) FROM device_point_mapping WHERE {cond}"));
+        let list_sql = self
+            .db
+            .sql(&format!("SELECT {COLUMNS} FROM device_point_mapping WHERE {cond} ORDER BY id DESC LIMIT ? OFFSET ?"));
+        let size = page_size.clamp(1, 1000);
+        let offset = (page.max(1) - 1) * size;
+        with_pool!(&self.db, p => {
+            let mut c = sqlx::query_scalar::<_, i64>(&count_sql);
+            let mut l = sqlx::query_as::<_, PointMapping>(&list_sql);
+            if !tag_station.is_empty() {
+                c = c.bind(tag_station);
+                l = l.bind(tag_station);
+            }
+            if coa > 0 {
+                c = c.bind(coa);
+                l = l.bind(coa);
+            }
+            if !device_id.is_empty() {
+                c = c.bind(device_id);
+                l = l.bind(device_id);
+            }
+            let total = c.fetch_one(p).await?;
+            let rows = l.bind(size).bind(offset).fetch_all(p).await?;
+            Ok((total, rows))
+        })
+    }
+
     /// Drops one point from the cache; true when it was there.
     pub fn invalidate(&self, tag_station: &str, coa: i32, ioa: i32) -> bool {
         self.cache().remove(&cache_key(tag_station, coa, ioa)).is_some()

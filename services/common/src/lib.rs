@@ -75,3 +75,73 @@ pub async fn shutdown_signal() {
     }
     tracing::info!("shutdown requested");
 }
+
+/// What a service's configuration tells the shared start-up code.
+pub trait ServiceConfig: serde::Serialize + serde::de::DeserializeOwned {
+    /// The binary's name (for messages).
+    const NAME: &'static str;
+    /// The embedded default YAML.
+    const DEFAULTS: &'static str;
+    /// gRPC listen address.
+    fn listen_on(&self) -> &str;
+    /// Log level filter.
+    fn log_level(&self) -> &str;
+    /// Prometheus listen address; empty disables.
+    fn prometheus(&self) -> &str;
+}
+
+/// The whole of a service's `main`: parse the CLI, load the configuration (exit 2 with a clear
+/// message when it is wrong), `print-config`, start logs and metrics, bind, and `run` until a
+/// shutdown signal. Returns the process exit code.
+pub async fn main<C, F, Fut>(run: F) -> std::process::ExitCode
+where
+    C: ServiceConfig,
+    F: FnOnce(C, tokio::net::TcpListener, std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), Error>>,
+{
+    use clap::Parser;
+    use std::process::ExitCode;
+    let cli = Cli::parse();
+    let cfg: C = match config::load(C::DEFAULTS, cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}: {e}", C::NAME);
+            return ExitCode::from(2);
+        }
+    };
+    if cli.command == Some(Command::PrintConfig) {
+        print!("{}", config::to_yaml(&cfg));
+        return ExitCode::SUCCESS;
+    }
+    telemetry::init(cfg.log_level());
+    if !cfg.prometheus().is_empty() {
+        let addr = match cfg.prometheus().parse() {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("{}: Prometheus.ListenOn {:?}: {e}", C::NAME, cfg.prometheus());
+                return ExitCode::from(2);
+            }
+        };
+        if let Err(e) = telemetry::metrics(addr) {
+            tracing::error!(error = %e, "metrics endpoint disabled");
+        }
+    }
+    let listener = match tokio::net::TcpListener::bind(cfg.listen_on()).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{}: cannot listen on {}: {e}", C::NAME, cfg.listen_on());
+            return ExitCode::from(1);
+        }
+    };
+    match run(cfg, listener, Box::pin(shutdown_signal())).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Error::Config(e)) => {
+            eprintln!("{}: configuration: {e}", C::NAME);
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "{} stopped", C::NAME);
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -71,6 +71,20 @@ pub struct DbConfig {
     pub migrate: bool,
 }
 
+impl zero_svc::ServiceConfig for Config {
+    const NAME: &'static str = "streamevent";
+    const DEFAULTS: &'static str = DEFAULTS;
+    fn listen_on(&self) -> &str {
+        &self.listen_on
+    }
+    fn log_level(&self) -> &str {
+        &self.log.level
+    }
+    fn prometheus(&self) -> &str {
+        &self.prometheus.listen_on
+    }
+}
+
 /// The service implementation.
 pub struct Service {
     store: Arc<MappingStore>,

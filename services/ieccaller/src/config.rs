@@ -1,0 +1,206 @@
+//! Configuration (see `etc/ieccaller.yaml` for every key and its default).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The ieccaller configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Config {
+    /// gRPC listen address.
+    pub listen_on: String,
+    /// Logging.
+    pub log: Log,
+    /// Metrics endpoint.
+    pub prometheus: Prometheus,
+    /// Stations to poll.
+    pub stations: Vec<Station>,
+    /// Six-field cron for general interrogation of every station's `IcCoaList`.
+    pub interrogation_cron: String,
+    /// Six-field cron for counter interrogation of every station's `CcCoaList`.
+    pub counter_interrogation_cron: String,
+    /// Typed command confirmation timeout.
+    pub command_timeout_seconds: u64,
+    /// Push time zone, minutes east of UTC.
+    pub utc_offset_minutes: i32,
+    /// Point mappings.
+    pub db: Db,
+    /// gRPC channel to streamevent.
+    pub stream_event: StreamEvent,
+    /// Kafka channel.
+    pub kafka: Kafka,
+    /// MQTT channel.
+    pub mqtt: Mqtt,
+    /// Per-channel queue length.
+    pub channel_queue: usize,
+    /// Shutdown grace period.
+    pub grace_period_seconds: u64,
+}
+
+/// `Log`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Log {
+    /// Level filter.
+    pub level: String,
+}
+
+/// `Prometheus`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Prometheus {
+    /// Listen address; empty disables.
+    pub listen_on: String,
+}
+
+/// One station.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Station {
+    /// Primary host.
+    pub host: String,
+    /// Primary port.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// Redundant addresses (`host:port`), tried in order after the primary.
+    #[serde(default)]
+    pub backup: Vec<String>,
+    /// Station id (`metaData.stationId`); default host_port with dots as underscores.
+    #[serde(default)]
+    pub station_id: String,
+    /// Metadata copied into every message.
+    #[serde(default)]
+    pub meta_data: BTreeMap<String, serde_json::Value>,
+    /// Common addresses for interrogation.
+    #[serde(default)]
+    pub ic_coa_list: Vec<u16>,
+    /// Common addresses for counter interrogation.
+    #[serde(default)]
+    pub cc_coa_list: Vec<u16>,
+    /// General interrogation of `IcCoaList` after every (re)start.
+    #[serde(default = "yes")]
+    pub interrogate_on_start: bool,
+    /// Longest reconnect backoff in seconds.
+    #[serde(default = "default_reconnect")]
+    pub reconnect_seconds: u64,
+}
+
+fn default_port() -> u16 {
+    2404
+}
+fn yes() -> bool {
+    true
+}
+fn default_reconnect() -> u64 {
+    60
+}
+
+impl Station {
+    /// `host:port` of the primary address: the key command RPCs use.
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// The metadata with `stationId` set when configured.
+    pub fn meta(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut m: serde_json::Map<String, serde_json::Value> = self.meta_data.clone().into_iter().collect();
+        if !self.station_id.is_empty() {
+            m.insert("stationId".into(), serde_json::Value::String(self.station_id.clone()));
+        }
+        m
+    }
+}
+
+/// `Db`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Db {
+    /// Database URL; empty: no point mappings (every point is pushed).
+    pub data_source: String,
+    /// Run migrations at start-up.
+    pub migrate: bool,
+    /// Lookup cache TTL.
+    pub cache_seconds: u64,
+}
+
+/// `StreamEvent`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct StreamEvent {
+    /// Endpoints; empty disables the channel.
+    pub endpoints: Vec<String>,
+    /// Chunk size in JSON bytes.
+    pub chunk_bytes: usize,
+    /// Longest wait before a partial chunk is sent.
+    pub flush_millis: u64,
+}
+
+/// `Kafka`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Kafka {
+    /// Enable the channel.
+    pub is_push: bool,
+    /// Bootstrap brokers.
+    pub brokers: Vec<String>,
+    /// Topic.
+    pub topic: String,
+}
+
+/// `Mqtt`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Mqtt {
+    /// Enable the channel.
+    pub is_push: bool,
+    /// Broker `host:port`.
+    pub broker: String,
+    /// Client id; empty: generated.
+    pub client_id: String,
+    /// User name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// QoS 0, 1 or 2.
+    pub qos: u8,
+    /// Topic templates.
+    pub topic: Vec<String>,
+}
+
+/// Why a configuration is unusable.
+pub fn validate(cfg: &Config) -> Result<(), String> {
+    let mut keys = std::collections::HashSet::new();
+    for (i, s) in cfg.stations.iter().enumerate() {
+        if s.host.is_empty() {
+            return Err(format!("Stations[{i}].Host is empty"));
+        }
+        if !keys.insert(s.key()) {
+            return Err(format!("Stations[{i}]: {} is configured twice", s.key()));
+        }
+        for b in &s.backup {
+            if b.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+                return Err(format!("Stations[{i}].Backup {b:?} is not host:port"));
+            }
+        }
+    }
+    for (name, expr) in
+        [("InterrogationCron", &cfg.interrogation_cron), ("CounterInterrogationCron", &cfg.counter_interrogation_cron)]
+    {
+        if !expr.is_empty() {
+            crate::schedule::parse(expr).map_err(|e| format!("{name}: {e}"))?;
+        }
+    }
+    if cfg.mqtt.is_push && (cfg.mqtt.broker.is_empty() || cfg.mqtt.topic.is_empty()) {
+        return Err("Mqtt.IsPush needs Mqtt.Broker and Mqtt.Topic".into());
+    }
+    if cfg.mqtt.qos > 2 {
+        return Err(format!("Mqtt.Qos {} is not 0, 1 or 2", cfg.mqtt.qos));
+    }
+    if cfg.kafka.is_push && (cfg.kafka.brokers.is_empty() || cfg.kafka.topic.is_empty()) {
+        return Err("Kafka.IsPush needs Kafka.Brokers and Kafka.Topic".into());
+    }
+    if cfg.channel_queue == 0 {
+        return Err("ChannelQueue must be above zero".into());
+    }
+    Ok(())
+}

@@ -1,0 +1,419 @@
+//! The `ieccaller.IecCaller` gRPC service (spec §2.2).
+//!
+//! Differences from the Go service, on purpose: out-of-range values are refused with 101103
+//! instead of being truncated; an unknown point mapping is 102102 (not 102101); the typed
+//! commands 58-64 work (the Go stack cannot receive their confirmations).
+
+use crate::pb;
+use crate::pb::iec_caller_server::IecCaller;
+use crate::station::{StationHandle, Stations};
+use iec104::asdu::{Cause, InfoObjects, OwnedAsdu, Qcc, Qrp, Read};
+use iec104::master::{CommandMode, CommandOutcome, CommandValue};
+use iec104::types::{CommonAddress, Cot, Cp56Time2a, Ioa};
+use std::sync::Arc;
+use streamevent::store::{MappingStore, PointMapping};
+use tonic::{Request, Response, Status};
+use zero_svc::errcode::status;
+
+/// The service.
+pub struct Service {
+    stations: Stations,
+    store: Option<Arc<MappingStore>>,
+    utc_offset: i32,
+}
+
+impl Service {
+    /// Over running stations and an optional mapping store.
+    pub fn new(stations: Stations, store: Option<Arc<MappingStore>>, utc_offset_minutes: i32) -> Service {
+        Service { stations, store, utc_offset: utc_offset_minutes }
+    }
+
+    fn station(&self, host: &str, port: i32) -> Result<&Arc<StationHandle>, Status> {
+        self.stations.get(host, port).ok_or_else(|| status(106_101, format!("client does not exist: {host}:{port}")))
+    }
+
+    fn now(&self) -> Cp56Time2a {
+        Cp56Time2a::from_unix_millis(chrono::Utc::now().timestamp_millis() + i64::from(self.utc_offset) * 60_000)
+    }
+
+    fn store(&self) -> Result<&Arc<MappingStore>, Status> {
+        self.store.as_ref().ok_or_else(|| status(105_101, "no point-mapping database configured"))
+    }
+
+    async fn typed(
+        &self,
+        host: &str,
+        port: i32,
+        coa: u32,
+        ioa: u32,
+        value: CommandValue,
+        with_time: bool,
+    ) -> Result<CommandOutcome, Status> {
+        let (ca, ioa) = (ca(coa)?, io(ioa)?);
+        let st = self.station(host, port)?;
+        let time = with_time.then(|| self.now());
+        let out = st.master.command(ca, ioa, value, CommandMode::Direct, time, false).await.map_err(command_error)?;
+        if out.is_positive() {
+            Ok(out)
+        } else {
+            Err(rejected(&out, ca, ioa))
+        }
+    }
+
+    async fn send(&self, host: &str, port: i32, asdu: OwnedAsdu) -> Result<(), Status> {
+        self.station(host, port)?.master.send(asdu).await.map_err(command_error)
+    }
+}
+
+fn ca(coa: u32) -> Result<CommonAddress, Status> {
+    u16::try_from(coa).map(CommonAddress).map_err(|_| status(101_103, format!("coa {coa} exceeds 65535")))
+}
+
+fn io(ioa: u32) -> Result<Ioa, Status> {
+    Ioa::new(ioa).ok_or_else(|| status(101_103, format!("ioa {ioa} exceeds 16777215")))
+}
+
+/// Spec §1.5 error mapping.
+fn command_error(e: iec104::Error) -> Status {
+    match e {
+        iec104::Error::Timeout(w) => status(100_997, format!("timed out waiting for {w}")),
+        iec104::Error::Duplicate { .. } => status(105_103, e.to_string()),
+        iec104::Error::NotConnected | iec104::Error::Stopped => status(106_102, "not connected"),
+        iec104::Error::Encode(e) => status(101_103, e.to_string()),
+        other => status(106_102, other.to_string()),
+    }
+}
+
+fn cot_name(c: Cot) -> &'static str {
+    match c {
+        Cot::ACTIVATION_CON => "ActivationCon",
+        Cot::DEACTIVATION_CON => "DeactivationCon",
+        Cot::ACTIVATION_TERMINATION => "ActivationTerm",
+        Cot::ACTIVATION => "Activation(echo)",
+        Cot::REQUEST => "Request",
+        Cot::UNKNOWN_TYPE_ID => "UnknownTypeID",
+        Cot::UNKNOWN_COT => "UnknownCOT",
+        Cot::UNKNOWN_CA => "UnknownCA",
+        Cot::UNKNOWN_IOA => "UnknownIOA",
+        _ => "Unknown",
+    }
+}
+
+fn rejected(out: &CommandOutcome, ca: CommonAddress, ioa: Ioa) -> Status {
+    let c = out.termination.filter(|t| t.negative).unwrap_or(out.confirmation);
+    status(
+        105_102,
+        format!(
+            "command rejected: cot={} isNegative={} typeId={} coa={} ioa={}",
+            cot_name(c.cot),
+            c.negative,
+            out.echo.type_id().0,
+            ca.0,
+            ioa.get()
+        ),
+    )
+}
+
+fn to_pb(m: &PointMapping) -> pb::PbDevicePointMapping {
+    pb::PbDevicePointMapping {
+        id: 0,
+        create_time: String::new(),
+        update_time: String::new(),
+        tag_station: m.tag_station.clone(),
+        coa: m.coa,
+        ioa: m.ioa,
+        device_id: m.device_id.clone(),
+        device_name: m.device_name.clone(),
+        td_table_type: m.td_table_type.clone(),
+        enable_push: m.enable_push,
+        description: m.description.clone(),
+        ext1: m.ext_1.clone(),
+        ext2: m.ext_2.clone(),
+        ext3: m.ext_3.clone(),
+        ext4: m.ext_4.clone(),
+        ext5: m.ext_5.clone(),
+    }
+}
+
+/// Parses a float set-point the way the spec asks: a number with at most 7 significant digits.
+pub fn parse_setpoint(s: &str) -> Result<f32, Status> {
+    let t = s.trim();
+    let v: f32 = t.parse().map_err(|_| status(101_103, format!("value {s:?} is not a number")))?;
+    if !v.is_finite() {
+        return Err(status(101_103, format!("value {s:?} is not finite")));
+    }
+    let mantissa = t.split(['e', 'E']).next().unwrap_or(t);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let significant = digits.trim_start_matches('0').trim_end_matches('0').len();
+    if significant > 7 {
+        return Err(status(101_103, format!("value {s:?} has more than 7 significant digits")));
+    }
+    Ok(v)
+}
+
+/// The generic SendCommand: the ASDU for `type_id` with `value` coerced per type.
+fn generic_asdu(type_id: i32, ca: CommonAddress, ioa: Ioa, value: &str, now: Cp56Time2a) -> Result<OwnedAsdu, Status> {
+    let bad = |what: &str| status(101_103, format!("value {value:?} is not {what} for type {type_id}"));
+    let time = |tid: i32| (tid >= 58).then_some(now);
+    let act = |body| OwnedAsdu { cause: Cause::new(Cot::ACTIVATION), common_address: ca, body };
+    let cmd = |v: CommandValue, tid: i32| act(v.body(ioa, false, time(tid)));
+    Ok(match type_id {
+        45 | 58 => {
+            let on = match value.trim() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                _ => return Err(bad("a boolean")),
+            };
+            cmd(CommandValue::Single { on, qu: 0 }, type_id)
+        }
+        46 | 59 => {
+            cmd(CommandValue::Double { state: value.trim().parse().map_err(|_| bad("a DCS 0..=3"))?, qu: 0 }, type_id)
+        }
+        47 | 60 => {
+            cmd(CommandValue::Step { state: value.trim().parse().map_err(|_| bad("an RCS 0..=3"))?, qu: 0 }, type_id)
+        }
+        48 | 61 => cmd(
+            CommandValue::Normalized(iec104::asdu::Nva(value.trim().parse().map_err(|_| bad("an int16"))?)),
+            type_id,
+        ),
+        49 | 62 => cmd(CommandValue::Scaled(value.trim().parse().map_err(|_| bad("an int16"))?), type_id),
+        50 | 63 => cmd(CommandValue::Float(parse_setpoint(value)?), type_id),
+        51 | 64 => cmd(CommandValue::Bitstring(value.trim().parse().map_err(|_| bad("a uint32"))?), type_id),
+        100 => OwnedAsdu::new(
+            Cause::new(Cot::ACTIVATION),
+            ca,
+            InfoObjects::one(Ioa::default(), iec104::asdu::Qoi::STATION),
+        ),
+        101 => OwnedAsdu::new(Cause::new(Cot::ACTIVATION), ca, InfoObjects::one(Ioa::default(), Qcc::new(5, 0))),
+        102 => OwnedAsdu::new(Cause::new(Cot::REQUEST), ca, InfoObjects::one(ioa, Read)),
+        103 => OwnedAsdu::new(Cause::new(Cot::ACTIVATION), ca, InfoObjects::one(Ioa::default(), now)),
+        105 => OwnedAsdu::new(Cause::new(Cot::ACTIVATION), ca, InfoObjects::one(Ioa::default(), Qrp::GENERAL)),
+        107 => OwnedAsdu::new(
+            Cause::new(Cot::ACTIVATION),
+            ca,
+            InfoObjects::one(Ioa::default(), iec104::asdu::TestWithTime { tsc: 0, time: now }),
+        ),
+        other => return Err(status(101_103, format!("unknown type id {other}"))),
+    })
+}
+
+#[tonic::async_trait]
+impl IecCaller for Service {
+    async fn ping(&self, req: Request<pb::PingReq>) -> Result<Response<pb::PingRes>, Status> {
+        Ok(Response::new(pb::PingRes { pong: req.into_inner().ping }))
+    }
+
+    async fn send_test_cmd(&self, req: Request<pb::SendTestCmdReq>) -> Result<Response<pb::SendTestCmdRes>, Status> {
+        let r = req.into_inner();
+        let v = iec104::asdu::TestWithTime { tsc: 0, time: self.now() };
+        self.send(
+            &r.host,
+            r.port,
+            OwnedAsdu::new(Cause::new(Cot::ACTIVATION), ca(r.coa)?, InfoObjects::one(Ioa::default(), v)),
+        )
+        .await?;
+        Ok(Response::new(pb::SendTestCmdRes {}))
+    }
+
+    async fn send_read_cmd(&self, req: Request<pb::SendReadCmdReq>) -> Result<Response<pb::SendReadCmdRes>, Status> {
+        let r = req.into_inner();
+        self.send(
+            &r.host,
+            r.port,
+            OwnedAsdu::new(Cause::new(Cot::REQUEST), ca(r.coa)?, InfoObjects::one(io(r.ioa)?, Read)),
+        )
+        .await?;
+        Ok(Response::new(pb::SendReadCmdRes {}))
+    }
+
+    async fn send_interrogation_cmd(
+        &self,
+        req: Request<pb::SendInterrogationCmdReq>,
+    ) -> Result<Response<pb::SendInterrogationCmdRes>, Status> {
+        let r = req.into_inner();
+        let a = OwnedAsdu::new(
+            Cause::new(Cot::ACTIVATION),
+            ca(r.coa)?,
+            InfoObjects::one(Ioa::default(), iec104::asdu::Qoi::STATION),
+        );
+        self.send(&r.host, r.port, a).await?;
+        Ok(Response::new(pb::SendInterrogationCmdRes {}))
+    }
+
+    async fn send_counter_interrogation_cmd(
+        &self,
+        req: Request<pb::SendCounterInterrogationCmdReq>,
+    ) -> Result<Response<pb::SendCounterInterrogationCmdRes>, Status> {
+        let r = req.into_inner();
+        let a =
+            OwnedAsdu::new(Cause::new(Cot::ACTIVATION), ca(r.coa)?, InfoObjects::one(Ioa::default(), Qcc::new(5, 0)));
+        self.send(&r.host, r.port, a).await?;
+        Ok(Response::new(pb::SendCounterInterrogationCmdRes {}))
+    }
+
+    async fn send_command(&self, req: Request<pb::SendCommandReq>) -> Result<Response<pb::SendCommandRes>, Status> {
+        let r = req.into_inner();
+        let a = generic_asdu(r.type_id, ca(r.coa)?, io(r.ioa)?, &r.value, self.now())?;
+        self.send(&r.host, r.port, a).await?;
+        Ok(Response::new(pb::SendCommandRes {}))
+    }
+
+    async fn send_single_command(
+        &self,
+        req: Request<pb::SendSingleCommandReq>,
+    ) -> Result<Response<pb::SendSingleCommandRes>, Status> {
+        let r = req.into_inner();
+        self.typed(&r.host, r.port, r.coa, r.ioa, CommandValue::Single { on: r.value, qu: 0 }, r.with_time).await?;
+        Ok(Response::new(pb::SendSingleCommandRes { value: r.value }))
+    }
+
+    async fn send_double_command(
+        &self,
+        req: Request<pb::SendDoubleCommandReq>,
+    ) -> Result<Response<pb::SendDoubleCommandRes>, Status> {
+        let r = req.into_inner();
+        // the upstream sends the enum number as the DCS (DCO_ON = 1, DCO_OFF = 2): kept for the wire
+        let state = u8::try_from(r.value)
+            .ok()
+            .filter(|v| *v <= 2)
+            .ok_or_else(|| status(101_103, format!("value {} is not a DoubleCommandValue", r.value)))?;
+        self.typed(&r.host, r.port, r.coa, r.ioa, CommandValue::Double { state, qu: 0 }, r.with_time).await?;
+        Ok(Response::new(pb::SendDoubleCommandRes { value: r.value }))
+    }
+
+    async fn send_step_command(
+        &self,
+        req: Request<pb::SendStepCommandReq>,
+    ) -> Result<Response<pb::SendStepCommandRes>, Status> {
+        let r = req.into_inner();
+        let state = u8::try_from(r.value)
+            .ok()
+            .filter(|v| *v <= 2)
+            .ok_or_else(|| status(101_103, format!("value {} is not a StepCommandValue", r.value)))?;
+        self.typed(&r.host, r.port, r.coa, r.ioa, CommandValue::Step { state, qu: 0 }, r.with_time).await?;
+        Ok(Response::new(pb::SendStepCommandRes { value: r.value }))
+    }
+
+    async fn send_setpoint_normalized(
+        &self,
+        req: Request<pb::SendSetpointNormalizedReq>,
+    ) -> Result<Response<pb::SendSetpointNormalizedRes>, Status> {
+        let r = req.into_inner();
+        let v = i16::try_from(r.value).map_err(|_| status(101_103, format!("value {} does not fit int16", r.value)))?;
+        self.typed(&r.host, r.port, r.coa, r.ioa, CommandValue::Normalized(iec104::asdu::Nva(v)), r.with_time).await?;
+        Ok(Response::new(pb::SendSetpointNormalizedRes { value: r.value }))
+    }
+
+    async fn send_setpoint_scaled(
+        &self,
+        req: Request<pb::SendSetpointScaledReq>,
+    ) -> Result<Response<pb::SendSetpointScaledRes>, Status> {
+        let r = req.into_inner();
+        let v = i16::try_from(r.value).map_err(|_| status(101_103, format!("value {} does not fit int16", r.value)))?;
+        self.typed(&r.host, r.port, r.coa, r.ioa, CommandValue::Scaled(v), r.with_time).await?;
+        Ok(Response::new(pb::SendSetpointScaledRes { value: r.value }))
+    }
+
+    async fn send_setpoint_float(
+        &self,
+        req: Request<pb::SendSetpointFloatReq>,
+    ) -> Result<Response<pb::SendSetpointFloatRes>, Status> {
+        let r = req.into_inner();
+        let v = parse_setpoint(&r.value)?;
+        self.typed(&r.host, r.port, r.coa, r.ioa, CommandValue::Float(v), r.with_time).await?;
+        Ok(Response::new(pb::SendSetpointFloatRes { value: format!("{v}") }))
+    }
+
+    async fn send_bitstring_command(
+        &self,
+        req: Request<pb::SendBitstringCommandReq>,
+    ) -> Result<Response<pb::SendBitstringCommandRes>, Status> {
+        let r = req.into_inner();
+        let v =
+            u32::try_from(r.value).map_err(|_| status(101_103, format!("value {} does not fit uint32", r.value)))?;
+        self.typed(&r.host, r.port, r.coa, r.ioa, CommandValue::Bitstring(v), r.with_time).await?;
+        Ok(Response::new(pb::SendBitstringCommandRes { value: r.value }))
+    }
+
+    async fn query_point_mapping_by_id(
+        &self,
+        req: Request<pb::QueryPointMappingByIdReq>,
+    ) -> Result<Response<pb::QueryPointMappingByIdRes>, Status> {
+        self.store()?;
+        // mapping ids are UUID strings: no int64 id can name one (the Go service has the same limit)
+        Err(status(102_102, format!("no point mapping has the numeric id {}", req.into_inner().id)))
+    }
+
+    async fn query_point_mapping_by_key(
+        &self,
+        req: Request<pb::QueryPointMappingByKeyReq>,
+    ) -> Result<Response<pb::QueryPointMappingByKeyRes>, Status> {
+        let r = req.into_inner();
+        if r.tag_station.is_empty() {
+            return Err(status(101_102, "tag_station is required"));
+        }
+        let m = self.store()?.get(&r.tag_station, r.coa, r.ioa).await.map_err(|e| status(e.code(), e.to_string()))?;
+        let m = m.ok_or_else(|| status(102_102, format!("no mapping for {}:{}:{}", r.tag_station, r.coa, r.ioa)))?;
+        Ok(Response::new(pb::QueryPointMappingByKeyRes { mapping: Some(to_pb(&m)) }))
+    }
+
+    async fn page_list_point_mapping(
+        &self,
+        req: Request<pb::PageListPointMappingReq>,
+    ) -> Result<Response<pb::PageListPointMappingRes>, Status> {
+        let r = req.into_inner();
+        if r.page < 0 || r.page_size < 0 {
+            return Err(status(101_103, "page and page_size must not be negative"));
+        }
+        let size = if r.page_size == 0 { 20 } else { r.page_size };
+        let (total, rows) = self
+            .store()?
+            .page(r.page.max(1), size, &r.tag_station, r.coa, &r.device_id)
+            .await
+            .map_err(|e| status(e.code(), e.to_string()))?;
+        Ok(Response::new(pb::PageListPointMappingRes { total, mappings: rows.iter().map(to_pb).collect() }))
+    }
+
+    async fn clear_point_mapping_cache(
+        &self,
+        req: Request<pb::ClearPointMappingCacheReq>,
+    ) -> Result<Response<pb::ClearPointMappingCacheRes>, Status> {
+        let r = req.into_inner();
+        let store = self.store()?;
+        let mut n = store.invalidate_keys(r.keys.iter().map(String::as_str));
+        for k in &r.key_infos {
+            n += usize::from(store.invalidate(&k.tag_station, k.coa, k.ioa));
+        }
+        Ok(Response::new(pb::ClearPointMappingCacheRes { cleared_count: n as i64 }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setpoint_parsing() {
+        assert_eq!(parse_setpoint("12.5").unwrap(), 12.5);
+        assert_eq!(parse_setpoint("1234567").unwrap(), 1_234_567.0);
+        assert!(parse_setpoint("12345678").is_err());
+        assert!(parse_setpoint("0.00012345678").is_err());
+        assert_eq!(parse_setpoint("1.5e3").unwrap(), 1500.0);
+        assert!(parse_setpoint("abc").is_err());
+        assert!(parse_setpoint("inf").is_err());
+    }
+
+    #[test]
+    fn generic_commands() {
+        let now = Cp56Time2a::default();
+        let a = generic_asdu(58, CommonAddress(1), Ioa::new(5).unwrap(), "1", now).unwrap();
+        assert_eq!(a.type_id().0, 58);
+        assert_eq!(generic_asdu(45, CommonAddress(1), Ioa::new(5).unwrap(), "false", now).unwrap().type_id().0, 45);
+        assert!(generic_asdu(45, CommonAddress(1), Ioa::new(5).unwrap(), "yes", now).is_err());
+        assert!(generic_asdu(49, CommonAddress(1), Ioa::new(5).unwrap(), "40000", now).is_err(), "int16 range");
+        assert_eq!(generic_asdu(100, CommonAddress(1), Ioa::default(), "", now).unwrap().type_id().0, 100);
+        let e = generic_asdu(13, CommonAddress(1), Ioa::default(), "", now).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert!(e.message().contains("unknown type id"));
+    }
+}
