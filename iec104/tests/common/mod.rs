@@ -259,7 +259,7 @@ pub fn normalise_point(tid: u8, p: &iec104::point::Point) -> Value {
 /// port and the points it serves.
 pub fn start_c104_server(port: Option<u16>) -> (ChildGuard, u16, Vec<Value>) {
     use std::io::BufRead;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/c104_server.py");
+    let script = interop_script("c104_server.py");
     let mut cmd = std::process::Command::new("python3");
     cmd.arg(script);
     if let Some(p) = port {
@@ -279,6 +279,15 @@ pub fn start_c104_server(port: Option<u16>) -> (ChildGuard, u16, Vec<Value>) {
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("c104 server did not start ({e}): {line:?}"));
     let port = hello["port"].as_u64().unwrap() as u16;
     (guard, port, hello["points"].as_array().unwrap().clone())
+}
+
+/// The path of `iec104/tests/interop/<name>`, from whichever workspace crate includes this file.
+pub fn interop_script(name: &str) -> std::path::PathBuf {
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .flat_map(|d| [d.join("tests/interop").join(name), d.join("iec104/tests/interop").join(name)])
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("interop script {name} not found above {}", here.display()))
 }
 
 /// Tolerance for comparing a point's value: normalised values are quantised.
