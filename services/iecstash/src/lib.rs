@@ -1,0 +1,398 @@
+//! # iecstash
+//!
+//! A Kafka consumer group that feeds streamevent: messages go through the
+//! [`streamevent::compact`] compactor, and each closed chunk is sent with `PushChunkAsdu` under
+//! its chunk id. Offsets are committed only after streamevent acknowledged the chunk (the Go
+//! version commits first and loses the batch on failure); a chunk redelivered after a crash
+//! carries the same id and streamevent drops it. While streamevent is slow or down the consumer
+//! stops reading (back-pressure) and retries the chunk with capped backoff.
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::Message as _;
+use rdkafka::{Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::time::{Duration, Instant};
+use streamevent::compact::{Chunk, Compactor, CompactorConfig, Message, Mode};
+use streamevent::msg::RawMsg;
+use streamevent::pb;
+
+/// The generated protocol (`package iecmock`).
+#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+pub mod pb_stash {
+    tonic::include_proto!("iecmock");
+
+    /// Encoded descriptor set, for gRPC reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/iecstash_descriptor.bin"));
+}
+
+/// The embedded default configuration.
+pub const DEFAULTS: &str = include_str!("../etc/iecstash.yaml");
+
+/// Configuration (see `etc/iecstash.yaml`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Config {
+    /// gRPC listen address.
+    pub listen_on: String,
+    /// Logging.
+    pub log: Log,
+    /// Metrics.
+    pub prometheus: Prometheus,
+    /// Kafka consumer.
+    pub kafka: Kafka,
+    /// streamevent client.
+    pub stream_event: StreamEvent,
+    /// Compactor.
+    pub compactor: CompactorCfg,
+    /// Shutdown grace period.
+    pub grace_period_seconds: u64,
+}
+
+/// `Log`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Log {
+    /// Level filter.
+    pub level: String,
+}
+
+/// `Prometheus`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Prometheus {
+    /// Listen address; empty disables.
+    pub listen_on: String,
+}
+
+/// `Kafka`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Kafka {
+    /// Bootstrap brokers.
+    pub brokers: Vec<String>,
+    /// Consumer group.
+    pub group: String,
+    /// Topic.
+    pub topic: String,
+    /// `first` or `last`.
+    pub offset: String,
+    /// Static group membership id (KIP-345): a restarted instance with the same id takes its
+    /// partitions back at once instead of waiting out the session timeout. Empty: dynamic.
+    #[serde(default)]
+    pub instance_id: String,
+}
+
+/// `StreamEvent`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct StreamEvent {
+    /// Endpoints (the first is used).
+    pub endpoints: Vec<String>,
+}
+
+/// `Compactor`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct CompactorCfg {
+    /// `batch`, `last-value` or `deadband`.
+    pub mode: String,
+    /// Chunk size in bytes.
+    pub chunk_bytes: usize,
+    /// Chunk age in milliseconds.
+    pub flush_millis: u64,
+}
+
+impl zero_svc::ServiceConfig for Config {
+    const NAME: &'static str = "iecstash";
+    const DEFAULTS: &'static str = DEFAULTS;
+    fn listen_on(&self) -> &str {
+        &self.listen_on
+    }
+    fn log_level(&self) -> &str {
+        &self.log.level
+    }
+    fn prometheus(&self) -> &str {
+        &self.prometheus.listen_on
+    }
+}
+
+impl CompactorCfg {
+    /// The compactor settings.
+    ///
+    /// # Errors
+    /// An unknown mode.
+    pub fn to_config(&self) -> Result<CompactorConfig, String> {
+        let mode = match self.mode.as_str() {
+            "batch" => Mode::Batch,
+            "last-value" => Mode::LastValue,
+            "deadband" => Mode::Deadband,
+            other => return Err(format!("Compactor.Mode {other:?} is not batch, last-value or deadband")),
+        };
+        Ok(CompactorConfig {
+            mode,
+            max_bytes: self.chunk_bytes.max(1),
+            max_age: Duration::from_millis(self.flush_millis.max(1)),
+            ..Default::default()
+        })
+    }
+}
+
+/// Time-tagged types: events the compactor never merges away.
+fn is_event(type_id: i32) -> bool {
+    matches!(type_id, 2 | 4 | 6 | 8 | 10 | 12 | 14 | 16..=19 | 30..=40)
+}
+
+/// Turns a Kafka record into a compactor message, or `None` for a payload that is not a point
+/// message (counted and skipped: it could never be stored, and must not block the partition).
+pub fn to_message(key: Option<&[u8]>, payload: &[u8], topic: &str, partition: i32, offset: i64) -> Option<Message> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let raw: RawMsg<'_> = serde_json::from_str(text).ok()?;
+    let body = raw.body?;
+    let value = serde_json::from_str::<serde_json::Value>(body.get())
+        .ok()
+        .and_then(|b| b.get("value").and_then(serde_json::Value::as_f64));
+    let key = match key {
+        Some(k) => String::from_utf8_lossy(k).into_owned(),
+        None => streamevent::msg::point_key(&raw.host, raw.coa, 0),
+    };
+    Some(Message::new(key, format!("{topic}/{partition}"), offset as u64, text, value, is_event(raw.type_id)))
+}
+
+/// The protobuf form of a chunk's messages.
+pub fn to_pb(chunk: &Chunk) -> pb::PushChunkAsduReq {
+    let msg_body = chunk
+        .messages
+        .iter()
+        .filter_map(|m| {
+            let r: RawMsg<'_> = serde_json::from_str(&m.payload).ok()?;
+            Some(pb::MsgBody {
+                msg_id: r.msg_id,
+                host: r.host,
+                port: r.port,
+                asdu: r.asdu,
+                type_id: r.type_id,
+                data_type: r.data_type,
+                coa: r.coa,
+                body_raw: r.body.map(|b| b.get().to_owned()).unwrap_or_default(),
+                time: r.time,
+                meta_data_raw: r.meta_data.map(|b| b.get().to_owned()).unwrap_or_default(),
+                pm: r.pm.map(|p| pb::PointMapping {
+                    device_id: p.device_id,
+                    device_name: p.device_name,
+                    td_table_type: p.td_table_type,
+                    ext1: p.ext1,
+                    ext2: p.ext2,
+                    ext3: p.ext3,
+                    ext4: p.ext4,
+                    ext5: p.ext5,
+                }),
+                trace_id: r.trace_id,
+                headers: r
+                    .headers
+                    .into_iter()
+                    .map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+                    .collect(),
+            })
+        })
+        .collect();
+    pb::PushChunkAsduReq { t_id: chunk.id.clone(), msg_body }
+}
+
+/// The commit positions a chunk covers: next offset per `topic/partition`.
+pub fn commit_list(chunk: &Chunk, topic: &str) -> TopicPartitionList {
+    let mut tpl = TopicPartitionList::new();
+    for part in chunk.id.split(',') {
+        let Some((src, range)) = part.rsplit_once('@') else { continue };
+        let Some((_, p)) = src.rsplit_once('/') else { continue };
+        let Some((_, last)) = range.split_once('-') else { continue };
+        if let (Ok(p), Ok(last)) = (p.parse::<i32>(), last.parse::<i64>()) {
+            let _ = tpl.add_partition_offset(topic, p, Offset::Offset(last + 1));
+        }
+    }
+    tpl
+}
+
+type Client = pb::stream_event_client::StreamEventClient<tonic::transport::Channel>;
+
+/// Sends a chunk until streamevent accepts it, then commits its offsets.
+async fn deliver(client: &mut Client, consumer: &StreamConsumer, chunk: Chunk, topic: &str) {
+    let req = to_pb(&chunk);
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match client.push_chunk_asdu(req.clone()).await {
+            Ok(_) => break,
+            Err(e) => {
+                metrics::counter!("iecstash_push_errors_total").increment(1);
+                tracing::warn!(chunk = %chunk.id, error = %e, retry_in = ?backoff, "PushChunkAsdu failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    metrics::counter!("iecstash_chunks_total").increment(1);
+    metrics::counter!("iecstash_messages_total").increment(chunk.received as u64);
+    if let Err(e) = consumer.commit(&commit_list(&chunk, topic), CommitMode::Sync) {
+        // the chunk is stored; a redelivery after a restart is dropped by its id
+        tracing::warn!(chunk = %chunk.id, error = %e, "offset commit failed");
+    }
+}
+
+/// Consumes until `shutdown`, then flushes the open chunk.
+///
+/// # Errors
+/// A bad Kafka or compactor configuration, or an invalid streamevent endpoint.
+pub async fn consume(cfg: &Config, shutdown: impl Future<Output = ()>) -> Result<(), zero_svc::Error> {
+    let bad = zero_svc::Error::Config;
+    let ccfg = cfg.compactor.to_config().map_err(bad)?;
+    let reset = match cfg.kafka.offset.as_str() {
+        "first" => "earliest",
+        "last" => "latest",
+        other => return Err(bad(format!("Kafka.Offset {other:?} is not first or last"))),
+    };
+    let mut kcfg = ClientConfig::new();
+    kcfg.set("bootstrap.servers", cfg.kafka.brokers.join(","))
+        .set("group.id", &cfg.kafka.group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", reset)
+        .set("session.timeout.ms", "10000");
+    if !cfg.kafka.instance_id.is_empty() {
+        kcfg.set("group.instance.id", &cfg.kafka.instance_id);
+    }
+    let consumer: StreamConsumer = kcfg.create().map_err(|e| bad(format!("Kafka: {e}")))?;
+    consumer.subscribe(&[&cfg.kafka.topic]).map_err(|e| bad(format!("Kafka: {e}")))?;
+    let ep = cfg.stream_event.endpoints.first().ok_or_else(|| bad("StreamEvent.Endpoints is empty".into()))?;
+    let channel = tonic::transport::Endpoint::from_shared(ep.clone())
+        .map_err(|e| bad(format!("StreamEvent.Endpoints: {e}")))?
+        .connect_lazy();
+    let mut client = Client::new(channel).max_encoding_message_size(usize::MAX);
+    let mut compactor = Compactor::new(ccfg);
+    tokio::pin!(shutdown);
+    loop {
+        let due = compactor.poll_timeout().unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tokio::time::sleep_until(due.into()) => {
+                if let Some(chunk) = compactor.poll(Instant::now()) {
+                    deliver(&mut client, &consumer, chunk, &cfg.kafka.topic).await;
+                }
+            }
+            r = consumer.recv() => match r {
+                Ok(m) => {
+                    let payload = m.payload().unwrap_or_default();
+                    match to_message(m.key(), payload, m.topic(), m.partition(), m.offset()) {
+                        Some(msg) => {
+                            if let Some(chunk) = compactor.push(msg, Instant::now()) {
+                                deliver(&mut client, &consumer, chunk, &cfg.kafka.topic).await;
+                            }
+                        }
+                        None => {
+                            metrics::counter!("iecstash_invalid_messages_total").increment(1);
+                            tracing::warn!(partition = m.partition(), offset = m.offset(), "skipped a record that is not a point message");
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "Kafka consumer");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            },
+        }
+    }
+    if let Some(chunk) = compactor.flush() {
+        deliver(&mut client, &consumer, chunk, &cfg.kafka.topic).await;
+    }
+    Ok(())
+}
+
+struct Ping;
+
+#[tonic::async_trait]
+impl pb_stash::iec_stash_server::IecStash for Ping {
+    async fn ping(
+        &self,
+        req: tonic::Request<pb_stash::PingReq>,
+    ) -> Result<tonic::Response<pb_stash::PingRes>, tonic::Status> {
+        Ok(tonic::Response::new(pb_stash::PingRes { pong: req.into_inner().ping }))
+    }
+}
+
+/// Runs iecstash until `shutdown`: the Ping API, and the consumer when Kafka is configured.
+///
+/// # Errors
+/// Configuration or server errors.
+pub async fn run(
+    cfg: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), zero_svc::Error> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut rx1 = stop_rx.clone();
+    let server = tokio::spawn(zero_svc::grpc::serve(
+        listener,
+        pb_stash::iec_stash_server::IecStashServer::new(Ping),
+        &[pb_stash::FILE_DESCRIPTOR_SET],
+        async move {
+            let _ = rx1.changed().await;
+        },
+    ));
+    let consumer = if !cfg.kafka.brokers.is_empty() && !cfg.kafka.topic.is_empty() {
+        let cfg = cfg.clone();
+        let mut rx2 = stop_rx.clone();
+        Some(tokio::spawn(async move {
+            consume(&cfg, async move {
+                let _ = rx2.changed().await;
+            })
+            .await
+        }))
+    } else {
+        tracing::info!("Kafka.Brokers or Kafka.Topic empty: consumer not started");
+        None
+    };
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    let grace = Duration::from_secs(cfg.grace_period_seconds);
+    if let Some(c) = consumer {
+        match tokio::time::timeout(grace, c).await {
+            Ok(Ok(r)) => r?,
+            Ok(Err(e)) => return Err(zero_svc::Error::Serve(e.to_string())),
+            Err(_) => tracing::warn!("open chunk not delivered within the grace period"),
+        }
+    }
+    let _ = tokio::time::timeout(grace, server).await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_and_commit_positions() {
+        let text = br#"{"msgId":"m","host":"h","port":2404,"asdu":"M_ME_NC_1","typeId":13,"dataType":6,"coa":1,"body":{"ioa":5,"value":2.5},"time":"t","metaData":{"stationId":"S"},"headers":{"traceparent":"x"}}"#;
+        let m = to_message(Some(b"h_1_0x000005"), text, "asdu", 3, 41).unwrap();
+        assert_eq!(
+            (m.key.as_str(), m.source.as_str(), m.offset, m.value, m.event),
+            ("h_1_0x000005", "asdu/3", 41, Some(2.5), false)
+        );
+        assert!(to_message(None, b"not json", "asdu", 0, 0).is_none());
+        assert!(to_message(None, br#"{"host":"h"}"#, "asdu", 0, 0).is_none(), "no body");
+        let chunk = Chunk { id: "asdu/0@5-9,asdu/3@41-41".into(), messages: vec![m], received: 1 };
+        let req = to_pb(&chunk);
+        assert_eq!(req.t_id, "asdu/0@5-9,asdu/3@41-41");
+        assert_eq!(req.msg_body[0].body_raw, r#"{"ioa":5,"value":2.5}"#);
+        assert_eq!(req.msg_body[0].meta_data_raw, r#"{"stationId":"S"}"#);
+        assert_eq!(req.msg_body[0].headers["traceparent"], "x");
+        let tpl = commit_list(&chunk, "asdu");
+        let offs: Vec<_> = tpl.elements().iter().map(|e| (e.partition(), e.offset())).collect();
+        assert_eq!(offs, [(0, Offset::Offset(10)), (3, Offset::Offset(42))]);
+    }
+
+    #[test]
+    fn modes() {
+        let c = CompactorCfg { mode: "last-value".into(), chunk_bytes: 10, flush_millis: 5 };
+        assert_eq!(c.to_config().unwrap().mode, Mode::LastValue);
+        assert!(CompactorCfg { mode: "merge".into(), ..c }.to_config().is_err());
+    }
+}

@@ -1,0 +1,195 @@
+//! The Kafka path end to end with real components: c104 station -> ieccaller -> tansu (Kafka) ->
+//! iecstash (the binary, killed with SIGKILL mid-stream and restarted) -> streamevent ->
+//! PostgreSQL. No point may be missing.
+
+#[path = "../../../streamevent/tests/common/mod.rs"]
+mod dbs;
+#[path = "../../../iec104/tests/common/mod.rs"]
+#[allow(dead_code)]
+mod iec;
+
+use dbs::TestDb;
+use ieccaller::pb::iec_caller_client::IecCallerClient;
+use ieccaller::pb::SendSingleCommandReq;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use streamevent::sink::SqlSink;
+use streamevent::store::{MappingStore, PointMapping};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A tansu broker on loopback with in-memory storage.
+fn tansu(port: u16) -> Kill {
+    let url = format!("tcp://127.0.0.1:{port}");
+    let child = Command::new("tansu")
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+            "--storage-engine",
+            "memory://tansu/",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tansu on PATH (scripts/test installs it)");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "tansu did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Kill(child)
+}
+
+async fn create_topic(brokers: &str, topic: &str) {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap();
+    let t = NewTopic::new(topic, 3, TopicReplication::Fixed(1));
+    let r = admin.create_topics(&[t], &AdminOptions::new()).await.unwrap();
+    assert!(r.iter().all(Result::is_ok), "{r:?}");
+}
+
+fn iecstash(brokers: &str, topic: &str, group: &str, se: &str) -> Kill {
+    let child = Command::new(env!("CARGO_BIN_EXE_iecstash"))
+        .env("ZERO_LISTENON", "127.0.0.1:0")
+        .env("ZERO_PROMETHEUS", "{ListenOn: ''}")
+        .env(
+            "ZERO_KAFKA",
+            format!("{{Brokers: ['{brokers}'], Group: {group}, Topic: {topic}, Offset: first, InstanceId: stash-1}}"),
+        )
+        .env("ZERO_STREAMEVENT", format!("{{Endpoints: ['{se}']}}"))
+        .env("ZERO_COMPACTOR", "{Mode: batch, ChunkBytes: 8192, FlushMillis: 200}")
+        .stdout(if std::env::var("E2E_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
+        .stderr(if std::env::var("E2E_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
+        .spawn()
+        .unwrap();
+    Kill(child)
+}
+
+/// Records in the topic, read by a fresh group from the beginning.
+async fn count_topic(brokers: &str, topic: &str) -> usize {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    let c: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("count-{}", uuid::Uuid::now_v7().simple()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    c.subscribe(&[topic]).unwrap();
+    let mut n = 0;
+    while let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(8), c.recv()).await {
+        n += 1;
+    }
+    n
+}
+
+async fn rows_per_ioa(sink: &SqlSink, station: &str, ioas: &[i32]) -> Vec<usize> {
+    let mut v = vec![];
+    for i in ioas {
+        v.push(sink.rows(station, 1, *i).await.unwrap().len());
+    }
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c104_kafka_iecstash_postgres_survives_sigkill() {
+    let (_peer, port, expected) = tokio::task::spawn_blocking(|| iec::start_c104_server(None)).await.unwrap();
+    let kport = free_port();
+    let _broker = tansu(kport);
+    let brokers = format!("127.0.0.1:{kport}");
+    let topic = format!("asdu-{}", uuid::Uuid::now_v7().simple());
+    create_topic(&brokers, &topic).await;
+
+    let pg = TestDb::postgres().await;
+    let station = format!("127_0_0_1_{port}");
+    let store = MappingStore::new(pg.db.clone(), Duration::ZERO);
+    let ioas: Vec<i32> = expected.iter().map(|e| e["ioa"].as_i64().unwrap() as i32).collect();
+    for i in &ioas {
+        store.upsert(&PointMapping::new(&station, 1, *i)).await.unwrap();
+    }
+    let se_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let se = format!("http://{}", se_listener.local_addr().unwrap());
+    let svc = streamevent_svc::Service::new(pg.db.clone(), Duration::from_secs(60));
+    tokio::spawn(zero_svc::grpc::serve(se_listener, svc.into_server(), &[], std::future::pending()));
+
+    let yaml = format!(
+        "ListenOn: 127.0.0.1:0\nPrometheus: {{ListenOn: ''}}\nStations: [{{Host: 127.0.0.1, Port: {port}, IcCoaList: [1]}}]\n\
+         Kafka: {{IsPush: true, Brokers: ['{brokers}'], Topic: {topic}}}\n"
+    );
+    let cfg: ieccaller::Config = zero_svc::config::merge_str(ieccaller::DEFAULTS, Some(&yaml), &[]).unwrap();
+    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = format!("http://{}", api_listener.local_addr().unwrap());
+    tokio::spawn(ieccaller::run(cfg, api_listener, std::future::pending()));
+
+    let group = format!("stash-{}", uuid::Uuid::now_v7().simple());
+    let mut stash = iecstash(&brokers, &topic, &group, &se);
+    let sink = SqlSink::new(pg.db.clone());
+
+    // the start-up GI arrives
+    let gi_points =
+        expected.iter().filter(|e| matches!(e["tid"].as_u64().unwrap(), 1 | 3 | 5 | 7 | 9 | 11 | 13 | 30..=36)).count();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sink.count().await.unwrap() < gi_points as i64 {
+        assert!(Instant::now() < deadline, "GI did not arrive: {} rows", sink.count().await.unwrap());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // spontaneous rounds: every point each time; iecstash is killed in the middle and restarted
+    let mut client = IecCallerClient::connect(api).await.unwrap();
+    let trigger = SendSingleCommandReq {
+        host: "127.0.0.1".into(),
+        port: i32::from(port),
+        coa: 1,
+        ioa: 9999,
+        value: true,
+        with_time: false,
+    };
+    const ROUNDS: usize = 6;
+    for round in 0..ROUNDS {
+        client.send_single_command(trigger.clone()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        if round == 2 {
+            let _ = stash.0.kill(); // SIGKILL
+            let _ = stash.0.wait();
+        }
+        if round == 4 {
+            stash = iecstash(&brokers, &topic, &group, &se);
+        }
+    }
+    let before = rows_per_ioa(&sink, &station, &ioas).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let counts = rows_per_ioa(&sink, &station, &ioas).await;
+        // each point: its GI row (when interrogable) plus one row per round, at least
+        let complete = expected.iter().zip(&counts).all(|(e, n)| {
+            let gi = usize::from(matches!(e["tid"].as_u64().unwrap(), 1 | 3 | 5 | 7 | 9 | 11 | 13 | 30..=36));
+            *n >= gi + ROUNDS
+        });
+        if complete {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let in_topic = count_topic(&brokers, &topic).await;
+            panic!("points missing after the restart: before {before:?}, now {counts:?}; the topic holds {in_topic} records");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    drop(stash);
+    pg.cleanup().await;
+}
