@@ -5,7 +5,6 @@
 #[path = "../../../streamevent/tests/common/mod.rs"]
 mod dbs;
 #[path = "../../../iec104/tests/common/mod.rs"]
-#[allow(dead_code)]
 mod iec;
 
 use dbs::TestDb;
