@@ -29,6 +29,7 @@
 //! ```
 
 mod conn;
+pub mod sim;
 
 use crate::asdu::AsduParams;
 use crate::link::LinkConfig;

@@ -1,0 +1,387 @@
+//! # zero
+//!
+//! `zero up` runs the acquisition pipeline in one process: simulated stations (iec104 slaves),
+//! ieccaller's masters and push decision, an in-process bus in place of Kafka (or Kafka itself),
+//! the compactor, and streamevent writing raw rows to SQLite (or PostgreSQL/MySQL), with the
+//! ieccaller and streamevent gRPC APIs on their upstream ports and a live status line.
+
+use ieccaller::channel::{Fanout, Outgoing, SendFuture, Transport};
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use streamevent::compact::{Compactor, Message};
+use streamevent::pb::stream_event_server::StreamEvent;
+use tokio::sync::mpsc;
+
+/// The embedded default configuration.
+pub const DEFAULTS: &str = include_str!("../etc/zero.yaml");
+
+/// Configuration (see `etc/zero.yaml`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Config {
+    /// The simulator.
+    pub simulator: Simulator,
+    /// Real stations.
+    pub stations: Vec<ieccaller::config::Station>,
+    /// `memory` or `kafka`.
+    pub bus: String,
+    /// Kafka, when `Bus: kafka`.
+    pub kafka: Kafka,
+    /// ieccaller's MQTT channel.
+    pub mqtt: ieccaller::config::Mqtt,
+    /// streamevent's database.
+    pub db: Db,
+    /// The compactor.
+    pub compactor: iecstash::CompactorCfg,
+    /// ieccaller gRPC address.
+    pub iec_caller_listen_on: String,
+    /// streamevent gRPC address.
+    pub stream_event_listen_on: String,
+    /// Seconds between status lines.
+    pub status_every_seconds: u64,
+    /// Logging.
+    pub log: Log,
+}
+
+/// `Simulator`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Simulator {
+    /// Stations.
+    pub stations: u16,
+    /// Points per station.
+    pub points: u32,
+    /// Changes per second per station.
+    pub changes_per_second: u32,
+    /// Listen host.
+    pub host: String,
+    /// First port; 0 for free ports.
+    pub base_port: u16,
+}
+
+/// `Kafka`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Kafka {
+    /// Brokers.
+    pub brokers: Vec<String>,
+    /// Topic.
+    pub topic: String,
+    /// Consumer group.
+    pub group: String,
+}
+
+/// `Db`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Db {
+    /// URL.
+    pub data_source: String,
+}
+
+/// `Log`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Log {
+    /// Level filter.
+    pub level: String,
+}
+
+/// Live counters of a running pipeline.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Points published by the masters onto the bus.
+    pub points: AtomicU64,
+    /// Chunks stored by streamevent.
+    pub chunks: AtomicU64,
+    /// Messages in those chunks (after compaction).
+    pub stored: AtomicU64,
+    /// Delivery errors.
+    pub errors: AtomicU64,
+}
+
+/// The in-process bus: ieccaller's fan-out hands messages to the compactor loop.
+struct MemoryBus {
+    tx: mpsc::Sender<Outgoing>,
+    stats: Arc<Stats>,
+}
+
+impl Transport for MemoryBus {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+    fn max_batch(&self) -> usize {
+        10_000
+    }
+    fn send<'a>(&'a self, batch: &'a [Outgoing]) -> SendFuture<'a> {
+        Box::pin(async move {
+            for o in batch {
+                self.tx.send(o.clone()).await.map_err(|_| "bus closed".to_owned())?;
+            }
+            self.stats.points.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            Ok(())
+        })
+    }
+}
+
+/// Drains the bus through the compactor into streamevent until the bus closes.
+async fn stash_loop(
+    mut rx: mpsc::Receiver<Outgoing>,
+    mut compactor: Compactor,
+    svc: Arc<streamevent_svc::Service>,
+    stats: Arc<Stats>,
+) {
+    let mut seq = 0u64;
+    let deliver = |chunk: streamevent::compact::Chunk| {
+        let svc = svc.clone();
+        let stats = stats.clone();
+        async move {
+            let req = iecstash::to_pb(&chunk);
+            let n = req.msg_body.len() as u64;
+            loop {
+                match svc.push_chunk_asdu(tonic::Request::new(req.clone())).await {
+                    Ok(_) => break,
+                    Err(e) => {
+                        stats.errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(error = %e, "storing a chunk failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            }
+            stats.chunks.fetch_add(1, Ordering::Relaxed);
+            stats.stored.fetch_add(n, Ordering::Relaxed);
+        }
+    };
+    loop {
+        let due = compactor.poll_timeout().unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            m = rx.recv() => match m {
+                Some(o) => {
+                    let ev = matches!(o.msg.type_id, 2 | 4 | 6 | 8 | 10 | 12 | 14 | 16..=19 | 30..=40);
+                    let msg = Message::new(o.key.to_string(), "memory", seq, o.json.to_string(), None, ev);
+                    seq += 1;
+                    if let Some(chunk) = compactor.push(msg, Instant::now()) {
+                        deliver(chunk).await;
+                    }
+                }
+                None => break,
+            },
+            _ = tokio::time::sleep_until(due.into()) => {
+                if let Some(chunk) = compactor.poll(Instant::now()) {
+                    deliver(chunk).await;
+                }
+            }
+        }
+    }
+    if let Some(chunk) = compactor.flush() {
+        deliver(chunk).await;
+    }
+}
+
+/// A running platform.
+pub struct Running {
+    /// Counters.
+    pub stats: Arc<Stats>,
+    /// The stations ieccaller polls.
+    pub stations: ieccaller::station::Stations,
+    /// Addresses the simulated stations listen on.
+    pub simulated: Vec<std::net::SocketAddr>,
+    /// ieccaller's gRPC address.
+    pub iec_caller: std::net::SocketAddr,
+    /// streamevent's gRPC address.
+    pub stream_event: std::net::SocketAddr,
+}
+
+/// Runs the platform until `shutdown`; `started` receives the running pieces once up.
+///
+/// # Errors
+/// [`zero_svc::Error::Config`] for an unusable configuration, database or address.
+pub async fn up(
+    cfg: Config,
+    shutdown: impl Future<Output = ()>,
+    started: impl FnOnce(&Running),
+) -> Result<(), zero_svc::Error> {
+    let bad = zero_svc::Error::Config;
+    let ccfg = cfg.compactor.to_config().map_err(bad)?;
+    let kafka_bus = match cfg.bus.as_str() {
+        "memory" => false,
+        "kafka" if !cfg.kafka.brokers.is_empty() => true,
+        "kafka" => return Err(bad("Bus: kafka needs Kafka.Brokers".into())),
+        other => return Err(bad(format!("Bus {other:?} is not memory or kafka"))),
+    };
+
+    // streamevent on the database
+    let db = streamevent::store::Db::connect(&cfg.db.data_source).await.map_err(|e| bad(format!("Db: {e}")))?;
+    db.migrate().await.map_err(|e| bad(format!("Db: {e}")))?;
+    let svc = Arc::new(streamevent_svc::Service::new(db.clone(), Duration::from_secs(3600)));
+    let se_listener = tokio::net::TcpListener::bind(&cfg.stream_event_listen_on)
+        .await
+        .map_err(|e| bad(format!("StreamEventListenOn {}: {e}", cfg.stream_event_listen_on)))?;
+    let se_addr = se_listener.local_addr()?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut rx = stop_rx.clone();
+    tokio::spawn(zero_svc::grpc::serve(
+        se_listener,
+        streamevent_svc::Service::new(db.clone(), Duration::from_secs(3600)).into_server(),
+        &[streamevent::pb::FILE_DESCRIPTOR_SET],
+        async move {
+            let _ = rx.changed().await;
+        },
+    ));
+
+    // simulated stations, mapped for push and raw insert
+    let mut stations = cfg.stations.clone();
+    let mut simulated = vec![];
+    let mut sims = vec![];
+    for i in 0..cfg.simulator.stations {
+        let port = if cfg.simulator.base_port == 0 { 0 } else { cfg.simulator.base_port + i };
+        let l = tokio::net::TcpListener::bind((cfg.simulator.host.as_str(), port))
+            .await
+            .map_err(|e| bad(format!("Simulator: cannot listen on {}:{port}: {e}", cfg.simulator.host)))?;
+        let addr = l.local_addr()?;
+        let (slave, driver) = iec104::slave::serve(l, iec104::slave::SlaveConfig::default(), iec104::slave::AcceptAll);
+        tokio::spawn(driver);
+        let sim = iec104::slave::sim::Simulator::new(
+            slave,
+            iec104::types::CommonAddress(1),
+            cfg.simulator.points,
+            cfg.simulator.changes_per_second,
+        );
+        sims.push(tokio::spawn(sim.run()));
+        let station_id = format!("{}_{}", addr.ip().to_string().replace('.', "_"), addr.port());
+        for k in 0..cfg.simulator.points {
+            let ioa = (iec104::slave::sim::FIRST_IOA + k) as i32;
+            svc.store()
+                .upsert(&streamevent::store::PointMapping::new(&station_id, 1, ioa))
+                .await
+                .map_err(|e| bad(format!("Db: {e}")))?;
+        }
+        stations.push(ieccaller::config::Station {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+            backup: vec![],
+            station_id: String::new(),
+            meta_data: Default::default(),
+            ic_coa_list: vec![1],
+            cc_coa_list: vec![1],
+            interrogate_on_start: true,
+            reconnect_seconds: 5,
+        });
+        simulated.push(addr);
+    }
+
+    // ieccaller with the bus
+    let stats = Arc::new(Stats::default());
+    let mut caller_cfg: ieccaller::Config =
+        zero_svc::config::merge_str(ieccaller::DEFAULTS, None, &[]).map_err(|e| bad(e.to_string()))?;
+    caller_cfg.stations = stations;
+    caller_cfg.mqtt = cfg.mqtt.clone();
+    caller_cfg.listen_on = cfg.iec_caller_listen_on.clone();
+    let mut fanout = Fanout::default();
+    let mut workers = vec![];
+    let (bus_tx, bus_rx) = mpsc::channel(100_000);
+    let stash = if kafka_bus {
+        caller_cfg.kafka = ieccaller::config::Kafka {
+            is_push: true,
+            brokers: cfg.kafka.brokers.clone(),
+            topic: cfg.kafka.topic.clone(),
+        };
+        drop(bus_tx);
+        let mut scfg: iecstash::Config =
+            zero_svc::config::merge_str(iecstash::DEFAULTS, None, &[]).map_err(|e| bad(e.to_string()))?;
+        scfg.kafka = iecstash::Kafka {
+            brokers: cfg.kafka.brokers.clone(),
+            group: cfg.kafka.group.clone(),
+            topic: cfg.kafka.topic.clone(),
+            offset: "first".into(),
+            instance_id: format!("{}-stash", cfg.kafka.group),
+        };
+        scfg.stream_event.endpoints = vec![format!("http://{se_addr}")];
+        scfg.compactor = cfg.compactor.clone();
+        let mut rx = stop_rx.clone();
+        tokio::spawn(async move {
+            iecstash::consume(&scfg, async move {
+                let _ = rx.changed().await;
+            })
+            .await
+        });
+        None
+    } else {
+        workers.push(fanout.add(MemoryBus { tx: bus_tx, stats: stats.clone() }, 100_000));
+        Some(tokio::spawn(stash_loop(bus_rx, Compactor::new(ccfg), svc.clone(), stats.clone())))
+    };
+    let pipeline = ieccaller::start(&caller_cfg, fanout, workers).await?;
+    let api_listener = tokio::net::TcpListener::bind(&cfg.iec_caller_listen_on)
+        .await
+        .map_err(|e| bad(format!("IecCallerListenOn {}: {e}", cfg.iec_caller_listen_on)))?;
+    let api_addr = api_listener.local_addr()?;
+    let caller_svc = ieccaller::service::Service::new(
+        pipeline.stations.clone(),
+        pipeline.store.clone(),
+        caller_cfg.utc_offset_minutes,
+    );
+    let mut rx = stop_rx.clone();
+    tokio::spawn(zero_svc::grpc::serve(
+        api_listener,
+        ieccaller::pb::iec_caller_server::IecCallerServer::new(caller_svc),
+        &[ieccaller::pb::FILE_DESCRIPTOR_SET],
+        async move {
+            let _ = rx.changed().await;
+        },
+    ));
+
+    let running = Running {
+        stats: stats.clone(),
+        stations: pipeline.stations.clone(),
+        simulated,
+        iec_caller: api_addr,
+        stream_event: se_addr,
+    };
+    started(&running);
+
+    // status line until shutdown
+    let every = Duration::from_secs(cfg.status_every_seconds);
+    tokio::pin!(shutdown);
+    let mut last = (Instant::now(), 0u64);
+    loop {
+        let tick = async {
+            if every.is_zero() {
+                std::future::pending::<()>().await
+            } else {
+                tokio::time::sleep(every).await
+            }
+        };
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tick => {
+                let points = stats.points.load(Ordering::Relaxed);
+                let rate = (points - last.1) as f64 / last.0.elapsed().as_secs_f64();
+                last = (Instant::now(), points);
+                eprintln!(
+                    "zero up | stations {}/{} | points/s {:.0} | points {} | chunks {} | stored {} | errors {}",
+                    running.stations.connected(),
+                    running.stations.all().len(),
+                    rate,
+                    points,
+                    stats.chunks.load(Ordering::Relaxed),
+                    stats.stored.load(Ordering::Relaxed),
+                    stats.errors.load(Ordering::Relaxed)
+                );
+            }
+        }
+    }
+
+    // orderly stop: stations, bus drain, then the servers
+    for s in sims {
+        s.abort();
+    }
+    pipeline.stop(Duration::from_secs(10)).await;
+    if let Some(s) = stash {
+        let _ = tokio::time::timeout(Duration::from_secs(10), s).await;
+    }
+    let _ = stop_tx.send(true);
+    Ok(())
+}
