@@ -192,3 +192,82 @@ async fn c104_kafka_iecstash_postgres_survives_sigkill() {
     drop(stash);
     pg.cleanup().await;
 }
+
+/// Every point key in the topic, read by a fresh group from the beginning.
+async fn keys_in_topic(brokers: &str, topic: &str) -> std::collections::BTreeSet<String> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::Message as _;
+    let c: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("keys-{}", uuid::Uuid::now_v7().simple()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    c.subscribe(&[topic]).unwrap();
+    let mut keys = std::collections::BTreeSet::new();
+    while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(8), c.recv()).await {
+        keys.insert(String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned());
+    }
+    keys
+}
+
+/// The broker goes away and comes back: ieccaller keeps what the station sends meanwhile in its
+/// Kafka channel's retry queue and delivers all of it once the broker is back. (tansu's
+/// in-memory log starts empty again, so the topic holds exactly what arrived after the restart.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_restart_ieccaller_buffers_and_delivers() {
+    let (_peer, port, expected) = tokio::task::spawn_blocking(|| iec::start_c104_server(None)).await.unwrap();
+    let kport = free_port();
+    let broker = tansu(kport);
+    let brokers = format!("127.0.0.1:{kport}");
+    let topic = format!("asdu-{}", uuid::Uuid::now_v7().simple());
+    create_topic(&brokers, &topic).await;
+    let yaml = format!(
+        "ListenOn: 127.0.0.1:0\nPrometheus: {{ListenOn: ''}}\nStations: [{{Host: 127.0.0.1, Port: {port}, IcCoaList: []}}]\n\
+         Kafka: {{IsPush: true, Brokers: ['{brokers}'], Topic: {topic}}}\n"
+    );
+    let cfg: ieccaller::Config = zero_svc::config::merge_str(ieccaller::DEFAULTS, Some(&yaml), &[]).unwrap();
+    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = format!("http://{}", api_listener.local_addr().unwrap());
+    tokio::spawn(ieccaller::run(cfg, api_listener, std::future::pending()));
+    let mut client = IecCallerClient::connect(api).await.unwrap();
+    let trigger = SendSingleCommandReq {
+        host: "127.0.0.1".into(),
+        port: i32::from(port),
+        coa: 1,
+        ioa: 9999,
+        value: true,
+        with_time: false,
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.send_single_command(trigger.clone()).await.is_err() {
+        assert!(Instant::now() < deadline, "station not connected");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // the round before the outage is in the topic
+    assert_eq!(keys_in_topic(&brokers, &topic).await.len(), expected.len());
+
+    drop(broker);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    client.send_single_command(trigger.clone()).await.unwrap(); // the station keeps sending
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let _broker = tansu(kport);
+    create_topic(&brokers, &topic).await;
+    let want: std::collections::BTreeSet<String> = expected
+        .iter()
+        .map(|e| streamevent::msg::point_key("127.0.0.1", 1, e["ioa"].as_u64().unwrap() as u32))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = keys_in_topic(&brokers, &topic).await;
+        if got.is_superset(&want) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "missing after the restart: {:?}",
+            want.difference(&got).collect::<Vec<_>>()
+        );
+    }
+}
