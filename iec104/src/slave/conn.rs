@@ -145,7 +145,9 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Takes the next batch of events (same CA, cause and type) from our group, if active.
+    /// Takes the next batch of events from our group, if active: the front event and the events
+    /// of the same CA, cause and type among the next few, so interleaved types still fill ASDUs.
+    /// Events of one point share its type, so they stay in order.
     fn take_events(&self) -> Option<(Vec<Queued>, Bytes)> {
         let mut groups = lock(&self.shared.groups);
         let g = groups.get_mut(&self.gid)?;
@@ -155,13 +157,20 @@ impl<'a> Session<'a> {
         let first = *g.queue.front()?;
         let tid = first.point.type_id();
         let max = max_objects(tid, &self.params);
-        let mut batch = Vec::new();
-        while let Some(q) = g.queue.front() {
-            if batch.len() >= max || q.ca != first.ca || q.cot != first.cot || q.point.type_id() != tid {
-                break;
+        let same = |q: &Queued| q.ca == first.ca && q.cot == first.cot && q.point.type_id() == tid;
+        let look = (max * 8).min(g.queue.len());
+        let mut batch = Vec::with_capacity(max);
+        let mut keep = Vec::new();
+        for _ in 0..look {
+            let Some(q) = g.queue.pop_front() else { break };
+            if batch.len() < max && same(&q) {
+                batch.push(q);
+            } else {
+                keep.push(q);
             }
-            batch.push(*q);
-            g.queue.pop_front();
+        }
+        for q in keep.into_iter().rev() {
+            g.queue.push_front(q);
         }
         drop(groups);
         let body = encode_points(tid, batch.iter().map(|q| &q.point)).ok()?;

@@ -85,10 +85,69 @@ impl zero_svc::ServiceConfig for Config {
     }
 }
 
+/// What PushChunkAsdu has done: messages and rows, and the latency from each message's push
+/// time (`time`, when ieccaller received the frame) to its chunk being stored, in 1 ms buckets.
+#[derive(Debug)]
+pub struct IngestStats {
+    /// Messages received in accepted chunks.
+    pub messages: std::sync::atomic::AtomicU64,
+    /// Rows written.
+    pub rows: std::sync::atomic::AtomicU64,
+    latency_ms: std::sync::Mutex<Vec<u64>>,
+    utc_offset_minutes: i32,
+}
+
+impl IngestStats {
+    const BUCKETS: usize = 60_001;
+
+    fn new(utc_offset_minutes: i32) -> Self {
+        IngestStats {
+            messages: Default::default(),
+            rows: Default::default(),
+            latency_ms: std::sync::Mutex::new(vec![0; Self::BUCKETS]),
+            utc_offset_minutes,
+        }
+    }
+
+    fn record(&self, times: impl Iterator<Item = String>) {
+        let now = chrono::Utc::now().naive_utc() + chrono::Duration::minutes(i64::from(self.utc_offset_minutes));
+        let mut h = self.latency_ms.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for t in times {
+            if let Ok(at) = chrono::NaiveDateTime::parse_from_str(&t, "%Y-%m-%d %H:%M:%S%.f") {
+                let ms = (now - at).num_milliseconds().clamp(0, Self::BUCKETS as i64 - 1) as usize;
+                h[ms] += 1;
+            }
+        }
+    }
+
+    /// The latency quantile `q` (0..=1) in milliseconds, over everything recorded.
+    pub fn latency_quantile(&self, q: f64) -> Option<u64> {
+        let h = self.latency_ms.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let total: u64 = h.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let target = ((total as f64) * q).ceil().max(1.0) as u64;
+        let mut acc = 0;
+        h.iter()
+            .position(|n| {
+                acc += n;
+                acc >= target
+            })
+            .map(|i| i as u64)
+    }
+
+    /// Forgets the latencies recorded so far (after a warm-up).
+    pub fn reset_latency(&self) {
+        self.latency_ms.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter_mut().for_each(|b| *b = 0);
+    }
+}
+
 /// The service implementation.
 pub struct Service {
     store: Arc<MappingStore>,
     sink: Arc<SqlSink>,
+    stats: Arc<IngestStats>,
 }
 
 impl std::fmt::Debug for Service {
@@ -112,7 +171,16 @@ impl Service {
 
     /// A service over a migrated database.
     pub fn new(db: Db, cache_ttl: Duration) -> Service {
-        Service { store: Arc::new(MappingStore::new(db.clone(), cache_ttl)), sink: Arc::new(SqlSink::new(db)) }
+        Service {
+            store: Arc::new(MappingStore::new(db.clone(), cache_ttl)),
+            sink: Arc::new(SqlSink::new(db)),
+            stats: Arc::new(IngestStats::new(480)),
+        }
+    }
+
+    /// Ingest statistics.
+    pub fn stats(&self) -> Arc<IngestStats> {
+        self.stats.clone()
     }
 
     /// The mapping store (for cache invalidation and administration).
@@ -122,7 +190,12 @@ impl Service {
 
     /// As a tonic service.
     pub fn into_server(self) -> StreamEventServer<Service> {
-        StreamEventServer::new(self).max_decoding_message_size(64 << 20)
+        Arc::new(self).server()
+    }
+
+    /// As a tonic service sharing this instance.
+    pub fn server(self: Arc<Self>) -> StreamEventServer<Service> {
+        StreamEventServer::from_arc(self).max_decoding_message_size(64 << 20)
     }
 
     async fn record(&self, kind: &str, items: Vec<(String, serde_json::Value)>) -> Result<(), Status> {
@@ -253,6 +326,9 @@ impl StreamEvent for Service {
         }
         let n = self.sink.write(&rows).await.map_err(to_status)?;
         metrics::counter!("streamevent_rows_written_total").increment(n);
+        self.stats.rows.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        self.stats.messages.fetch_add(r.msg_body.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.stats.record(r.msg_body.into_iter().map(|m| m.time));
         Ok(Response::new(pb::PushChunkAsduRes {}))
     }
 

@@ -193,6 +193,8 @@ pub struct Running {
     pub iec_caller: std::net::SocketAddr,
     /// streamevent's gRPC address.
     pub stream_event: std::net::SocketAddr,
+    /// streamevent's ingest statistics (rows, latency).
+    pub ingest: Arc<streamevent_svc::IngestStats>,
 }
 
 /// Runs the platform until `shutdown`; `started` receives the running pieces once up.
@@ -225,7 +227,7 @@ pub async fn up(
     let mut rx = stop_rx.clone();
     tokio::spawn(zero_svc::grpc::serve(
         se_listener,
-        streamevent_svc::Service::new(db.clone(), Duration::from_secs(3600)).into_server(),
+        svc.clone().server(),
         &[streamevent::pb::FILE_DESCRIPTOR_SET],
         async move {
             let _ = rx.changed().await;
@@ -339,6 +341,7 @@ pub async fn up(
         simulated,
         iec_caller: api_addr,
         stream_event: se_addr,
+        ingest: svc.stats(),
     };
     started(&running);
 

@@ -1,0 +1,162 @@
+//! End to end through `zero up`: simulated stations -> IEC 104 master -> bus -> compactor ->
+//! streamevent -> database, measured as points stored per second and the p99 latency from the
+//! frame's arrival at the master (its push time) to its row being written.
+//!
+//! Two paths: the defaults (in-process bus, SQLite) and Kafka (a tansu broker on loopback,
+//! PostgreSQL). `cargo bench -p zero-benches --bench pipeline` runs 15 s per path after a 5 s
+//! warm-up; under `cargo test` it runs a 2 s smoke pass.
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use sqlx::Connection;
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+struct Run {
+    bus_per_s: f64,
+    points_per_s: f64,
+    p50: u64,
+    p99: u64,
+}
+
+async fn measure(mut cfg: zero::Config, warm: Duration, secs: Duration) -> Run {
+    cfg.status_every_seconds = 0;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (up_tx, up_rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(zero::up(
+        cfg,
+        async move {
+            let _ = stop_rx.await;
+        },
+        move |r| {
+            let _ = up_tx.send((r.ingest.clone(), r.stats.clone()));
+        },
+    ));
+    let (ingest, stats) = up_rx.await.expect("zero up started");
+    tokio::time::sleep(warm).await;
+    ingest.reset_latency();
+    let m0 = ingest.messages.load(Ordering::Relaxed);
+    let b0 = stats.points.load(Ordering::Relaxed);
+    let t0 = Instant::now();
+    tokio::time::sleep(secs).await;
+    let m1 = ingest.messages.load(Ordering::Relaxed);
+    let b1 = stats.points.load(Ordering::Relaxed);
+    let run = Run {
+        bus_per_s: (b1 - b0) as f64 / t0.elapsed().as_secs_f64(),
+        points_per_s: (m1 - m0) as f64 / t0.elapsed().as_secs_f64(),
+        p50: ingest.latency_quantile(0.5).unwrap_or(0),
+        p99: ingest.latency_quantile(0.99).unwrap_or(0),
+    };
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+    run
+}
+
+fn base(stations: u16, points: u32, rate: u32, db: &str) -> zero::Config {
+    let env = [
+        (
+            "Simulator".to_string(),
+            format!(
+                "{{Stations: {stations}, Points: {points}, ChangesPerSecond: {rate}, Host: 127.0.0.1, BasePort: 0}}"
+            ),
+        ),
+        ("Db".into(), format!("{{DataSource: '{db}'}}")),
+        ("Compactor".into(), "{Mode: batch, ChunkBytes: 1048576, FlushMillis: 200}".into()),
+        ("IecCallerListenOn".into(), "127.0.0.1:0".into()),
+        ("StreamEventListenOn".into(), "127.0.0.1:0".into()),
+    ];
+    zero_svc::config::merge_str(zero::DEFAULTS, None, &env).unwrap()
+}
+
+fn report(name: &str, offered: f64, r: &Run) {
+    println!(
+        "pipeline/{name}: offered {offered:.0} points/s, bus {:.0}/s, stored {:.0} points/s ({:.0}%), latency p50 {} ms, p99 {} ms",
+        r.bus_per_s,
+        r.points_per_s,
+        100.0 * r.points_per_s / offered,
+        r.p50,
+        r.p99
+    );
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let (warm, secs) = if full {
+        (Duration::from_secs(5), Duration::from_secs(15))
+    } else {
+        (Duration::from_secs(1), Duration::from_secs(2))
+    };
+    // saturation (offered well above capacity) and a sustainable rate (for the latency figure)
+    let runs: Vec<(&str, u16, u32, u32)> = if full {
+        vec![("saturated", 4, 2000, 60_000), ("sustained", 4, 2000, 4_000)]
+    } else {
+        vec![("smoke", 1, 200, 2000)]
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        // 1. zero up defaults: in-process bus, SQLite
+        for (label, stations, points, rate) in &runs {
+            let dir = std::env::temp_dir().join(format!("pipeline_{}_{label}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let r =
+                measure(base(*stations, *points, *rate, &format!("sqlite://{}/p.db", dir.display())), warm, secs).await;
+            report(&format!("memory_sqlite/{label}"), f64::from(*stations) * f64::from(*rate), &r);
+            std::fs::remove_dir_all(&dir).ok();
+        }
+        if std::env::var("ONLY_MEMORY").is_ok() {
+            return;
+        }
+
+        // 2. Kafka (tansu) + PostgreSQL
+        let kport = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let url = format!("tcp://127.0.0.1:{kport}");
+        let Ok(mut broker) = Command::new("tansu")
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "memory://tansu/",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        else {
+            println!("pipeline/kafka_postgres: tansu not installed (scripts/test installs it)");
+            return;
+        };
+        while std::net::TcpStream::connect(("127.0.0.1", kport)).is_err() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let brokers = format!("127.0.0.1:{kport}");
+        let admin: AdminClient<DefaultClientContext> =
+            ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+        let pg_admin =
+            std::env::var("TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let name = format!("pipeline_{}", std::process::id());
+        let mut a = sqlx::PgConnection::connect(&pg_admin).await.expect("PostgreSQL on 127.0.0.1:5432");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut a).await.unwrap();
+        let (b, _) = pg_admin.rsplit_once('/').unwrap();
+        for (i, (label, stations, points, rate)) in runs.iter().enumerate() {
+            let topic = format!("asdu{i}");
+            admin
+                .create_topics(&[NewTopic::new(&topic, 4, TopicReplication::Fixed(1))], &AdminOptions::new())
+                .await
+                .unwrap();
+            let mut cfg = base(*stations, *points, *rate, &format!("{b}/{name}"));
+            cfg.bus = "kafka".into();
+            cfg.kafka.brokers = vec![brokers.clone()];
+            cfg.kafka.topic = topic;
+            cfg.kafka.group = format!("bench{i}");
+            let r = measure(cfg, warm, secs).await;
+            report(&format!("kafka_postgres/{label}"), f64::from(*stations) * f64::from(*rate), &r);
+        }
+        let _ = broker.kill();
+        let _ = broker.wait();
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut a).await.unwrap();
+    });
+}
