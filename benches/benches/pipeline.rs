@@ -152,7 +152,8 @@ fn main() {
             cfg.kafka.brokers = vec![brokers.clone()];
             cfg.kafka.topic = topic;
             cfg.kafka.group = format!("bench{i}");
-            let r = measure(cfg, warm, secs).await;
+            // the consumer group join takes a few seconds
+            let r = measure(cfg, warm.max(Duration::from_secs(8)), secs).await;
             report(&format!("kafka_postgres/{label}"), f64::from(*stations) * f64::from(*rate), &r);
         }
         let _ = broker.kill();
