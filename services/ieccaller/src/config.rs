@@ -13,6 +13,10 @@ pub struct Config {
     pub log: Log,
     /// Metrics endpoint.
     pub prometheus: Prometheus,
+    /// `standalone`, or `cluster`: instances share the stations over MQTT (`Mqtt.Broker`).
+    pub deploy_mode: String,
+    /// Cluster settings.
+    pub cluster: Cluster,
     /// Stations to poll.
     pub stations: Vec<Station>,
     /// Six-field cron for general interrogation of every station's `IcCoaList`.
@@ -111,6 +115,16 @@ impl Station {
     }
 }
 
+/// `Cluster`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Cluster {
+    /// This instance's id; empty: `iec-caller-{uuid}`.
+    pub instance_id: String,
+    /// Topic prefix of the membership records.
+    pub members_topic: String,
+}
+
 /// `Db`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
@@ -198,6 +212,12 @@ pub fn validate(cfg: &Config) -> Result<(), String> {
     }
     if cfg.kafka.is_push && (cfg.kafka.brokers.is_empty() || cfg.kafka.topic.is_empty()) {
         return Err("Kafka.IsPush needs Kafka.Brokers and Kafka.Topic".into());
+    }
+    match cfg.deploy_mode.as_str() {
+        "standalone" => {}
+        "cluster" if cfg.mqtt.broker.is_empty() => return Err("DeployMode cluster needs Mqtt.Broker".into()),
+        "cluster" => {}
+        other => return Err(format!("DeployMode {other:?} is not standalone or cluster")),
     }
     if cfg.channel_queue == 0 {
         return Err("ChannelQueue must be above zero".into());

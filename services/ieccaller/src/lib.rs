@@ -11,6 +11,7 @@
 //! rule streamevent uses).
 
 pub mod channel;
+pub mod cluster;
 pub mod config;
 #[cfg(feature = "kafka")]
 pub mod kafka;
@@ -108,7 +109,16 @@ pub async fn start(
         #[cfg(not(feature = "kafka"))]
         return Err(bad("Kafka.IsPush needs ieccaller built with the kafka feature".into()));
     }
-    let stations = station::start(cfg, Arc::new(fanout), store.clone()).map_err(bad)?;
+    let starter = station::Starter::new(cfg, Arc::new(fanout), store.clone());
+    let stations = starter.stations.clone();
+    let cluster = if cfg.deploy_mode == "cluster" {
+        Some(tokio::spawn(cluster::run(cfg.clone(), starter.clone())))
+    } else {
+        for st in &cfg.stations {
+            starter.start(st).map_err(bad)?;
+        }
+        None
+    };
     let mut schedules = vec![];
     for (expr, counter) in [(&cfg.interrogation_cron, false), (&cfg.counter_interrogation_cron, true)] {
         if expr.is_empty() {
@@ -139,6 +149,9 @@ pub async fn start(
                 }
             }
         })));
+    }
+    if let Some(c) = cluster {
+        schedules.push(c);
     }
     Ok(Pipeline { stations, store, workers, schedules })
 }

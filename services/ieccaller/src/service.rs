@@ -28,7 +28,7 @@ impl Service {
         Service { stations, store, utc_offset: utc_offset_minutes }
     }
 
-    fn station(&self, host: &str, port: i32) -> Result<&Arc<StationHandle>, Status> {
+    fn station(&self, host: &str, port: i32) -> Result<Arc<StationHandle>, Status> {
         self.stations.get(host, port).ok_or_else(|| status(106_101, format!("client does not exist: {host}:{port}")))
     }
 

@@ -1,12 +1,13 @@
-//! One master per configured station, all in this process, and the push decision for every
-//! information object they receive (spec §2.3).
+//! One master per station, all in this process, and the push decision for every information
+//! object they receive (spec §2.3). The set is dynamic: cluster mode starts and stops stations
+//! as ownership moves between instances.
 
 use crate::channel::{Fanout, Outgoing};
 use crate::config::{Config, Station};
 use iec104::master::{connect, ConnectionState, Event, Events, Master, MasterConfig};
 use iec104::types::CommonAddress;
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use streamevent::msg::{now_string, station_id, MsgBody, Source};
 use streamevent::store::MappingStore;
@@ -20,69 +21,131 @@ pub struct StationHandle {
     pub master: Master,
 }
 
-/// Every station, by `host:port` of every address it has (primary and backups).
+#[derive(Debug, Default)]
+struct Inner {
+    by_addr: HashMap<String, Arc<StationHandle>>,
+    all: BTreeMap<String, Arc<StationHandle>>,
+}
+
+/// The running stations, by `host:port` of every address they have (primary and backups).
 #[derive(Debug, Default, Clone)]
 pub struct Stations {
-    by_addr: HashMap<String, Arc<StationHandle>>,
-    all: Vec<Arc<StationHandle>>,
+    inner: Arc<RwLock<Inner>>,
 }
 
 impl Stations {
-    /// The station answering at `host:port`.
-    pub fn get(&self, host: &str, port: i32) -> Option<&Arc<StationHandle>> {
-        self.by_addr.get(&format!("{host}:{port}"))
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Every station.
-    pub fn all(&self) -> &[Arc<StationHandle>] {
-        &self.all
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The station answering at `host:port`.
+    pub fn get(&self, host: &str, port: i32) -> Option<Arc<StationHandle>> {
+        self.read().by_addr.get(&format!("{host}:{port}")).cloned()
+    }
+
+    /// Every running station.
+    pub fn all(&self) -> Vec<Arc<StationHandle>> {
+        self.read().all.values().cloned().collect()
+    }
+
+    /// Primary keys (`host:port`) of the running stations.
+    pub fn keys(&self) -> Vec<String> {
+        self.read().all.keys().cloned().collect()
     }
 
     /// How many are started.
     pub fn connected(&self) -> usize {
-        self.all.iter().filter(|s| matches!(s.master.state(), ConnectionState::Started { .. })).count()
+        self.read().all.values().filter(|s| matches!(s.master.state(), ConnectionState::Started { .. })).count()
     }
 
-    /// Stops every master (STOPDT, close).
+    fn insert(&self, h: Arc<StationHandle>) {
+        let mut w = self.write();
+        w.by_addr.insert(h.cfg.key(), h.clone());
+        for b in &h.cfg.backup {
+            w.by_addr.insert(b.clone(), h.clone());
+        }
+        w.all.insert(h.cfg.key(), h);
+    }
+
+    /// Stops one station (STOPDT, close) and forgets it.
+    pub async fn stop(&self, key: &str) {
+        let h = {
+            let mut w = self.write();
+            let h = w.all.remove(key);
+            w.by_addr.retain(|_, v| v.cfg.key() != key);
+            h
+        };
+        if let Some(h) = h {
+            h.master.close().await;
+        }
+    }
+
+    /// Stops every station.
     pub async fn close(&self) {
-        for s in &self.all {
-            s.master.close().await;
+        for k in self.keys() {
+            self.stop(&k).await;
         }
     }
 }
 
-/// Starts a master and its consumer for every station.
-///
-/// # Errors
-/// An invalid station configuration.
-pub fn start(cfg: &Config, fanout: Arc<Fanout>, store: Option<Arc<MappingStore>>) -> Result<Stations, String> {
-    let mut out = Stations::default();
-    for st in &cfg.stations {
+/// Starts stations: everything they need besides their configuration.
+#[derive(Debug, Clone)]
+pub struct Starter {
+    fanout: Arc<Fanout>,
+    store: Option<Arc<MappingStore>>,
+    command_timeout: Duration,
+    utc_offset: i32,
+    /// The running stations.
+    pub stations: Stations,
+}
+
+impl Starter {
+    /// A starter publishing to `fanout`.
+    pub fn new(cfg: &Config, fanout: Arc<Fanout>, store: Option<Arc<MappingStore>>) -> Starter {
+        Starter {
+            fanout,
+            store,
+            command_timeout: Duration::from_secs(cfg.command_timeout_seconds.max(1)),
+            utc_offset: cfg.utc_offset_minutes,
+            stations: Stations::default(),
+        }
+    }
+
+    /// Starts a master and its consumer for `st` (no-op when it runs already).
+    ///
+    /// # Errors
+    /// An invalid station configuration.
+    pub fn start(&self, st: &Station) -> Result<(), String> {
+        if self.stations.read().all.contains_key(&st.key()) {
+            return Ok(());
+        }
         let mut addresses = vec![st.key()];
         addresses.extend(st.backup.iter().cloned());
+        let reconnect = Duration::from_secs(st.reconnect_seconds.max(1));
         let mcfg = MasterConfig {
-            addresses: addresses.clone(),
+            addresses,
             interrogate_on_start: if st.interrogate_on_start {
                 st.ic_coa_list.iter().map(|c| CommonAddress(*c)).collect()
             } else {
                 vec![]
             },
-            reconnect_max: Duration::from_secs(st.reconnect_seconds.max(1)),
-            reconnect_min: Duration::from_millis(500).min(Duration::from_secs(st.reconnect_seconds.max(1))),
-            command_timeout: Duration::from_secs(cfg.command_timeout_seconds.max(1)),
+            reconnect_max: reconnect,
+            reconnect_min: Duration::from_millis(500).min(reconnect),
+            command_timeout: self.command_timeout,
             event_capacity: 65_536,
             ..Default::default()
         };
         let (master, events, driver) = connect(mcfg).map_err(|e| format!("station {}: {e}", st.key()))?;
         tokio::spawn(driver);
-        tokio::spawn(consume(st.clone(), events, fanout.clone(), store.clone(), cfg.utc_offset_minutes));
-        let h = Arc::new(StationHandle { cfg: st.clone(), master });
-        for a in addresses {
-            out.by_addr.insert(a, h.clone());
-        }
-        out.all.push(h);
+        tokio::spawn(consume(st.clone(), events, self.fanout.clone(), self.store.clone(), self.utc_offset));
+        self.stations.insert(Arc::new(StationHandle { cfg: st.clone(), master }));
+        tracing::info!(station = %st.key(), "station started");
+        Ok(())
     }
-    Ok(out)
 }
 
 async fn consume(
@@ -119,9 +182,7 @@ async fn consume(
                     fanout.publish(Outgoing::new(m)).await;
                 }
             }
-            Event::State(s) => {
-                tracing::info!(station = %sid, state = ?s, "station state");
-            }
+            Event::State(s) => tracing::info!(station = %sid, state = ?s, "station state"),
             Event::EndOfInitialization { common_address, coi } => {
                 tracing::info!(station = %sid, %common_address, cause = coi.cause(), local_change = coi.local_change(), "end of initialisation");
             }

@@ -1,0 +1,88 @@
+//! Cluster mode: two instances share six stations so each is polled by exactly one, and when one
+//! instance goes away its stations move to the other (through the machine's Mosquitto, on a topic
+//! prefix of this test's own).
+
+use iec104::point::{Point, PointValue};
+use iec104::slave::{serve, PointConfig, RejectCommands, Slave, SlaveConfig};
+use iec104::types::{CommonAddress, Ioa};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+async fn stations(n: usize) -> Vec<Slave> {
+    let mut v = vec![];
+    for _ in 0..n {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (s, d) = serve(l, SlaveConfig::default(), RejectCommands);
+        tokio::spawn(d);
+        s.add_point(CommonAddress(1), PointConfig::new(Point::new(Ioa::new(1).unwrap(), PointValue::Single(true))));
+        v.push(s);
+    }
+    v
+}
+
+async fn instance(id: &str, prefix: &str, slaves: &[Slave]) -> ieccaller::Pipeline {
+    let list: Vec<String> = slaves
+        .iter()
+        .map(|s| format!("{{Host: 127.0.0.1, Port: {}, IcCoaList: []}}", s.local_addr().unwrap().port()))
+        .collect();
+    let yaml = format!(
+        "DeployMode: cluster\nCluster: {{InstanceId: {id}, MembersTopic: {prefix}/members}}\n\
+         Mqtt: {{IsPush: false, Broker: '127.0.0.1:1883', ClientId: '', Username: '', Password: '', Qos: 1, Topic: []}}\n\
+         Stations: [{}]\n",
+        list.join(", ")
+    );
+    let cfg: ieccaller::Config = zero_svc::config::merge_str(ieccaller::DEFAULTS, Some(&yaml), &[]).unwrap();
+    ieccaller::start(&cfg, ieccaller::channel::Fanout::default(), vec![]).await.unwrap()
+}
+
+async fn wait(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stations_are_shared_and_move_when_an_instance_is_lost() {
+    let slaves = stations(6).await;
+    let all: BTreeSet<String> =
+        slaves.iter().map(|s| format!("127.0.0.1:{}", s.local_addr().unwrap().port())).collect();
+    let prefix = format!("zt{}", uuid::Uuid::now_v7().simple());
+    let a = instance("a", &prefix, &slaves).await;
+    let b = instance("b", &prefix, &slaves).await;
+
+    // each station is polled by exactly one instance, and every station by one
+    wait("the stations to be split", || {
+        let ka: BTreeSet<String> = a.stations.keys().into_iter().collect();
+        let kb: BTreeSet<String> = b.stations.keys().into_iter().collect();
+        ka.is_disjoint(&kb)
+            && ka.union(&kb).cloned().collect::<BTreeSet<_>>() == all
+            && !ka.is_empty()
+            && !kb.is_empty()
+    })
+    .await;
+    wait("one connection per station", || slaves.iter().all(|s| s.connections() == 1)).await;
+    let b_before: BTreeSet<String> = b.stations.keys().into_iter().collect();
+
+    // instance a goes away: b takes its stations, and keeps its own
+    a.stop(Duration::from_secs(5)).await;
+    wait("b to poll every station", || b.stations.keys().into_iter().collect::<BTreeSet<_>>() == all).await;
+    assert!(b_before.iter().all(|k| b.stations.keys().contains(k)));
+    wait("one connection per station after the move", || slaves.iter().all(|s| s.connections() == 1)).await;
+    wait("every station started", || b.stations.connected() == 6).await;
+    b.stop(Duration::from_secs(5)).await;
+
+    // leave no retained records behind
+    let (c, mut el) =
+        rumqttc::AsyncClient::new(rumqttc::MqttOptions::new(format!("{prefix}-clean"), "127.0.0.1", 1883), 10);
+    for id in ["a", "b"] {
+        c.publish(format!("{prefix}/members/{id}"), rumqttc::QoS::AtLeastOnce, true, Vec::<u8>::new()).await.unwrap();
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            let _ = el.poll().await;
+        }
+    })
+    .await;
+}
