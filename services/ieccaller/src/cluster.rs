@@ -6,12 +6,268 @@
 //! rendezvous hashing (the member with the highest hash of `member + station` owns the station),
 //! so all instances agree without talking to each other, and when a member is lost (its will
 //! fires) only its stations move. An instance that loses the broker keeps polling what it owns.
+//!
+//! Commands for a station another instance owns are routed as the Go cluster does: a broadcast
+//! on `iec/broadcast` (`{"tId","ackTopic","method","body": <protojson request>}` inside the
+//! trace envelope `{"topic","payload": <base64>,"headers"}`); the owner executes and answers on
+//! the caller's `iec/broadcast-ack/{instance}` with `{"tId","method","success","responseBody",
+//! "error","errorKind"}`. The caller waits 10 s. `ClearPointMappingCache` is broadcast without
+//! an answer so every instance clears its cache.
 
 use crate::config::Config;
 use crate::station::Starter;
+use base64::Engine;
+use prost::Message as _;
+use prost_reflect::{DescriptorPool, DynamicMessage};
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
-use std::collections::BTreeSet;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+use tokio::sync::oneshot;
+use zero_svc::errcode::status;
+
+/// The broadcast topic.
+pub const BROADCAST: &str = "iec/broadcast";
+
+/// The trace-wrapper envelope every cluster message travels in.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The topic it was published on.
+    pub topic: String,
+    /// Base64 of the body JSON.
+    pub payload: String,
+    /// Propagation headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// A routed call.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Broadcast {
+    /// Call id.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub t_id: String,
+    /// Where the answer goes.
+    #[serde(default)]
+    pub ack_topic: String,
+    /// `/ieccaller.IecCaller/<Rpc>`.
+    pub method: String,
+    /// The request, protojson.
+    pub body: String,
+}
+
+/// The answer to a routed call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ack {
+    /// Call id.
+    pub t_id: String,
+    /// The method.
+    pub method: String,
+    /// Executed successfully.
+    pub success: bool,
+    /// The response, protojson (`{}` on failure).
+    pub response_body: String,
+    /// Error text.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub error: String,
+    /// `timeout`, `duplicate`, `iec_rejected` or `unknown`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub error_kind: String,
+}
+
+fn wrap(topic: &str, body: &impl Serialize) -> Vec<u8> {
+    let json = serde_json::to_vec(body).unwrap_or_default();
+    let env = Envelope {
+        topic: topic.to_owned(),
+        payload: base64::engine::general_purpose::STANDARD.encode(json),
+        headers: BTreeMap::new(),
+    };
+    serde_json::to_vec(&env).unwrap_or_default()
+}
+
+/// The body of a cluster message: the envelope's payload, or the raw payload.
+fn unwrap_body(raw: &[u8]) -> Vec<u8> {
+    serde_json::from_slice::<Envelope>(raw)
+        .ok()
+        .and_then(|e| base64::engine::general_purpose::STANDARD.decode(e.payload).ok())
+        .unwrap_or_else(|| raw.to_vec())
+}
+
+/// A boxed executor future: `None` when this instance does not own the station.
+pub type ExecFuture<'a> = Pin<Box<dyn Future<Output = Option<Result<String, (String, String)>>> + Send + 'a>>;
+
+/// Runs a routed call here (the ieccaller service implements it).
+pub trait Executor: Send + Sync + 'static {
+    /// Executes `method` with the protojson `body`; `Err((error_kind, message))` on failure.
+    fn execute<'a>(&'a self, method: &'a str, body: &'a str) -> ExecFuture<'a>;
+}
+
+/// This instance's end of command routing.
+pub struct ClusterLink {
+    me: String,
+    client: OnceLock<AsyncClient>,
+    pending: Mutex<HashMap<String, oneshot::Sender<Ack>>>,
+    executor: OnceLock<Arc<dyn Executor>>,
+    pool: DescriptorPool,
+}
+
+impl std::fmt::Debug for ClusterLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterLink").field("me", &self.me).finish()
+    }
+}
+
+impl ClusterLink {
+    /// A link for instance `me`.
+    pub fn new(me: String) -> Arc<ClusterLink> {
+        Arc::new(ClusterLink {
+            me,
+            client: OnceLock::new(),
+            pending: Mutex::new(HashMap::new()),
+            executor: OnceLock::new(),
+            pool: DescriptorPool::decode(crate::pb::FILE_DESCRIPTOR_SET).unwrap_or_default(),
+        })
+    }
+
+    /// This instance's id.
+    pub fn instance(&self) -> &str {
+        &self.me
+    }
+
+    fn ack_topic(&self) -> String {
+        format!("iec/broadcast-ack/{}", self.me)
+    }
+
+    /// Sets who executes routed calls here.
+    pub fn set_executor(&self, e: Arc<dyn Executor>) {
+        let _ = self.executor.set(e);
+    }
+
+    /// `m` as protojson, for message type `name` (`ieccaller.X`).
+    pub fn to_json<M: prost::Message>(&self, name: &str, m: &M) -> String {
+        self.pool
+            .get_message_by_name(name)
+            .and_then(|d| DynamicMessage::decode(d, m.encode_to_vec().as_slice()).ok())
+            .and_then(|d| serde_json::to_string(&d).ok())
+            .unwrap_or_else(|| "{}".into())
+    }
+
+    /// A message of type `name` from protojson.
+    ///
+    /// # Errors
+    /// Unknown type or invalid JSON.
+    pub fn from_json<M: prost::Message + Default>(&self, name: &str, json: &str) -> Result<M, String> {
+        let d = self.pool.get_message_by_name(name).ok_or_else(|| format!("unknown message {name}"))?;
+        let mut de = serde_json::Deserializer::from_str(json);
+        let dm = DynamicMessage::deserialize(d, &mut de).map_err(|e| e.to_string())?;
+        M::decode(dm.encode_to_vec().as_slice()).map_err(|e| e.to_string())
+    }
+
+    /// Routes `rpc` to the instance that owns the station and waits for its answer (10 s).
+    ///
+    /// # Errors
+    /// The owner's error mapped back (timeout 100997, duplicate 105103, rejected 105102, other
+    /// 106102); no answer in time is 100997.
+    pub async fn forward<Req: prost::Message, Res: prost::Message + Default>(
+        &self,
+        rpc: &str,
+        req: &Req,
+    ) -> Result<Res, tonic::Status> {
+        let client =
+            self.client.get().ok_or_else(|| status(106_101, "client does not exist (cluster not connected)"))?;
+        let t_id = uuid::Uuid::now_v7().simple().to_string();
+        let method = format!("/ieccaller.IecCaller/{rpc}");
+        let b = Broadcast {
+            t_id: t_id.clone(),
+            ack_topic: self.ack_topic(),
+            method: method.clone(),
+            body: self.to_json(&format!("ieccaller.{rpc}Req"), req),
+        };
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(t_id.clone(), tx);
+        client
+            .publish(BROADCAST, QoS::AtLeastOnce, false, wrap(BROADCAST, &b))
+            .await
+            .map_err(|e| status(106_102, e.to_string()))?;
+        let ack = tokio::time::timeout(Duration::from_secs(10), rx).await;
+        self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&t_id);
+        let ack = match ack {
+            Ok(Ok(a)) => a,
+            _ => return Err(status(100_997, format!("no instance answered {method} within 10 s"))),
+        };
+        if ack.success {
+            return self.from_json(&format!("ieccaller.{rpc}Res"), &ack.response_body).map_err(|e| status(106_102, e));
+        }
+        Err(match ack.error_kind.as_str() {
+            "timeout" => status(100_997, ack.error),
+            "duplicate" => status(105_103, ack.error),
+            "iec_rejected" => status(105_102, ack.error),
+            _ => status(106_102, ack.error),
+        })
+    }
+
+    /// Broadcasts `rpc` without waiting (ClearPointMappingCache).
+    pub async fn notify<Req: prost::Message>(&self, rpc: &str, req: &Req) {
+        if let Some(client) = self.client.get() {
+            let b = Broadcast {
+                t_id: String::new(),
+                ack_topic: self.ack_topic(),
+                method: format!("/ieccaller.IecCaller/{rpc}"),
+                body: self.to_json(&format!("ieccaller.{rpc}Req"), req),
+            };
+            let _ = client.publish(BROADCAST, QoS::AtLeastOnce, false, wrap(BROADCAST, &b)).await;
+        }
+    }
+
+    fn on_message(self: &Arc<Self>, topic: &str, payload: &[u8]) {
+        let body = unwrap_body(payload);
+        if topic == self.ack_topic() {
+            if let Ok(ack) = serde_json::from_slice::<Ack>(&body) {
+                if let Some(tx) =
+                    self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&ack.t_id)
+                {
+                    let _ = tx.send(ack);
+                }
+            }
+            return;
+        }
+        let Ok(b) = serde_json::from_slice::<Broadcast>(&body) else { return };
+        if b.ack_topic == self.ack_topic() {
+            return; // our own
+        }
+        let (Some(exec), Some(client)) = (self.executor.get().cloned(), self.client.get().cloned()) else { return };
+        tokio::spawn(async move {
+            let Some(result) = exec.execute(&b.method, &b.body).await else { return };
+            if b.t_id.is_empty() {
+                return; // fire and forget
+            }
+            let ack = match result {
+                Ok(res) => Ack {
+                    t_id: b.t_id,
+                    method: b.method,
+                    success: true,
+                    response_body: res,
+                    error: String::new(),
+                    error_kind: String::new(),
+                },
+                Err((kind, msg)) => Ack {
+                    t_id: b.t_id,
+                    method: b.method,
+                    success: false,
+                    response_body: "{}".into(),
+                    error: msg,
+                    error_kind: kind,
+                },
+            };
+            let _ = client.publish(&b.ack_topic, QoS::AtLeastOnce, false, wrap(&b.ack_topic, &ack)).await;
+        });
+    }
+}
 
 /// FNV-1a: a hash every instance computes the same way, whatever it was built with.
 fn fnv1a(parts: &[&str]) -> u64 {
@@ -57,9 +313,10 @@ async fn rebalance(cfg: &Config, starter: &Starter, members: &BTreeSet<String>, 
     metrics::gauge!("ieccaller_cluster_owned_stations").set(mine.len() as f64);
 }
 
-/// Joins the cluster and keeps this instance's share of the stations running, until dropped.
-pub async fn run(cfg: Config, starter: Starter) {
-    let me = instance_id(&cfg);
+/// Joins the cluster, keeps this instance's share of the stations running and serves routed
+/// calls, until dropped.
+pub async fn run(cfg: Config, starter: Starter, link: Arc<ClusterLink>) {
+    let me = link.instance().to_owned();
     let Some((host, port)) = cfg
         .mqtt
         .broker
@@ -78,14 +335,20 @@ pub async fn run(cfg: Config, starter: Starter) {
     if !cfg.mqtt.username.is_empty() {
         opts.set_credentials(cfg.mqtt.username.clone(), cfg.mqtt.password.clone());
     }
-    let (client, mut events) = AsyncClient::new(opts, 100);
+    let (client, mut events) = AsyncClient::new(opts, 1000);
+    let _ = link.client.set(client.clone());
     let mut members = BTreeSet::new();
     tracing::info!(instance = %me, "cluster: joining");
     loop {
         match events.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 let _ = client.subscribe(format!("{prefix}/+"), QoS::AtLeastOnce).await;
+                let _ = client.subscribe(BROADCAST, QoS::AtLeastOnce).await;
+                let _ = client.subscribe(link.ack_topic(), QoS::AtLeastOnce).await;
                 let _ = client.publish(&my_topic, QoS::AtLeastOnce, true, me.clone().into_bytes()).await;
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) if !p.topic.starts_with(&prefix) => {
+                link.on_message(&p.topic, &p.payload)
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 let Some(member) = p.topic.rsplit('/').next() else { continue };

@@ -60,6 +60,8 @@ pub struct Pipeline {
     pub stations: station::Stations,
     /// The mapping store, when a database is configured.
     pub store: Option<Arc<streamevent::store::MappingStore>>,
+    /// Command routing between instances, in cluster mode.
+    pub cluster: Option<Arc<cluster::ClusterLink>>,
     workers: Vec<tokio::task::JoinHandle<()>>,
     schedules: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -111,8 +113,9 @@ pub async fn start(
     }
     let starter = station::Starter::new(cfg, Arc::new(fanout), store.clone());
     let stations = starter.stations.clone();
-    let cluster = if cfg.deploy_mode == "cluster" {
-        Some(tokio::spawn(cluster::run(cfg.clone(), starter.clone())))
+    let link = (cfg.deploy_mode == "cluster").then(|| cluster::ClusterLink::new(cluster::instance_id(cfg)));
+    let cluster = if let Some(link) = &link {
+        Some(tokio::spawn(cluster::run(cfg.clone(), starter.clone(), link.clone())))
     } else {
         for st in &cfg.stations {
             starter.start(st).map_err(bad)?;
@@ -153,10 +156,25 @@ pub async fn start(
     if let Some(c) = cluster {
         schedules.push(c);
     }
-    Ok(Pipeline { stations, store, workers, schedules })
+    Ok(Pipeline { stations, store, workers, schedules, cluster: link })
 }
 
 impl Pipeline {
+    /// The gRPC service over this pipeline (registered as the executor of routed calls in
+    /// cluster mode).
+    pub fn service(&self, utc_offset_minutes: i32) -> Arc<service::Service> {
+        let svc = Arc::new(service::Service::new(
+            self.stations.clone(),
+            self.store.clone(),
+            utc_offset_minutes,
+            self.cluster.clone(),
+        ));
+        if let Some(link) = &self.cluster {
+            link.set_executor(svc.clone());
+        }
+        svc
+    }
+
     /// Stops the stations (STOPDT), then waits up to `grace` for the channels to drain.
     pub async fn stop(self, grace: Duration) {
         for s in &self.schedules {
@@ -181,11 +199,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), zero_svc::Error> {
     let p = start(&cfg, channel::Fanout::default(), vec![]).await?;
-    let svc = service::Service::new(p.stations.clone(), p.store.clone(), cfg.utc_offset_minutes);
+    let svc = p.service(cfg.utc_offset_minutes);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(zero_svc::grpc::serve(
         listener,
-        pb::iec_caller_server::IecCallerServer::new(svc),
+        pb::iec_caller_server::IecCallerServer::from_arc(svc),
         &[pb::FILE_DESCRIPTOR_SET],
         async move {
             let _ = stop_rx.await;

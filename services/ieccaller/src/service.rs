@@ -4,6 +4,7 @@
 //! instead of being truncated; an unknown point mapping is 102102 (not 102101); the typed
 //! commands 58-64 work (the Go stack cannot receive their confirmations).
 
+use crate::cluster::{ClusterLink, ExecFuture, Executor};
 use crate::pb;
 use crate::pb::iec_caller_server::IecCaller;
 use crate::station::{StationHandle, Stations};
@@ -20,12 +21,32 @@ pub struct Service {
     stations: Stations,
     store: Option<Arc<MappingStore>>,
     utc_offset: i32,
+    cluster: Option<Arc<ClusterLink>>,
 }
 
 impl Service {
     /// Over running stations and an optional mapping store.
-    pub fn new(stations: Stations, store: Option<Arc<MappingStore>>, utc_offset_minutes: i32) -> Service {
-        Service { stations, store, utc_offset: utc_offset_minutes }
+    pub fn new(
+        stations: Stations,
+        store: Option<Arc<MappingStore>>,
+        utc_offset_minutes: i32,
+        cluster: Option<Arc<ClusterLink>>,
+    ) -> Service {
+        Service { stations, store, utc_offset: utc_offset_minutes, cluster }
+    }
+
+    /// In cluster mode, a call for a station this instance does not poll goes to its owner.
+    async fn remote<Req: prost::Message, Res: prost::Message + Default>(
+        &self,
+        rpc: &str,
+        host: &str,
+        port: i32,
+        req: &Req,
+    ) -> Option<Result<Res, Status>> {
+        if self.stations.get(host, port).is_some() {
+            return None;
+        }
+        Some(self.cluster.as_ref()?.forward(rpc, req).await)
     }
 
     fn station(&self, host: &str, port: i32) -> Result<Arc<StationHandle>, Status> {
@@ -205,6 +226,9 @@ impl IecCaller for Service {
 
     async fn send_test_cmd(&self, req: Request<pb::SendTestCmdReq>) -> Result<Response<pb::SendTestCmdRes>, Status> {
         let r = req.into_inner();
+        if let Some(out) = self.remote::<_, pb::SendTestCmdRes>("SendTestCmd", &r.host, r.port, &r).await {
+            return out.map(Response::new);
+        }
         let v = iec104::asdu::TestWithTime { tsc: 0, time: self.now() };
         self.send(
             &r.host,
@@ -217,6 +241,9 @@ impl IecCaller for Service {
 
     async fn send_read_cmd(&self, req: Request<pb::SendReadCmdReq>) -> Result<Response<pb::SendReadCmdRes>, Status> {
         let r = req.into_inner();
+        if let Some(out) = self.remote::<_, pb::SendReadCmdRes>("SendReadCmd", &r.host, r.port, &r).await {
+            return out.map(Response::new);
+        }
         self.send(
             &r.host,
             r.port,
@@ -231,6 +258,11 @@ impl IecCaller for Service {
         req: Request<pb::SendInterrogationCmdReq>,
     ) -> Result<Response<pb::SendInterrogationCmdRes>, Status> {
         let r = req.into_inner();
+        if let Some(out) =
+            self.remote::<_, pb::SendInterrogationCmdRes>("SendInterrogationCmd", &r.host, r.port, &r).await
+        {
+            return out.map(Response::new);
+        }
         let a = OwnedAsdu::new(
             Cause::new(Cot::ACTIVATION),
             ca(r.coa)?,
@@ -245,6 +277,12 @@ impl IecCaller for Service {
         req: Request<pb::SendCounterInterrogationCmdReq>,
     ) -> Result<Response<pb::SendCounterInterrogationCmdRes>, Status> {
         let r = req.into_inner();
+        if let Some(out) = self
+            .remote::<_, pb::SendCounterInterrogationCmdRes>("SendCounterInterrogationCmd", &r.host, r.port, &r)
+            .await
+        {
+            return out.map(Response::new);
+        }
         let a =
             OwnedAsdu::new(Cause::new(Cot::ACTIVATION), ca(r.coa)?, InfoObjects::one(Ioa::default(), Qcc::new(5, 0)));
         self.send(&r.host, r.port, a).await?;
@@ -253,6 +291,9 @@ impl IecCaller for Service {
 
     async fn send_command(&self, req: Request<pb::SendCommandReq>) -> Result<Response<pb::SendCommandRes>, Status> {
         let r = req.into_inner();
+        if let Some(out) = self.remote::<_, pb::SendCommandRes>("SendCommand", &r.host, r.port, &r).await {
+            return out.map(Response::new);
+        }
         let a = generic_asdu(r.type_id, ca(r.coa)?, io(r.ioa)?, &r.value, self.now())?;
         self.send(&r.host, r.port, a).await?;
         Ok(Response::new(pb::SendCommandRes {}))
@@ -263,6 +304,9 @@ impl IecCaller for Service {
         req: Request<pb::SendSingleCommandReq>,
     ) -> Result<Response<pb::SendSingleCommandRes>, Status> {
         let r = req.into_inner();
+        if let Some(out) = self.remote::<_, pb::SendSingleCommandRes>("SendSingleCommand", &r.host, r.port, &r).await {
+            return out.map(Response::new);
+        }
         self.typed(&r.host, r.port, r.coa, r.ioa, CommandValue::Single { on: r.value, qu: 0 }, r.with_time).await?;
         Ok(Response::new(pb::SendSingleCommandRes { value: r.value }))
     }
@@ -272,6 +316,9 @@ impl IecCaller for Service {
         req: Request<pb::SendDoubleCommandReq>,
     ) -> Result<Response<pb::SendDoubleCommandRes>, Status> {
         let r = req.into_inner();
+        if let Some(out) = self.remote::<_, pb::SendDoubleCommandRes>("SendDoubleCommand", &r.host, r.port, &r).await {
+            return out.map(Response::new);
+        }
         // the upstream sends the enum number as the DCS (DCO_ON = 1, DCO_OFF = 2): kept for the wire
         let state = u8::try_from(r.value)
             .ok()
@@ -286,6 +333,9 @@ impl IecCaller for Service {
         req: Request<pb::SendStepCommandReq>,
     ) -> Result<Response<pb::SendStepCommandRes>, Status> {
         let r = req.into_inner();
+        if let Some(out) = self.remote::<_, pb::SendStepCommandRes>("SendStepCommand", &r.host, r.port, &r).await {
+            return out.map(Response::new);
+        }
         let state = u8::try_from(r.value)
             .ok()
             .filter(|v| *v <= 2)
@@ -299,6 +349,11 @@ impl IecCaller for Service {
         req: Request<pb::SendSetpointNormalizedReq>,
     ) -> Result<Response<pb::SendSetpointNormalizedRes>, Status> {
         let r = req.into_inner();
+        if let Some(out) =
+            self.remote::<_, pb::SendSetpointNormalizedRes>("SendSetpointNormalized", &r.host, r.port, &r).await
+        {
+            return out.map(Response::new);
+        }
         let v = i16::try_from(r.value).map_err(|_| status(101_103, format!("value {} does not fit int16", r.value)))?;
         self.typed(&r.host, r.port, r.coa, r.ioa, CommandValue::Normalized(iec104::asdu::Nva(v)), r.with_time).await?;
         Ok(Response::new(pb::SendSetpointNormalizedRes { value: r.value }))
@@ -309,6 +364,10 @@ impl IecCaller for Service {
         req: Request<pb::SendSetpointScaledReq>,
     ) -> Result<Response<pb::SendSetpointScaledRes>, Status> {
         let r = req.into_inner();
+        if let Some(out) = self.remote::<_, pb::SendSetpointScaledRes>("SendSetpointScaled", &r.host, r.port, &r).await
+        {
+            return out.map(Response::new);
+        }
         let v = i16::try_from(r.value).map_err(|_| status(101_103, format!("value {} does not fit int16", r.value)))?;
         self.typed(&r.host, r.port, r.coa, r.ioa, CommandValue::Scaled(v), r.with_time).await?;
         Ok(Response::new(pb::SendSetpointScaledRes { value: r.value }))
@@ -319,6 +378,9 @@ impl IecCaller for Service {
         req: Request<pb::SendSetpointFloatReq>,
     ) -> Result<Response<pb::SendSetpointFloatRes>, Status> {
         let r = req.into_inner();
+        if let Some(out) = self.remote::<_, pb::SendSetpointFloatRes>("SendSetpointFloat", &r.host, r.port, &r).await {
+            return out.map(Response::new);
+        }
         let v = parse_setpoint(&r.value)?;
         self.typed(&r.host, r.port, r.coa, r.ioa, CommandValue::Float(v), r.with_time).await?;
         Ok(Response::new(pb::SendSetpointFloatRes { value: format!("{v}") }))
@@ -329,6 +391,11 @@ impl IecCaller for Service {
         req: Request<pb::SendBitstringCommandReq>,
     ) -> Result<Response<pb::SendBitstringCommandRes>, Status> {
         let r = req.into_inner();
+        if let Some(out) =
+            self.remote::<_, pb::SendBitstringCommandRes>("SendBitstringCommand", &r.host, r.port, &r).await
+        {
+            return out.map(Response::new);
+        }
         let v =
             u32::try_from(r.value).map_err(|_| status(101_103, format!("value {} does not fit uint32", r.value)))?;
         self.typed(&r.host, r.port, r.coa, r.ioa, CommandValue::Bitstring(v), r.with_time).await?;
@@ -379,12 +446,77 @@ impl IecCaller for Service {
         req: Request<pb::ClearPointMappingCacheReq>,
     ) -> Result<Response<pb::ClearPointMappingCacheRes>, Status> {
         let r = req.into_inner();
+        if let Some(link) = &self.cluster {
+            link.notify("ClearPointMappingCache", &r).await; // every instance clears its own cache
+        }
         let store = self.store()?;
         let mut n = store.invalidate_keys(r.keys.iter().map(String::as_str));
         for k in &r.key_infos {
             n += usize::from(store.invalidate(&k.tag_station, k.coa, k.ioa));
         }
         Ok(Response::new(pb::ClearPointMappingCacheRes { cleared_count: n as i64 }))
+    }
+}
+
+/// The upstream `errorKind` of a status.
+fn error_kind(s: &Status) -> String {
+    match zero_svc::errcode::reason(s).as_deref() {
+        Some("100997") => "timeout",
+        Some("105103") => "duplicate",
+        Some("105102") => "iec_rejected",
+        _ => "unknown",
+    }
+    .into()
+}
+
+/// Routed calls from other instances run here when this instance owns the station.
+impl Executor for Service {
+    fn execute<'a>(&'a self, method: &'a str, body: &'a str) -> ExecFuture<'a> {
+        Box::pin(async move {
+            let link = self.cluster.as_ref()?;
+            macro_rules! routed {
+                ($($rpc:literal => $f:ident($req:ty, $res:literal)),* $(,)?) => {
+                    match method.rsplit('/').next() {
+                        $(Some($rpc) => {
+                            let req: $req = match link.from_json(concat!("ieccaller.", $rpc, "Req"), body) {
+                                Ok(r) => r,
+                                Err(e) => return Some(Err(("unknown".into(), e))),
+                            };
+                            self.stations.get(&req.host, req.port)?;
+                            Some(match self.$f(Request::new(req)).await {
+                                Ok(res) => Ok(link.to_json(concat!("ieccaller.", $res), res.get_ref())),
+                                Err(s) => Err((error_kind(&s), s.message().to_owned())),
+                            })
+                        })*
+                        Some("ClearPointMappingCache") => {
+                            let req: pb::ClearPointMappingCacheReq = link.from_json("ieccaller.ClearPointMappingCacheReq", body).ok()?;
+                            if let Some(store) = &self.store {
+                                store.invalidate_keys(req.keys.iter().map(String::as_str));
+                                for k in &req.key_infos {
+                                    store.invalidate(&k.tag_station, k.coa, k.ioa);
+                                }
+                            }
+                            None
+                        }
+                        _ => None,
+                    }
+                };
+            }
+            routed!(
+                "SendTestCmd" => send_test_cmd(pb::SendTestCmdReq, "SendTestCmdRes"),
+                "SendReadCmd" => send_read_cmd(pb::SendReadCmdReq, "SendReadCmdRes"),
+                "SendInterrogationCmd" => send_interrogation_cmd(pb::SendInterrogationCmdReq, "SendInterrogationCmdRes"),
+                "SendCounterInterrogationCmd" => send_counter_interrogation_cmd(pb::SendCounterInterrogationCmdReq, "SendCounterInterrogationCmdRes"),
+                "SendCommand" => send_command(pb::SendCommandReq, "SendCommandRes"),
+                "SendSingleCommand" => send_single_command(pb::SendSingleCommandReq, "SendSingleCommandRes"),
+                "SendDoubleCommand" => send_double_command(pb::SendDoubleCommandReq, "SendDoubleCommandRes"),
+                "SendStepCommand" => send_step_command(pb::SendStepCommandReq, "SendStepCommandRes"),
+                "SendSetpointNormalized" => send_setpoint_normalized(pb::SendSetpointNormalizedReq, "SendSetpointNormalizedRes"),
+                "SendSetpointScaled" => send_setpoint_scaled(pb::SendSetpointScaledReq, "SendSetpointScaledRes"),
+                "SendSetpointFloat" => send_setpoint_float(pb::SendSetpointFloatReq, "SendSetpointFloatRes"),
+                "SendBitstringCommand" => send_bitstring_command(pb::SendBitstringCommandReq, "SendBitstringCommandRes"),
+            )
+        })
     }
 }
 

@@ -3,16 +3,24 @@
 //! prefix of this test's own).
 
 use iec104::point::{Point, PointValue};
-use iec104::slave::{serve, PointConfig, RejectCommands, Slave, SlaveConfig};
+use iec104::slave::{serve, Command, CommandHandler, PointConfig, Slave, SlaveConfig};
 use iec104::types::{CommonAddress, Ioa};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
+
+/// Accepts commands to IOA 5, refuses the rest.
+struct Only5;
+impl CommandHandler for Only5 {
+    fn command(&self, cmd: &Command) -> bool {
+        cmd.ioa.get() == 5
+    }
+}
 
 async fn stations(n: usize) -> Vec<Slave> {
     let mut v = vec![];
     for _ in 0..n {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (s, d) = serve(l, SlaveConfig::default(), RejectCommands);
+        let (s, d) = serve(l, SlaveConfig::default(), Only5);
         tokio::spawn(d);
         s.add_point(CommonAddress(1), PointConfig::new(Point::new(Ioa::new(1).unwrap(), PointValue::Single(true))));
         v.push(s);
@@ -64,6 +72,38 @@ async fn stations_are_shared_and_move_when_an_instance_is_lost() {
     .await;
     wait("one connection per station", || slaves.iter().all(|s| s.connections() == 1)).await;
     let b_before: BTreeSet<String> = b.stations.keys().into_iter().collect();
+
+    // a command through a's API for a station b polls is routed to b over MQTT and answered
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = format!("http://{}", listener.local_addr().unwrap());
+    let svc = a.service(480);
+    let _b_executes = b.service(480); // registers b as executor of calls routed to it
+    tokio::spawn(zero_svc::grpc::serve(
+        listener,
+        ieccaller::pb::iec_caller_server::IecCallerServer::from_arc(svc),
+        &[],
+        std::future::pending(),
+    ));
+    let (host, port) = b_before.iter().next().unwrap().rsplit_once(':').unwrap();
+    let cmd = |ioa| ieccaller::pb::SendSingleCommandReq {
+        host: host.to_owned(),
+        port: port.parse().unwrap(),
+        coa: 1,
+        ioa,
+        value: true,
+        with_time: true,
+    };
+    let mut client = ieccaller::pb::iec_caller_client::IecCallerClient::connect(api).await.unwrap();
+    let ok = client.send_single_command(cmd(5)).await.expect("routed to the owner and accepted");
+    assert!(ok.into_inner().value);
+    let e = client.send_single_command(cmd(6)).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Aborted);
+    assert_eq!(zero_svc::errcode::reason(&e).as_deref(), Some("105102"));
+    assert!(
+        e.message().starts_with("command rejected: cot=ActivationCon isNegative=true typeId=58"),
+        "{}",
+        e.message()
+    );
 
     // instance a goes away: b takes its stations, and keeps its own
     a.stop(Duration::from_secs(5)).await;

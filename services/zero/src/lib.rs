@@ -320,15 +320,11 @@ pub async fn up(
         .await
         .map_err(|e| bad(format!("IecCallerListenOn {}: {e}", cfg.iec_caller_listen_on)))?;
     let api_addr = api_listener.local_addr()?;
-    let caller_svc = ieccaller::service::Service::new(
-        pipeline.stations.clone(),
-        pipeline.store.clone(),
-        caller_cfg.utc_offset_minutes,
-    );
+    let caller_svc = pipeline.service(caller_cfg.utc_offset_minutes);
     let mut rx = stop_rx.clone();
     tokio::spawn(zero_svc::grpc::serve(
         api_listener,
-        ieccaller::pb::iec_caller_server::IecCallerServer::new(caller_svc),
+        ieccaller::pb::iec_caller_server::IecCallerServer::from_arc(caller_svc),
         &[ieccaller::pb::FILE_DESCRIPTOR_SET],
         async move {
             let _ = rx.changed().await;
