@@ -313,12 +313,15 @@ impl StreamEvent for Service {
         for m in &r.msg_body {
             match row_for(&self.store, m, &r.t_id).await {
                 Ok(row) => rows.push(row),
+                // a failed lookup fails the call (nothing written): the sender retries the chunk
+                // instead of the point being dropped, as the Go service does
+                Err(Skip::LookupFailed) => return Err(status(102_101, "point mapping lookup failed; retry the chunk")),
                 Err(skip) => {
                     let reason = match skip {
                         Skip::BadBody => "bad_body",
                         Skip::Unmapped => "unmapped",
                         Skip::RawInsertDisabled => "raw_insert_disabled",
-                        _ => "lookup_failed",
+                        _ => "other",
                     };
                     metrics::counter!("streamevent_messages_skipped_total", "reason" => reason).increment(1);
                 }
