@@ -30,12 +30,37 @@ pub fn station_of(m: &MsgBody) -> String {
     station_id(&meta, &m.host, u16::try_from(m.port).unwrap_or(0))
 }
 
+/// The last station id worked out (messages of a chunk come in runs from one station), so the
+/// metadata JSON is parsed once per run instead of once per message.
+#[derive(Debug, Default)]
+pub struct StationCache {
+    last: Option<(String, i32, String, String)>,
+}
+
+impl StationCache {
+    fn get(&mut self, m: &MsgBody) -> String {
+        match &self.last {
+            Some((h, p, meta, sid)) if *h == m.host && *p == m.port && *meta == m.meta_data_raw => sid.clone(),
+            _ => {
+                let sid = station_of(m);
+                self.last = Some((m.host.clone(), m.port, m.meta_data_raw.clone(), sid.clone()));
+                sid
+            }
+        }
+    }
+}
+
 /// The raw row of one message, or why there is none.
-pub async fn row_for(store: &MappingStore, m: &MsgBody, chunk_id: &str) -> Result<RawRow, Skip> {
+pub async fn row_for(
+    store: &MappingStore,
+    m: &MsgBody,
+    chunk_id: &str,
+    stations: &mut StationCache,
+) -> Result<RawRow, Skip> {
     let (ioa, value) = ioa_value(&m.body_raw).ok_or(Skip::BadBody)?;
     let ioa = i32::try_from(ioa).map_err(|_| Skip::BadBody)?;
     let coa = i32::try_from(m.coa).map_err(|_| Skip::BadBody)?;
-    let station = station_of(m);
+    let station = stations.get(m);
     match store.lookup(&station, coa, ioa).await {
         Err(_) => Err(Skip::LookupFailed),
         Ok(None) => Err(Skip::Unmapped),

@@ -295,13 +295,13 @@ impl StreamEvent for Service {
         let r = req.into_inner();
         // validate everything before writing anything
         for (i, m) in r.msg_body.iter().enumerate() {
-            if serde_json::from_str::<serde_json::Value>(&m.body_raw).is_err() {
+            if serde_json::from_str::<serde::de::IgnoredAny>(&m.body_raw).is_err() {
                 return Err(invalid(format!("msg_body[{i}].body_raw is not JSON")));
             }
             if !(0..=65535).contains(&m.port) {
                 return Err(invalid(format!("msg_body[{i}].port {} is out of range", m.port)));
             }
-            if !m.meta_data_raw.is_empty() && serde_json::from_str::<serde_json::Value>(&m.meta_data_raw).is_err() {
+            if !m.meta_data_raw.is_empty() && serde_json::from_str::<serde::de::IgnoredAny>(&m.meta_data_raw).is_err() {
                 return Err(invalid(format!("msg_body[{i}].meta_data_raw is not JSON")));
             }
         }
@@ -310,8 +310,9 @@ impl StreamEvent for Service {
             return Ok(Response::new(pb::PushChunkAsduRes {}));
         }
         let mut rows = Vec::with_capacity(r.msg_body.len());
+        let mut stations = streamevent::ingest::StationCache::default();
         for m in &r.msg_body {
-            match row_for(&self.store, m, &r.t_id).await {
+            match row_for(&self.store, m, &r.t_id, &mut stations).await {
                 Ok(row) => rows.push(row),
                 // a failed lookup fails the call (nothing written): the sender retries the chunk
                 // instead of the point being dropped, as the Go service does
