@@ -121,3 +121,19 @@ mod tests {
         assert!(to_yaml(&empty).contains("ListenOn: a"));
     }
 }
+
+/// The `Log` section every service has.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Log {
+    /// Level filter (`trace` .. `error`); `RUST_LOG`, when set, wins.
+    pub level: String,
+}
+
+/// The `Prometheus` section every service has.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Prometheus {
+    /// Scrape endpoint address; empty disables it.
+    pub listen_on: String,
+}

@@ -10,9 +10,9 @@ pub struct Config {
     /// gRPC listen address.
     pub listen_on: String,
     /// Logging.
-    pub log: Log,
+    pub log: zero_svc::config::Log,
     /// Metrics endpoint.
-    pub prometheus: Prometheus,
+    pub prometheus: zero_svc::config::Prometheus,
     /// `standalone`, or `cluster`: instances share the stations over MQTT (`Mqtt.Broker`).
     pub deploy_mode: String,
     /// Cluster settings.
@@ -39,22 +39,6 @@ pub struct Config {
     pub channel_queue: usize,
     /// Shutdown grace period.
     pub grace_period_seconds: u64,
-}
-
-/// `Log`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct Log {
-    /// Level filter.
-    pub level: String,
-}
-
-/// `Prometheus`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct Prometheus {
-    /// Listen address; empty disables.
-    pub listen_on: String,
 }
 
 /// One station.

@@ -37,9 +37,9 @@ pub struct Config {
     /// gRPC listen address.
     pub listen_on: String,
     /// Logging.
-    pub log: Log,
+    pub log: zero_svc::config::Log,
     /// Metrics.
-    pub prometheus: Prometheus,
+    pub prometheus: zero_svc::config::Prometheus,
     /// Kafka consumer.
     pub kafka: Kafka,
     /// streamevent client.
@@ -48,22 +48,6 @@ pub struct Config {
     pub compactor: CompactorCfg,
     /// Shutdown grace period.
     pub grace_period_seconds: u64,
-}
-
-/// `Log`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct Log {
-    /// Level filter.
-    pub level: String,
-}
-
-/// `Prometheus`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct Prometheus {
-    /// Listen address; empty disables.
-    pub listen_on: String,
 }
 
 /// `Kafka`.

@@ -34,31 +34,15 @@ pub struct Config {
     /// gRPC listen address.
     pub listen_on: String,
     /// Logging.
-    pub log: LogConfig,
+    pub log: zero_svc::config::Log,
     /// Metrics endpoint.
-    pub prometheus: PrometheusConfig,
+    pub prometheus: zero_svc::config::Prometheus,
     /// Database.
     pub db: DbConfig,
     /// Mapping cache TTL in seconds.
     pub mapping_cache_seconds: u64,
     /// Grace period after a shutdown signal, in seconds.
     pub grace_period_seconds: u64,
-}
-
-/// `Log` section.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct LogConfig {
-    /// Level filter.
-    pub level: String,
-}
-
-/// `Prometheus` section.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct PrometheusConfig {
-    /// Listen address; empty disables.
-    pub listen_on: String,
 }
 
 /// `Db` section.

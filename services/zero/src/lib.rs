@@ -43,7 +43,7 @@ pub struct Config {
     /// Seconds between status lines.
     pub status_every_seconds: u64,
     /// Logging.
-    pub log: Log,
+    pub log: zero_svc::config::Log,
 }
 
 /// `Simulator`.
@@ -80,14 +80,6 @@ pub struct Kafka {
 pub struct Db {
     /// URL.
     pub data_source: String,
-}
-
-/// `Log`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct Log {
-    /// Level filter.
-    pub level: String,
 }
 
 /// Live counters of a running pipeline.
