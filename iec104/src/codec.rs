@@ -9,7 +9,9 @@
 
 use crate::apci::{self, Apci, Apdu, MAX_APDU_LEN};
 use crate::asdu::{Asdu, AsduParams};
-use crate::error::{DecodeError, Error, ParamsError};
+#[cfg(feature = "tokio")]
+use crate::error::Error;
+use crate::error::{DecodeError, ParamsError};
 use bytes::{Buf, Bytes, BytesMut};
 
 /// An owned APDU: control field and (for I-frames) the ASDU bytes.
@@ -123,10 +125,6 @@ impl tokio_util::codec::Encoder<Frame> for ApduCodec {
         Ok(frame.encode(out)?)
     }
 }
-
-// Keep `Error` referenced without the tokio feature.
-#[allow(dead_code)]
-type _CodecError = Error;
 
 #[cfg(test)]
 mod tests {

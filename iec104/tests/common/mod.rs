@@ -23,6 +23,11 @@ impl Drop for ChildGuard {
     }
 }
 
+/// A loopback port free at the time of the call.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
 /// A minimal controlling station over a blocking socket: enough to drive a peer in a test.
 pub struct RawMaster {
     pub stream: TcpStream,

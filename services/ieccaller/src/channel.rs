@@ -122,6 +122,7 @@ async fn worker(t: Arc<dyn Transport>, mut rx: mpsc::Receiver<Outgoing>) {
             match t.send(&batch).await {
                 Ok(()) => {
                     metrics::counter!("ieccaller_channel_sent_total", "channel" => name).increment(batch.len() as u64);
+                    metrics::gauge!("ieccaller_channel_queued", "channel" => name).set(rx.len() as f64);
                     batch.clear();
                     break;
                 }

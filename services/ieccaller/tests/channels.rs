@@ -5,27 +5,16 @@
 #[path = "../../../iec104/tests/common/mod.rs"]
 mod iec;
 
+use iec::{free_port, ChildGuard};
 use ieccaller::pb::iec_caller_client::IecCallerClient;
 use ieccaller::pb::SendSingleCommandReq;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use streamevent::sink::SqlSink;
 use streamevent::store::{Db, MappingStore, PointMapping};
 
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn mosquitto(port: u16) -> Kill {
+fn mosquitto(port: u16) -> ChildGuard {
     let child = Command::new("mosquitto")
         .args(["-p", &port.to_string()])
         .stdout(Stdio::null())
@@ -37,7 +26,7 @@ fn mosquitto(port: u16) -> Kill {
         assert!(Instant::now() < deadline, "mosquitto did not listen");
         std::thread::sleep(Duration::from_millis(50));
     }
-    Kill(child)
+    ChildGuard(child)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,30 +8,19 @@ mod dbs;
 mod iec;
 
 use dbs::TestDb;
+use iec::{free_port, ChildGuard};
 use ieccaller::pb::iec_caller_client::IecCallerClient;
 use ieccaller::pb::SendSingleCommandReq;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use streamevent::sink::SqlSink;
 use streamevent::store::{MappingStore, PointMapping};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// A tansu broker on loopback with in-memory storage.
-fn tansu(port: u16) -> Kill {
+fn tansu(port: u16) -> ChildGuard {
     let url = format!("tcp://127.0.0.1:{port}");
     let child = Command::new("tansu")
         .args([
@@ -52,7 +41,7 @@ fn tansu(port: u16) -> Kill {
         assert!(Instant::now() < deadline, "tansu did not listen");
         std::thread::sleep(Duration::from_millis(50));
     }
-    Kill(child)
+    ChildGuard(child)
 }
 
 async fn create_topic(brokers: &str, topic: &str) {
@@ -63,7 +52,7 @@ async fn create_topic(brokers: &str, topic: &str) {
     assert!(r.iter().all(Result::is_ok), "{r:?}");
 }
 
-fn iecstash(brokers: &str, topic: &str, group: &str, se: &str) -> Kill {
+fn iecstash(brokers: &str, topic: &str, group: &str, se: &str) -> ChildGuard {
     let child = Command::new(env!("CARGO_BIN_EXE_iecstash"))
         .env("ZERO_LISTENON", "127.0.0.1:0")
         .env("ZERO_PROMETHEUS", "{ListenOn: ''}")
@@ -77,25 +66,26 @@ fn iecstash(brokers: &str, topic: &str, group: &str, se: &str) -> Kill {
         .stderr(if std::env::var("E2E_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
         .spawn()
         .unwrap();
-    Kill(child)
+    ChildGuard(child)
 }
 
-/// Records in the topic, read by a fresh group from the beginning.
-async fn count_topic(brokers: &str, topic: &str) -> usize {
+/// The keys of every record in the topic, read by a fresh group from the beginning.
+async fn read_topic(brokers: &str, topic: &str) -> Vec<String> {
     use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::Message as _;
     let c: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
-        .set("group.id", format!("count-{}", uuid::Uuid::now_v7().simple()))
+        .set("group.id", format!("read-{}", uuid::Uuid::now_v7().simple()))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .create()
         .unwrap();
     c.subscribe(&[topic]).unwrap();
-    let mut n = 0;
-    while let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(8), c.recv()).await {
-        n += 1;
+    let mut keys = vec![];
+    while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(8), c.recv()).await {
+        keys.push(String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned());
     }
-    n
+    keys
 }
 
 async fn rows_per_ioa(sink: &SqlSink, station: &str, ioas: &[i32]) -> Vec<usize> {
@@ -184,32 +174,13 @@ async fn c104_kafka_iecstash_postgres_survives_sigkill() {
             break;
         }
         if Instant::now() >= deadline {
-            let in_topic = count_topic(&brokers, &topic).await;
+            let in_topic = read_topic(&brokers, &topic).await.len();
             panic!("points missing after the restart: before {before:?}, now {counts:?}; the topic holds {in_topic} records");
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     drop(stash);
     pg.cleanup().await;
-}
-
-/// Every point key in the topic, read by a fresh group from the beginning.
-async fn keys_in_topic(brokers: &str, topic: &str) -> std::collections::BTreeSet<String> {
-    use rdkafka::consumer::{Consumer, StreamConsumer};
-    use rdkafka::Message as _;
-    let c: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", format!("keys-{}", uuid::Uuid::now_v7().simple()))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    c.subscribe(&[topic]).unwrap();
-    let mut keys = std::collections::BTreeSet::new();
-    while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(8), c.recv()).await {
-        keys.insert(String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned());
-    }
-    keys
 }
 
 /// The broker goes away and comes back: ieccaller keeps what the station sends meanwhile in its
@@ -246,7 +217,10 @@ async fn broker_restart_ieccaller_buffers_and_delivers() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // the round before the outage is in the topic
-    assert_eq!(keys_in_topic(&brokers, &topic).await.len(), expected.len());
+    assert_eq!(
+        read_topic(&brokers, &topic).await.into_iter().collect::<std::collections::BTreeSet<_>>().len(),
+        expected.len()
+    );
 
     drop(broker);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -260,7 +234,7 @@ async fn broker_restart_ieccaller_buffers_and_delivers() {
         .collect();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let got = keys_in_topic(&brokers, &topic).await;
+        let got: std::collections::BTreeSet<String> = read_topic(&brokers, &topic).await.into_iter().collect();
         if got.is_superset(&want) {
             break;
         }
