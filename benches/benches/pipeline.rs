@@ -40,6 +40,15 @@ async fn measure(mut cfg: zero::Config, warm: Duration, secs: Duration) -> Run {
     ));
     let (ingest, stats) = up_rx.await.expect("zero up started");
     tokio::time::sleep(warm).await;
+    // steady state: the backlog of the start (group join, first interrogation) is drained when
+    // a one-second window is back under the latency bound (at most 30 s more)
+    for _ in 0..30 {
+        ingest.reset_latency();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if ingest.latency_quantile(0.99).unwrap_or(0) < 2000 {
+            break;
+        }
+    }
     ingest.reset_latency();
     let m0 = ingest.messages.load(Ordering::Relaxed);
     let b0 = stats.points.load(Ordering::Relaxed);
@@ -101,7 +110,7 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         // 1. zero up defaults: in-process bus, SQLite
-        for (label, stations, points, rate) in &runs {
+        for (label, stations, points, rate) in runs.iter().filter(|_| std::env::var("ONLY_KAFKA").is_err()) {
             let dir = std::env::temp_dir().join(format!("pipeline_{}_{label}", std::process::id()));
             std::fs::create_dir_all(&dir).unwrap();
             let r =

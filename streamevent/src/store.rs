@@ -57,6 +57,10 @@ impl Db {
             let opts = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                // WAL + NORMAL: a committed row survives a crash of the process (not of the
+                // machine's power), without an fsync per transaction
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+                .pragma("cache_size", "-65536")
                 .busy_timeout(Duration::from_secs(5));
             let max = if url.contains(":memory:") { 1 } else { 4 };
             Ok(Db::Sqlite(SqlitePoolOptions::new().max_connections(max).connect_with(opts).await?))

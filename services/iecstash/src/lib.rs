@@ -7,9 +7,11 @@
 //! carries the same id and streamevent drops it. While streamevent is slow or down the consumer
 //! stops reading (back-pressure) and retries the chunk with capped backoff.
 
+use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::Message as _;
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
@@ -66,6 +68,12 @@ pub struct Kafka {
     /// partitions back at once instead of waiting out the session timeout. Empty: dynamic.
     #[serde(default)]
     pub instance_id: String,
+    /// On every partition assignment, fetch from this many records before the committed offset
+    /// and skip up to it. A broker that answers a fetch from the middle of a record batch with
+    /// the *next* batch (tansu 0.6 does) would otherwise skip the rest of that batch; set it to
+    /// at least the producers' largest batch (records). 0 fetches from the committed offset.
+    #[serde(default = "default_rewind")]
+    pub rewind_on_assign: i64,
 }
 
 /// `StreamEvent`.
@@ -74,6 +82,76 @@ pub struct Kafka {
 pub struct StreamEvent {
     /// Endpoints (the first is used).
     pub endpoints: Vec<String>,
+    /// Chunks sent and not yet acknowledged at once (at least 1). Offsets are still committed in
+    /// order, each only after its chunk and every earlier one were acknowledged.
+    #[serde(default = "default_in_flight")]
+    pub max_in_flight: usize,
+}
+
+fn default_in_flight() -> usize {
+    8
+}
+
+fn default_rewind() -> i64 {
+    10_000
+}
+
+/// Where each assigned partition's committed offset was when it was assigned: records below
+/// it are stored already and skipped. The consumer loop keeps its own copy and takes a new one
+/// only when `generation` moved (a rebalance), so no lock is taken per record.
+#[derive(Default)]
+struct Floors {
+    generation: std::sync::atomic::AtomicU64,
+    by_partition: std::sync::Mutex<std::collections::HashMap<i32, i64>>,
+}
+
+impl Floors {
+    fn update(&self, f: impl FnOnce(&mut std::collections::HashMap<i32, i64>)) {
+        f(&mut self.by_partition.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Assigns partitions starting [`Kafka::rewind_on_assign`] records before their committed
+/// offsets (see there why), remembering the committed offsets as floors.
+struct Rewind {
+    by: i64,
+    floors: std::sync::Arc<Floors>,
+}
+
+impl ClientContext for Rewind {}
+
+impl ConsumerContext for Rewind {
+    fn rebalance(&self, base: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                if self.by > 0 {
+                    match base.committed_offsets(tpl.clone(), Duration::from_secs(10)) {
+                        Ok(committed) => self.floors.update(|floors| {
+                            for e in committed.elements() {
+                                if let Offset::Offset(c) = e.offset() {
+                                    floors.insert(e.partition(), c);
+                                    let start = Offset::Offset((c - self.by).max(0));
+                                    let _ = tpl.set_partition_offset(e.topic(), e.partition(), start);
+                                }
+                            }
+                        }),
+                        Err(e) => tracing::warn!(error = %e, "committed offsets unavailable; fetching from them as is"),
+                    }
+                }
+                if let Err(e) = base.assign(tpl) {
+                    tracing::error!(error = %e, "partition assignment failed");
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                self.floors.update(std::collections::HashMap::clear);
+                if let Err(e) = base.unassign() {
+                    tracing::error!(error = %e, "partition revocation failed");
+                }
+            }
+            other => tracing::warn!(error = ?other, "rebalance error"),
+        }
+    }
 }
 
 /// `Compactor`.
@@ -131,12 +209,27 @@ fn is_event(type_id: i32) -> bool {
 /// Turns a Kafka record into a compactor message, or `None` for a payload that is not a point
 /// message (counted and skipped: it could never be stored, and must not block the partition).
 pub fn to_message(key: Option<&[u8]>, payload: &[u8], topic: &str, partition: i32, offset: i64) -> Option<Message> {
+    /// What the compactor needs of a message; everything else is skipped unparsed.
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Peek<'a> {
+        #[serde(default)]
+        host: std::borrow::Cow<'a, str>,
+        #[serde(default)]
+        type_id: i32,
+        #[serde(default)]
+        coa: u32,
+        #[serde(borrow)]
+        body: Option<&'a serde_json::value::RawValue>,
+    }
+    #[derive(Deserialize)]
+    struct Value {
+        value: Option<serde_json::Value>,
+    }
     let text = std::str::from_utf8(payload).ok()?;
-    let raw: RawMsg<'_> = serde_json::from_str(text).ok()?;
+    let raw: Peek<'_> = serde_json::from_str(text).ok()?;
     let body = raw.body?;
-    let value = serde_json::from_str::<serde_json::Value>(body.get())
-        .ok()
-        .and_then(|b| b.get("value").and_then(serde_json::Value::as_f64));
+    let value = serde_json::from_str::<Value>(body.get()).ok()?.value.and_then(|v| v.as_f64());
     let key = match key {
         Some(k) => String::from_utf8_lossy(k).into_owned(),
         None => streamevent::msg::point_key(&raw.host, raw.coa, 0),
@@ -200,8 +293,8 @@ pub fn commit_list(chunk: &Chunk, topic: &str) -> TopicPartitionList {
 
 type Client = pb::stream_event_client::StreamEventClient<tonic::transport::Channel>;
 
-/// Sends a chunk until streamevent accepts it, then commits its offsets.
-async fn deliver(client: &mut Client, consumer: &StreamConsumer, chunk: Chunk, topic: &str) {
+/// Sends a chunk until streamevent accepts it.
+async fn deliver(mut client: Client, chunk: Chunk) {
     let req = to_pb(&chunk);
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -217,9 +310,32 @@ async fn deliver(client: &mut Client, consumer: &StreamConsumer, chunk: Chunk, t
     }
     metrics::counter!("iecstash_chunks_total").increment(1);
     metrics::counter!("iecstash_messages_total").increment(chunk.received as u64);
-    if let Err(e) = consumer.commit(&commit_list(&chunk, topic), CommitMode::Sync) {
-        // the chunk is stored; a redelivery after a restart is dropped by its id
-        tracing::warn!(chunk = %chunk.id, error = %e, "offset commit failed");
+}
+
+/// Chunks on their way to streamevent, oldest first; offsets are committed in this order.
+struct InFlight<'a> {
+    client: Client,
+    consumer: &'a StreamConsumer<Rewind>,
+    topic: &'a str,
+    queue: std::collections::VecDeque<(tokio::task::JoinHandle<()>, TopicPartitionList, String)>,
+}
+
+impl InFlight<'_> {
+    fn send(&mut self, chunk: Chunk) {
+        let commit = commit_list(&chunk, self.topic);
+        let id = chunk.id.clone();
+        self.queue.push_back((tokio::spawn(deliver(self.client.clone(), chunk)), commit, id));
+    }
+
+    /// Waits for the oldest chunk's acknowledgement, then commits its offsets.
+    async fn complete_oldest(&mut self) {
+        let Some((handle, commit, id)) = self.queue.front_mut() else { return std::future::pending().await };
+        let _ = handle.await;
+        if let Err(e) = self.consumer.commit(commit, CommitMode::Sync) {
+            // the chunk is stored; a redelivery after a restart is dropped by its id
+            tracing::warn!(chunk = %id, error = %e, "offset commit failed");
+        }
+        self.queue.pop_front();
     }
 }
 
@@ -240,35 +356,57 @@ pub async fn consume(cfg: &Config, shutdown: impl Future<Output = ()>) -> Result
         .set("group.id", &cfg.kafka.group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", reset)
-        .set("session.timeout.ms", "10000");
+        .set("session.timeout.ms", "10000")
+        // brokers that do not answer a long poll early (tansu) would add this much latency
+        .set("fetch.wait.max.ms", "100");
     if !cfg.kafka.instance_id.is_empty() {
         kcfg.set("group.instance.id", &cfg.kafka.instance_id);
     }
-    let consumer: StreamConsumer = kcfg.create().map_err(|e| bad(format!("Kafka: {e}")))?;
+    let floors = std::sync::Arc::new(Floors::default());
+    let (mut my_floors, mut my_generation) = (std::collections::HashMap::new(), 0u64);
+    let consumer: StreamConsumer<Rewind> = kcfg
+        .create_with_context(Rewind { by: cfg.kafka.rewind_on_assign.max(0), floors: floors.clone() })
+        .map_err(|e| bad(format!("Kafka: {e}")))?;
     consumer.subscribe(&[&cfg.kafka.topic]).map_err(|e| bad(format!("Kafka: {e}")))?;
     let ep = cfg.stream_event.endpoints.first().ok_or_else(|| bad("StreamEvent.Endpoints is empty".into()))?;
     let channel = tonic::transport::Endpoint::from_shared(ep.clone())
         .map_err(|e| bad(format!("StreamEvent.Endpoints: {e}")))?
         .connect_lazy();
-    let mut client = Client::new(channel).max_encoding_message_size(usize::MAX);
+    let client = Client::new(channel).max_encoding_message_size(usize::MAX);
+    let max_in_flight = cfg.stream_event.max_in_flight.max(1);
+    let mut flight = InFlight { client, consumer: &consumer, topic: &cfg.kafka.topic, queue: Default::default() };
     let mut compactor = Compactor::new(ccfg);
     tokio::pin!(shutdown);
     loop {
         let due = compactor.poll_timeout().unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        let room = flight.queue.len() < max_in_flight;
         tokio::select! {
             _ = &mut shutdown => break,
-            _ = tokio::time::sleep_until(due.into()) => {
+            () = flight.complete_oldest() => {}
+            _ = tokio::time::sleep_until(due.into()), if room => {
                 if let Some(chunk) = compactor.poll(Instant::now()) {
-                    deliver(&mut client, &consumer, chunk, &cfg.kafka.topic).await;
+                    flight.send(chunk);
                 }
             }
-            r = consumer.recv() => match r {
+            // back-pressure: no reading while every slot waits for streamevent
+            r = consumer.recv(), if room => match r {
                 Ok(m) => {
+                    let g = floors.generation.load(std::sync::atomic::Ordering::Acquire);
+                    if g != my_generation {
+                        my_floors = floors.by_partition.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+                        my_generation = g;
+                    }
+                    if let Some(&f) = my_floors.get(&m.partition()) {
+                        if m.offset() < f {
+                            continue; // re-read below the committed offset: stored already
+                        }
+                        my_floors.remove(&m.partition());
+                    }
                     let payload = m.payload().unwrap_or_default();
                     match to_message(m.key(), payload, m.topic(), m.partition(), m.offset()) {
                         Some(msg) => {
                             if let Some(chunk) = compactor.push(msg, Instant::now()) {
-                                deliver(&mut client, &consumer, chunk, &cfg.kafka.topic).await;
+                                flight.send(chunk);
                             }
                         }
                         None => {
@@ -285,7 +423,10 @@ pub async fn consume(cfg: &Config, shutdown: impl Future<Output = ()>) -> Result
         }
     }
     if let Some(chunk) = compactor.flush() {
-        deliver(&mut client, &consumer, chunk, &cfg.kafka.topic).await;
+        flight.send(chunk);
+    }
+    while !flight.queue.is_empty() {
+        flight.complete_oldest().await;
     }
     Ok(())
 }

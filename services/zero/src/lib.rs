@@ -98,7 +98,34 @@ pub struct Stats {
 /// The in-process bus: ieccaller's fan-out hands messages to the compactor loop.
 struct MemoryBus {
     tx: mpsc::Sender<Outgoing>,
+}
+
+/// A transport that counts what it delivered onto the bus (the status line's points).
+struct Counted<T> {
+    inner: T,
     stats: Arc<Stats>,
+}
+
+impl<T: Transport> Transport for Counted<T> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn max_batch(&self) -> usize {
+        self.inner.max_batch()
+    }
+    fn max_bytes(&self) -> usize {
+        self.inner.max_bytes()
+    }
+    fn linger(&self) -> Duration {
+        self.inner.linger()
+    }
+    fn send<'a>(&'a self, batch: &'a [Outgoing]) -> SendFuture<'a> {
+        Box::pin(async move {
+            self.inner.send(batch).await?;
+            self.stats.points.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            Ok(())
+        })
+    }
 }
 
 impl Transport for MemoryBus {
@@ -113,7 +140,6 @@ impl Transport for MemoryBus {
             for o in batch {
                 self.tx.send(o.clone()).await.map_err(|_| "bus closed".to_owned())?;
             }
-            self.stats.points.fetch_add(batch.len() as u64, Ordering::Relaxed);
             Ok(())
         })
     }
@@ -278,21 +304,21 @@ pub async fn up(
     let mut workers = vec![];
     let (bus_tx, bus_rx) = mpsc::channel(100_000);
     let stash = if kafka_bus {
-        caller_cfg.kafka = ieccaller::config::Kafka {
+        let kcfg = ieccaller::config::Kafka {
             is_push: true,
             brokers: cfg.kafka.brokers.clone(),
             topic: cfg.kafka.topic.clone(),
         };
+        let producer = ieccaller::kafka::KafkaTransport::new(&kcfg).map_err(bad)?;
+        workers.push(fanout.add(Counted { inner: producer, stats: stats.clone() }, caller_cfg.channel_queue));
         drop(bus_tx);
         let mut scfg: iecstash::Config =
             zero_svc::config::merge_str(iecstash::DEFAULTS, None, &[]).map_err(|e| bad(e.to_string()))?;
-        scfg.kafka = iecstash::Kafka {
-            brokers: cfg.kafka.brokers.clone(),
-            group: cfg.kafka.group.clone(),
-            topic: cfg.kafka.topic.clone(),
-            offset: "first".into(),
-            instance_id: format!("{}-stash", cfg.kafka.group),
-        };
+        scfg.kafka.brokers = cfg.kafka.brokers.clone();
+        scfg.kafka.group = cfg.kafka.group.clone();
+        scfg.kafka.topic = cfg.kafka.topic.clone();
+        scfg.kafka.offset = "first".into();
+        scfg.kafka.instance_id = format!("{}-stash", cfg.kafka.group);
         scfg.stream_event.endpoints = vec![format!("http://{se_addr}")];
         scfg.compactor = cfg.compactor.clone();
         let mut rx = stop_rx.clone();
@@ -304,7 +330,7 @@ pub async fn up(
         });
         None
     } else {
-        workers.push(fanout.add(MemoryBus { tx: bus_tx, stats: stats.clone() }, 100_000));
+        workers.push(fanout.add(Counted { inner: MemoryBus { tx: bus_tx }, stats: stats.clone() }, 100_000));
         Some(tokio::spawn(stash_loop(bus_rx, Compactor::new(ccfg), svc.clone(), stats.clone())))
     };
     let pipeline = ieccaller::start(&caller_cfg, fanout, workers).await?;
