@@ -44,6 +44,18 @@ pub enum Error {
     /// A callback could not be built (101103).
     #[error("callback: {0}")]
     Callback(String),
+    /// The request is well-formed but cannot be served as asked (101101).
+    #[error("bad parameter: {0}")]
+    BadParam(String),
+    /// A plan, batch or item does not exist (102102).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A plan with this id exists already (102103).
+    #[error("{0} already exists")]
+    Exists(String),
+    /// The state of a plan, batch or item does not allow the operation (105102).
+    #[error("not allowed: {0}")]
+    Refused(String),
 }
 
 impl Error {
@@ -51,10 +63,10 @@ impl Error {
     pub fn code(&self) -> u32 {
         match self {
             Error::InvalidArgument(_) | Error::Callback(_) => 101_103,
-            Error::PastTime(_) => 101_101,
-            Error::QueueNotFound(_) | Error::TaskNotFound { .. } => 102_102,
-            Error::TaskIdConflict(_) | Error::Duplicate(_) => 102_103,
-            Error::WrongState { .. } => 105_102,
+            Error::PastTime(_) | Error::BadParam(_) => 101_101,
+            Error::QueueNotFound(_) | Error::TaskNotFound { .. } | Error::NotFound(_) => 102_102,
+            Error::TaskIdConflict(_) | Error::Duplicate(_) | Error::Exists(_) => 102_103,
+            Error::WrongState { .. } | Error::Refused(_) => 105_102,
             Error::Store(_) => 102_101,
         }
     }

@@ -17,6 +17,8 @@
 //!   candidate times of a plan or cron job.
 //! - [`cron`] (feature `cron`): RRULE cron jobs with leases: each occurrence fires once across
 //!   instances (spec §6.3).
+//! - [`plan`] (feature `plan`): plan tasks (spec §6.2): batches and execution items in SQLite,
+//!   PostgreSQL or MySQL, claimed by a scanner with leases, results applied as upstream does.
 //!
 //! ## Example
 //! ```
@@ -49,6 +51,8 @@ pub mod core;
 pub mod cron;
 pub mod driver;
 pub mod error;
+#[cfg(feature = "plan")]
+pub mod plan;
 #[cfg(feature = "cron")]
 pub mod rule;
 pub mod store;
