@@ -16,7 +16,8 @@ import c104
 
 def main():
     port = int(sys.argv[1])
-    client = c104.Client()
+    # transmit() blocks until its own (racy) wait ends; the raw frames decide, so keep that wait short
+    client = c104.Client(command_timeout_ms=1000)
     conn = client.add_connection(ip="127.0.0.1", port=port, init=c104.Init.NONE)
     st = conn.add_station(common_address=1)
     pts = {
@@ -32,6 +33,9 @@ def main():
     opened = threading.Event()
     gi_con = threading.Event()
     gi_term = threading.Event()
+    # confirmations of single commands by IOA: True positive, False negative
+    cmd_con = {}
+    cmd_seen = threading.Condition()
     spont = threading.Event()
     spont_value = []
 
@@ -46,21 +50,28 @@ def main():
         return c104.ResponseState.SUCCESS
 
     def on_raw(connection: c104.Connection, data: bytes) -> None:
-        # an I-frame carrying C_IC_NA_1 (100): COT 7 is the confirmation, 10 the termination
-        if len(data) > 8 and data[2] & 1 == 0 and data[6] == 100:
-            cot = data[8] & 0x3F
-            if cot == 7 and not data[8] & 0x40:
+        # I-frames: C_IC_NA_1 (100) with COT 7 is the GI confirmation, 10 its termination;
+        # C_SC_NA_1 (45) with COT 7 confirms a single command, positively unless the P/N bit is set
+        if len(data) < 15 or data[2] & 1:
+            return
+        cot, negative = data[8] & 0x3F, bool(data[8] & 0x40)
+        if data[6] == 100:
+            if cot == 7 and not negative:
                 gi_con.set()
             elif cot == 10:
                 gi_term.set()
+        elif data[6] == 45 and cot == 7:
+            with cmd_seen:
+                cmd_con[int.from_bytes(data[12:15], "little")] = not negative
+                cmd_seen.notify_all()
 
     conn.on_state_change(callable=on_state)
     conn.on_receive_raw(callable=on_raw)
     pts[3].on_receive(callable=on_float)
     client.start()
     out = {"opened": opened.wait(timeout=10)}
-    # c104's own wait for the confirmation can miss one that arrives very fast (seen here 1 run in 3),
-    # so the confirmation and termination are watched on the raw frames instead
+    # c104's own wait for a confirmation can miss one that arrives very fast (seen here 1 run in 3,
+    # more under load; the frames show ours on time), so confirmations are read off the raw frames
     conn.interrogation(common_address=1, cause=c104.Cot.ACTIVATION, qualifier=c104.Qoi.STATION, wait_for_response=False)
     out["gi_ok"] = gi_con.wait(timeout=10) and gi_term.wait(timeout=10)
     time.sleep(0.2)
@@ -75,10 +86,18 @@ def main():
         "4": {"v": int(pts[4].value), "q": int(pts[4].quality)},
         "5": {"v": float(pts[5].value), "q": int(pts[5].quality)},
     }
+    # transmit() waits for the confirmation the same racy way, so the raw frames decide again
+    def confirmation(ioa):
+        with cmd_seen:
+            cmd_seen.wait_for(lambda: ioa in cmd_con, timeout=10)
+            return cmd_con.get(ioa)
+
     accept_cmd.value = True
-    out["cmd_accepted"] = accept_cmd.transmit(cause=c104.Cot.ACTIVATION)
+    accept_cmd.transmit(cause=c104.Cot.ACTIVATION)
+    out["cmd_accepted"] = confirmation(100) is True
     refuse_cmd.value = True
-    out["cmd_refused"] = not refuse_cmd.transmit(cause=c104.Cot.ACTIVATION)
+    refuse_cmd.transmit(cause=c104.Cot.ACTIVATION)
+    out["cmd_refused"] = confirmation(999) is False
     out["spontaneous"] = spont_value[0] if spont.wait(timeout=10) else None
     client.stop()
     print(json.dumps(out), flush=True)
