@@ -77,7 +77,7 @@ fn spec_of_create(r: &pb::CreateCronJobReq) -> Spec {
     }
 }
 
-fn rule_of(p: &pb::PlanRulePb) -> PlanRule {
+pub(crate) fn rule_of(p: &pb::PlanRulePb) -> PlanRule {
     PlanRule {
         freq: p.freq,
         month: p.month.clone(),
@@ -89,7 +89,7 @@ fn rule_of(p: &pb::PlanRulePb) -> PlanRule {
     }
 }
 
-fn rule_pb(r: &PlanRule) -> pb::PlanRulePb {
+pub(crate) fn rule_pb(r: &PlanRule) -> pb::PlanRulePb {
     pb::PlanRulePb {
         freq: r.freq,
         month: r.month.clone(),
@@ -225,16 +225,7 @@ impl Handler {
     /// # Errors
     /// An unusable endpoint URL.
     pub fn new(endpoints: &[String], timeout: Duration) -> Result<Handler, String> {
-        let client = match endpoints.first() {
-            Some(ep) => Some(streamevent::pb::stream_event_client::StreamEventClient::new(
-                tonic::transport::Endpoint::from_shared(ep.clone())
-                    .map_err(|e| format!("StreamEventConf.Endpoints {ep:?}: {e}"))?
-                    .connect_timeout(Duration::from_secs(5))
-                    .connect_lazy(),
-            )),
-            None => None,
-        };
-        Ok(Handler { client, timeout })
+        Ok(Handler { client: crate::streamevent_client(endpoints)?, timeout })
     }
 
     /// Handles one occurrence: the outcome, and the handler's message or the error.

@@ -13,6 +13,7 @@
 
 pub mod cron;
 pub mod ids;
+pub mod plan;
 
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -67,6 +68,8 @@ pub struct Config {
     pub stream_event_conf: StreamEventConf,
     /// The cron scheduler.
     pub cron_task: CronTask,
+    /// Plan tasks.
+    pub plan_task: PlanTask,
     /// Shutdown grace (s).
     pub grace_period_seconds: u64,
 }
@@ -115,6 +118,36 @@ pub struct CronTask {
     pub scan_millis: u64,
 }
 
+/// `PlanTask`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct PlanTask {
+    /// Where plans live: `sqlite://…`, `postgres://…` or `mysql://…`; empty: `DB.DataSource`
+    /// (and when that is empty too, memory only).
+    pub data_source: String,
+    /// Items handled at once by this instance.
+    pub concurrency: usize,
+    /// How long a claim holds an item (s).
+    pub lease_seconds: u64,
+    /// Idle scan pause, picked at random between these (ms).
+    pub idle_min_millis: u64,
+    /// See `idle_min_millis`.
+    pub idle_max_millis: u64,
+}
+
+impl PlanTask {
+    /// The database URL of the plan store.
+    pub fn url(&self, db: &DbCfg) -> String {
+        if !self.data_source.is_empty() {
+            self.data_source.clone()
+        } else if !db.data_source.is_empty() {
+            db.data_source.clone()
+        } else {
+            "sqlite::memory:".into()
+        }
+    }
+}
+
 /// `Worker`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
@@ -145,6 +178,21 @@ impl zero_svc::ServiceConfig for Config {
     fn prometheus(&self) -> &str {
         &self.prometheus.listen_on
     }
+}
+
+/// A lazily connecting streamevent client for the first of `endpoints` (none: `None`).
+///
+/// # Errors
+/// An unusable endpoint URL.
+pub fn streamevent_client(
+    endpoints: &[String],
+) -> Result<Option<streamevent::pb::stream_event_client::StreamEventClient<tonic::transport::Channel>>, String> {
+    let Some(ep) = endpoints.first() else { return Ok(None) };
+    let channel = tonic::transport::Endpoint::from_shared(ep.clone())
+        .map_err(|e| format!("StreamEventConf.Endpoints {ep:?}: {e}"))?
+        .connect_timeout(Duration::from_secs(5))
+        .connect_lazy();
+    Ok(Some(streamevent::pb::stream_event_client::StreamEventClient::new(channel)))
 }
 
 /// Opens the configured store.
@@ -193,6 +241,7 @@ pub async fn open_cron_store(cfg: &Config) -> Result<Arc<dyn trigger_core::cron:
 pub struct Service {
     store: Arc<dyn Store>,
     cron: cron::Cron,
+    plans: plan::Plans,
     ids: ids::Sequences,
     callbacks: Callbacks,
     retention_ms: i64,
@@ -314,11 +363,18 @@ fn need(v: &str, what: &str) -> Result<(), Status> {
 }
 
 impl Service {
-    /// A service over `store` (tasks) and `cron` (cron jobs).
-    pub fn new(store: Arc<dyn Store>, cron: cron::Cron, ids: ids::Sequences, cfg: &Config) -> Service {
+    /// A service over `store` (tasks), `cron` (cron jobs) and `plans`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        cron: cron::Cron,
+        plans: plan::Plans,
+        ids: ids::Sequences,
+        cfg: &Config,
+    ) -> Service {
         Service {
             store,
             cron,
+            plans,
             ids,
             callbacks: Callbacks::new(),
             retention_ms: i64::try_from(cfg.retention_seconds.saturating_mul(1000)).unwrap_or(i64::MAX),
@@ -537,6 +593,109 @@ impl pb::trigger_rpc_server::TriggerRpc for Service {
             schedule_description: c.description,
             rrule_str: c.rrule_str,
         }))
+    }
+
+    async fn create_plan_task(
+        &self,
+        req: Request<pb::CreatePlanTaskReq>,
+    ) -> Result<Response<pb::CreatePlanTaskRes>, Status> {
+        self.plans.create(req.into_inner()).await
+    }
+    async fn pause_plan(&self, req: Request<pb::PlanActionReq>) -> Result<Response<pb::EmptyRes>, Status> {
+        self.plans.plan_action(req.into_inner(), plan::Action::Pause).await
+    }
+    async fn resume_plan(&self, req: Request<pb::PlanActionReq>) -> Result<Response<pb::EmptyRes>, Status> {
+        self.plans.plan_action(req.into_inner(), plan::Action::Resume).await
+    }
+    async fn terminate_plan(&self, req: Request<pb::PlanActionReq>) -> Result<Response<pb::EmptyRes>, Status> {
+        self.plans.plan_action(req.into_inner(), plan::Action::Terminate).await
+    }
+    async fn pause_plan_batch(&self, req: Request<pb::PlanBatchActionReq>) -> Result<Response<pb::EmptyRes>, Status> {
+        self.plans.batch_action(req.into_inner(), plan::Action::Pause).await
+    }
+    async fn resume_plan_batch(&self, req: Request<pb::PlanBatchActionReq>) -> Result<Response<pb::EmptyRes>, Status> {
+        self.plans.batch_action(req.into_inner(), plan::Action::Resume).await
+    }
+    async fn terminate_plan_batch(
+        &self,
+        req: Request<pb::PlanBatchActionReq>,
+    ) -> Result<Response<pb::EmptyRes>, Status> {
+        self.plans.batch_action(req.into_inner(), plan::Action::Terminate).await
+    }
+    async fn pause_plan_exec_item(
+        &self,
+        req: Request<pb::PlanExecItemActionReq>,
+    ) -> Result<Response<pb::EmptyRes>, Status> {
+        self.plans.item_action(req.into_inner(), plan::ItemAction::Pause).await
+    }
+    async fn resume_plan_exec_item(
+        &self,
+        req: Request<pb::PlanExecItemActionReq>,
+    ) -> Result<Response<pb::EmptyRes>, Status> {
+        self.plans.item_action(req.into_inner(), plan::ItemAction::Resume).await
+    }
+    async fn terminate_plan_exec_item(
+        &self,
+        req: Request<pb::PlanExecItemActionReq>,
+    ) -> Result<Response<pb::EmptyRes>, Status> {
+        self.plans.item_action(req.into_inner(), plan::ItemAction::Terminate).await
+    }
+    async fn run_plan_exec_item(
+        &self,
+        req: Request<pb::PlanExecItemActionReq>,
+    ) -> Result<Response<pb::EmptyRes>, Status> {
+        self.plans.item_action(req.into_inner(), plan::ItemAction::Run).await
+    }
+    async fn callback_plan_exec_item(
+        &self,
+        req: Request<pb::CallbackPlanExecItemReq>,
+    ) -> Result<Response<pb::EmptyRes>, Status> {
+        self.plans.callback(req.into_inner()).await
+    }
+    async fn get_plan(&self, req: Request<pb::GetPlanReq>) -> Result<Response<pb::GetPlanRes>, Status> {
+        self.plans.get_plan(req.into_inner()).await
+    }
+    async fn list_plans(&self, req: Request<pb::ListPlansReq>) -> Result<Response<pb::ListPlansRes>, Status> {
+        self.plans.list_plans(req.into_inner()).await
+    }
+    async fn get_plan_batch(&self, req: Request<pb::GetPlanBatchReq>) -> Result<Response<pb::GetPlanBatchRes>, Status> {
+        self.plans.get_batch(req.into_inner()).await
+    }
+    async fn list_plan_batches(
+        &self,
+        req: Request<pb::ListPlanBatchesReq>,
+    ) -> Result<Response<pb::ListPlanBatchesRes>, Status> {
+        self.plans.list_batches(req.into_inner()).await
+    }
+    async fn get_plan_exec_item(
+        &self,
+        req: Request<pb::GetPlanExecItemReq>,
+    ) -> Result<Response<pb::GetPlanExecItemRes>, Status> {
+        self.plans.get_item(req.into_inner()).await
+    }
+    async fn list_plan_exec_items(
+        &self,
+        req: Request<pb::ListPlanExecItemsReq>,
+    ) -> Result<Response<pb::ListPlanExecItemsRes>, Status> {
+        self.plans.list_items(req.into_inner()).await
+    }
+    async fn get_plan_exec_log(
+        &self,
+        req: Request<pb::GetPlanExecLogReq>,
+    ) -> Result<Response<pb::GetPlanExecLogRes>, Status> {
+        self.plans.get_log(req.into_inner()).await
+    }
+    async fn list_plan_exec_logs(
+        &self,
+        req: Request<pb::ListPlanExecLogsReq>,
+    ) -> Result<Response<pb::ListPlanExecLogsRes>, Status> {
+        self.plans.list_logs(req.into_inner()).await
+    }
+    async fn get_exec_item_dashboard(
+        &self,
+        req: Request<pb::GetExecItemDashboardReq>,
+    ) -> Result<Response<pb::GetExecItemDashboardRes>, Status> {
+        self.plans.dashboard(req.into_inner()).await
     }
 
     async fn invoke(&self, req: Request<pb::InvokeReq>) -> Result<Response<pb::InvokeRes>, Status> {
@@ -832,7 +991,37 @@ pub async fn run(
             .map_err(|e| zero_svc::Error::Config(format!("Redis: {e}")))?;
         ids::Sequences::Redis { conn, key: cfg.redis.key.clone() }
     };
-    let svc = Service::new(store, cron::Cron { store: cron_store, handler, log }, ids, &cfg);
+    let plan_url = cfg.plan_task.url(&cfg.db);
+    let plan_store = trigger_core::plan::store::PlanStore::connect(&plan_url)
+        .await
+        .map_err(|e| zero_svc::Error::Config(format!("PlanTask store {plan_url}: {e}")))?;
+    let plan_events: Arc<dyn trigger_core::plan::scanner::PlanHandler> =
+        Arc::new(plan::StreamEventPlans::new(&cfg.stream_event_conf.endpoints).map_err(zero_svc::Error::Config)?);
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let pt = &cfg.plan_task;
+    let scfg = trigger_core::plan::scanner::ScanConfig {
+        lease: Duration::from_secs(pt.lease_seconds.max(1)),
+        idle: (
+            Duration::from_millis(pt.idle_min_millis),
+            Duration::from_millis(pt.idle_max_millis.max(pt.idle_min_millis)),
+        ),
+        busy: Duration::from_millis(10),
+        concurrency: pt.concurrency.max(1),
+        default_timeout: Duration::from_millis(cfg.stream_event_conf.timeout.max(1)),
+        grace: Duration::from_secs(120),
+    };
+    let mut rx = stop_rx.clone();
+    let plan_scanner = tokio::spawn(trigger_core::plan::scanner::run(
+        plan_store.clone(),
+        plan_events.clone(),
+        scfg,
+        wake.clone(),
+        async move {
+            let _ = rx.changed().await;
+        },
+    ));
+    let plans = plan::Plans { store: plan_store, wake, events: plan_events };
+    let svc = Service::new(store, cron::Cron { store: cron_store, handler, log }, plans, ids, &cfg);
     let mut rx = stop_rx.clone();
     let server = tokio::spawn(zero_svc::grpc::serve(
         listener,
@@ -846,6 +1035,8 @@ pub async fn run(
     let _ = stop_tx.send(true);
     stats.abort();
     let _ = scheduler.await;
+    let grace_plans = Duration::from_secs(cfg.grace_period_seconds + 1);
+    let _ = tokio::time::timeout(grace_plans, plan_scanner).await;
     let grace = Duration::from_secs(cfg.grace_period_seconds + 1);
     let _ = tokio::time::timeout(grace, workers).await;
     match tokio::time::timeout(grace, server).await {

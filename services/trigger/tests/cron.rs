@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use trigger_svc::pb;
 
 mod common;
-use common::{client, code, free_port, spawn_trigger, tempdir, Guard, Prefix};
+use common::{client, code, free_port, spawn_trigger, streamevent, tempdir, Guard, Prefix};
 
 fn start(dir: &std::path::Path, name: &str, store: &str, streamevent: &str, port: u16) -> Guard {
     let yaml = format!(
@@ -139,21 +139,6 @@ async fn cron_job_rpcs_on_the_sqlite_default() {
     let e = c.get_cron_job(pb::JobIdReq { job_id: made.job_id.clone() }).await.unwrap_err();
     assert_eq!((e.code(), code(&e).as_str()), (tonic::Code::NotFound, "102102"));
     std::fs::remove_dir_all(&dir).ok();
-}
-
-/// streamevent in this process (SQLite in memory): it records every HandleCronJobEvent.
-async fn streamevent() -> (String, streamevent::store::Db) {
-    let db = streamevent::store::Db::connect("sqlite::memory:").await.unwrap();
-    db.migrate().await.unwrap();
-    let svc = streamevent_svc::Service::new(db.clone(), Duration::from_secs(60));
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(svc.into_server())
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(l)),
-    );
-    (format!("http://{addr}"), db)
 }
 
 /// Occurrences `n` seconds apart from about 3 s from now, as specified times of a job whose

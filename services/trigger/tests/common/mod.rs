@@ -80,3 +80,22 @@ pub async fn client(port: u16) -> TriggerRpcClient<tonic::transport::Channel> {
 pub fn code(s: &tonic::Status) -> String {
     zero_svc::errcode::reason(s).unwrap_or_default()
 }
+
+/// streamevent in this process (SQLite in memory): it records every HandleCronJobEvent,
+/// HandlerPlanTaskEvent (answering `completed`) and NotifyPlanEvent.
+pub async fn streamevent() -> (String, streamevent::store::Db) {
+    let db = streamevent::store::Db::connect("sqlite::memory:").await.unwrap();
+    db.migrate().await.unwrap();
+    let svc = streamevent_svc::Service::new(db.clone(), Duration::from_secs(60));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(svc.into_server())
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(l)),
+    );
+    (format!("http://{addr}"), db)
+}
+
+/// The generated client over a channel.
+pub type Client = TriggerRpcClient<tonic::transport::Channel>;

@@ -1,0 +1,585 @@
+//! Plan tasks (spec §6.2) over [`trigger_core::plan`]: the RPCs, and the handler that runs each
+//! item through streamevent's `HandlerPlanTaskEvent` and reports finished batches and plans with
+//! `NotifyPlanEvent`.
+
+use crate::cron::{rule_of, rule_pb};
+use crate::pb;
+use crate::{datetime, invalid, missing, to_status};
+use std::sync::Arc;
+use std::time::Duration;
+use streamevent::pb as se;
+use tokio::sync::Notify;
+use tonic::{Request, Response, Status};
+use trigger_core::driver::now;
+use trigger_core::plan::scanner::{Dispatch, PlanHandler};
+use trigger_core::plan::store::{BatchFilter, ItemFilter, LogFilter, Page, PlanFilter, PlanStore, StatusOf};
+use trigger_core::plan::{self, Batch, ExecItem, ExecLog, Key, NewItem, NewPlan, Plan, PlanEvent, Reply};
+use trigger_core::rule::{self, RuleInput};
+use trigger_core::store::BoxFuture;
+use trigger_core::task::Millis;
+
+type Client = se::stream_event_client::StreamEventClient<tonic::transport::Channel>;
+
+/// Runs items through streamevent and reports plan events to it.
+#[derive(Clone)]
+pub struct StreamEventPlans {
+    client: Option<Client>,
+}
+
+impl StreamEventPlans {
+    /// A client for the first of `endpoints` (none: every dispatch fails and is retried).
+    ///
+    /// # Errors
+    /// An unusable endpoint URL.
+    pub fn new(endpoints: &[String]) -> Result<StreamEventPlans, String> {
+        Ok(StreamEventPlans { client: crate::streamevent_client(endpoints)? })
+    }
+}
+
+fn opt_time(t: Option<Millis>) -> String {
+    t.map(datetime).unwrap_or_default()
+}
+
+fn plan_of_event(p: &Plan) -> se::PlanPb {
+    se::PlanPb {
+        create_time: datetime(p.create_time),
+        update_time: datetime(p.update_time),
+        create_user: p.create_user.clone(),
+        update_user: p.update_user.clone(),
+        dept_code: p.dept_code.clone(),
+        id: p.id,
+        plan_id: p.plan_id.clone(),
+        plan_name: p.plan_name.clone(),
+        r#type: p.plan_type.clone(),
+        group_id: p.group_id.clone(),
+        description: p.description.clone(),
+        start_time: datetime(p.start_time),
+        end_time: datetime(p.end_time),
+        ext1: p.ext[0].clone(),
+        ext2: p.ext[1].clone(),
+        ext3: p.ext[2].clone(),
+        ext4: p.ext[3].clone(),
+        ext5: p.ext[4].clone(),
+    }
+}
+
+impl PlanHandler for StreamEventPlans {
+    fn handle(&self, d: &Dispatch) -> BoxFuture<'_, Result<Reply, String>> {
+        let it = &d.item;
+        let req = se::HandlerPlanTaskEventReq {
+            plan: Some(plan_of_event(&d.plan)),
+            id: it.id,
+            plan_pk: it.plan_pk,
+            plan_id: it.plan_id.clone(),
+            batch_pk: it.batch_pk,
+            batch_id: it.batch_id.clone(),
+            exec_id: it.exec_id.clone(),
+            item_id: it.item_id.clone(),
+            item_type: it.item_type.clone(),
+            item_name: it.item_name.clone(),
+            item_row_id: it.item_row_id.to_string(),
+            point_id: it.point_id.clone(),
+            payload: it.payload.clone(),
+            plan_trigger_time: datetime(it.plan_trigger_time),
+            last_trigger_time: opt_time(it.last_trigger_time),
+            last_result: it.last_result.clone(),
+            last_message: it.last_message.clone(),
+            last_reason: it.last_reason.clone(),
+        };
+        let timeout = d.timeout;
+        let trace = d.trace_id.clone();
+        Box::pin(async move {
+            let Some(mut client) = self.client.clone() else {
+                return Err("no StreamEventConf endpoint".into());
+            };
+            let mut r = Request::new(req);
+            r.set_timeout(timeout);
+            if let Ok(v) = trace.parse() {
+                r.metadata_mut().insert("x-trace-id", v);
+            }
+            let res =
+                client.handler_plan_task_event(r).await.map_err(|s| format!("{:?}: {}", s.code(), s.message()))?;
+            let res = res.into_inner();
+            let delay = res.delay_config.unwrap_or_default();
+            metrics::counter!("trigger_plan_items_dispatched_total", "result" => res.exec_result.clone()).increment(1);
+            Ok(Reply {
+                exec_result: res.exec_result,
+                message: res.message,
+                reason: res.reason,
+                next_trigger_time: delay.next_trigger_time,
+                delay_reason: delay.delay_reason,
+            })
+        })
+    }
+
+    fn notify(&self, e: PlanEvent) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let Some(mut client) = self.client.clone() else {
+                return Err("no StreamEventConf endpoint".into());
+            };
+            let req = se::NotifyPlanEventReq {
+                event_type: e.event_type,
+                plan_id: e.plan_id,
+                plan_type: e.plan_type,
+                batch_id: e.batch_id,
+                attributes: Default::default(),
+            };
+            let mut r = Request::new(req);
+            r.set_timeout(Duration::from_secs(30));
+            client.notify_plan_event(r).await.map_err(|s| format!("{:?}: {}", s.code(), s.message()))?;
+            Ok(())
+        })
+    }
+}
+
+/// The plan half of the service.
+#[derive(Clone)]
+pub struct Plans {
+    /// Where plans live.
+    pub store: PlanStore,
+    /// Wakes the scanner when something became due.
+    pub wake: Arc<Notify>,
+    /// Where finish events go.
+    pub events: Arc<dyn PlanHandler>,
+}
+
+fn reason(r: &str, max: usize) -> Result<(), Status> {
+    if r.chars().count() > max {
+        return Err(invalid(format!("reason: at most {max} characters")));
+    }
+    Ok(())
+}
+
+fn page(num: i32, size: i32) -> Result<Page, Status> {
+    if num < 0 || !(0..=1000).contains(&size) {
+        return Err(invalid("page_num >= 0 and 0 <= page_size <= 1000".into()));
+    }
+    Ok(Page { num: num.into(), size: size.into() })
+}
+
+fn plan_pb(p: Plan, progress: f32) -> pb::PlanPb {
+    let rule = serde_json::from_str::<rule::PlanRule>(&p.recurrence_rule).ok();
+    pb::PlanPb {
+        create_time: datetime(p.create_time),
+        update_time: datetime(p.update_time),
+        create_user: p.create_user,
+        update_user: p.update_user,
+        dept_code: p.dept_code,
+        id: p.id,
+        plan_id: p.plan_id,
+        plan_name: p.plan_name,
+        r#type: p.plan_type,
+        group_id: p.group_id,
+        description: p.description,
+        start_time: datetime(p.start_time),
+        end_time: datetime(p.end_time),
+        schedule_description: rule.as_ref().map(rule::PlanRule::describe).unwrap_or_default(),
+        rule: rule.as_ref().map(rule_pb),
+        status: p.status,
+        scan_flg: p.scan_flg,
+        terminated_reason: p.terminated_reason,
+        paused_time: opt_time(p.paused_time),
+        paused_reason: p.paused_reason,
+        progress,
+        ext1: p.ext[0].clone(),
+        ext2: p.ext[1].clone(),
+        ext3: p.ext[2].clone(),
+        ext4: p.ext[3].clone(),
+        ext5: p.ext[4].clone(),
+        rrule_str: p.rrule_str,
+    }
+}
+
+fn batch_pb(b: Batch, counts: Vec<(i32, i64)>) -> pb::PlanBatchPb {
+    pb::PlanBatchPb {
+        create_time: datetime(b.create_time),
+        update_time: datetime(b.update_time),
+        create_user: String::new(),
+        update_user: String::new(),
+        dept_code: b.dept_code,
+        id: b.id,
+        plan_pk: b.plan_pk,
+        plan_id: b.plan_id,
+        batch_id: b.batch_id,
+        batch_name: b.batch_name,
+        batch_num: b.batch_num,
+        status: b.status,
+        scan_flg: b.scan_flg,
+        plan_trigger_time: datetime(b.plan_trigger_time),
+        terminated_reason: b.terminated_reason,
+        paused_time: opt_time(b.paused_time),
+        paused_reason: b.paused_reason,
+        finished_time: opt_time(b.finished_time),
+        exec_cnt: counts.iter().map(|c| c.1).sum(),
+        status_count_map: counts.into_iter().collect(),
+        ext1: b.ext[0].clone(),
+        ext2: b.ext[1].clone(),
+        ext3: b.ext[2].clone(),
+        ext4: b.ext[3].clone(),
+        ext5: b.ext[4].clone(),
+    }
+}
+
+fn item_pb(i: ExecItem) -> pb::PlanExecItemPb {
+    pb::PlanExecItemPb {
+        create_time: datetime(i.create_time),
+        update_time: datetime(i.update_time),
+        create_user: String::new(),
+        update_user: String::new(),
+        dept_code: i.dept_code,
+        id: i.id,
+        plan_pk: i.plan_pk,
+        plan_id: i.plan_id,
+        batch_pk: i.batch_pk,
+        batch_id: i.batch_id,
+        exec_id: i.exec_id,
+        item_id: i.item_id,
+        item_type: i.item_type,
+        item_name: i.item_name,
+        item_row_id: i.item_row_id,
+        point_id: i.point_id,
+        payload: i.payload,
+        request_timeout: i.request_timeout,
+        plan_trigger_time: datetime(i.plan_trigger_time),
+        next_trigger_time: datetime(i.next_trigger_time),
+        last_trigger_time: opt_time(i.last_trigger_time),
+        trigger_count: i.trigger_count,
+        status: i.status,
+        last_result: i.last_result,
+        last_message: i.last_message,
+        last_reason: i.last_reason,
+        terminated_reason: i.terminated_reason,
+        paused_time: opt_time(i.paused_time),
+        paused_reason: i.paused_reason,
+        ext1: i.ext[0].clone(),
+        ext2: i.ext[1].clone(),
+        ext3: i.ext[2].clone(),
+        ext4: i.ext[3].clone(),
+        ext5: i.ext[4].clone(),
+    }
+}
+
+fn log_pb(l: ExecLog) -> pb::PlanExecLogPb {
+    pb::PlanExecLogPb {
+        create_time: datetime(l.create_time),
+        update_time: datetime(l.create_time),
+        create_user: String::new(),
+        update_user: String::new(),
+        dept_code: String::new(),
+        id: l.id,
+        plan_pk: l.plan_pk,
+        plan_id: l.plan_id,
+        plan_name: l.plan_name,
+        batch_pk: l.batch_pk,
+        batch_id: l.batch_id,
+        item_pk: l.item_pk,
+        exec_id: l.exec_id,
+        item_id: l.item_id,
+        item_type: l.item_type,
+        item_name: l.item_name,
+        point_id: l.point_id,
+        trigger_time: datetime(l.trigger_time),
+        exec_result: l.exec_result,
+        message: l.message,
+    }
+}
+
+fn time_filter(s: &str, what: &str) -> Result<Millis, Status> {
+    if s.is_empty() {
+        return Ok(0);
+    }
+    rule::parse_time(s).map_err(|_| invalid(format!("{what}: yyyy-MM-dd HH:mm:ss")))
+}
+
+const RESULTS: [&str; 5] = ["completed", "terminated", "failed", "delayed", "ongoing"];
+
+type Res<T> = Result<Response<T>, Status>;
+
+impl Plans {
+    async fn notify_all(&self, events: Vec<PlanEvent>) {
+        for e in events {
+            if let Err(err) = self.events.notify(e.clone()).await {
+                tracing::warn!(plan_id = %e.plan_id, error = %err, "plan event not delivered");
+            }
+        }
+    }
+
+    /// `CreatePlanTask`.
+    pub async fn create(&self, r: pb::CreatePlanTaskReq) -> Res<pb::CreatePlanTaskRes> {
+        let rule = r.rule.as_ref().ok_or_else(|| missing("rule"))?;
+        let new = NewPlan {
+            dept_code: r.dept_code,
+            plan_id: r.plan_id.clone(),
+            plan_name: r.plan_name,
+            plan_type: r.r#type,
+            group_id: r.group_id,
+            description: r.description,
+            rule: RuleInput {
+                start: r.start_time,
+                end: r.end_time,
+                rule: rule_of(rule),
+                exclude_dates: r.exclude_dates,
+                specified_times: r.specified_times,
+                excluded_times: r.excluded_times,
+            },
+            interval_time_ms: r.interval_time,
+            interval_type: r.interval_type,
+            items: r
+                .exec_items
+                .into_iter()
+                .map(|i| NewItem {
+                    item_id: i.item_id,
+                    item_type: i.item_type,
+                    item_name: i.item_name,
+                    point_id: i.point_id,
+                    payload: i.payload,
+                    request_timeout_ms: i.request_timeout,
+                    ext: [i.ext1, i.ext2, i.ext3, i.ext4, i.ext5],
+                })
+                .collect(),
+            batch_num_prefix: r.batch_num_prefix,
+            skip_time_filter: r.skip_time_filter,
+            ext: [r.ext1, r.ext2, r.ext3, r.ext4, r.ext5],
+            user: String::new(),
+        };
+        let built = plan::build(&new, now()).map_err(to_status)?;
+        let c = self.store.create(&built).await.map_err(to_status)?;
+        self.wake.notify_one();
+        Ok(Response::new(pb::CreatePlanTaskRes {
+            id: c.id,
+            plan_id: r.plan_id,
+            batch_cnt: c.batch_cnt,
+            exec_cnt: c.exec_cnt,
+        }))
+    }
+
+    /// `PausePlan`, `ResumePlan`, `TerminatePlan`.
+    pub async fn plan_action(&self, r: pb::PlanActionReq, action: Action) -> Res<pb::EmptyRes> {
+        reason(&r.reason, 200)?;
+        let k = Key::of(r.id, &r.plan_id, "plan_id").map_err(to_status)?;
+        let t = now();
+        match action {
+            Action::Pause => self.store.pause_plan(&k, &r.reason, "", t).await.map_err(to_status)?,
+            Action::Resume => {
+                self.store.resume_plan(&k, "", t).await.map_err(to_status)?;
+                self.wake.notify_one();
+            }
+            Action::Terminate => {
+                let ev = self.store.terminate_plan(&k, &r.reason, "", t).await.map_err(to_status)?;
+                self.notify_all(ev.into_iter().collect()).await;
+            }
+        }
+        Ok(Response::new(pb::EmptyRes {}))
+    }
+
+    /// `PausePlanBatch`, `ResumePlanBatch`, `TerminatePlanBatch`.
+    pub async fn batch_action(&self, r: pb::PlanBatchActionReq, action: Action) -> Res<pb::EmptyRes> {
+        reason(&r.reason, 200)?;
+        let k = Key::of(r.id, &r.batch_id, "batch_id").map_err(to_status)?;
+        let t = now();
+        match action {
+            Action::Pause => self.store.pause_batch(&k, &r.reason, t).await.map_err(to_status)?,
+            Action::Resume => {
+                self.store.resume_batch(&k, t).await.map_err(to_status)?;
+                self.wake.notify_one();
+            }
+            Action::Terminate => {
+                let ev = self.store.terminate_batch(&k, &r.reason, t).await.map_err(to_status)?;
+                self.notify_all(ev).await;
+            }
+        }
+        Ok(Response::new(pb::EmptyRes {}))
+    }
+
+    /// `PausePlanExecItem`, `ResumePlanExecItem`, `TerminatePlanExecItem`, `RunPlanExecItem`.
+    pub async fn item_action(&self, r: pb::PlanExecItemActionReq, action: ItemAction) -> Res<pb::EmptyRes> {
+        reason(&r.reason, 1000)?;
+        let k = Key::of(r.id, &r.exec_id, "exec_id").map_err(to_status)?;
+        let t = now();
+        match action {
+            ItemAction::Pause => self.store.pause_item(&k, &r.reason, t).await.map_err(to_status)?,
+            ItemAction::Resume => {
+                self.store.resume_item(&k, t).await.map_err(to_status)?;
+                self.wake.notify_one();
+            }
+            ItemAction::Terminate => {
+                let ev = self.store.terminate_item(&k, &r.reason, t).await.map_err(to_status)?;
+                self.notify_all(ev).await;
+            }
+            ItemAction::Run => {
+                self.store.run_item(&k, t).await.map_err(to_status)?;
+                self.wake.notify_one();
+            }
+        }
+        Ok(Response::new(pb::EmptyRes {}))
+    }
+
+    /// `CallbackPlanExecItem`.
+    pub async fn callback(&self, r: pb::CallbackPlanExecItemReq) -> Res<pb::EmptyRes> {
+        if !RESULTS.contains(&r.exec_result.as_str()) {
+            return Err(invalid(format!("exec_result {:?}: one of {}", r.exec_result, RESULTS.join(", "))));
+        }
+        if r.message.chars().count() > 1000 {
+            return Err(invalid("message: at most 1000 characters".into()));
+        }
+        reason(&r.reason, 1000)?;
+        let delay = r.delay_config.unwrap_or_default();
+        if !delay.next_trigger_time.is_empty() {
+            time_filter(&delay.next_trigger_time, "delay_config.next_trigger_time")?;
+        }
+        let k = Key::of(r.id, &r.exec_id, "exec_id").map_err(to_status)?;
+        let reply = Reply {
+            exec_result: r.exec_result,
+            message: r.message,
+            reason: r.reason,
+            next_trigger_time: delay.next_trigger_time,
+            delay_reason: delay.delay_reason,
+        };
+        let ev = self.store.callback(&k, &reply, now()).await.map_err(to_status)?;
+        self.notify_all(ev).await;
+        Ok(Response::new(pb::EmptyRes {}))
+    }
+
+    async fn plan_with_progress(&self, p: Plan) -> Result<pb::PlanPb, Status> {
+        let progress = self.store.progress(p.id).await.map_err(to_status)?;
+        Ok(plan_pb(p, progress))
+    }
+
+    /// `GetPlan`.
+    pub async fn get_plan(&self, r: pb::GetPlanReq) -> Res<pb::GetPlanRes> {
+        let k = Key::of(r.id, &r.plan_id, "plan_id").map_err(to_status)?;
+        let p = self.store.plan(&k).await.map_err(to_status)?;
+        Ok(Response::new(pb::GetPlanRes { plan: Some(self.plan_with_progress(p).await?) }))
+    }
+
+    /// `ListPlans`.
+    pub async fn list_plans(&self, r: pb::ListPlansReq) -> Res<pb::ListPlansRes> {
+        let f = PlanFilter { plan_id: r.plan_id, plan_name: r.plan_name, status: r.status, plan_type: r.r#type };
+        let (total, rows) = self.store.list_plans(&f, page(r.page_num, r.page_size)?).await.map_err(to_status)?;
+        let mut list = Vec::with_capacity(rows.len());
+        for p in rows {
+            list.push(self.plan_with_progress(p).await?);
+        }
+        Ok(Response::new(pb::ListPlansRes { total, list }))
+    }
+
+    async fn batch_with_counts(&self, b: Batch) -> Result<pb::PlanBatchPb, Status> {
+        let counts = self.store.status_counts(StatusOf::Batch, b.id).await.map_err(to_status)?;
+        Ok(batch_pb(b, counts))
+    }
+
+    /// `GetPlanBatch`.
+    pub async fn get_batch(&self, r: pb::GetPlanBatchReq) -> Res<pb::GetPlanBatchRes> {
+        let k = Key::of(r.id, &r.batch_id, "batch_id").map_err(to_status)?;
+        let b = self.store.batch(&k).await.map_err(to_status)?;
+        Ok(Response::new(pb::GetPlanBatchRes { batch: Some(self.batch_with_counts(b).await?) }))
+    }
+
+    /// `ListPlanBatches`.
+    pub async fn list_batches(&self, r: pb::ListPlanBatchesReq) -> Res<pb::ListPlanBatchesRes> {
+        let f = BatchFilter {
+            plan_pk: r.plan_pk,
+            plan_id: r.plan_id,
+            batch_id: r.batch_id,
+            status: r.status,
+            plan_type: r.plan_type,
+        };
+        let (total, rows) = self.store.list_batches(&f, page(r.page_num, r.page_size)?).await.map_err(to_status)?;
+        let mut list = Vec::with_capacity(rows.len());
+        for b in rows {
+            list.push(self.batch_with_counts(b).await?);
+        }
+        Ok(Response::new(pb::ListPlanBatchesRes { total, list }))
+    }
+
+    /// `GetPlanExecItem`.
+    pub async fn get_item(&self, r: pb::GetPlanExecItemReq) -> Res<pb::GetPlanExecItemRes> {
+        let k = Key::of(r.id, &r.exec_id, "exec_id").map_err(to_status)?;
+        let i = self.store.item(&k).await.map_err(to_status)?;
+        Ok(Response::new(pb::GetPlanExecItemRes { list: vec![item_pb(i)] }))
+    }
+
+    /// `ListPlanExecItems`.
+    pub async fn list_items(&self, r: pb::ListPlanExecItemsReq) -> Res<pb::ListPlanExecItemsRes> {
+        let f = ItemFilter {
+            id: r.id,
+            exec_id: r.exec_id,
+            plan_id: r.plan_id,
+            batch_id: r.batch_id,
+            item_id: r.item_id,
+            item_name: r.item_name,
+            status: r.status,
+        };
+        let (total, rows) = self.store.list_items(&f, page(r.page_num, r.page_size)?).await.map_err(to_status)?;
+        Ok(Response::new(pb::ListPlanExecItemsRes { total, list: rows.into_iter().map(item_pb).collect() }))
+    }
+
+    /// `GetPlanExecLog`.
+    pub async fn get_log(&self, r: pb::GetPlanExecLogReq) -> Res<pb::GetPlanExecLogRes> {
+        if r.id == 0 {
+            return Err(missing("id"));
+        }
+        let l = self.store.log(r.id).await.map_err(to_status)?;
+        Ok(Response::new(pb::GetPlanExecLogRes { log: Some(log_pb(l)) }))
+    }
+
+    /// `ListPlanExecLogs`.
+    pub async fn list_logs(&self, r: pb::ListPlanExecLogsReq) -> Res<pb::ListPlanExecLogsRes> {
+        if !r.exec_result.is_empty() {
+            return Err(invalid(
+                "exec_result (ints) cannot match the stored result texts; filter with exec_results".into(),
+            ));
+        }
+        let f = LogFilter {
+            plan_id: r.plan_id,
+            batch_id: r.batch_id,
+            item_id: r.item_id,
+            exec_id: r.exec_id,
+            start: time_filter(&r.start_time, "start_time")?,
+            end: time_filter(&r.end_time, "end_time")?,
+            exec_result: r.exec_results,
+        };
+        let (total, rows) = self.store.list_logs(&f, page(r.page_num, r.page_size)?).await.map_err(to_status)?;
+        Ok(Response::new(pb::ListPlanExecLogsRes { total, list: rows.into_iter().map(log_pb).collect() }))
+    }
+
+    /// `GetExecItemDashboard`.
+    pub async fn dashboard(&self, r: pb::GetExecItemDashboardReq) -> Res<pb::GetExecItemDashboardRes> {
+        let stats = self.store.dashboard(&r.dept_code, &r.plan_type).await.map_err(to_status)?;
+        Ok(Response::new(pb::GetExecItemDashboardRes {
+            stats: stats
+                .into_iter()
+                .map(|s| pb::ExecItemStatPb {
+                    plan_type: s.plan_type,
+                    total: s.total,
+                    finished: Some(pb::ExecItemFinishedPb { total: s.finished, terminated: s.terminated }),
+                    pending: Some(pb::ExecItemPendingPb { total: s.pending, delayed: s.delayed }),
+                })
+                .collect(),
+        }))
+    }
+}
+
+/// Plan and batch actions.
+#[derive(Debug, Clone, Copy)]
+pub enum Action {
+    /// Pause.
+    Pause,
+    /// Resume.
+    Resume,
+    /// Terminate.
+    Terminate,
+}
+
+/// Item actions.
+#[derive(Debug, Clone, Copy)]
+pub enum ItemAction {
+    /// Pause.
+    Pause,
+    /// Resume.
+    Resume,
+    /// Terminate.
+    Terminate,
+    /// Run now.
+    Run,
+}
