@@ -1,7 +1,7 @@
 //! Plan tasks (spec §6.2): a plan's rule yields candidate times; each becomes a *batch*, and each
 //! batch holds one *execution item* per item of the plan. A scanner claims due items (a lease on
 //! `next_trigger_time`, compare-and-set on the row's version, so several instances share one
-//! database), hands them to a [`PlanHandler`] (the service calls streamevent's
+//! database), hands them to a [`scanner::PlanHandler`] (the service calls streamevent's
 //! `HandlerPlanTaskEvent`), applies the result ([`apply_result`]) and, when the last item of a
 //! batch or the last batch of a plan finishes, reports it ([`PlanEvent`]).
 //!
