@@ -12,6 +12,7 @@
 //! accepting discovery targets (`nacos://`, `etcd://`, `consul://`) that nothing resolves.
 
 pub mod cron;
+pub mod holiday;
 pub mod ids;
 pub mod plan;
 
@@ -242,6 +243,7 @@ pub struct Service {
     store: Arc<dyn Store>,
     cron: cron::Cron,
     plans: plan::Plans,
+    holidays: holiday::Holidays,
     ids: ids::Sequences,
     callbacks: Callbacks,
     retention_ms: i64,
@@ -363,11 +365,12 @@ fn need(v: &str, what: &str) -> Result<(), Status> {
 }
 
 impl Service {
-    /// A service over `store` (tasks), `cron` (cron jobs) and `plans`.
+    /// A service over `store` (tasks), `cron` (cron jobs), `plans` and `holidays`.
     pub fn new(
         store: Arc<dyn Store>,
         cron: cron::Cron,
         plans: plan::Plans,
+        holidays: holiday::Holidays,
         ids: ids::Sequences,
         cfg: &Config,
     ) -> Service {
@@ -375,6 +378,7 @@ impl Service {
             store,
             cron,
             plans,
+            holidays,
             ids,
             callbacks: Callbacks::new(),
             retention_ms: i64::try_from(cfg.retention_seconds.saturating_mul(1000)).unwrap_or(i64::MAX),
@@ -593,6 +597,52 @@ impl pb::trigger_rpc_server::TriggerRpc for Service {
             schedule_description: c.description,
             rrule_str: c.rrule_str,
         }))
+    }
+
+    async fn query_holiday(&self, req: Request<pb::QueryHolidayReq>) -> Result<Response<pb::QueryHolidayRes>, Status> {
+        self.holidays.query(req.into_inner())
+    }
+    async fn list_holiday_festivals(
+        &self,
+        req: Request<pb::ListHolidayFestivalsReq>,
+    ) -> Result<Response<pb::ListHolidayFestivalsRes>, Status> {
+        self.holidays.list_festivals(req.into_inner())
+    }
+    async fn get_holiday_festival(
+        &self,
+        req: Request<pb::GetHolidayFestivalReq>,
+    ) -> Result<Response<pb::GetHolidayFestivalRes>, Status> {
+        self.holidays.get_festival(req.into_inner())
+    }
+    async fn get_holiday_year_summary(
+        &self,
+        req: Request<pb::GetHolidayYearSummaryReq>,
+    ) -> Result<Response<pb::GetHolidayYearSummaryRes>, Status> {
+        self.holidays.summary(req.into_inner())
+    }
+    async fn list_holiday_years(
+        &self,
+        _req: Request<pb::ListHolidayYearsReq>,
+    ) -> Result<Response<pb::ListHolidayYearsRes>, Status> {
+        self.holidays.years()
+    }
+    async fn list_holiday_source(
+        &self,
+        req: Request<pb::ListHolidaySourceReq>,
+    ) -> Result<Response<pb::ListHolidaySourceRes>, Status> {
+        self.holidays.list_sources(req.into_inner()).await
+    }
+    async fn save_holiday_source(
+        &self,
+        req: Request<pb::SaveHolidaySourceReq>,
+    ) -> Result<Response<pb::EmptyRes>, Status> {
+        self.holidays.save_source(req.into_inner()).await
+    }
+    async fn set_holiday_source_enabled(
+        &self,
+        req: Request<pb::SetHolidaySourceEnabledReq>,
+    ) -> Result<Response<pb::EmptyRes>, Status> {
+        self.holidays.set_enabled(req.into_inner()).await
     }
 
     async fn create_plan_task(
@@ -1020,8 +1070,12 @@ pub async fn run(
             let _ = rx.changed().await;
         },
     ));
+    let holidays = holiday::Holidays::open(plan_store.clone())
+        .await
+        .map_err(|e| zero_svc::Error::Config(format!("holiday_source table: {e}")))?;
+    let refresh = tokio::spawn(holidays.clone().refresh());
     let plans = plan::Plans { store: plan_store, wake, events: plan_events };
-    let svc = Service::new(store, cron::Cron { store: cron_store, handler, log }, plans, ids, &cfg);
+    let svc = Service::new(store, cron::Cron { store: cron_store, handler, log }, plans, holidays, ids, &cfg);
     let mut rx = stop_rx.clone();
     let server = tokio::spawn(zero_svc::grpc::serve(
         listener,
@@ -1034,6 +1088,7 @@ pub async fn run(
     shutdown.await;
     let _ = stop_tx.send(true);
     stats.abort();
+    refresh.abort();
     let _ = scheduler.await;
     let grace_plans = Duration::from_secs(cfg.grace_period_seconds + 1);
     let _ = tokio::time::timeout(grace_plans, plan_scanner).await;

@@ -563,6 +563,17 @@ impl PlanStore {
         Ok(s)
     }
 
+    /// The connection pool, for tables that live beside the plans (the service keeps its
+    /// holiday sources there).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// `sql` with its `?` placeholders as this database wants them.
+    pub fn sql<'a>(&self, sql: &'a str) -> Cow<'a, str> {
+        self.q(sql)
+    }
+
     /// `?` placeholders as the database wants them.
     fn q<'a>(&self, sql: &'a str) -> Cow<'a, str> {
         if !self.pg {
