@@ -273,41 +273,27 @@ impl Handler {
     }
 }
 
-/// The `cron_exec_log` audit table: one row per handler run (in the SQLite database when
-/// `DB.DataSource` names one; otherwise runs are only logged).
+/// The `cron_exec_log` audit table: one row per handler run, in the plan database (SQLite,
+/// PostgreSQL or MySQL; `PlanTask.DataSource`, else `DB.DataSource`).
 #[derive(Clone, Default)]
-pub struct ExecLog(Option<sqlx::SqlitePool>);
+pub struct ExecLog(Option<trigger_core::plan::store::PlanStore>);
 
 impl ExecLog {
-    /// Opens the table in `data_source` (`sqlite:`), or none for another or an empty one.
+    /// Creates the table in `db` when missing.
     ///
     /// # Errors
     /// The database's error text.
-    pub async fn open(data_source: &str) -> Result<ExecLog, String> {
-        use std::str::FromStr as _;
-        if !data_source.starts_with("sqlite:") {
-            return Ok(ExecLog(None));
-        }
-        let opts = sqlx::sqlite::SqliteConnectOptions::from_str(data_source)
-            .map_err(|e| e.to_string())?
-            .create_if_missing(true)
-            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(2)
-            .connect_with(opts)
-            .await
-            .map_err(|e| e.to_string())?;
+    pub async fn open(db: trigger_core::plan::store::PlanStore) -> Result<ExecLog, String> {
         sqlx::query(
-            "CREATE TABLE IF NOT EXISTS cron_exec_log (id INTEGER PRIMARY KEY AUTOINCREMENT, trace_id TEXT NOT NULL, \
-             job_id TEXT NOT NULL, task_code TEXT NOT NULL, task_name TEXT NOT NULL, scheduled_time TEXT NOT NULL, \
-             start_time TEXT NOT NULL, end_time TEXT NOT NULL, cost_ms INTEGER NOT NULL, status INTEGER NOT NULL, \
-             message TEXT NOT NULL, error_message TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS cron_exec_log (id BIGINT PRIMARY KEY, trace_id VARCHAR(64) NOT NULL, \
+             job_id VARCHAR(64) NOT NULL, task_code VARCHAR(128) NOT NULL, task_name VARCHAR(255) NOT NULL, \
+             scheduled_time VARCHAR(19) NOT NULL, start_time VARCHAR(19) NOT NULL, end_time VARCHAR(19) NOT NULL, \
+             cost_ms BIGINT NOT NULL, status BIGINT NOT NULL, message TEXT NOT NULL, error_message TEXT NOT NULL)",
         )
-        .execute(&pool)
+        .execute(db.pool())
         .await
         .map_err(|e| e.to_string())?;
-        Ok(ExecLog(Some(pool)))
+        Ok(ExecLog(Some(db)))
     }
 
     /// Runs the handler for one occurrence and writes its row.
@@ -316,25 +302,27 @@ impl ExecLog {
         let (outcome, text) = handler.call(job, scheduled).await;
         let end = now();
         let ok = outcome == CronOutcome::Success;
-        if let Some(pool) = &self.0 {
+        if let Some(db) = &self.0 {
             let (message, error) = if ok { (text, String::new()) } else { (String::new(), text) };
-            let r = sqlx::query(
-                "INSERT INTO cron_exec_log (trace_id, job_id, task_code, task_name, scheduled_time, start_time, \
-                 end_time, cost_ms, status, message, error_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(simple_id())
-            .bind(&job.job_id)
-            .bind(&job.task_code)
-            .bind(meta_of(job).task_name)
-            .bind(datetime(scheduled))
-            .bind(datetime(start))
-            .bind(datetime(end))
-            .bind(end - start)
-            .bind(i32::from(ok))
-            .bind(message)
-            .bind(error)
-            .execute(pool)
-            .await;
+            let sql = db.sql(
+                "INSERT INTO cron_exec_log (id, trace_id, job_id, task_code, task_name, scheduled_time, start_time, \
+                 end_time, cost_ms, status, message, error_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            );
+            let r = sqlx::query(&sql)
+                .bind(trigger_core::plan::new_pk(end))
+                .bind(simple_id())
+                .bind(&job.job_id)
+                .bind(&job.task_code)
+                .bind(meta_of(job).task_name)
+                .bind(datetime(scheduled))
+                .bind(datetime(start))
+                .bind(datetime(end))
+                .bind(end - start)
+                .bind(i64::from(ok))
+                .bind(message)
+                .bind(error)
+                .execute(db.pool())
+                .await;
             if let Err(e) = r {
                 tracing::warn!(job = %job.job_id, error = %e, "cron_exec_log row not written");
             }

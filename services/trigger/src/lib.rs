@@ -1016,8 +1016,13 @@ pub async fn run(
         default_max_delay_ms: cfg.cron_task.max_delay_seconds.saturating_mul(1000),
         scan_ms: cfg.cron_task.scan_millis.max(1),
     };
-    let log =
-        cron::ExecLog::open(&cfg.db.data_source).await.map_err(|e| zero_svc::Error::Config(format!("DB: {e}")))?;
+    let plan_url = cfg.plan_task.url(&cfg.db);
+    let plan_store = trigger_core::plan::store::PlanStore::connect(&plan_url)
+        .await
+        .map_err(|e| zero_svc::Error::Config(format!("PlanTask store {plan_url}: {e}")))?;
+    let log = cron::ExecLog::open(plan_store.clone())
+        .await
+        .map_err(|e| zero_svc::Error::Config(format!("cron_exec_log table: {e}")))?;
     let mut rx = stop_rx.clone();
     let (h, l) = (handler.clone(), log.clone());
     let scheduler = tokio::spawn(trigger_core::cron::run(
@@ -1041,10 +1046,6 @@ pub async fn run(
             .map_err(|e| zero_svc::Error::Config(format!("Redis: {e}")))?;
         ids::Sequences::Redis { conn, key: cfg.redis.key.clone() }
     };
-    let plan_url = cfg.plan_task.url(&cfg.db);
-    let plan_store = trigger_core::plan::store::PlanStore::connect(&plan_url)
-        .await
-        .map_err(|e| zero_svc::Error::Config(format!("PlanTask store {plan_url}: {e}")))?;
     let plan_events: Arc<dyn trigger_core::plan::scanner::PlanHandler> =
         Arc::new(plan::StreamEventPlans::new(&cfg.stream_event_conf.endpoints).map_err(zero_svc::Error::Config)?);
     let wake = Arc::new(tokio::sync::Notify::new());

@@ -113,7 +113,8 @@ async fn the_calendar_answers_and_source_rows_override_it() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// The source table on the other databases the plan store takes.
+/// The source table (and the cron_exec_log audit table) on the other databases the plan store
+/// takes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn source_rows_on_postgres_and_mariadb() {
     use sqlx::Connection;
@@ -145,6 +146,29 @@ async fn source_rows_on_postgres_and_mariadb() {
         assert_eq!(d.kind, 1, "{url}");
         let d = h.query(pb::QueryHolidayReq { date: "2031-04-27".into() }).unwrap().into_inner().day.unwrap();
         assert_eq!(d.kind, 3, "{url}");
+
+        let log = trigger_svc::cron::ExecLog::open(store.clone()).await.unwrap();
+        let handler = trigger_svc::cron::Handler::new(&[], std::time::Duration::from_secs(1)).unwrap();
+        let job = trigger_core::cron::CronJob {
+            job_id: "j1".into(),
+            task_code: "c1".into(),
+            rrule: String::new(),
+            lock_timeout_ms: 0,
+            max_delay_ms: 0,
+            payload: "{}".into(),
+            priority: 0,
+            meta: serde_json::Value::Null,
+        };
+        log.run(&handler, &job, trigger_core::driver::now()).await;
+        let sql = store.sql("SELECT status, error_message FROM cron_exec_log WHERE job_id = ?");
+        let row = sqlx::query(&sql).bind("j1").fetch_one(store.pool()).await.unwrap();
+        use sqlx::Row as _;
+        assert_eq!(row.try_get::<i64, _>(0).unwrap(), 0, "{url}: a failed run");
+        // MySQL TEXT comes through sqlx's Any driver as a blob
+        let error = row
+            .try_get::<String, _>(1)
+            .or_else(|_| row.try_get::<Vec<u8>, _>(1).map(|b| String::from_utf8(b).unwrap()));
+        assert!(error.unwrap().contains("StreamEventConf"), "{url}");
         store.pool().close().await;
     }
     sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut pg).await.unwrap();

@@ -84,7 +84,7 @@ fn bind_all<'q>(mut q: Q<'q>, vals: &'q [V]) -> Q<'q> {
     q
 }
 
-/// A text column (SQLite hands an empty text bound through `Any` back as a blob).
+/// A text column (MySQL TEXT comes through `Any` as a blob).
 fn txt(r: &AnyRow, c: &str) -> Result<String> {
     match r.try_get::<String, _>(c) {
         Ok(s) => Ok(s),
