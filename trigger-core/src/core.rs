@@ -73,6 +73,21 @@ pub struct Ack {
     pub outcome: Outcome,
 }
 
+/// A queue's counters (see [`Core::counters`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counters {
+    /// Days since the epoch.
+    pub day: i64,
+    /// Processed that day.
+    pub processed: i64,
+    /// Failed that day.
+    pub failed: i64,
+    /// Processed ever.
+    pub processed_total: i64,
+    /// Failed ever.
+    pub failed_total: i64,
+}
+
 #[derive(Debug, Default)]
 struct Queue {
     tasks: HashMap<String, TaskInfo>,
@@ -619,6 +634,29 @@ impl Core {
         };
         i.size = i.pending + i.active + i.scheduled + i.retry;
         Ok(i)
+    }
+
+    /// `queue`'s counters to keep across restarts: the day of `now` and the totals.
+    pub fn counters(&self, queue: &str, now: Millis) -> Option<Counters> {
+        let q = self.queues.get(queue)?;
+        let day = day_of(now);
+        let (processed, failed) = q.daily.get(&day).copied().unwrap_or_default();
+        Some(Counters { day, processed, failed, processed_total: q.processed_total, failed_total: q.failed_total })
+    }
+
+    /// Puts back counters kept by [`Core::counters`]: a day's counts, or with `day == None` the
+    /// totals.
+    pub fn restore_counters(&mut self, queue: &str, day: Option<i64>, processed: i64, failed: i64) {
+        let q = self.queues.entry(queue.to_owned()).or_default();
+        match day {
+            Some(d) => {
+                q.daily.insert(d, (processed, failed));
+            }
+            None => {
+                q.processed_total = processed;
+                q.failed_total = failed;
+            }
+        }
     }
 
     /// Daily counts of the last `days` days, newest first.

@@ -167,7 +167,7 @@ fn tempdir() -> std::path::PathBuf {
 
 /// What a SQLite store holds survives the process: reopened, running tasks are pending again,
 /// scheduled, retrying, archived and completed ones are where they were, a paused queue stays
-/// paused, and finished tasks stay gone.
+/// paused, finished tasks stay gone and the processed / failed counters are kept.
 #[tokio::test]
 async fn sqlite_store_survives_a_restart() {
     let dir = tempdir();
@@ -207,6 +207,10 @@ async fn sqlite_store_survives_a_restart() {
     assert_eq!(s.task("q", "failing").await.unwrap().last_err, "boom");
     assert_eq!(state("later", "q").await.unwrap(), TaskState::Scheduled);
     assert!(s.info("p", now).await.unwrap().paused);
+    let info = s.info("q", now + 2).await.unwrap();
+    assert_eq!((info.processed, info.failed, info.processed_total, info.failed_total), (3, 1, 3, 1));
+    let day = s.history("q", 2, now + 2).await.unwrap();
+    assert_eq!((day[0].processed, day[0].failed), (3, 1));
     let again = s.dequeue(10, now + 2).await.unwrap();
     assert_eq!(again.iter().map(|l| l.task.id.as_str()).collect::<Vec<_>>(), ["running"]);
     std::fs::remove_dir_all(&dir).ok();

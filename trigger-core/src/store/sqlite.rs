@@ -1,8 +1,9 @@
 //! The SQLite store: the [`Core`] in memory, every change written through to SQLite before the
 //! call returns, and everything read back at start. One process per database file (the
 //! embedded default of the trigger service); use [`super::RedisStore`] for several instances.
-//! Tasks that were running when the process died run again (at-least-once). Per-day counters
-//! and unique-key TTLs are kept in memory only.
+//! Tasks that were running when the process died run again (at-least-once); the processed and
+//! failed counters are kept too. A live task's unique key holds until the task finishes after a
+//! restart (its TTL is not kept).
 
 use super::{BoxFuture, Store};
 use crate::config::Config;
@@ -22,8 +23,8 @@ impl From<sqlx::Error> for Error {
 
 /// The [`Core`] in memory, every change written through to SQLite before the call returns,
 /// and everything read back at start. One process per database file. Tasks that were running
-/// when the process died run again (at-least-once); per-day counters and unique-key TTLs are
-/// kept in memory only.
+/// when the process died run again (at-least-once); the processed and failed counters are kept
+/// too.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     core: Arc<Mutex<Core>>,
@@ -56,6 +57,12 @@ impl SqliteStore {
         )
         .execute(&pool)
         .await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS trigger_stats (queue TEXT NOT NULL, day INTEGER NOT NULL, \
+             processed INTEGER NOT NULL, failed INTEGER NOT NULL, PRIMARY KEY (queue, day))",
+        )
+        .execute(&pool)
+        .await?;
         let mut core = Core::new(cfg);
         let rows: Vec<(String, Vec<u8>)> =
             sqlx::query_as("SELECT info, payload FROM trigger_task").fetch_all(&pool).await?;
@@ -69,6 +76,12 @@ impl SqliteStore {
         for (q, paused) in queues {
             core.ensure_queue(&q);
             core.set_paused(&q, paused != 0)?;
+        }
+        // day -1 holds the totals
+        let stats: Vec<(String, i64, i64, i64)> =
+            sqlx::query_as("SELECT queue, day, processed, failed FROM trigger_stats").fetch_all(&pool).await?;
+        for (q, day, p, f) in stats {
+            core.restore_counters(&q, (day >= 0).then_some(day), p, f);
         }
         // restored tasks that were active are pending again: write that down
         core.take_changed();
@@ -147,12 +160,30 @@ impl Store for SqliteStore {
     }
     fn ack(&self, acks: Vec<Ack>, now: Millis) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
-            self.mutate(move |c| {
-                for a in acks {
-                    c.ack(a, now);
+            let counters = self
+                .mutate(move |c| {
+                    let mut queues: Vec<String> = acks.iter().map(|a| a.queue.clone()).collect();
+                    queues.sort();
+                    queues.dedup();
+                    for a in acks {
+                        c.ack(a, now);
+                    }
+                    queues.into_iter().filter_map(|q| Some((c.counters(&q, now)?, q))).collect::<Vec<_>>()
+                })
+                .await?;
+            for (c, q) in counters {
+                for (d, p, f) in [(c.day, c.processed, c.failed), (-1, c.processed_total, c.failed_total)] {
+                    sqlx::query(
+                        "INSERT OR REPLACE INTO trigger_stats (queue, day, processed, failed) VALUES (?, ?, ?, ?)",
+                    )
+                    .bind(&q)
+                    .bind(d)
+                    .bind(p)
+                    .bind(f)
+                    .execute(&self.pool)
+                    .await?;
                 }
-            })
-            .await?;
+            }
             self.notify.notify_one();
             Ok(())
         })
