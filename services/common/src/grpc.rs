@@ -8,8 +8,45 @@ use tonic::body::Body;
 use tonic::server::NamedService;
 use tonic::transport::Server;
 
+/// Runs each call of the wrapped service in a task of its own, so a call runs to its end even
+/// when the caller goes away: a handler dropped halfway through a database query would hand its
+/// pooled connection back out of step with the server (sqlx then fails the next query on it
+/// with a protocol error), and a half-done write would be neither done nor undone.
+#[derive(Debug, Clone)]
+pub struct Detached<S>(pub S);
+
+impl<S: NamedService> NamedService for Detached<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S> tower_service::Service<http::Request<Body>> for Detached<S>
+where
+    S: tower_service::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        let call = tokio::spawn(self.0.call(req));
+        Box::pin(async move {
+            match call.await {
+                Ok(r) => r,
+                // the handler panicked: answer as tonic does for an internal error
+                Err(e) => Ok(tonic::Status::internal(format!("handler failed: {e}")).into_http()),
+            }
+        })
+    }
+}
+
 /// Serves `svc` on `listener` until `shutdown` resolves, with health (the service reported
-/// SERVING) and reflection over `descriptor_sets`. In-flight calls finish before it returns.
+/// SERVING) and reflection over `descriptor_sets`. In-flight calls finish before it returns;
+/// each call runs to its end even when its caller goes away ([`Detached`]).
 ///
 /// # Errors
 /// [`crate::Error::Serve`].
@@ -47,8 +84,53 @@ where
         .add_service(health)
         .add_service(v1)
         .add_service(v1a)
-        .add_service(svc)
+        .add_service(Detached(svc))
         .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
         .await
         .map_err(|e| crate::Error::Serve(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use tower_service::Service as _;
+
+    /// Sets its flag 100 ms into each call.
+    #[derive(Clone)]
+    struct Slow(Arc<AtomicBool>);
+
+    impl NamedService for Slow {
+        const NAME: &'static str = "test.Slow";
+    }
+
+    impl tower_service::Service<http::Request<Body>> for Slow {
+        type Response = http::Response<Body>;
+        type Error = Infallible;
+        type Future = std::pin::Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
+        fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, _: http::Request<Body>) -> Self::Future {
+            let done = self.0.clone();
+            Box::pin(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                done.store(true, Ordering::SeqCst);
+                Ok(http::Response::new(Body::empty()))
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_runs_to_its_end_when_its_caller_goes_away() {
+        let done = Arc::new(AtomicBool::new(false));
+        let mut svc = Detached(Slow(done.clone()));
+        let call = svc.call(http::Request::new(Body::empty()));
+        // the caller goes away before the handler finished
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(10), call).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(done.load(Ordering::SeqCst), "the handler was dropped halfway");
+        assert_eq!(<Detached<Slow> as NamedService>::NAME, "test.Slow");
+    }
 }
