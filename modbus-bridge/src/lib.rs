@@ -11,6 +11,7 @@
 //! - [`value`]: typed points over registers (bool, 16/32/64-bit integers, f32, f64, text) with
 //!   word and byte order, scale and offset, and the upstream renderings (hex, binary).
 //! - [`plan`]: polling plans (contiguous reads merged) and the values of each read.
+//! - [`sim`]: a Modbus TCP device simulator (tests, benches, examples).
 //!
 //! ## Example
 //! ```no_run
@@ -27,6 +28,7 @@
 pub mod client;
 pub mod error;
 pub mod plan;
+pub mod sim;
 pub mod value;
 
 pub use error::{Error, Result};

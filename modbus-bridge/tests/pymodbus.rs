@@ -24,10 +24,15 @@ fn free_port() -> u16 {
 
 /// Starts the pymodbus server on `port` and waits until it listens.
 fn pymodbus(port: u16) -> Peer {
+    pymodbus_with(port, &[])
+}
+
+fn pymodbus_with(port: u16, flags: &[&str]) -> Peer {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/pymodbus_server.py");
     let child = Command::new("python3")
         .arg(script)
         .arg(port.to_string())
+        .args(flags)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -246,4 +251,28 @@ async fn fifty_devices_at_once_and_a_dead_one_delays_no_other() {
         }
     }
     assert!(live_latest < Duration::from_secs(2), "live devices waited for the dead one: {live_latest:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtu_framing_over_tcp() {
+    let port = free_port();
+    let _peer = pymodbus_with(port, &["--rtu-over-tcp"]);
+    let mut cfg = DeviceConfig::new(Transport::RtuOverTcp(format!("127.0.0.1:{port}").parse().unwrap()));
+    cfg.timeout = Duration::from_secs(2);
+    cfg.connections = 1;
+    let d = Device::new(cfg);
+    assert_eq!(d.read_holding_registers(None, 3, 3).await.unwrap().unwrap(), vec![9, 12, 15]);
+    d.write_multiple_registers(None, 40, vec![7, 8]).await.unwrap().unwrap();
+    assert_eq!(d.read_holding_registers(None, 40, 2).await.unwrap().unwrap(), vec![7, 8]);
+    assert_eq!(d.read_input_registers(None, 120, 2).await.unwrap(), Err(ExceptionCode::IllegalDataAddress));
+    // one connection: concurrent requests queue on it and all succeed
+    let tasks: Vec<_> = (0..20u16)
+        .map(|i| {
+            let d = d.clone();
+            tokio::spawn(async move { d.read_input_registers(None, i, 1).await.unwrap().unwrap() })
+        })
+        .collect();
+    for (i, t) in tasks.into_iter().enumerate() {
+        assert_eq!(t.await.unwrap(), vec![1000 + i as u16]);
+    }
 }

@@ -1,6 +1,7 @@
 """A pymodbus (3.x) TCP server for the modbus-bridge tests.
 
-Usage: pymodbus_server.py PORT [--rtu-pty PATH]. Unit 1 holds: coils 0..19 alternating (even
+Usage: pymodbus_server.py PORT [--rtu-over-tcp | --rtu-pty PATH] (RTU framing over TCP, or RTU
+on a serial line such as a socat pseudo-terminal). Unit 1 holds: coils 0..19 alternating (even
 addresses on), discrete inputs 0..19 with every third on, holding registers 0..99 = address * 3,
 input registers 0..99 = 1000 + address, and a FIFO queue at holding address 50 (FC24 answers the
 registers from there). Other unit ids get pymodbus's exception answer. Addresses from 100 on raise
@@ -66,7 +67,12 @@ async def main():
             print("ready", flush=True)
 
         asyncio.get_event_loop().create_task(announce())
-        await StartAsyncTcpServer(context=ctx, identity=identity(), address=("127.0.0.1", port))
+        kw = {}
+        if "--rtu-over-tcp" in sys.argv:
+            from pymodbus.framer import FramerType
+
+            kw["framer"] = FramerType.RTU
+        await StartAsyncTcpServer(context=ctx, identity=identity(), address=("127.0.0.1", port), **kw)
 
 
 if __name__ == "__main__":
