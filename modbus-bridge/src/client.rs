@@ -1,4 +1,5 @@
-//! A device: a pool of connections to one Modbus endpoint (TCP, or RTU framing over TCP) with
+//! A device: a pool of connections to one Modbus endpoint (TCP, RTU framing over TCP, or RTU on
+//! a serial port with the `serial` feature) with
 //! timeouts, idle timeout, connect delay and reconnects with capped backoff, none of which
 //! tokio-modbus has built in. Requests to different devices run concurrently; the requests of
 //! one device share its connections in arrival order (tokio's semaphore is fair), so a device
@@ -20,12 +21,23 @@ pub enum Transport {
     Tcp(SocketAddr),
     /// RTU framing (with CRC) over a TCP connection, as serial-to-Ethernet gateways speak it.
     RtuOverTcp(SocketAddr),
+    /// RTU on a serial port (8 data bits, no parity, 1 stop bit). Use one connection: the
+    /// requests of every unit on the line then queue fairly.
+    #[cfg(feature = "serial")]
+    Rtu {
+        /// The port (`/dev/ttyUSB0`, a pseudo-terminal, ...).
+        path: String,
+        /// Baud rate.
+        baud_rate: u32,
+    },
 }
 
 impl Transport {
-    fn addr(&self) -> SocketAddr {
+    fn describe(&self) -> String {
         match self {
-            Transport::Tcp(a) | Transport::RtuOverTcp(a) => *a,
+            Transport::Tcp(a) | Transport::RtuOverTcp(a) => a.to_string(),
+            #[cfg(feature = "serial")]
+            Transport::Rtu { path, .. } => path.clone(),
         }
     }
 }
@@ -145,33 +157,47 @@ impl Device {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    async fn tcp(&self, addr: SocketAddr) -> Result<tokio::net::TcpStream> {
+        match tokio::time::timeout(self.cfg.timeout, tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => {
+                let _ = s.set_nodelay(true);
+                Ok(s)
+            }
+            Ok(Err(e)) => Err(self.failed(e.to_string())),
+            Err(_) => Err(self.failed(format!("connect timed out after {:?}", self.cfg.timeout))),
+        }
+    }
+
     async fn connect(&self) -> Result<Conn> {
         let now = Instant::now();
         if let Some((until, why)) = self.lock().down_until.clone() {
             if now < until {
-                return Err(Error::Unreachable { device: self.cfg.transport.addr().to_string(), reason: why });
+                return Err(Error::Unreachable { device: self.cfg.transport.describe(), reason: why });
             }
         }
-        let addr = self.cfg.transport.addr();
-        let stream = match tokio::time::timeout(self.cfg.timeout, tokio::net::TcpStream::connect(addr)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(self.failed(e.to_string())),
-            Err(_) => return Err(self.failed(format!("connect timed out after {:?}", self.cfg.timeout))),
+        let unit = Slave(self.cfg.unit);
+        let ctx = match &self.cfg.transport {
+            Transport::Tcp(a) => tokio_modbus::client::tcp::attach_slave(self.tcp(*a).await?, unit),
+            Transport::RtuOverTcp(a) => tokio_modbus::client::rtu::attach_slave(self.tcp(*a).await?, unit),
+            #[cfg(feature = "serial")]
+            Transport::Rtu { path, baud_rate } => {
+                use tokio_serial::SerialPortBuilderExt as _;
+                let port = tokio_serial::new(path, *baud_rate)
+                    .timeout(self.cfg.timeout)
+                    .open_native_async()
+                    .map_err(|e| self.failed(e.to_string()))?;
+                tokio_modbus::client::rtu::attach_slave(port, unit)
+            }
         };
-        let _ = stream.set_nodelay(true);
         {
             let mut s = self.lock();
             s.down_until = None;
             s.backoff = None;
         }
-        let ctx = match self.cfg.transport {
-            Transport::Tcp(_) => tokio_modbus::client::tcp::attach_slave(stream, Slave(self.cfg.unit)),
-            Transport::RtuOverTcp(_) => tokio_modbus::client::rtu::attach_slave(stream, Slave(self.cfg.unit)),
-        };
         if !self.cfg.connect_delay.is_zero() {
             tokio::time::sleep(self.cfg.connect_delay).await;
         }
-        tracing::debug!(device = %addr, "connected");
+        tracing::debug!(device = %self.cfg.transport.describe(), "connected");
         Ok(Conn { ctx, last_used: Instant::now() })
     }
 
@@ -181,8 +207,8 @@ impl Device {
         let b = s.backoff.map_or(self.cfg.backoff, |b| (b * 2).min(self.cfg.max_backoff));
         s.backoff = Some(b);
         s.down_until = Some((Instant::now() + b, why.clone()));
-        tracing::warn!(device = %self.cfg.transport.addr(), backoff = ?b, error = %why, "connect failed");
-        Error::Unreachable { device: self.cfg.transport.addr().to_string(), reason: why }
+        tracing::warn!(device = %self.cfg.transport.describe(), backoff = ?b, error = %why, "connect failed");
+        Error::Unreachable { device: self.cfg.transport.describe(), reason: why }
     }
 
     /// Sends one request to unit `unit` (None: the configured one) and waits for its answer.

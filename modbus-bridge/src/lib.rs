@@ -3,9 +3,10 @@
 //! Modbus client pools on [tokio-modbus](https://docs.rs/tokio-modbus): what a bridge between
 //! field devices and a data platform needs on top of the protocol.
 //!
-//! - [`client`]: a [`client::Device`] per endpoint (Modbus TCP, or RTU framing over TCP for
-//!   serial gateways) with a pool of connections, answer timeout, idle timeout, connect delay and
-//!   reconnects with capped backoff; every function code the upstream bridge serves (1, 2, 3, 4,
+//! - [`client`]: a [`client::Device`] per endpoint (Modbus TCP, RTU framing over TCP for serial
+//!   gateways, or RTU on a serial port with the `serial` feature) with a pool of connections,
+//!   answer timeout, idle timeout, connect delay and reconnects with capped backoff; every
+//!   function code the upstream bridge serves (1, 2, 3, 4,
 //!   5, 6, 15, 16, 22, 23, 24, 43/14). A device's exception answer is data: calls return
 //!   `Result<Result<T, ExceptionCode>, Error>`.
 //! - [`value`]: typed points over registers (bool, 16/32/64-bit integers, f32, f64, text) with
