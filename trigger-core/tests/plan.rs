@@ -206,6 +206,13 @@ async fn a_plan_runs_every_item_once_and_reports_its_batches_and_itself() {
             .await
             .unwrap();
         assert_eq!((n, plans.len()), (1, 1));
+        // wildcards in a filter are literal
+        for literal in ["%", "p_run"] {
+            let f = PlanFilter { plan_id: literal.into(), ..PlanFilter::default() };
+            assert_eq!(store.list_plans(&f, Page { num: 1, size: 0 }).await.unwrap().0, 0, "{literal}");
+        }
+        let counts = store.status_counts_of(StatusOf::Batch, &[b.id, 42]).await.unwrap();
+        assert_eq!((counts.len(), counts[&b.id].clone()), (1, vec![(item::COMPLETED, 3)]));
         db.cleanup().await;
     }
 }

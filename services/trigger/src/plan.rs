@@ -12,7 +12,9 @@ use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
 use trigger_core::driver::now;
 use trigger_core::plan::scanner::{Dispatch, PlanHandler};
-use trigger_core::plan::store::{BatchFilter, ItemFilter, LogFilter, Page, PlanFilter, PlanStore, StatusOf};
+use trigger_core::plan::store::{
+    progress_of, BatchFilter, ItemFilter, LogFilter, Page, PlanFilter, PlanStore, StatusOf,
+};
 use trigger_core::plan::{self, Batch, ExecItem, ExecLog, Key, NewItem, NewPlan, Plan, PlanEvent, Reply};
 use trigger_core::rule::{self, RuleInput};
 use trigger_core::store::BoxFuture;
@@ -456,10 +458,15 @@ impl Plans {
     pub async fn list_plans(&self, r: pb::ListPlansReq) -> Res<pb::ListPlansRes> {
         let f = PlanFilter { plan_id: r.plan_id, plan_name: r.plan_name, status: r.status, plan_type: r.r#type };
         let (total, rows) = self.store.list_plans(&f, page(r.page_num, r.page_size)?).await.map_err(to_status)?;
-        let mut list = Vec::with_capacity(rows.len());
-        for p in rows {
-            list.push(self.plan_with_progress(p).await?);
-        }
+        let pks: Vec<i64> = rows.iter().map(|p| p.id).collect();
+        let mut counts = self.store.status_counts_of(StatusOf::Plan, &pks).await.map_err(to_status)?;
+        let list = rows
+            .into_iter()
+            .map(|p| {
+                let progress = progress_of(&counts.remove(&p.id).unwrap_or_default());
+                plan_pb(p, progress)
+            })
+            .collect();
         Ok(Response::new(pb::ListPlansRes { total, list }))
     }
 
@@ -485,10 +492,15 @@ impl Plans {
             plan_type: r.plan_type,
         };
         let (total, rows) = self.store.list_batches(&f, page(r.page_num, r.page_size)?).await.map_err(to_status)?;
-        let mut list = Vec::with_capacity(rows.len());
-        for b in rows {
-            list.push(self.batch_with_counts(b).await?);
-        }
+        let pks: Vec<i64> = rows.iter().map(|b| b.id).collect();
+        let mut counts = self.store.status_counts_of(StatusOf::Batch, &pks).await.map_err(to_status)?;
+        let list = rows
+            .into_iter()
+            .map(|b| {
+                let c = counts.remove(&b.id).unwrap_or_default();
+                batch_pb(b, c)
+            })
+            .collect();
         Ok(Response::new(pb::ListPlanBatchesRes { total, list }))
     }
 

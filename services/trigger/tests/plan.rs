@@ -153,7 +153,7 @@ async fn a_plan_runs_through_streamevent_and_reports_its_end() {
     assert_eq!((dash.stats[0].total, dash.stats[0].finished.unwrap().total), (4, 4));
     let listed =
         c.list_plans(pb::ListPlansReq { plan_name: "p1".into(), ..Default::default() }).await.unwrap().into_inner();
-    assert_eq!(listed.total, 1);
+    assert_eq!((listed.total, listed.list[0].progress), (1, 100.0));
     std::fs::remove_dir_all(&dir).ok();
 }
 

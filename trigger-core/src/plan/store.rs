@@ -468,8 +468,9 @@ impl Where {
     }
     fn like(&mut self, col: &str, v: &str) -> &mut Self {
         if !v.is_empty() {
-            self.sql.push(format!("{col} LIKE ?"));
-            let esc = v.replace('\\', "").replace(['%', '_'], "");
+            // `!` escapes the wildcards in every one of the three databases
+            self.sql.push(format!("{col} LIKE ? ESCAPE '!'"));
+            let esc = v.replace('!', "!!").replace('%', "!%").replace('_', "!_");
             self.vals.push(V::S(format!("%{esc}%")));
         }
         self
@@ -783,19 +784,37 @@ impl PlanStore {
     /// # Errors
     /// [`Error::Store`].
     pub async fn status_counts(&self, col: StatusOf, pk: i64) -> Result<Vec<(i32, i64)>> {
+        Ok(self.status_counts_of(col, &[pk]).await?.remove(&pk).unwrap_or_default())
+    }
+
+    /// [`PlanStore::status_counts`] of many batches or plans in one query (a listed page).
+    ///
+    /// # Errors
+    /// [`Error::Store`].
+    pub async fn status_counts_of(
+        &self,
+        col: StatusOf,
+        pks: &[i64],
+    ) -> Result<std::collections::HashMap<i64, Vec<(i32, i64)>>> {
+        let mut out = std::collections::HashMap::new();
+        if pks.is_empty() {
+            return Ok(out);
+        }
         let c = match col {
             StatusOf::Batch => "batch_pk",
             StatusOf::Plan => "plan_pk",
         };
-        let rows = self
-            .rows(
-                &format!(
-                    "SELECT status, COUNT(*) AS n FROM plan_exec_item WHERE {c} = ? AND is_deleted = 0 GROUP BY status"
-                ),
-                &[V::I(pk)],
-            )
-            .await?;
-        rows.iter().map(|r| Ok((i32_of(r, "status")?, r.try_get::<i64, _>("n")?))).collect()
+        let sql = format!(
+            "SELECT {c} AS pk, status, COUNT(*) AS n FROM plan_exec_item WHERE {c} IN ({}) AND is_deleted = 0 \
+             GROUP BY {c}, status ORDER BY status",
+            vec!["?"; pks.len()].join(", ")
+        );
+        let vals: Vec<V> = pks.iter().map(|&p| V::I(p)).collect();
+        for r in self.rows(&sql, &vals).await? {
+            let pk: i64 = r.try_get("pk")?;
+            out.entry(pk).or_insert_with(Vec::new).push((i32_of(&r, "status")?, r.try_get::<i64, _>("n")?));
+        }
+        Ok(out)
     }
 
     /// Progress of a plan, 0..100: completed items / all items.
@@ -803,10 +822,7 @@ impl PlanStore {
     /// # Errors
     /// [`Error::Store`].
     pub async fn progress(&self, plan_pk: i64) -> Result<f32> {
-        let counts = self.status_counts(StatusOf::Plan, plan_pk).await?;
-        let total: i64 = counts.iter().map(|c| c.1).sum();
-        let done: i64 = counts.iter().filter(|c| c.0 == item::COMPLETED).map(|c| c.1).sum();
-        Ok(if total == 0 { 0.0 } else { (done as f64 * 100.0 / total as f64) as f32 })
+        Ok(progress_of(&self.status_counts(StatusOf::Plan, plan_pk).await?))
     }
 
     /// Item counts per plan type (`GetExecItemDashboard`); empty filters match all.
@@ -1355,6 +1371,17 @@ pub enum StatusOf {
     Batch,
     /// The items of a plan.
     Plan,
+}
+
+/// Progress 0..100 (completed items / all items) from a plan's [`PlanStore::status_counts`].
+pub fn progress_of(counts: &[(i32, i64)]) -> f32 {
+    let total: i64 = counts.iter().map(|c| c.1).sum();
+    let done: i64 = counts.iter().filter(|c| c.0 == item::COMPLETED).map(|c| c.1).sum();
+    if total == 0 {
+        0.0
+    } else {
+        (done as f64 * 100.0 / total as f64) as f32
+    }
 }
 
 /// The log row of one result.
