@@ -50,6 +50,14 @@ pub enum Error {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
+    /// The frame starting at `offset` of a byte stream does not decode ([`crate::columns`]).
+    #[error("frame at byte {offset}: {error}")]
+    Frame {
+        /// Where the frame starts.
+        offset: usize,
+        /// Why it does not decode.
+        error: Box<DecodeError>,
+    },
     /// The byte where an APDU should start is not 0x68. The standard says to close the
     /// connection; the caller decides.
     #[error("byte 0x{byte:02x} at offset {offset} does not start an APDU (expected 0x68)")]

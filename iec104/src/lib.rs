@@ -105,6 +105,7 @@
 pub mod apci;
 pub mod asdu;
 pub mod codec;
+pub mod columns;
 pub mod error;
 pub mod link;
 #[cfg(feature = "tokio")]

@@ -205,13 +205,18 @@ pub fn max_objects(type_id: TypeId, params: &AsduParams) -> usize {
 }
 
 /// Builds a body (SQ=0) from points that all have type identification `type_id`, stripping or
-/// keeping time tags as that type requires. Points of another type are skipped.
+/// keeping time tags as that type requires. Points of another type are skipped; normalised
+/// values may also be sent as M_ME_ND_1 (21, without quality).
 ///
 /// # Errors
 /// [`EncodeError::TooManyObjects`] above 127 points.
 pub fn encode_points<'a>(type_id: TypeId, pts: impl IntoIterator<Item = &'a Point>) -> Result<OwnedBody, EncodeError> {
     use PointValue as V;
-    let pts: Vec<&Point> = pts.into_iter().filter(|p| p.type_id() == type_id || untimed(p) == type_id).collect();
+    let nd = type_id == TypeId::M_ME_ND_1;
+    let pts: Vec<&Point> = pts
+        .into_iter()
+        .filter(|p| p.type_id() == type_id || untimed(p) == type_id || (nd && matches!(p.value, V::Normalized(_))))
+        .collect();
     if pts.len() > 127 {
         return Err(EncodeError::TooManyObjects { count: pts.len() });
     }
@@ -301,6 +306,7 @@ pub fn encode_points<'a>(type_id: TypeId, pts: impl IntoIterator<Item = &'a Poin
         9 => build!(Normalized, |p| norm(p)),
         10 => build!(Timed<Normalized, Cp24Time2a>, |p| timed!(norm(p), t24(p))),
         34 => build!(Timed<Normalized, Cp56Time2a>, |p| timed!(norm(p), t56(p))),
+        21 => build!(Nva, |p| norm(p).map(|n| n.nva)),
         11 => build!(Scaled, |p| scaled(p)),
         12 => build!(Timed<Scaled, Cp24Time2a>, |p| timed!(scaled(p), t24(p))),
         35 => build!(Timed<Scaled, Cp56Time2a>, |p| timed!(scaled(p), t56(p))),
@@ -415,5 +421,24 @@ mod tests {
         assert_eq!(body.len(), 1, "the single point is not a float");
         assert_eq!(max_objects(TypeId::M_ME_NC_1, &AsduParams::default()), 30);
         assert_eq!(max_objects(TypeId::M_SP_NA_1, &AsduParams::default()), 60);
+    }
+
+    #[test]
+    fn normalised_values_go_as_type_21_without_quality() {
+        let a = Point {
+            ioa: Ioa::new(5).unwrap(),
+            value: PointValue::Normalized(Nva(0x4000)),
+            quality: Qds::GOOD.with_invalid(true),
+            time: TimeTag::None,
+        };
+        let b = Point::new(Ioa::new(6).unwrap(), PointValue::Float(1.0));
+        let body = encode_points(TypeId::M_ME_ND_1, [&a, &b]).unwrap();
+        assert_eq!((body.type_id(), body.len()), (TypeId::M_ME_ND_1, 1), "the float is skipped");
+        let asdu =
+            OwnedAsdu { cause: Cause::new(Cot::SPONTANEOUS), common_address: crate::types::CommonAddress(1), body };
+        let mut out = BytesMut::new();
+        asdu.encode(&AsduParams::default(), &mut out).unwrap();
+        let back = points(&Asdu::decode(&out, &AsduParams::default()).unwrap().body);
+        assert_eq!(back, [Point { quality: Qds::GOOD, ..a }], "type 21 carries no quality");
     }
 }

@@ -21,6 +21,9 @@ pub enum Transport {
     Tcp(SocketAddr),
     /// RTU framing (with CRC) over a TCP connection, as serial-to-Ethernet gateways speak it.
     RtuOverTcp(SocketAddr),
+    /// Modbus TCP inside TLS (Modbus/TCP Security, port 802 by convention), feature `tls`.
+    #[cfg(feature = "tls")]
+    Tls(SocketAddr, crate::tls::Tls),
     /// RTU on a serial port (8 data bits, no parity, 1 stop bit). Use one connection: the
     /// requests of every unit on the line then queue fairly.
     #[cfg(feature = "serial")]
@@ -36,6 +39,8 @@ impl Transport {
     fn describe(&self) -> String {
         match self {
             Transport::Tcp(a) | Transport::RtuOverTcp(a) => a.to_string(),
+            #[cfg(feature = "tls")]
+            Transport::Tls(a, _) => a.to_string(),
             #[cfg(feature = "serial")]
             Transport::Rtu { path, .. } => path.clone(),
         }
@@ -82,7 +87,12 @@ impl DeviceConfig {
 
 struct Conn {
     ctx: Context,
-    last_used: Instant,
+    /// When its last request started.
+    last_used: tokio::time::Instant,
+    /// The answer timeout, re-armed for each request: pushing a registered timer later is one
+    /// atomic update, while a fresh timer per request is registered with and removed from the
+    /// timer wheel each time (a measurable share of a loopback round trip).
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
 
 #[derive(Default)]
@@ -179,6 +189,16 @@ impl Device {
         let ctx = match &self.cfg.transport {
             Transport::Tcp(a) => tokio_modbus::client::tcp::attach_slave(self.tcp(*a).await?, unit),
             Transport::RtuOverTcp(a) => tokio_modbus::client::rtu::attach_slave(self.tcp(*a).await?, unit),
+            #[cfg(feature = "tls")]
+            Transport::Tls(a, tls) => {
+                let tcp = self.tcp(*a).await?;
+                let s = match tokio::time::timeout(self.cfg.timeout, tls.handshake(tcp)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => return Err(self.failed(format!("TLS: {e}"))),
+                    Err(_) => return Err(self.failed(format!("TLS handshake timed out after {:?}", self.cfg.timeout))),
+                };
+                tokio_modbus::client::tcp::attach_slave(s, unit)
+            }
             #[cfg(feature = "serial")]
             Transport::Rtu { path, baud_rate } => {
                 use tokio_serial::SerialPortBuilderExt as _;
@@ -198,7 +218,11 @@ impl Device {
             tokio::time::sleep(self.cfg.connect_delay).await;
         }
         tracing::debug!(device = %self.cfg.transport.describe(), "connected");
-        Ok(Conn { ctx, last_used: Instant::now() })
+        Ok(Conn {
+            ctx,
+            last_used: tokio::time::Instant::now(),
+            deadline: Box::pin(tokio::time::sleep(self.cfg.timeout)),
+        })
     }
 
     /// Records a failed connect and starts (or doubles) the backoff.
@@ -218,21 +242,39 @@ impl Device {
     /// after the last three the connection is closed and the next request makes a new one.
     pub async fn call(&self, unit: Option<u8>, req: Request<'static>) -> Answer<Response> {
         let _permit = self.permits.acquire().await.map_err(|_| Error::Protocol("device closed".into()))?;
+        // one clock read per request: the idle check, the deadline and the connection's
+        // last use (its start) all come from it
+        let now = tokio::time::Instant::now();
         let pooled = {
+            // the most recently used connection first; older ones past the idle timeout go
+            let fresh = |c: &Conn| now.duration_since(c.last_used) < self.cfg.idle_timeout;
             let mut s = self.lock();
-            let idle = self.cfg.idle_timeout;
-            s.idle.retain(|c| c.last_used.elapsed() < idle);
-            s.idle.pop()
+            let mut found = None;
+            while let Some(c) = s.idle.pop() {
+                if fresh(&c) {
+                    found = Some(c);
+                    break;
+                }
+            }
+            if found.is_some() && s.idle.first().is_some_and(|c| !fresh(c)) {
+                s.idle.retain(fresh);
+            }
+            found
         };
         let mut conn = match pooled {
             Some(c) => c,
             None => self.connect().await?,
         };
         conn.ctx.set_slave(Slave(unit.unwrap_or(self.cfg.unit)));
-        let r = tokio::time::timeout(self.cfg.timeout, conn.ctx.call(req)).await;
+        conn.deadline.as_mut().reset(now + self.cfg.timeout);
+        let r = tokio::select! {
+            biased;
+            r = conn.ctx.call(req) => Ok(r),
+            () = conn.deadline.as_mut() => Err(()),
+        };
         match r {
             Ok(Ok(answer)) => {
-                conn.last_used = Instant::now();
+                conn.last_used = now;
                 self.lock().idle.push(conn);
                 Ok(answer)
             }

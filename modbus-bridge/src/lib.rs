@@ -9,6 +9,7 @@
 //!   function code the upstream bridge serves (1, 2, 3, 4,
 //!   5, 6, 15, 16, 22, 23, 24, 43/14). A device's exception answer is data: calls return
 //!   `Result<Result<T, ExceptionCode>, Error>`.
+//! - [`tls`] (feature `tls`): Modbus TCP inside TLS (rustls), with client certificates.
 //! - [`value`]: typed points over registers (bool, 16/32/64-bit integers, f32, f64, text) with
 //!   word and byte order, scale and offset, and the upstream renderings (hex, binary).
 //! - [`plan`]: polling plans (contiguous reads merged) and the values of each read.
@@ -30,6 +31,8 @@ pub mod client;
 pub mod error;
 pub mod plan;
 pub mod sim;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod value;
 
 pub use error::{Error, Result};

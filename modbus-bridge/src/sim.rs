@@ -134,6 +134,20 @@ impl Simulator {
                     device_id_objects: objects,
                 })
             }
+            // FC 24: the FIFO at `a` is its count register followed by up to 31 registers
+            Request::Custom(0x18, data) if data.len() == 2 => {
+                let a = u16::from_be_bytes([data[0], data[1]]);
+                let count = slice(&b.holding, a, 1)?[0];
+                if count > 31 {
+                    return Err(ExceptionCode::IllegalDataValue);
+                }
+                let regs = slice(&b.holding, a.checked_add(1).ok_or(ExceptionCode::IllegalDataAddress)?, count)?;
+                let mut out = Vec::with_capacity(4 + 2 * regs.len());
+                out.extend((2 + 2 * count).to_be_bytes());
+                out.extend(count.to_be_bytes());
+                out.extend(regs.iter().flat_map(|r| r.to_be_bytes()));
+                Response::Custom(0x18, out.into())
+            }
             _ => return Err(ExceptionCode::IllegalFunction),
         })
     }

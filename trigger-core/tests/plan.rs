@@ -106,6 +106,9 @@ struct Recorder {
     seen: Mutex<Vec<String>>,
     events: Mutex<Vec<PlanEvent>>,
     delay: Duration,
+    /// The first event's delivery takes this long.
+    first_notify_delay: Duration,
+    notified: std::sync::atomic::AtomicUsize,
 }
 
 impl PlanHandler for Recorder {
@@ -118,8 +121,14 @@ impl PlanHandler for Recorder {
         })
     }
     fn notify(&self, e: PlanEvent) -> BoxFuture<'_, Result<(), String>> {
-        self.events.lock().unwrap().push(e);
-        Box::pin(async { Ok(()) })
+        let first = self.notified.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+        Box::pin(async move {
+            if first {
+                tokio::time::sleep(self.first_notify_delay).await;
+            }
+            self.events.lock().unwrap().push(e);
+            Ok(())
+        })
     }
 }
 
@@ -213,6 +222,29 @@ async fn a_plan_runs_every_item_once_and_reports_its_batches_and_itself() {
         }
         let counts = store.status_counts_of(StatusOf::Batch, &[b.id, 42]).await.unwrap();
         assert_eq!((counts.len(), counts[&b.id].clone()), (1, vec![(item::COMPLETED, 3)]));
+        db.cleanup().await;
+    }
+}
+
+/// Two batches finishing at once: the plan's event is delivered after both batches' events, even
+/// when the first delivery is slow.
+#[tokio::test]
+async fn a_plans_event_comes_after_its_batches_events() {
+    logs();
+    for db in Db::all().await {
+        let store = PlanStore::connect(&db.url).await.unwrap();
+        store.create(&build(&past_plan("p-order", 2, 1), now()).unwrap()).await.unwrap();
+        let rec = Arc::new(Recorder { first_notify_delay: Duration::from_millis(300), ..Recorder::default() });
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(scanner::run(store.clone(), rec.clone(), fast(), Arc::new(Notify::new()), async {
+            let _ = stopped.await;
+        }));
+        let r = rec.clone();
+        until("three events", || r.events.lock().unwrap().len() == 3).await;
+        let _ = stop.send(());
+        task.await.unwrap();
+        let kinds: Vec<i32> = rec.events.lock().unwrap().iter().map(|e| e.event_type).collect();
+        assert_eq!(kinds, vec![BATCH_FINISHED, BATCH_FINISHED, PLAN_FINISHED], "{}", db.url);
         db.cleanup().await;
     }
 }

@@ -8,9 +8,11 @@
 //! - [`telemetry::init`]: `tracing` logs (level from config or `RUST_LOG`);
 //! - [`telemetry::metrics`]: a Prometheus scrape endpoint;
 //! - [`grpc::serve`]: a tonic server with gRPC health and reflection and graceful shutdown;
+//! - [`db`]: one SQL pool over SQLite, PostgreSQL or MySQL/MariaDB (sqlx `Any`);
 //! - [`errcode`]: the upstream business error codes (spec §0.2) as gRPC statuses.
 
 pub mod config;
+pub mod db;
 pub mod errcode;
 pub mod grpc;
 pub mod telemetry;

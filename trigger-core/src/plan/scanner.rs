@@ -8,7 +8,7 @@ use crate::store::BoxFuture;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
 
 /// One item handed to the handler.
@@ -31,7 +31,9 @@ pub struct Dispatch {
 pub trait PlanHandler: Send + Sync + 'static {
     /// Runs one item; `Err` is a dispatch failure (the item is dispatched again after its lease).
     fn handle(&self, d: &Dispatch) -> BoxFuture<'_, Result<Reply, String>>;
-    /// Reports a finished batch or plan (failures are only logged).
+    /// Reports a finished batch or plan (failures are only logged). A scanner calls it from one
+    /// task, one event at a time, in the order the results were committed: a plan's
+    /// PLAN_FINISHED comes after the BATCH_FINISHED of every batch this scanner finished.
     fn notify(&self, e: PlanEvent) -> BoxFuture<'_, Result<(), String>>;
 }
 
@@ -73,7 +75,26 @@ impl ScanConfig {
     }
 }
 
-async fn dispatch(store: PlanStore, handler: Arc<dyn PlanHandler>, c: Claimed, timeout: Duration) {
+/// What the dispatches of one scanner share to report events in the order their results were
+/// committed: a result is stored and its events queued under `order`, and one task delivers the
+/// queue. (Two finishers of one plan's last batches commit in turn on the plan's row lock, but
+/// their tasks could otherwise deliver in any order: PLAN_FINISHED before the other batch's
+/// BATCH_FINISHED.)
+#[derive(Clone)]
+struct Outlet {
+    order: Arc<tokio::sync::Mutex<()>>,
+    events: mpsc::UnboundedSender<PlanEvent>,
+}
+
+async fn deliver(handler: Arc<dyn PlanHandler>, mut events: mpsc::UnboundedReceiver<PlanEvent>) {
+    while let Some(e) = events.recv().await {
+        if let Err(err) = handler.notify(e.clone()).await {
+            tracing::warn!(plan_id = %e.plan_id, batch_id = %e.batch_id, error = %err, "plan event not delivered");
+        }
+    }
+}
+
+async fn dispatch(store: PlanStore, handler: Arc<dyn PlanHandler>, out: Outlet, c: Claimed, timeout: Duration) {
     let trace_id = uuid::Uuid::now_v7().simple().to_string();
     let d = Dispatch { item: c.item, plan: c.plan, batch: c.batch, trace_id, timeout };
     let started = d.item.last_trigger_time.unwrap_or_else(now);
@@ -86,23 +107,28 @@ async fn dispatch(store: PlanStore, handler: Arc<dyn PlanHandler>, c: Claimed, t
     };
     let applied = apply_result(&d.item, &reply, at, Via::Scanner);
     let log = log_of(&d.item, &d.plan, started, &d.trace_id, &reply);
+    let finish = || async {
+        let _order = out.order.lock().await;
+        let stored = store.finish(&d.item, &d.plan, &applied, log.clone(), at).await;
+        if let Ok(Some(events)) = &stored {
+            for e in events {
+                // the receiver lives until every dispatch ended
+                let _ = out.events.send(e.clone());
+            }
+        }
+        stored
+    };
     // a transient store error (a deadlock victim, a busy SQLite file) is retried
-    let mut stored = store.finish(&d.item, &d.plan, &applied, log.clone(), at).await;
+    let mut stored = finish().await;
     for pause in [20, 100, 500] {
         if stored.is_ok() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(pause)).await;
-        stored = store.finish(&d.item, &d.plan, &applied, log.clone(), at).await;
+        stored = finish().await;
     }
     match stored {
-        Ok(Some(events)) => {
-            for e in events {
-                if let Err(err) = handler.notify(e.clone()).await {
-                    tracing::warn!(plan_id = %e.plan_id, batch_id = %e.batch_id, error = %err, "plan event not delivered");
-                }
-            }
-        }
+        Ok(Some(_)) => {}
         Ok(None) => {
             tracing::info!(exec_id = %d.item.exec_id, "item moved while it ran (lease taken over); result dropped")
         }
@@ -137,6 +163,9 @@ pub async fn run(
 ) {
     let mut shutdown = std::pin::pin!(shutdown);
     let mut inflight = JoinSet::new();
+    let (events, queued) = mpsc::unbounded_channel();
+    let delivery = tokio::spawn(deliver(handler.clone(), queued));
+    let out = Outlet { order: Arc::new(tokio::sync::Mutex::new(())), events };
     let lease_ms = cfg.lease.as_millis() as i64;
     let concurrency = cfg.concurrency.max(1);
     loop {
@@ -146,7 +175,7 @@ pub async fn run(
                 Ok(Some(c)) => {
                     got = true;
                     let timeout = cfg.timeout_of(&c.item);
-                    inflight.spawn(dispatch(store.clone(), handler.clone(), c, timeout));
+                    inflight.spawn(dispatch(store.clone(), handler.clone(), out.clone(), c, timeout));
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -170,4 +199,6 @@ pub async fn run(
         }
     }
     while inflight.join_next().await.is_some() {}
+    drop(out);
+    let _ = delivery.await;
 }

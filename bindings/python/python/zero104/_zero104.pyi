@@ -1,0 +1,106 @@
+"""Type stubs of the native module (see zero104/__init__.py for the documented API)."""
+
+from typing import Any, Awaitable, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+class Iec104Error(Exception): ...
+class DecodeError(Iec104Error): ...
+class EncodeError(Iec104Error): ...
+class LinkError(Iec104Error): ...
+class CommandError(Iec104Error): ...
+class Iec104Timeout(Iec104Error): ...
+
+_Bytes = Union[bytes, bytearray]
+
+def decode_apdus(
+    data: _Bytes, *, time_ns: Optional[int] = None, cot_size: int = 2, ca_size: int = 2, ioa_size: int = 3
+) -> Tuple[Dict[str, np.ndarray], int]: ...
+def decode_asdus(asdus: List[_Bytes], *, cot_size: int = 2, ca_size: int = 2, ioa_size: int = 3) -> Dict[str, np.ndarray]: ...
+def decode_pcap(
+    data: _Bytes, *, port: Optional[int] = 2404, cot_size: int = 2, ca_size: int = 2, ioa_size: int = 3
+) -> Dict[str, Any]: ...
+def asdu_to_json(asdu: bytes, *, cot_size: int = 2, ca_size: int = 2, ioa_size: int = 3) -> str: ...
+def encode_asdu_json(json: str, *, cot_size: int = 2, ca_size: int = 2, ioa_size: int = 3) -> bytes: ...
+def i_frame(asdu: bytes, send_seq: int = 0, recv_seq: int = 0) -> bytes: ...
+def encode_points(
+    type_id: int,
+    points: Sequence[Tuple[Any, ...]],
+    *,
+    common_address: int = 1,
+    cot: int = 3,
+    originator: int = 0,
+    test: bool = False,
+    negative: bool = False,
+    cot_size: int = 2,
+    ca_size: int = 2,
+    ioa_size: int = 3,
+) -> bytes: ...
+
+class Point:
+    common_address: int
+    ioa: int
+    type_id: int
+    cot: int
+    quality: int
+    time_ms: Optional[int]
+    @property
+    def value(self) -> Union[bool, int, float]: ...
+
+class Master:
+    @staticmethod
+    def connect(
+        addresses: List[str],
+        *,
+        common_address: int = 1,
+        interrogate: bool = True,
+        timeout: float = 10.0,
+        reconnect: bool = True,
+        command_timeout: float = 10.0,
+        cot_size: int = 2,
+        ca_size: int = 2,
+        ioa_size: int = 3,
+    ) -> Awaitable["Master"]: ...
+    def next_point(self, timeout: Optional[float] = None) -> Awaitable[Optional[Point]]: ...
+    def interrogate(self, common_address: Optional[int] = None) -> Awaitable[None]: ...
+    def command(
+        self,
+        ioa_v: int,
+        value: Any,
+        kind: str = "single",
+        *,
+        select: bool = False,
+        common_address: Optional[int] = None,
+        time_ms: Optional[int] = None,
+        wait_termination: bool = False,
+        qualifier: int = 0,
+    ) -> Awaitable[None]: ...
+    def close(self) -> Awaitable[None]: ...
+
+class Slave:
+    @staticmethod
+    def start(
+        host: str = "127.0.0.1", port: int = 0, *, common_address: int = 1, accept_commands: bool = True, refuse_ioas: List[int] = ...
+    ) -> Awaitable["Slave"]: ...
+    @property
+    def port(self) -> int: ...
+    def connections(self) -> int: ...
+    def add_point(
+        self, ioa_v: int, value: Any, kind: str = "float", *, quality: int = 0, time_ms: Optional[int] = None, common_address: Optional[int] = None
+    ) -> None: ...
+    def update(
+        self, ioa_v: int, value: Any, kind: str = "float", *, quality: int = 0, time_ms: Optional[int] = None, common_address: Optional[int] = None
+    ) -> bool: ...
+    def point(self, ioa_v: int, common_address: Optional[int] = None) -> Optional[Point]: ...
+    def commands(self) -> List[Tuple[int, int, int, bool, str]]: ...
+    def close(self) -> None: ...
+
+class Compactor:
+    def __init__(
+        self, mode: str = "batch", *, max_bytes: int = 1048576, max_age: float = 1.0, bands: Optional[Dict[str, Tuple[str, float]]] = None
+    ) -> None: ...
+    def push(
+        self, key: str, payload: str, value: Optional[float] = None, event: bool = False, source: str = "py", offset: Optional[int] = None
+    ) -> List[Tuple[str, List[Tuple[str, str]], int]]: ...
+    def poll(self) -> List[Tuple[str, List[Tuple[str, str]], int]]: ...
+    def flush(self) -> Optional[Tuple[str, List[Tuple[str, str]], int]]: ...
