@@ -76,5 +76,20 @@ async fn rtu_on_a_pseudo_terminal_pair() {
     for (i, t) in tasks.into_iter().enumerate() {
         assert_eq!(t.await.unwrap(), vec![1000 + i as u16]);
     }
+    // the line is one first-come first-served queue: requests queued in turn (join_all polls
+    // them in order) are answered in turn, whatever their unit
+    let answered = std::sync::Mutex::new(Vec::new());
+    let queued = (0..8u16).map(|i| {
+        let (d, answered) = (&d, &answered);
+        async move {
+            let unit = if i % 2 == 0 { None } else { Some(1) };
+            let v = d.read_input_registers(unit, i, 1).await.unwrap().unwrap();
+            answered.lock().unwrap().push(i);
+            v
+        }
+    });
+    let values = futures::future::join_all(queued).await;
+    assert_eq!(values, (0..8u16).map(|i| vec![1000 + i]).collect::<Vec<_>>());
+    assert_eq!(answered.into_inner().unwrap(), (0..8u16).collect::<Vec<_>>());
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -247,36 +247,3 @@ async fn a_dead_workers_tasks_run_after_its_lease() {
     assert_eq!((info.size, info.failed_total), (0, 50), "the 50 lost ones counted as failed attempts");
     cleanup(&prefix);
 }
-
-/// Delayed tasks start close to their time (the driver sleeps to the next due time).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delayed_tasks_start_on_time() {
-    let s = MemoryStore::new(Config::default());
-    let late: Arc<Mutex<Vec<i64>>> = Arc::default();
-    let l2 = late.clone();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let w = tokio::spawn(driver::run(
-        s.clone(),
-        move |l| {
-            let late = l2.clone();
-            async move {
-                late.lock().unwrap().push(now() - l.task.next_process_at);
-                trigger_core::task::Outcome::success("")
-            }
-        },
-        WorkerConfig::default(),
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
-    let t0 = now();
-    for i in 0..50 {
-        s.enqueue(NewTask::new("default", "d", vec![]).with_process_at(t0 + 100 + i * 7), t0).await.unwrap();
-    }
-    tokio::time::sleep(Duration::from_millis(100 + 50 * 7 + 300)).await;
-    let _ = stop_tx.send(());
-    w.await.unwrap();
-    let late = late.lock().unwrap();
-    assert_eq!(late.len(), 50);
-    assert!(late.iter().all(|&ms| (0..50).contains(&ms)), "lateness {late:?}");
-}
