@@ -99,9 +99,18 @@ impl Point {
 }
 
 fn type_id_of(value: &PointValue, time: &TimeTag) -> TypeId {
+    let (none, t24, t56) = type_ids(value);
+    TypeId(match time {
+        TimeTag::None => none,
+        TimeTag::Cp24(_) => t24,
+        TimeTag::Cp56(_) => t56,
+    })
+}
+
+/// The type identifications of a value without time tag, with CP24 and with CP56.
+fn type_ids(value: &PointValue) -> (u8, u8, u8) {
     use PointValue as V;
-    use TimeTag as T;
-    let (none, t24, t56) = match value {
+    match value {
         V::Single(_) => (1, 2, 30),
         V::Double(_) => (3, 4, 31),
         V::Step { .. } => (5, 6, 32),
@@ -115,12 +124,7 @@ fn type_id_of(value: &PointValue, time: &TimeTag) -> TypeId {
         V::PackedStartEvents(_) => (39, 18, 39),
         V::PackedOutputCircuit(_) => (40, 19, 40),
         V::PackedSinglePoint(_) => (20, 20, 20),
-    };
-    TypeId(match time {
-        T::None => none,
-        T::Cp24(_) => t24,
-        T::Cp56(_) => t56,
-    })
+    }
 }
 
 /// Calls `f` for every point of a monitor-direction body (types 1-21, 30-40). Returns false,
@@ -204,9 +208,11 @@ pub fn max_objects(type_id: TypeId, params: &AsduParams) -> usize {
     ((crate::apci::MAX_ASDU_LEN - params.header_len()) / per).clamp(1, 127)
 }
 
-/// Builds a body (SQ=0) from points that all have type identification `type_id`, stripping or
-/// keeping time tags as that type requires. Points of another type are skipped; normalised
-/// values may also be sent as M_ME_ND_1 (21, without quality).
+/// Builds a body (SQ=0) of type `type_id` from the points whose value is of that type's kind,
+/// whatever their time tag: a tag the type has not is dropped (CP56 is cut to CP24 for the
+/// CP24 types), a tag the type needs and the point has not is sent with its invalid bit set.
+/// Points of another kind are skipped; normalised values may also be sent as M_ME_ND_1 (21,
+/// without quality).
 ///
 /// # Errors
 /// [`EncodeError::TooManyObjects`] above 127 points.
@@ -215,7 +221,10 @@ pub fn encode_points<'a>(type_id: TypeId, pts: impl IntoIterator<Item = &'a Poin
     let nd = type_id == TypeId::M_ME_ND_1;
     let pts: Vec<&Point> = pts
         .into_iter()
-        .filter(|p| p.type_id() == type_id || untimed(p) == type_id || (nd && matches!(p.value, V::Normalized(_))))
+        .filter(|p| {
+            let (none, t24, t56) = type_ids(&p.value);
+            [none, t24, t56].contains(&type_id.0) || (nd && matches!(p.value, V::Normalized(_)))
+        })
         .collect();
     if pts.len() > 127 {
         return Err(EncodeError::TooManyObjects { count: pts.len() });
@@ -421,6 +430,33 @@ mod tests {
         assert_eq!(body.len(), 1, "the single point is not a float");
         assert_eq!(max_objects(TypeId::M_ME_NC_1, &AsduParams::default()), 30);
         assert_eq!(max_objects(TypeId::M_SP_NA_1, &AsduParams::default()), 60);
+    }
+
+    #[test]
+    fn time_tags_follow_the_asked_type() {
+        let t56 = Cp56Time2a::new(26, 6, 5, 14, 30, 1234).unwrap();
+        let untimed = Point::new(Ioa::new(1).unwrap(), PointValue::Single(true));
+        let timed = Point { time: TimeTag::Cp56(t56), ..Point::new(Ioa::new(2).unwrap(), PointValue::Single(false)) };
+        let float = Point::new(Ioa::new(3).unwrap(), PointValue::Float(1.0));
+        let decode = |t: TypeId| {
+            let body = encode_points(t, [&untimed, &timed, &float]).unwrap();
+            let asdu =
+                OwnedAsdu { cause: Cause::new(Cot::SPONTANEOUS), common_address: crate::types::CommonAddress(1), body };
+            let mut out = BytesMut::new();
+            asdu.encode(&AsduParams::default(), &mut out).unwrap();
+            points(&Asdu::decode(&out, &AsduParams::default()).unwrap().body)
+        };
+        // asked with CP56: the untimed point goes with an invalid time, the float is skipped
+        let back = decode(TypeId::M_SP_TB_1);
+        assert_eq!(back.len(), 2);
+        assert_eq!(back[0].time, TimeTag::Cp56(Cp56Time2a::default().with_invalid(true)));
+        assert_eq!(back[1].time, TimeTag::Cp56(t56));
+        // CP24: cut from CP56; none: stripped
+        let back = decode(TypeId::M_SP_TA_1);
+        assert_eq!(back[1].time, TimeTag::Cp24(Cp24Time2a([t56.0[0], t56.0[1], t56.0[2]])));
+        assert!(matches!(back[0].time, TimeTag::Cp24(t) if t.invalid()));
+        let back = decode(TypeId::M_SP_NA_1);
+        assert!(back.iter().all(|p| p.time == TimeTag::None) && back.len() == 2);
     }
 
     #[test]

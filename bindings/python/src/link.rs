@@ -193,7 +193,8 @@ fn make_point(kind: &str, ioa_v: u32, v: &Bound<'_, PyAny>, quality: u8, time_ms
 /// negative=False, cot_size=2, ca_size=2, ioa_size=3) -> bytes
 ///
 /// One ASDU of monitored points; each point is `(ioa, value)`, `(ioa, value, quality)` or
-/// `(ioa, value, quality, time_ms)` (time-tagged types need the time; others drop it).
+/// `(ioa, value, quality, time_ms)`. Types without a time tag drop the time; a time-tagged
+/// type sends a point given without one with its time marked invalid (IV).
 #[pyfunction]
 #[pyo3(signature = (type_id, points, *, common_address=1, cot=3, originator=0, test=false, negative=false, cot_size=2, ca_size=2, ioa_size=3))]
 #[allow(clippy::too_many_arguments)]

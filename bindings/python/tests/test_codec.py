@@ -53,6 +53,9 @@ def test_time_tagged_types_carry_their_time_and_quality(tid, value):
     assert cols["quality"].tolist() == [0x80]
     assert cols["device_time"].astype("int64").tolist() == [T_MS * 1_000_000]
     assert float(cols["value"][0]) == float(value)
+    # given without a time, the point is still sent, its time marked invalid (read back as NaT)
+    cols = zero104.decode(zero104.i_frame(zero104.encode_points(tid, [(100, value)])))
+    assert cols["type_id"].tolist() == [tid] and np.isnat(cols["device_time"]).all()
 
 
 def test_a_stream_of_many_frames_and_s_frames_columns_and_arrow():
@@ -186,6 +189,37 @@ def test_pcap_resynchronises_after_garbage(tmp_path):
     cols = zero104.decode_pcap(f)
     assert cols["ioa"].tolist() == [7, 7]
     assert len(cols.info["errors"]) >= 1
+
+
+def test_damaged_captures_decode_or_raise_decode_error():
+    """Captures cut anywhere, with bytes flipped, or made up after a pcapng magic: each decodes
+    (what survives) or raises DecodeError; nothing else escapes (a Rust panic would surface as
+    pyo3's PanicException, which is not an Exception)."""
+    import random
+
+    rng = random.Random(104)
+    station, master = ((127, 0, 0, 1), 2404), ((127, 0, 0, 2), 50000)
+    kinds = [(1, True), (3, 2), (11, -7), (30, False), (36, 1.5)]
+    a = frames(*[zero104.encode_points(tid, [(i, v)]) for i, (tid, v) in enumerate(kinds, 1)])
+    good = pcap([(i, tcp_packet(station, master, 1 + 40 * i, a[40 * i : 40 * i + 40])) for i in range(len(a) // 40 + 1)])
+    assert zero104.decode_pcap(good).rows == 5
+    ng_magic = bytes([0x0A, 0x0D, 0x0D, 0x0A])
+    cases = [good[:n] for n in range(len(good))]
+    for _ in range(3000):
+        b = bytearray(good)
+        for _ in range(rng.randint(1, 8)):
+            b[rng.randrange(len(b))] = rng.randrange(256)
+        cases.append(bytes(b))
+        cases.append(ng_magic + rng.randbytes(rng.randint(0, 200)))
+    decoded = 0
+    for data in cases:
+        try:
+            cols = zero104.decode_pcap(data, port=None)
+        except DecodeError:
+            continue
+        decoded += 1
+        assert len(cols["ioa"]) == len(cols["value"]) == cols.rows
+    assert decoded > 1000
 
 
 def test_compactor_modes_and_errors():
