@@ -79,8 +79,14 @@ def main():
     pts[3].on_receive(callable=on_float)
     client.start()
     # c104's state callback and is_connected can lag under load: our STARTDT confirmation on the
-    # raw frames counts too
-    out = {"opened": opened.wait(timeout=10)}
+    # raw frames counts too. c104 at times connects and stays OPEN_MUTED without sending STARTDT
+    # (seen here about 1 run in 4: its reconnect 10 s later then sends it): ask again with unmute()
+    out = {"opened": False}
+    for _ in range(10):
+        if opened.wait(timeout=1):
+            out["opened"] = True
+            break
+        conn.unmute()
     # c104's own wait for a confirmation can miss one that arrives very fast (seen here 1 run in 3,
     # more under load; the frames show ours on time), so confirmations are read off the raw frames
     for _ in range(5):
