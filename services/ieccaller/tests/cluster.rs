@@ -44,7 +44,8 @@ async fn instance(id: &str, prefix: &str, slaves: &[Slave]) -> ieccaller::Pipeli
 }
 
 async fn wait(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    // generous: a membership change waits for the broker, and a loaded machine is slow
+    let deadline = Instant::now() + Duration::from_secs(60);
     while !ok() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -53,9 +54,21 @@ async fn wait(what: &str, mut ok: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stations_are_shared_and_move_when_an_instance_is_lost() {
-    let slaves = stations(6).await;
-    let all: BTreeSet<String> =
-        slaves.iter().map(|s| format!("127.0.0.1:{}", s.local_addr().unwrap().port())).collect();
+    // the membership changes and station moves are logged, shown when the test fails
+    let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("ieccaller=info,iec104=warn").try_init();
+    // six stations, plus more while rendezvous hashing of these ports gives one instance none
+    // (1 run in 32 with six): each instance must own some for the test to mean anything
+    let members: BTreeSet<String> = ["a".to_owned(), "b".to_owned()].into();
+    let key = |s: &Slave| format!("127.0.0.1:{}", s.local_addr().unwrap().port());
+    let mut slaves = stations(6).await;
+    while slaves.iter().all(|s| ieccaller::cluster::owner(&members, &key(s)) == Some("a"))
+        || slaves.iter().all(|s| ieccaller::cluster::owner(&members, &key(s)) == Some("b"))
+    {
+        slaves.extend(stations(1).await);
+    }
+    let all: BTreeSet<String> = slaves.iter().map(key).collect();
+    let owned_by_a: BTreeSet<String> =
+        all.iter().filter(|k| ieccaller::cluster::owner(&members, k) == Some("a")).cloned().collect();
     let prefix = format!("zt{}", uuid::Uuid::now_v7().simple());
     let a = instance("a", &prefix, &slaves).await;
     let b = instance("b", &prefix, &slaves).await;
@@ -64,10 +77,7 @@ async fn stations_are_shared_and_move_when_an_instance_is_lost() {
     wait("the stations to be split", || {
         let ka: BTreeSet<String> = a.stations.keys().into_iter().collect();
         let kb: BTreeSet<String> = b.stations.keys().into_iter().collect();
-        ka.is_disjoint(&kb)
-            && ka.union(&kb).cloned().collect::<BTreeSet<_>>() == all
-            && !ka.is_empty()
-            && !kb.is_empty()
+        ka.is_disjoint(&kb) && ka.union(&kb).cloned().collect::<BTreeSet<_>>() == all && ka == owned_by_a
     })
     .await;
     wait("one connection per station", || slaves.iter().all(|s| s.connections() == 1)).await;
@@ -110,7 +120,7 @@ async fn stations_are_shared_and_move_when_an_instance_is_lost() {
     wait("b to poll every station", || b.stations.keys().into_iter().collect::<BTreeSet<_>>() == all).await;
     assert!(b_before.iter().all(|k| b.stations.keys().contains(k)));
     wait("one connection per station after the move", || slaves.iter().all(|s| s.connections() == 1)).await;
-    wait("every station started", || b.stations.connected() == 6).await;
+    wait("every station started", || b.stations.connected() == all.len()).await;
     b.stop(Duration::from_secs(5)).await;
 
     // leave no retained records behind
