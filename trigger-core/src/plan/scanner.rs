@@ -34,6 +34,9 @@ pub trait PlanHandler: Send + Sync + 'static {
     /// Reports a finished batch or plan (failures are only logged). A scanner calls it from one
     /// task, one event at a time, in the order the results were committed: a plan's
     /// PLAN_FINISHED comes after the BATCH_FINISHED of every batch this scanner finished.
+    /// Events of results applied elsewhere (another instance, `CallbackPlanExecItem` through
+    /// [`PlanStore::callback`]) are delivered by whoever applied them, in no order relative to
+    /// these.
     fn notify(&self, e: PlanEvent) -> BoxFuture<'_, Result<(), String>>;
 }
 
