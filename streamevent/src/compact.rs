@@ -11,8 +11,13 @@
 //!   (absolute or percent, configured per point) since the last value *emitted* is left out.
 //!
 //! Time-tagged events (the caller marks them) are never merged away in any mode. Every chunk
-//! carries an id built from the source positions it covers, so a downstream can drop a
-//! redelivered chunk.
+//! carries a [`ChunkId`] built from the source positions it covers and the identities of the
+//! messages at their ends, so a downstream can drop a redelivered chunk and never mistakes a new
+//! one for it.
+//!
+//! The compactor works on anything [`Compactable`]: the JSON [`Message`] a Kafka consumer
+//! reads, or the typed [`crate::point::PointMsg`] of the in-process path (through
+//! [`Positioned`]), which is never serialised on the way.
 //!
 //! ```
 //! use streamevent::compact::{Compactor, CompactorConfig, Message, Mode};
@@ -25,11 +30,34 @@
 //! let chunk = c.poll(now + Duration::from_secs(1)).unwrap();
 //! assert_eq!(chunk.messages.len(), 1);
 //! assert_eq!(chunk.messages[0].payload, "3");
-//! assert_eq!(chunk.id, "asdu/0@0-2");
+//! assert_eq!(chunk.id.ranges().collect::<Vec<_>>(), [("asdu/0", 0, 2)]);
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use crate::id::{ChunkId, ChunkIdBuilder, PointKey};
+use crate::point::PointMsg;
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::hash::Hash;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// What the compactor needs of a message.
+pub trait Compactable {
+    /// The point key messages are merged by.
+    type Key: Hash + Eq + Clone + Display;
+    /// The point key.
+    fn key(&self) -> Self::Key;
+    /// Bytes it counts for (the chunk size limit).
+    fn size(&self) -> usize;
+    /// Numeric value, for dead bands.
+    fn value(&self) -> Option<f64>;
+    /// A time-tagged event: never merged away.
+    fn is_event(&self) -> bool;
+    /// Source name and position in it.
+    fn position(&self) -> (&str, u64);
+    /// An identity unique to the message (its msgId), for the chunk id.
+    fn ident(&self) -> u128;
+}
 
 /// How messages of one point are merged within a chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -101,6 +129,8 @@ pub struct Message {
     pub value: Option<f64>,
     /// A time-tagged event: never merged away.
     pub event: bool,
+    /// Identity of the message (its msgId as a number, [`crate::id::ident_of`]); 0 if unknown.
+    pub ident: u128,
 }
 
 impl Message {
@@ -113,39 +143,104 @@ impl Message {
         value: Option<f64>,
         event: bool,
     ) -> Message {
-        Message { key: key.into(), source: source.into(), offset, payload: payload.into(), value, event }
+        Message { key: key.into(), source: source.into(), offset, payload: payload.into(), value, event, ident: 0 }
+    }
+
+    /// The same message with its identity set.
+    pub fn with_ident(mut self, ident: u128) -> Message {
+        self.ident = ident;
+        self
+    }
+}
+
+impl Compactable for Message {
+    type Key = String;
+    fn key(&self) -> String {
+        self.key.clone()
+    }
+    fn size(&self) -> usize {
+        self.payload.len()
+    }
+    fn value(&self) -> Option<f64> {
+        self.value
+    }
+    fn is_event(&self) -> bool {
+        self.event
+    }
+    fn position(&self) -> (&str, u64) {
+        (&self.source, self.offset)
+    }
+    fn ident(&self) -> u128 {
+        self.ident
+    }
+}
+
+/// A typed point with its position in an in-process stream (a source name unique to the run,
+/// and a sequence number).
+#[derive(Debug, Clone)]
+pub struct Positioned {
+    /// The point.
+    pub point: PointMsg,
+    /// Source name.
+    pub source: Arc<str>,
+    /// Sequence number in the source.
+    pub seq: u64,
+}
+
+/// Bytes a typed point counts for: about the size of its JSON message.
+pub const TYPED_POINT_SIZE: usize = 320;
+
+impl Compactable for Positioned {
+    type Key = PointKey;
+    fn key(&self) -> PointKey {
+        self.point.key()
+    }
+    fn size(&self) -> usize {
+        TYPED_POINT_SIZE
+    }
+    fn value(&self) -> Option<f64> {
+        self.point.value_f64()
+    }
+    fn is_event(&self) -> bool {
+        self.point.is_event()
+    }
+    fn position(&self) -> (&str, u64) {
+        (&self.source, self.seq)
+    }
+    fn ident(&self) -> u128 {
+        self.point.msg_id
     }
 }
 
 /// A closed chunk.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Chunk {
-    /// `source@first-last` per source, sorted by source, joined by `,`.
-    pub id: String,
+pub struct Chunk<M = Message> {
+    /// Positions and fingerprint of the messages it covers.
+    pub id: ChunkId,
     /// The messages, in arrival order of their slots.
-    pub messages: Vec<Message>,
+    pub messages: Vec<M>,
     /// Messages received into this chunk (before merging).
     pub received: usize,
 }
 
 /// The compactor. See the [module docs](self).
 #[derive(Debug)]
-pub struct Compactor {
+pub struct Compactor<M: Compactable = Message> {
     cfg: CompactorConfig,
-    slots: Vec<Option<Message>>,
+    slots: Vec<Option<M>>,
     /// Slot of each point's mergeable message in the open chunk.
-    index: HashMap<String, usize>,
+    index: HashMap<M::Key, usize>,
     bytes: usize,
     received: usize,
     opened: Option<Instant>,
-    ranges: BTreeMap<String, (u64, u64)>,
+    ranges: ChunkIdBuilder,
     /// Last value emitted per point (dead band reference).
-    emitted: HashMap<String, f64>,
+    emitted: HashMap<M::Key, f64>,
 }
 
-impl Compactor {
+impl<M: Compactable> Compactor<M> {
     /// A compactor with an empty open chunk.
-    pub fn new(cfg: CompactorConfig) -> Compactor {
+    pub fn new(cfg: CompactorConfig) -> Compactor<M> {
         Compactor {
             cfg,
             slots: Vec::new(),
@@ -153,41 +248,40 @@ impl Compactor {
             bytes: 0,
             received: 0,
             opened: None,
-            ranges: BTreeMap::new(),
+            ranges: ChunkIdBuilder::default(),
             emitted: HashMap::new(),
         }
     }
 
+    /// The settings.
+    pub fn config(&self) -> &CompactorConfig {
+        &self.cfg
+    }
+
     /// Adds a message; returns a chunk when this message filled it.
-    pub fn push(&mut self, m: Message, now: Instant) -> Option<Chunk> {
+    pub fn push(&mut self, m: M, now: Instant) -> Option<Chunk<M>> {
         self.opened.get_or_insert(now);
         self.received += 1;
-        match self.ranges.get_mut(&m.source) {
-            Some(r) => {
-                r.0 = r.0.min(m.offset);
-                r.1 = r.1.max(m.offset);
-            }
-            None => {
-                self.ranges.insert(m.source.clone(), (m.offset, m.offset));
-            }
-        }
-        let merge = self.cfg.mode != Mode::Batch && !m.event;
-        if merge {
-            if let Some(&i) = self.index.get(&m.key) {
+        let (src, off) = m.position();
+        self.ranges.add(src, off, m.ident());
+        let size = m.size();
+        if self.cfg.mode != Mode::Batch && !m.is_event() {
+            let key = m.key();
+            if let Some(&i) = self.index.get(&key) {
                 if let Some(old) = self.slots[i].replace(m) {
-                    self.bytes -= old.payload.len();
+                    self.bytes -= old.size();
                 }
-                self.bytes += self.slots[i].as_ref().map_or(0, |x| x.payload.len());
+                self.bytes += size;
                 return self.close_if_full();
             }
-            self.index.insert(m.key.clone(), self.slots.len());
+            self.index.insert(key, self.slots.len());
         }
-        self.bytes += m.payload.len();
+        self.bytes += size;
         self.slots.push(Some(m));
         self.close_if_full()
     }
 
-    fn close_if_full(&mut self) -> Option<Chunk> {
+    fn close_if_full(&mut self) -> Option<Chunk<M>> {
         (self.bytes >= self.cfg.max_bytes).then(|| self.close()).flatten()
     }
 
@@ -202,7 +296,7 @@ impl Compactor {
     }
 
     /// The open chunk if it is due at `now`.
-    pub fn poll(&mut self, now: Instant) -> Option<Chunk> {
+    pub fn poll(&mut self, now: Instant) -> Option<Chunk<M>> {
         match self.opened {
             Some(t) if now >= t + self.cfg.max_age => self.close(),
             _ => None,
@@ -210,31 +304,31 @@ impl Compactor {
     }
 
     /// Closes the open chunk now (shutdown, explicit flush); `None` when it is empty.
-    pub fn flush(&mut self) -> Option<Chunk> {
+    pub fn flush(&mut self) -> Option<Chunk<M>> {
         self.close()
     }
 
-    fn close(&mut self) -> Option<Chunk> {
+    fn close(&mut self) -> Option<Chunk<M>> {
         self.opened?;
-        let id = self.ranges.iter().map(|(s, (a, b))| format!("{s}@{a}-{b}")).collect::<Vec<_>>().join(",");
-        let mut messages: Vec<Message> = self.slots.drain(..).flatten().collect();
-        if self.cfg.mode == Mode::Deadband {
+        let id = self.ranges.build();
+        let mut messages: Vec<M> = self.slots.drain(..).flatten().collect();
+        if self.cfg.mode == Mode::Deadband && !self.cfg.bands.is_empty() {
             let (bands, emitted) = (&self.cfg.bands, &mut self.emitted);
             messages.retain(|m| {
-                if m.event {
+                if m.is_event() {
                     return true;
                 }
-                let (Some(v), Some(band)) = (m.value, bands.get(&m.key)) else { return true };
-                let pass = emitted.get(&m.key).is_none_or(|last| band.passes(*last, v));
+                let key = m.key();
+                let (Some(v), Some(band)) = (m.value(), bands.get(&key.to_string())) else { return true };
+                let pass = emitted.get(&key).is_none_or(|last| band.passes(*last, v));
                 if pass {
-                    emitted.insert(m.key.clone(), v);
+                    emitted.insert(key, v);
                 }
                 pass
             });
         }
         let received = self.received;
         self.index.clear();
-        self.ranges.clear();
         self.bytes = 0;
         self.received = 0;
         self.opened = None;
@@ -254,15 +348,15 @@ mod tests {
     #[test]
     fn closes_by_size_and_age() {
         let t0 = Instant::now();
-        let mut c = Compactor::new(CompactorConfig { max_bytes: 10, ..Default::default() });
+        let mut c: Compactor = Compactor::new(CompactorConfig { max_bytes: 10, ..Default::default() });
         assert!(c.push(Message::new("a", "s", 0, "12345", None, false), t0).is_none());
         let ch = c.push(Message::new("b", "s", 1, "67890", None, false), t0).expect("full at 10 bytes");
-        assert_eq!((ch.messages.len(), ch.id.as_str()), (2, "s@0-1"));
+        assert_eq!((ch.messages.len(), ch.id.ranges().collect::<Vec<_>>()), (2, vec![("s", 0, 1)]));
         assert!(c.poll_timeout().is_none(), "empty after closing");
         c.push(Message::new("c", "s", 2, "x", None, false), t0);
         assert_eq!(c.poll_timeout(), Some(t0 + Duration::from_secs(1)));
         assert!(c.poll(t0 + Duration::from_millis(999)).is_none());
-        assert_eq!(c.poll(t0 + Duration::from_secs(1)).unwrap().id, "s@2-2");
+        assert_eq!(c.poll(t0 + Duration::from_secs(1)).unwrap().id.ranges().collect::<Vec<_>>(), [("s", 2, 2)]);
         assert!(c.flush().is_none());
     }
 
@@ -341,8 +435,8 @@ mod tests {
             }
             let events_in = input.iter().filter(|(_, ev, _)| *ev).count();
             prop_assert_eq!(out.iter().filter(|m| m.event).count(), events_in);
-            let ids: Vec<String> = chunks.iter().map(|c| c.id.clone()).collect();
-            let again: Vec<String> = run().iter().map(|c| c.id.clone()).collect();
+            let ids: Vec<ChunkId> = chunks.iter().map(|c| c.id.clone()).collect();
+            let again: Vec<ChunkId> = run().iter().map(|c| c.id.clone()).collect();
             prop_assert_eq!(ids, again);
             prop_assert_eq!(chunks.iter().map(|c| c.received).sum::<usize>(), input.len());
         }

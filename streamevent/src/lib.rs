@@ -6,21 +6,27 @@
 //! |---|---|
 //! | [`pb`] | the `streamevent.StreamEvent` gRPC protocol, generated at build time from `proto/` (protox, no system protoc) |
 //! | [`msg`] | the IEC 104 point message (`MsgBody`) with serde, JSON byte-compatible with the Go platform |
-//! | [`compact`] | sans-IO compactor: chunks by size or age; `batch`, `last-value` and `deadband` modes; redelivery-safe chunk ids |
+//! | [`id`] | the identities: [`id::StationId`], [`id::PointKey`], [`id::ChunkId`] (unique across runs, instances and re-created topics) |
+//! | [`point`] | the typed point ([`point::PointMsg`]) carried from the master to the sink unserialised; JSON and protobuf made once where it leaves the process |
+//! | [`compact`] | sans-IO compactor over JSON messages or typed points: chunks by size or age; `batch`, `last-value` and `deadband` modes |
 //! | [`store`] | the point-mapping table on SQLite, PostgreSQL or MySQL/MariaDB (sqlx), with a TTL cache |
-//! | [`sink`] | a sink trait and SQL sinks of `raw_point_data` with batched inserts |
-//! | [`ingest`] | what PushChunkAsdu does with a chunk: raw rows for the points whose mapping allows it |
+//! | [`sink`] | chunks stored once: the chunk row and its point rows in one transaction (`raw_point_data`, `telemetry_data`, `tele_signal_data`) |
+//! | [`ingest`] | what a chunk becomes in the tables: raw rows where the mapping allows, typed rows routed by `td_table_type` |
+//! | [`pipeline`] | the compaction loop and one chunk delivery policy (at-least-once, capped retry backoff, bounded in-flight, metrics) |
 //! | [`error`] | the crate's error type and its upstream error-code mapping |
 //!
 //! Station identity: one convention for every service — `metaData.stationId` when set, else the
 //! host with dots replaced by underscores, `_`, and the port (`127_0_0_1_2404`). The Go
 //! ieccaller used `host:port` where streamevent used the underscore form; here both use
-//! [`msg::station_id`].
+//! [`id::StationId`].
 
 pub mod compact;
 pub mod error;
+pub mod id;
 pub mod ingest;
 pub mod msg;
+pub mod pipeline;
+pub mod point;
 pub mod sink;
 pub mod store;
 

@@ -52,7 +52,7 @@ pub fn data_type(type_id: u8) -> i32 {
 /// assert_eq!(streamevent::msg::point_key("127.0.0.1", 1, 2001), "127.0.0.1_1_0x0007d1");
 /// ```
 pub fn point_key(host: &str, coa: u32, ioa: u32) -> String {
-    format!("{host}_{coa}_0x{ioa:06x}")
+    crate::id::PointKey::new(host, coa, ioa).to_string()
 }
 
 /// The station id every service uses: `stationId` from the metadata when it is a non-empty
@@ -66,10 +66,7 @@ pub fn point_key(host: &str, coa: u32, ioa: u32) -> String {
 /// assert_eq!(streamevent::msg::station_id(&meta, "127.0.0.1", 2404), "330KV");
 /// ```
 pub fn station_id(meta: &Map<String, Value>, host: &str, port: u16) -> String {
-    match meta.get("stationId").and_then(Value::as_str) {
-        Some(s) if !s.is_empty() => s.to_owned(),
-        _ => format!("{}_{port}", host.replace('.', "_")),
-    }
+    crate::id::StationId::new(meta, host, port).as_str().to_owned()
 }
 
 /// `yyyy-MM-dd HH:mm:ss.ffffff` with the fraction's trailing zeros trimmed (and no fraction at

@@ -1,8 +1,25 @@
-//! Sinks: where raw point rows go. [`SqlSink`] writes `raw_point_data` with batched inserts
-//! (PostgreSQL: `COPY ... FROM STDIN`; MySQL/MariaDB and SQLite:
-//! multi-row `VALUES`, inside one transaction).
+//! Sinks: where the rows of a chunk go. [`SqlSink`] writes a chunk in one transaction: its row in
+//! `stream_chunk` (unique key: a chunk stored before is recognised, and of two writers racing on
+//! one chunk exactly one stores it), `raw_point_data` in the upstream shape, and the typed tables
+//! `telemetry_data` (yc) and `tele_signal_data` (yx). PostgreSQL gets `COPY ... FROM STDIN`;
+//! MySQL/MariaDB and SQLite multi-row `VALUES`.
+//!
+//! ```no_run
+//! # async fn run() -> streamevent::error::Result<()> {
+//! use streamevent::id::ChunkId;
+//! use streamevent::sink::{Rows, SqlSink, Stored};
+//! use streamevent::store::Db;
+//! let db = Db::connect("sqlite://zero.db").await?;
+//! db.migrate().await?;
+//! let sink = SqlSink::new(db);
+//! let id = ChunkId::from_wire("ieccaller/run-1@0-99");
+//! assert!(matches!(sink.write_chunk(&id, &Rows::default()).await?, Stored::Written { .. }));
+//! assert_eq!(sink.write_chunk(&id, &Rows::default()).await?, Stored::Duplicate);
+//! # Ok(()) }
+//! ```
 
 use crate::error::Result;
+use crate::id::ChunkId;
 use crate::store::{with_pool, Db};
 use std::future::Future;
 use std::pin::Pin;
@@ -34,8 +51,71 @@ pub struct RawRow {
     pub raw_msg: String,
     /// Station id.
     pub tag_station: String,
-    /// Id of the chunk the row came in.
-    pub chunk_id: String,
+}
+
+/// One row of `telemetry_data` (value) or `tele_signal_data` (value != 0).
+#[derive(Debug, Clone, PartialEq, Default, sqlx::FromRow)]
+pub struct TypedRow {
+    /// Push time, Unix microseconds.
+    pub ts: i64,
+    /// Message id.
+    pub msg_id: String,
+    /// Category.
+    pub data_type: i32,
+    /// The value (a signal stores `value != 0`).
+    pub value: f64,
+    /// Quality octet.
+    pub quality: i32,
+    /// Device time tag, Unix milliseconds.
+    pub device_ms: Option<i64>,
+    /// Station id.
+    pub tag_station: String,
+    /// Device id of the mapping.
+    pub device_id: String,
+    /// Common address.
+    pub tag_coa: i32,
+    /// IOA.
+    pub tag_ioa: i32,
+}
+
+/// The rows of one chunk, by table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rows {
+    /// `raw_point_data`.
+    pub raw: Vec<RawRow>,
+    /// `telemetry_data` (mapped `yc`).
+    pub telemetry: Vec<TypedRow>,
+    /// `tele_signal_data` (mapped `yx`).
+    pub signals: Vec<TypedRow>,
+}
+
+impl Rows {
+    /// Rows in all tables.
+    pub fn len(&self) -> usize {
+        self.raw.len() + self.telemetry.len() + self.signals.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What became of a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Stored {
+    /// Stored now, with this many rows per table.
+    Written {
+        /// `raw_point_data` rows.
+        raw: u64,
+        /// `telemetry_data` rows.
+        telemetry: u64,
+        /// `tele_signal_data` rows.
+        signals: u64,
+    },
+    /// Stored before (a redelivery): nothing written.
+    Duplicate,
 }
 
 /// Appends `v` escaped for COPY's text format.
@@ -51,39 +131,77 @@ fn copy_text(buf: &mut String, v: &str) {
     }
 }
 
-fn copy_row(buf: &mut String, r: &RawRow) {
+fn copy_raw(buf: &mut String, r: &RawRow) {
     use std::fmt::Write;
-    let texts = [&r.ts, &r.msg_id, &r.host_v];
-    for t in texts {
+    for t in [&r.ts, &r.msg_id, &r.host_v] {
         copy_text(buf, t);
         buf.push('\t');
     }
     let _ = write!(buf, "{}\t", r.port_v);
     copy_text(buf, &r.asdu);
     let _ = write!(buf, "\t{}\t{}\t{}\t{}\t", r.type_id, r.data_type, r.coa, r.ioa);
-    for (k, t) in [&r.ioa_value, &r.raw_msg, &r.tag_station, &r.chunk_id].into_iter().enumerate() {
+    for (k, t) in [&r.ioa_value, &r.raw_msg, &r.tag_station].into_iter().enumerate() {
         copy_text(buf, t);
-        buf.push(if k == 3 { '\n' } else { '\t' });
+        buf.push(if k == 2 { '\n' } else { '\t' });
     }
 }
 
-/// A boxed future returned by [`Sink::write`].
-pub type WriteFuture<'a> = Pin<Box<dyn Future<Output = Result<u64>> + Send + 'a>>;
-
-/// Somewhere rows can be written.
-pub trait Sink: Send + Sync + 'static {
-    /// Writes the rows; returns how many were written.
-    fn write<'a>(&'a self, rows: &'a [RawRow]) -> WriteFuture<'a>;
+fn copy_typed(buf: &mut String, r: &TypedRow, signal: bool) {
+    use std::fmt::Write;
+    let _ = write!(buf, "{}\t", r.ts);
+    copy_text(buf, &r.msg_id);
+    if signal {
+        let _ = write!(buf, "\t{}\t{}\t{}\t", r.data_type, if r.value != 0.0 { "t" } else { "f" }, r.quality);
+    } else {
+        let _ = write!(buf, "\t{}\t{:?}\t{}\t", r.data_type, r.value, r.quality);
+    }
+    match r.device_ms {
+        Some(ms) => {
+            let _ = write!(buf, "{ms}\t");
+        }
+        None => buf.push_str("\\N\t"),
+    }
+    copy_text(buf, &r.tag_station);
+    buf.push('\t');
+    copy_text(buf, &r.device_id);
+    let _ = writeln!(buf, "\t{}\t{}", r.tag_coa, r.tag_ioa);
 }
 
-/// `raw_point_data` in a SQL database.
+/// A boxed future returned by [`Sink::write_chunk`].
+pub type WriteFuture<'a> = Pin<Box<dyn Future<Output = Result<Stored>> + Send + 'a>>;
+
+/// Somewhere chunks can be stored.
+pub trait Sink: Send + Sync + 'static {
+    /// Stores the rows of chunk `id` once: a chunk stored before gives [`Stored::Duplicate`].
+    fn write_chunk<'a>(&'a self, id: &'a ChunkId, rows: &'a Rows) -> WriteFuture<'a>;
+}
+
+/// The chunk table and the point tables in a SQL database.
 #[derive(Debug, Clone)]
 pub struct SqlSink {
     db: Db,
 }
 
-const COLS: &str =
-    "ts, msg_id, host_v, port_v, asdu, type_id, data_type, coa, ioa, ioa_value, raw_msg, tag_station, chunk_id";
+const RAW_COLS: &str =
+    "ts, msg_id, host_v, port_v, asdu, type_id, data_type, coa, ioa, ioa_value, raw_msg, tag_station";
+const TELEMETRY_COLS: &str =
+    "ts, msg_id, data_type, telemetry_value, quality, device_ms, tag_station, device_id, tag_coa, tag_ioa";
+const SIGNAL_COLS: &str =
+    "ts, msg_id, data_type, signal_value, quality, device_ms, tag_station, device_id, tag_coa, tag_ioa";
+
+macro_rules! insert_values {
+    ($tx:expr, $rows:expr, $per:expr, $table:expr, $cols:expr, |$b:ident, $r:ident| $push:expr) => {{
+        let mut n = 0u64;
+        for chunk in $rows.chunks($per) {
+            let mut qb = sqlx::QueryBuilder::new(format!("INSERT INTO {} ({}) ", $table, $cols));
+            qb.push_values(chunk, |mut $b, $r| {
+                $push;
+            });
+            n += qb.build().execute(&mut *$tx).await?.rows_affected();
+        }
+        n
+    }};
+}
 
 impl SqlSink {
     /// A sink into `db` (migrated).
@@ -91,41 +209,114 @@ impl SqlSink {
         SqlSink { db }
     }
 
-    async fn write_rows(&self, rows: &[RawRow]) -> Result<u64> {
-        if rows.is_empty() {
-            return Ok(0);
-        }
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Stores the rows of chunk `id` in one transaction with its `stream_chunk` row; a chunk
+    /// whose key is there already writes nothing and gives [`Stored::Duplicate`]. Of two writers
+    /// racing on one chunk, the second waits for the first's commit and then sees the duplicate.
+    ///
+    /// # Errors
+    /// [`crate::Error::Db`]; nothing is written then.
+    pub async fn write_chunk(&self, id: &ChunkId, rows: &Rows) -> Result<Stored> {
+        let key = id.storage_key();
+        let now = chrono::Utc::now().timestamp_millis();
+        let count = i64::try_from(rows.len()).unwrap_or(i64::MAX);
         match &self.db {
             Db::Postgres(p) => {
-                // COPY in text format: the fastest bulk path PostgreSQL offers
-                let mut buf = String::with_capacity(rows.len() * 160);
-                for r in rows {
-                    copy_row(&mut buf, r);
+                let mut tx = p.begin().await?;
+                let fresh = sqlx::query(
+                    "INSERT INTO stream_chunk (chunk_key, chunk_id, row_count, stored_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (chunk_key) DO NOTHING",
+                )
+                .bind(&*key)
+                .bind(id.as_str())
+                .bind(count)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if fresh == 0 {
+                    tx.rollback().await?;
+                    return Ok(Stored::Duplicate);
                 }
-                let mut conn = p.acquire().await?;
-                let mut copy =
-                    conn.copy_in_raw(&format!("COPY raw_point_data ({COLS}) FROM STDIN WITH (FORMAT text)")).await?;
-                copy.send(buf.into_bytes()).await?;
-                Ok(copy.finish().await?)
+                let raw = if rows.raw.is_empty() {
+                    0
+                } else {
+                    let mut buf = String::with_capacity(rows.raw.len() * 320);
+                    rows.raw.iter().for_each(|r| copy_raw(&mut buf, r));
+                    let mut copy = tx
+                        .copy_in_raw(&format!("COPY raw_point_data ({RAW_COLS}) FROM STDIN WITH (FORMAT text)"))
+                        .await?;
+                    copy.send(buf.into_bytes()).await?;
+                    copy.finish().await?
+                };
+                let mut typed = [0u64; 2];
+                for (k, (list, table, cols)) in [
+                    (&rows.telemetry, "telemetry_data", TELEMETRY_COLS),
+                    (&rows.signals, "tele_signal_data", SIGNAL_COLS),
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    if list.is_empty() {
+                        continue;
+                    }
+                    let mut buf = String::with_capacity(list.len() * 96);
+                    list.iter().for_each(|r| copy_typed(&mut buf, r, k == 1));
+                    let mut copy =
+                        tx.copy_in_raw(&format!("COPY {table} ({cols}) FROM STDIN WITH (FORMAT text)")).await?;
+                    copy.send(buf.into_bytes()).await?;
+                    typed[k] = copy.finish().await?;
+                }
+                tx.commit().await?;
+                Ok(Stored::Written { raw, telemetry: typed[0], signals: typed[1] })
             }
             db => {
-                // 13 binds per row: SQLite allows 32766 variables, MySQL 65535
+                // 12 binds per raw row: SQLite allows 32766 variables, MySQL 65535
                 let per = if matches!(db, Db::Sqlite(_)) { 2_000 } else { 4_000 };
+                let claim = match db {
+                    Db::MySql(_) => {
+                        "INSERT IGNORE INTO stream_chunk (chunk_key, chunk_id, row_count, stored_at) VALUES (?, ?, ?, ?)"
+                    }
+                    _ => {
+                        "INSERT INTO stream_chunk (chunk_key, chunk_id, row_count, stored_at) VALUES (?, ?, ?, ?) \
+                         ON CONFLICT (chunk_key) DO NOTHING"
+                    }
+                };
                 with_pool!(db, p => {
                     let mut tx = p.begin().await?;
-                    let mut n = 0;
-                    for chunk in rows.chunks(per) {
-                        let mut qb = sqlx::QueryBuilder::new(format!("INSERT INTO raw_point_data ({COLS}) "));
-                        qb.push_values(chunk, |mut b, r| {
-                            b.push_bind(&r.ts).push_bind(&r.msg_id).push_bind(&r.host_v).push_bind(r.port_v)
-                                .push_bind(&r.asdu).push_bind(r.type_id).push_bind(r.data_type).push_bind(r.coa)
-                                .push_bind(r.ioa).push_bind(&r.ioa_value).push_bind(&r.raw_msg)
-                                .push_bind(&r.tag_station).push_bind(&r.chunk_id);
-                        });
-                        n += qb.build().execute(&mut *tx).await?.rows_affected();
+                    let fresh = sqlx::query(claim)
+                        .bind(&*key)
+                        .bind(id.as_str())
+                        .bind(count)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if fresh == 0 {
+                        tx.rollback().await?;
+                        return Ok(Stored::Duplicate);
                     }
+                    let raw = insert_values!(tx, rows.raw, per, "raw_point_data", RAW_COLS, |b, r| {
+                        b.push_bind(&r.ts).push_bind(&r.msg_id).push_bind(&r.host_v).push_bind(r.port_v)
+                            .push_bind(&r.asdu).push_bind(r.type_id).push_bind(r.data_type).push_bind(r.coa)
+                            .push_bind(r.ioa).push_bind(&r.ioa_value).push_bind(&r.raw_msg).push_bind(&r.tag_station)
+                    });
+                    let telemetry = insert_values!(tx, rows.telemetry, per, "telemetry_data", TELEMETRY_COLS, |b, r| {
+                        b.push_bind(r.ts).push_bind(&r.msg_id).push_bind(r.data_type).push_bind(r.value)
+                            .push_bind(r.quality).push_bind(r.device_ms).push_bind(&r.tag_station)
+                            .push_bind(&r.device_id).push_bind(r.tag_coa).push_bind(r.tag_ioa)
+                    });
+                    let signals = insert_values!(tx, rows.signals, per, "tele_signal_data", SIGNAL_COLS, |b, r| {
+                        b.push_bind(r.ts).push_bind(&r.msg_id).push_bind(r.data_type).push_bind(r.value != 0.0)
+                            .push_bind(r.quality).push_bind(r.device_ms).push_bind(&r.tag_station)
+                            .push_bind(&r.device_id).push_bind(r.tag_coa).push_bind(r.tag_ioa)
+                    });
                     tx.commit().await?;
-                    Ok(n)
+                    Ok(Stored::Written { raw, telemetry, signals })
                 })
             }
         }
@@ -137,20 +328,43 @@ impl SqlSink {
     /// [`crate::Error::Db`].
     pub async fn rows(&self, tag_station: &str, coa: i32, ioa: i32) -> Result<Vec<RawRow>> {
         let sql = self.db.sql(&format!(
-            "SELECT {COLS} FROM raw_point_data WHERE tag_station = ? AND coa = ? AND ioa = ? ORDER BY id"
+            "SELECT {RAW_COLS} FROM raw_point_data WHERE tag_station = ? AND coa = ? AND ioa = ? ORDER BY id"
         ));
         Ok(
             with_pool!(&self.db, p => sqlx::query_as::<_, RawRow>(&sql).bind(tag_station).bind(coa).bind(ioa).fetch_all(p).await?),
         )
     }
 
-    /// True when rows of chunk `chunk_id` were already written (redelivery).
+    /// Typed rows of one point (`signal`: `tele_signal_data`, else `telemetry_data`), oldest first.
     ///
     /// # Errors
     /// [`crate::Error::Db`].
-    pub async fn has_chunk(&self, chunk_id: &str) -> Result<bool> {
-        let sql = self.db.sql("SELECT COUNT(*) FROM raw_point_data WHERE chunk_id = ?");
-        let n: i64 = with_pool!(&self.db, p => sqlx::query_scalar(&sql).bind(chunk_id).fetch_one(p).await?);
+    pub async fn typed_rows(&self, signal: bool, tag_station: &str, coa: i32, ioa: i32) -> Result<Vec<TypedRow>> {
+        let (table, value) =
+            if signal { ("tele_signal_data", "signal_value") } else { ("telemetry_data", "telemetry_value") };
+        let cast = match (&self.db, signal) {
+            (_, false) => value.to_owned(),
+            (Db::Postgres(_), true) => format!("CASE WHEN {value} THEN 1.0::float8 ELSE 0.0::float8 END"),
+            (Db::MySql(_), true) => format!("CAST({value} AS DOUBLE)"),
+            (Db::Sqlite(_), true) => format!("1.0 * {value}"),
+        };
+        let sql = self.db.sql(&format!(
+            "SELECT ts, msg_id, data_type, {cast} AS value, quality, device_ms, tag_station, device_id, tag_coa, tag_ioa \
+             FROM {table} WHERE tag_station = ? AND tag_coa = ? AND tag_ioa = ? ORDER BY ts, msg_id"
+        ));
+        Ok(
+            with_pool!(&self.db, p => sqlx::query_as::<_, TypedRow>(&sql).bind(tag_station).bind(coa).bind(ioa).fetch_all(p).await?),
+        )
+    }
+
+    /// True when chunk `id` was stored.
+    ///
+    /// # Errors
+    /// [`crate::Error::Db`].
+    pub async fn has_chunk(&self, id: &ChunkId) -> Result<bool> {
+        let sql = self.db.sql("SELECT COUNT(*) FROM stream_chunk WHERE chunk_key = ?");
+        let key = id.storage_key();
+        let n: i64 = with_pool!(&self.db, p => sqlx::query_scalar(&sql).bind(&*key).fetch_one(p).await?);
         Ok(n > 0)
     }
 
@@ -159,14 +373,25 @@ impl SqlSink {
     /// # Errors
     /// [`crate::Error::Db`].
     pub async fn count(&self) -> Result<i64> {
-        Ok(
-            with_pool!(&self.db, p => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM raw_point_data").fetch_one(p).await?),
-        )
+        self.count_of("raw_point_data").await
+    }
+
+    /// Number of rows in one of this sink's tables (`raw_point_data`, `telemetry_data`,
+    /// `tele_signal_data`, `stream_chunk`).
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidArgument`] for another table, [`crate::Error::Db`].
+    pub async fn count_of(&self, table: &str) -> Result<i64> {
+        if !["raw_point_data", "telemetry_data", "tele_signal_data", "stream_chunk"].contains(&table) {
+            return Err(crate::Error::InvalidArgument(format!("{table} is not a sink table")));
+        }
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        Ok(with_pool!(&self.db, p => sqlx::query_scalar::<_, i64>(&sql).fetch_one(p).await?))
     }
 }
 
 impl Sink for SqlSink {
-    fn write<'a>(&'a self, rows: &'a [RawRow]) -> WriteFuture<'a> {
-        Box::pin(self.write_rows(rows))
+    fn write_chunk<'a>(&'a self, id: &'a ChunkId, rows: &'a Rows) -> WriteFuture<'a> {
+        Box::pin(SqlSink::write_chunk(self, id, rows))
     }
 }

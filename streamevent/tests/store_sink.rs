@@ -5,7 +5,8 @@ mod common;
 
 use common::TestDb;
 use std::time::Duration;
-use streamevent::sink::{RawRow, Sink, SqlSink};
+use streamevent::id::ChunkId;
+use streamevent::sink::{RawRow, Rows, SqlSink, Stored, TypedRow};
 use streamevent::store::{cache_key, MappingStore, PointMapping};
 
 #[tokio::test]
@@ -73,21 +74,104 @@ fn row(i: i32) -> RawRow {
         ioa_value: format!("{i}.5"),
         raw_msg: format!("{{\"ioa\":{},\"value\":{i}.5,\"note\":\"it's\ttab\nline\\\\back\r\"}}", i % 7),
         tag_station: "330KV".into(),
-        chunk_id: "t/0@0-9".into(),
     }
 }
 
+fn typed(i: i32) -> TypedRow {
+    TypedRow {
+        ts: 1_780_640_000_000_000 + i64::from(i),
+        msg_id: format!("m{i}"),
+        data_type: 6,
+        value: f64::from(i) + 0.25,
+        quality: i % 2 * 128,
+        device_ms: (i % 3 != 0).then_some(1_780_640_000_000 + i64::from(i)),
+        tag_station: "330KV".into(),
+        device_id: "d\t1".into(),
+        tag_coa: 1,
+        tag_ioa: i % 7,
+    }
+}
+
+fn chunk(first: u64, last: u64, ident: u128) -> ChunkId {
+    let mut b = ChunkId::builder();
+    b.add("memory", first, ident);
+    b.add("memory", last, ident + 1);
+    b.build()
+}
+
 #[tokio::test]
-async fn sql_sink_writes_batches() {
+async fn chunks_are_stored_once_with_raw_and_typed_rows() {
     for t in TestDb::all().await {
         let sink = SqlSink::new(t.db.clone());
-        assert_eq!(sink.write(&[]).await.unwrap(), 0);
-        let rows: Vec<RawRow> = (0..5000).map(row).collect();
-        assert_eq!(sink.write(&rows).await.unwrap(), 5000, "{}", t.name);
+        let rows = Rows {
+            raw: (0..5000).map(row).collect(),
+            telemetry: (0..300).map(typed).collect(),
+            signals: (0..200).map(|i| TypedRow { value: f64::from(i % 2), ..typed(i) }).collect(),
+        };
+        let a = chunk(0, 4999, 1);
+        let stored = sink.write_chunk(&a, &rows).await.unwrap();
+        assert_eq!(stored, Stored::Written { raw: 5000, telemetry: 300, signals: 200 }, "{}", t.name);
+        assert_eq!(sink.write_chunk(&a, &rows).await.unwrap(), Stored::Duplicate, "{}: redelivery", t.name);
+        assert!(sink.has_chunk(&a).await.unwrap());
         assert_eq!(sink.count().await.unwrap(), 5000);
+        // a second run whose chunk covers the same positions with other messages is stored too
+        let b = chunk(0, 4999, 7);
+        assert_eq!(a.ranges().collect::<Vec<_>>(), b.ranges().collect::<Vec<_>>());
+        assert!(matches!(sink.write_chunk(&b, &rows).await.unwrap(), Stored::Written { raw: 5000, .. }));
+        assert_eq!(sink.count().await.unwrap(), 10_000, "{}: rows of both runs", t.name);
         let got = sink.rows("330KV", 1, 3).await.unwrap();
-        let want: Vec<RawRow> = rows.iter().filter(|r| r.ioa == 3).cloned().collect();
-        assert_eq!(got, want, "{}: values and order survive", t.name);
+        let want: Vec<RawRow> = rows.raw.iter().filter(|r| r.ioa == 3).cloned().collect();
+        assert_eq!(got[..want.len()], want[..], "{}: values and order survive", t.name);
+        let got = sink.typed_rows(false, "330KV", 1, 3).await.unwrap();
+        let want: Vec<TypedRow> = rows.telemetry.iter().filter(|r| r.tag_ioa == 3).cloned().collect();
+        assert_eq!(got.len(), want.len() * 2);
+        assert_eq!(got.iter().step_by(2).cloned().collect::<Vec<_>>(), want, "{}: telemetry rows", t.name);
+        let got = sink.typed_rows(true, "330KV", 1, 4).await.unwrap();
+        let want: Vec<TypedRow> = rows.signals.iter().filter(|r| r.tag_ioa == 4).cloned().collect();
+        assert_eq!(got.iter().step_by(2).cloned().collect::<Vec<_>>(), want, "{}: signal rows", t.name);
+        assert_eq!(sink.count_of("stream_chunk").await.unwrap(), 2);
+        assert!(sink.count_of("device_point_mapping").await.is_err(), "only the sink's tables");
+        t.cleanup().await;
+    }
+}
+
+/// Eight writers deliver one chunk at the same moment (two consumers racing on a redelivery):
+/// exactly one stores it, the others see a duplicate and write nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_writers_store_a_chunk_once() {
+    for t in TestDb::all().await {
+        let sink = SqlSink::new(t.db.clone());
+        let rows = std::sync::Arc::new(Rows { raw: (0..2000).map(row).collect(), ..Default::default() });
+        for round in 0..5u128 {
+            let id = chunk(0, 1999, 100 + round);
+            let start = std::sync::Arc::new(tokio::sync::Barrier::new(8));
+            let tasks: Vec<_> = (0..8)
+                .map(|_| {
+                    let (sink, rows, id, start) = (sink.clone(), rows.clone(), id.clone(), start.clone());
+                    tokio::spawn(async move {
+                        start.wait().await;
+                        // SQLite's single writer may be busy beyond its timeout: try again, as a sender would
+                        loop {
+                            match sink.write_chunk(&id, &rows).await {
+                                Ok(s) => return s,
+                                Err(e) => {
+                                    eprintln!("retrying: {e}");
+                                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                                }
+                            }
+                        }
+                    })
+                })
+                .collect();
+            let mut written = 0;
+            for task in tasks {
+                if matches!(task.await.unwrap(), Stored::Written { .. }) {
+                    written += 1;
+                }
+            }
+            assert_eq!(written, 1, "{}: round {round}", t.name);
+            assert_eq!(sink.count().await.unwrap(), 2000 * (round as i64 + 1), "{}", t.name);
+        }
         t.cleanup().await;
     }
 }

@@ -3,12 +3,14 @@
 Serves one point of every monitor type c104 supports (the 104 profile: no CP24 types) at IOA 100 + type id, common address 1.
 Prints one JSON line on stdout: {"port": N, "points": [...]}, the values it set, in the
 normalised form the Rust test compares against. A single command (C_SC_NA_1) at IOA 9999 makes
-it transmit every point spontaneously. Command points at IOA 200-203 accept, 210 refuses. An optional first argument fixes the port.
+it transmit every point spontaneously. Command points at IOA 200-205 accept (204 step, 201/205 double), 210 refuses; with
+$C104_COMMAND_LOG set, each command received is logged there as a JSON line. An optional first argument fixes the port.
 Exits when stdin closes or after 120 s.
 """
 
 import datetime
 import json
+import os
 import socket
 import sys
 import threading
@@ -128,9 +130,29 @@ def main():
     def refuse(point: c104.Point, previous_info: c104.Information, message: c104.IncomingMessage) -> c104.ResponseState:
         return c104.ResponseState.FAILURE
 
+    # every command received is appended as one JSON line to $C104_COMMAND_LOG when set, with the
+    # value as lib60870 decoded it (a double command's state by name: what the station will do)
+    log_path = os.environ.get("C104_COMMAND_LOG")
+    log_lock = threading.Lock()
+
+    def logged(cb):
+        def inner(point: c104.Point, previous_info: c104.Information, message: c104.IncomingMessage) -> c104.ResponseState:
+            if log_path:
+                info = point.info
+                state = getattr(info, "state", None)
+                direction = getattr(info, "direction", None)
+                rec = {"ioa": point.io_address, "type": str(point.type), "value": repr(getattr(info, "value", None)),
+                       "state": state.name if state is not None else None,
+                       "direction": direction.name if direction is not None else None}
+                with log_lock, open(log_path, "a") as f:
+                    f.write(json.dumps(rec) + "\n")
+            return cb(point, previous_info, message)
+        return inner
+
     for ioa, name, cb in [(200, "C_SC_NA_1", accept), (201, "C_DC_NA_1", accept), (202, "C_SE_NC_1", accept),
-                          (203, "C_SC_TA_1", accept), (210, "C_SC_NA_1", refuse)]:
-        station.add_point(io_address=ioa, type=getattr(c104.Type, name)).on_receive(callable=cb)
+                          (203, "C_SC_TA_1", accept), (204, "C_RC_NA_1", accept), (205, "C_DC_TA_1", accept),
+                          (210, "C_SC_NA_1", refuse)]:
+        station.add_point(io_address=ioa, type=getattr(c104.Type, name)).on_receive(callable=logged(cb))
     server.start()
     print(json.dumps({"port": port, "points": expected}), flush=True)
 

@@ -86,6 +86,24 @@ impl Service {
     }
 }
 
+/// The DCS on the wire for a `DoubleCommandValue` (IEC 60870-5-101 7.2.6.16: 1 = OFF, 2 = ON).
+///
+/// The gRPC enum numbers stay as upstream (`DCO_NOT_ALLOWED = 0`, `DCO_ON = 1`, `DCO_OFF = 2`),
+/// but the upstream sends the enum number itself as the DCS, so its `DCO_ON` switches a breaker
+/// OFF. Here the value means what the caller asked: `DCO_ON` -> DCS 2, `DCO_OFF` -> DCS 1, and
+/// `DCO_NOT_ALLOWED` -> DCS 0 (the "not permitted" code a station refuses).
+///
+/// # Errors
+/// 101103 for a number that is not a `DoubleCommandValue`.
+pub fn dcs_of(value: i32) -> Result<u8, Status> {
+    match pb::DoubleCommandValue::try_from(value) {
+        Ok(pb::DoubleCommandValue::DcoOn) => Ok(2),
+        Ok(pb::DoubleCommandValue::DcoOff) => Ok(1),
+        Ok(pb::DoubleCommandValue::DcoNotAllowed) => Ok(0),
+        Err(_) => Err(status(101_103, format!("value {value} is not a DoubleCommandValue"))),
+    }
+}
+
 fn ca(coa: u32) -> Result<CommonAddress, Status> {
     u16::try_from(coa).map(CommonAddress).map_err(|_| status(101_103, format!("coa {coa} exceeds 65535")))
 }
@@ -319,11 +337,7 @@ impl IecCaller for Service {
         if let Some(out) = self.remote::<_, pb::SendDoubleCommandRes>("SendDoubleCommand", &r.host, r.port, &r).await {
             return out.map(Response::new);
         }
-        // the upstream sends the enum number as the DCS (DCO_ON = 1, DCO_OFF = 2): kept for the wire
-        let state = u8::try_from(r.value)
-            .ok()
-            .filter(|v| *v <= 2)
-            .ok_or_else(|| status(101_103, format!("value {} is not a DoubleCommandValue", r.value)))?;
+        let state = dcs_of(r.value)?;
         self.typed(&r.host, r.port, r.coa, r.ioa, CommandValue::Double { state, qu: 0 }, r.with_time).await?;
         Ok(Response::new(pb::SendDoubleCommandRes { value: r.value }))
     }
