@@ -8,7 +8,8 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use sqlx::Connection;
 use std::time::Instant;
 use streamevent::compact::{Compactor, CompactorConfig, Message, Mode};
-use streamevent::sink::{RawRow, Sink, SqlSink};
+use streamevent::id::ChunkId;
+use streamevent::sink::{RawRow, Rows, SqlSink};
 use streamevent::store::Db;
 
 const MSGS: usize = 100_000;
@@ -67,7 +68,6 @@ fn rows(n: usize) -> Vec<RawRow> {
             ioa_value: format!("{i}.5"),
             raw_msg: format!(r#"{{"ioa":{},"value":{i}.5,"qds":0,"time":""}}"#, i % 2000),
             tag_station: "330KV".into(),
-            chunk_id: String::new(),
         })
         .collect()
 }
@@ -86,11 +86,18 @@ fn sink_postgres(c: &mut Criterion) {
         SqlSink::new(db)
     });
     const BATCH: usize = 10_000;
-    let batch = rows(BATCH);
+    let batch = Rows { raw: rows(BATCH), ..Default::default() };
     let mut g = c.benchmark_group("streamevent_sink");
     g.sample_size(10);
     g.throughput(Throughput::Elements(BATCH as u64));
-    g.bench_function("postgres_rows", |b| b.iter(|| rt.block_on(sink.write(&batch)).unwrap()));
+    // one chunk of 10 000 raw rows per iteration, each a new chunk (its row and the rows in one transaction)
+    let mut n = 0u64;
+    g.bench_function("postgres_rows", |b| {
+        b.iter(|| {
+            n += 1;
+            rt.block_on(sink.write_chunk(&ChunkId::from_wire(&format!("bench@{n}")), &batch)).unwrap()
+        })
+    });
     g.finish();
     drop(sink);
     rt.block_on(async {

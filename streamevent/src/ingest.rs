@@ -249,9 +249,9 @@ pub async fn rows_of_pb(
 mod tests {
     use super::*;
     use crate::point::Station;
+    use iec104::asdu::Bcr;
     use iec104::asdu::Nva;
     use iec104::point::{Point, TimeTag};
-    use iec104::asdu::Bcr;
     use iec104::types::{CommonAddress, Cp56Time2a, DoublePoint, Ioa, Qds, TypeId};
     use std::sync::Arc;
     use std::time::Duration;

@@ -125,6 +125,81 @@ pub async fn compaction_loop<M, H, F>(
     while flight.join_next().await.is_some() {}
 }
 
+/// What has been stored: messages and rows, and the latency from each message's push time (when
+/// the master received its frame) to its chunk's commit, in 1 ms buckets up to 60 s.
+#[derive(Debug)]
+pub struct IngestStats {
+    /// Messages received in stored chunks.
+    pub messages: AtomicU64,
+    /// Rows written.
+    pub rows: AtomicU64,
+    latency_ms: std::sync::Mutex<Vec<u64>>,
+    utc_offset_minutes: i32,
+}
+
+impl IngestStats {
+    const BUCKETS: usize = 60_001;
+
+    /// Empty statistics; push-time texts are read at `utc_offset_minutes`.
+    pub fn new(utc_offset_minutes: i32) -> IngestStats {
+        IngestStats {
+            messages: AtomicU64::new(0),
+            rows: AtomicU64::new(0),
+            latency_ms: std::sync::Mutex::new(vec![0; Self::BUCKETS]),
+            utc_offset_minutes,
+        }
+    }
+
+    /// The offset push-time texts are read at.
+    pub fn utc_offset_minutes(&self) -> i32 {
+        self.utc_offset_minutes
+    }
+
+    fn hist(&self) -> std::sync::MutexGuard<'_, Vec<u64>> {
+        self.latency_ms.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records the latency of messages pushed at these Unix microseconds, stored now.
+    pub fn record_us(&self, pushed_us: impl Iterator<Item = i64>) {
+        let now = crate::point::now_us();
+        let mut h = self.hist();
+        for t in pushed_us {
+            h[((now - t) / 1000).clamp(0, Self::BUCKETS as i64 - 1) as usize] += 1;
+        }
+    }
+
+    /// Records the latency of messages whose push time is a datetime-micro text.
+    pub fn record_texts<'a>(&self, times: impl Iterator<Item = &'a str>) {
+        let off = i64::from(self.utc_offset_minutes) * 60_000_000;
+        self.record_us(times.filter_map(|t| {
+            let at = chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f").ok()?;
+            Some(at.and_utc().timestamp_micros() - off)
+        }));
+    }
+
+    /// The latency quantile `q` (0..=1) in milliseconds, over everything recorded.
+    pub fn latency_quantile(&self, q: f64) -> Option<u64> {
+        let h = self.hist();
+        let total: u64 = h.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let target = ((total as f64) * q).ceil().max(1.0) as u64;
+        let mut acc = 0;
+        h.iter()
+            .position(|n| {
+                acc += n;
+                acc >= target
+            })
+            .map(|i| i as u64)
+    }
+
+    /// Forgets the latencies recorded so far (after a warm-up).
+    pub fn reset_latency(&self) {
+        self.hist().iter_mut().for_each(|b| *b = 0);
+    }
+}
+
 /// Counters of a [`SinkStore`].
 #[derive(Debug, Default)]
 pub struct StoreStats {
@@ -148,12 +223,18 @@ pub struct SinkStore {
     sink: SqlSink,
     retry: Retry,
     stats: Arc<StoreStats>,
+    ingest: Arc<IngestStats>,
 }
 
 impl SinkStore {
     /// A store over `sink` with the delivery policy `retry`.
     pub fn new(sink: SqlSink, retry: Retry) -> SinkStore {
-        SinkStore { sink, retry, stats: Arc::default() }
+        SinkStore { sink, retry, stats: Arc::default(), ingest: Arc::new(IngestStats::new(480)) }
+    }
+
+    /// Messages, rows and latency from push to commit.
+    pub fn ingest(&self) -> Arc<IngestStats> {
+        self.ingest.clone()
     }
 
     /// The counters.
@@ -171,7 +252,11 @@ impl SinkStore {
     pub async fn store(&self, chunk: Chunk<Positioned>) {
         let mut rows = Rows::default();
         crate::ingest::rows_of_points(chunk.messages.iter().map(|p| &p.point), &mut rows);
-        self.store_rows(&chunk.id, &rows, chunk.received).await;
+        if let Stored::Written { .. } = self.store_rows(&chunk.id, &rows, chunk.received).await {
+            self.ingest.messages.fetch_add(chunk.messages.len() as u64, Ordering::Relaxed);
+            self.ingest.rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
+            self.ingest.record_us(chunk.messages.iter().map(|p| p.point.received_us));
+        }
     }
 
     /// Stores prepared rows as chunk `id` (see [`SinkStore::store`]).
@@ -222,8 +307,8 @@ impl ChunkSender {
             .map_err(|e| crate::Error::Config(format!("streamevent endpoint {endpoint:?}: {e}")))?
             .connect_timeout(Duration::from_secs(5))
             .connect_lazy();
-        let client = crate::pb::stream_event_client::StreamEventClient::new(channel)
-            .max_encoding_message_size(usize::MAX);
+        let client =
+            crate::pb::stream_event_client::StreamEventClient::new(channel).max_encoding_message_size(usize::MAX);
         Ok(ChunkSender { client, retry })
     }
 

@@ -275,8 +275,14 @@ mod tests {
         assert_eq!(&*p.json(), expected.replacen("MSGID", &p.msg_id_text(), 1));
         assert_eq!(p.station().as_str(), "330KV");
         let pb = p.to_pb();
-        assert_eq!(pb.body_raw, r#"{"ioa":4004,"value":220.5,"qds":0,"qdsDesc":"QDS(00000000)[QDSGood]","ov":false,"bl":false,"sb":false,"nt":false,"iv":false,"time":""}"#);
-        assert_eq!((pb.meta_data_raw.as_str(), pb.time.as_str()), (r#"{"stationId":"330KV"}"#, "2026-06-05 14:30:00.1234"));
+        assert_eq!(
+            pb.body_raw,
+            r#"{"ioa":4004,"value":220.5,"qds":0,"qdsDesc":"QDS(00000000)[QDSGood]","ov":false,"bl":false,"sb":false,"nt":false,"iv":false,"time":""}"#
+        );
+        assert_eq!(
+            (pb.meta_data_raw.as_str(), pb.time.as_str()),
+            (r#"{"stationId":"330KV"}"#, "2026-06-05 14:30:00.1234")
+        );
         assert_eq!(pb.pm.unwrap().td_table_type, "yc");
     }
 

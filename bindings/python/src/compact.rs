@@ -21,7 +21,7 @@ pub(crate) struct Compactor {
 type PyChunk = (String, Vec<(String, String)>, usize);
 
 fn chunk(c: Chunk) -> PyChunk {
-    (c.id, c.messages.into_iter().map(|m| (m.key, m.payload)).collect(), c.received)
+    (c.id.to_string(), c.messages.into_iter().map(|m| (m.key, m.payload)).collect(), c.received)
 }
 
 #[pymethods]

@@ -10,24 +10,46 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use streamevent::msg::MsgBody;
+use streamevent::compact::TYPED_POINT_SIZE;
+use streamevent::id::ChunkId;
+use streamevent::pipeline::{ChunkSender, Retry};
+use streamevent::point::PointMsg;
 use tokio::sync::mpsc;
 
-/// One message ready for every channel: serialised once.
+/// One point ready for every channel: typed, shared, and serialised at most once, by the first
+/// channel that needs its JSON (the in-process bus of `zero up` never does).
 #[derive(Debug, Clone)]
-pub struct Outgoing {
-    /// The point key (`{host}_{coa}_{0x%06x}`), Kafka's message key.
-    pub key: Arc<str>,
-    /// The JSON text.
-    pub json: Arc<str>,
-    /// The message (for topic templates and the gRPC form).
-    pub msg: Arc<MsgBody>,
-}
+pub struct Outgoing(Arc<PointMsg>);
 
 impl Outgoing {
-    /// Serialises `msg`.
-    pub fn new(msg: MsgBody) -> Outgoing {
-        Outgoing { key: msg.key().into(), json: msg.to_json().into(), msg: Arc::new(msg) }
+    /// Wraps a point.
+    pub fn new(p: PointMsg) -> Outgoing {
+        Outgoing(Arc::new(p))
+    }
+
+    /// The point.
+    pub fn point(&self) -> &PointMsg {
+        &self.0
+    }
+
+    /// The point key (`{host}_{coa}_{0x%06x}`), Kafka's message key.
+    pub fn key(&self) -> String {
+        self.0.key().to_string()
+    }
+
+    /// The JSON text (spec §1.4), made on first use.
+    pub fn json(&self) -> Arc<str> {
+        self.0.json()
+    }
+
+    /// Type identification.
+    pub fn type_id(&self) -> u8 {
+        self.0.type_id.0
+    }
+
+    /// Information object address.
+    pub fn ioa(&self) -> u32 {
+        self.0.ioa()
     }
 }
 
@@ -97,7 +119,7 @@ async fn worker(t: Arc<dyn Transport>, mut rx: mpsc::Receiver<Outgoing>) {
                 None => return,
             }
         }
-        let mut bytes: usize = batch.iter().map(|m| m.json.len()).sum();
+        let mut bytes: usize = batch.len() * TYPED_POINT_SIZE;
         let deadline = tokio::time::Instant::now() + t.linger();
         while batch.len() < t.max_batch() && bytes < t.max_bytes() {
             let next = match rx.try_recv() {
@@ -110,7 +132,7 @@ async fn worker(t: Arc<dyn Transport>, mut rx: mpsc::Receiver<Outgoing>) {
             };
             match next {
                 Some(m) => {
-                    bytes += m.json.len();
+                    bytes += TYPED_POINT_SIZE;
                     batch.push(m);
                 }
                 None => break,
@@ -137,13 +159,14 @@ async fn worker(t: Arc<dyn Transport>, mut rx: mpsc::Receiver<Outgoing>) {
     }
 }
 
-/// The gRPC channel: `PushChunkAsdu` to streamevent, chunked by bytes or time, each chunk with
-/// an id from its sequence range so streamevent drops a redelivered one.
+/// The gRPC channel: `PushChunkAsdu` to streamevent, chunked by size or time, each chunk with
+/// a [`ChunkId`] from this instance's sequence range and the points' msgIds, so streamevent drops
+/// a redelivered one and never mistakes another run's chunk for it.
 pub struct StreamEventTransport {
-    client: streamevent::pb::stream_event_client::StreamEventClient<tonic::transport::Channel>,
+    sender: ChunkSender,
     chunk_bytes: usize,
     linger: Duration,
-    instance: String,
+    source: String,
     seq: std::sync::atomic::AtomicU64,
 }
 
@@ -154,50 +177,14 @@ impl StreamEventTransport {
     /// An invalid endpoint URI.
     pub fn new(endpoints: &[String], chunk_bytes: usize, linger: Duration) -> Result<Self, String> {
         let ep = endpoints.first().ok_or("no streamevent endpoint")?;
-        let channel = tonic::transport::Endpoint::from_shared(ep.clone())
-            .map_err(|e| format!("StreamEvent.Endpoints {ep:?}: {e}"))?
-            .connect_timeout(Duration::from_secs(5))
-            .connect_lazy();
+        let sender = ChunkSender::new(ep, Retry::default()).map_err(|e| format!("StreamEvent.Endpoints: {e}"))?;
         Ok(StreamEventTransport {
-            client: streamevent::pb::stream_event_client::StreamEventClient::new(channel)
-                .max_encoding_message_size(usize::MAX),
+            sender,
             chunk_bytes,
             linger,
-            instance: streamevent::msg::new_msg_id(),
+            source: format!("ieccaller/{}", streamevent::msg::new_msg_id()),
             seq: std::sync::atomic::AtomicU64::new(0),
         })
-    }
-}
-
-/// The protobuf form of a message (body and metadata as raw JSON text).
-pub fn to_pb(m: &MsgBody) -> streamevent::pb::MsgBody {
-    streamevent::pb::MsgBody {
-        msg_id: m.msg_id.clone(),
-        host: m.host.clone(),
-        port: i32::from(m.port),
-        asdu: m.asdu.clone(),
-        type_id: i32::from(m.type_id),
-        data_type: m.data_type,
-        coa: m.coa,
-        body_raw: serde_json::to_string(&m.body).unwrap_or_default(),
-        time: m.time.clone(),
-        meta_data_raw: if m.meta_data.is_empty() {
-            String::new()
-        } else {
-            serde_json::to_string(&m.meta_data).unwrap_or_default()
-        },
-        pm: m.pm.as_ref().map(|p| streamevent::pb::PointMapping {
-            device_id: p.device_id.clone(),
-            device_name: p.device_name.clone(),
-            td_table_type: p.td_table_type.clone(),
-            ext1: p.ext1.clone(),
-            ext2: p.ext2.clone(),
-            ext3: p.ext3.clone(),
-            ext4: p.ext4.clone(),
-            ext5: p.ext5.clone(),
-        }),
-        trace_id: m.trace_id.clone(),
-        headers: m.headers.clone().into_iter().collect(),
     }
 }
 
@@ -218,10 +205,13 @@ impl Transport for StreamEventTransport {
         Box::pin(async move {
             // the id is fixed per batch: a retried batch keeps it, so a duplicate is dropped
             let first = self.seq.load(std::sync::atomic::Ordering::Relaxed);
-            let t_id = format!("ieccaller/{}@{}-{}", self.instance, first, first + batch.len() as u64 - 1);
-            let req =
-                streamevent::pb::PushChunkAsduReq { t_id, msg_body: batch.iter().map(|o| to_pb(&o.msg)).collect() };
-            self.client.clone().push_chunk_asdu(req).await.map_err(|e| e.to_string())?;
+            let mut id = ChunkId::builder();
+            for (k, o) in batch.iter().enumerate() {
+                id.add(&self.source, first + k as u64, o.point().msg_id);
+            }
+            let id = id.build();
+            let msgs = batch.iter().map(|o| o.point().to_pb()).collect();
+            self.sender.try_send(&id, msgs).await.map_err(|e| e.to_string())?;
             self.seq.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
             Ok(())
         })

@@ -44,7 +44,8 @@ impl Transport for KafkaTransport {
         Box::pin(async move {
             let mut pending = Vec::with_capacity(batch.len());
             for o in batch {
-                let rec = FutureRecord::to(&self.topic).key(&*o.key).payload(&*o.json);
+                let (key, json) = (o.key(), o.json());
+                let rec = FutureRecord::to(&self.topic).key(&key).payload(&*json);
                 match self.producer.send_result(rec) {
                     Ok(f) => pending.push(f),
                     Err((e, _)) => {

@@ -129,11 +129,12 @@ impl Transport for MqttTransport {
     fn send<'a>(&'a self, batch: &'a [Outgoing]) -> SendFuture<'a> {
         Box::pin(async move {
             for o in batch {
+                let msg = o.point().to_msg_body();
                 for t in &self.topics {
-                    match render(t, &o.msg) {
+                    match render(t, &msg) {
                         Ok(topic) if valid_topic(&topic) => {
                             self.client
-                                .publish(topic, self.qos, false, o.json.as_bytes().to_vec())
+                                .publish(topic, self.qos, false, o.json().as_bytes().to_vec())
                                 .await
                                 .map_err(|e| e.to_string())?;
                         }

@@ -9,7 +9,7 @@ use iec104::types::CommonAddress;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use streamevent::msg::{now_string, station_id, MsgBody, Source};
+use streamevent::point::PointMsg;
 use streamevent::store::MappingStore;
 
 /// A running station.
@@ -155,23 +155,22 @@ async fn consume(
     store: Option<Arc<MappingStore>>,
     utc_offset: i32,
 ) {
-    let src = Source { host: st.host.clone(), port: st.port, meta_data: st.meta() };
-    let sid = station_id(&src.meta_data, &st.host, st.port);
+    let station = streamevent::point::Station::new(&st.host, st.port, st.meta(), utc_offset);
+    let sid = station.id.clone();
     while let Some(ev) = events.recv().await {
         match ev {
             Event::Data(d) => {
-                let time = now_string(utc_offset);
-                let coa = u32::from(d.common_address.0);
+                let now = streamevent::point::now_us();
                 for p in &d.points {
-                    let mut m = MsgBody::from_point(&src, d.type_id, coa, p, time.clone());
+                    let mut m = PointMsg::new(station.clone(), d.type_id, d.common_address, *p, now);
                     if let Some(store) = &store {
-                        match store.lookup(&sid, i32::from(d.common_address.0), p.ioa.get() as i32).await {
+                        match store.lookup(sid.as_str(), i32::from(d.common_address.0), p.ioa.get() as i32).await {
                             Ok(Some(pm)) if pm.enable_push != 1 => {
                                 metrics::counter!("ieccaller_points_dropped_total", "reason" => "enable_push")
                                     .increment(1);
                                 continue;
                             }
-                            Ok(Some(pm)) => m.pm = Some(pm.to_json()),
+                            Ok(Some(pm)) => m.pm = Some(pm),
                             Ok(None) => {}
                             Err(e) => {
                                 tracing::warn!(station = %sid, error = %e, "point mapping lookup failed; pushing without pm")

@@ -6,11 +6,12 @@
 mod iec;
 
 use iec104::apci::Apdu;
+use iec104::asdu::Bcr;
 use iec104::asdu::{Asdu, AsduParams, Body};
 use iec104::master::CommandValue;
 use iec104::point::{Point, PointValue};
 use iec104::slave::{serve, Command, CommandHandler, PointConfig, SlaveConfig};
-use iec104::types::{Bcr, CommonAddress, Ioa};
+use iec104::types::{CommonAddress, Ioa};
 use ieccaller::channel::{Fanout, Outgoing, SendFuture, Transport};
 use ieccaller::pb::iec_caller_client::IecCallerClient;
 use ieccaller::pb::*;
@@ -157,7 +158,8 @@ async fn every_command_rpc_reaches_our_slave_as_asked() {
     let ioa = |n| Ioa::new(n).unwrap();
     slave.add_point(ca, PointConfig::new(Point::new(ioa(1), PointValue::Single(true))));
     slave.add_point(ca, PointConfig::new(Point::new(ioa(2), PointValue::Float(1.5))));
-    slave.add_point(ca, PointConfig::new(Point::new(ioa(3), PointValue::Counter(Bcr::new(42, 0)))));
+    slave
+        .add_point(ca, PointConfig::new(Point::new(ioa(3), PointValue::Counter(Bcr::new(42, 0, false, false, false)))));
     let (proxy, mut sent) = recording_proxy(slave.local_addr().unwrap()).await;
     let (tx, mut points) = mpsc::unbounded_channel();
     let yaml = format!(
@@ -198,7 +200,14 @@ async fn every_command_rpc_reaches_our_slave_as_asked() {
     for with_time in [false, true] {
         let tid = |base: u8| if with_time { base + 13 } else { base };
         let r = c
-            .send_single_command(SendSingleCommandReq { host: host.clone(), port, coa: 1, ioa: 10, value: true, with_time })
+            .send_single_command(SendSingleCommandReq {
+                host: host.clone(),
+                port,
+                coa: 1,
+                ioa: 10,
+                value: true,
+                with_time,
+            })
             .await
             .unwrap();
         assert!(r.into_inner().value);
@@ -222,30 +231,65 @@ async fn every_command_rpc_reaches_our_slave_as_asked() {
             assert_eq!((last().type_id.0, last().value), (tid(46), CommandValue::Double { state: dcs, qu: 0 }));
         }
         for (sco, rcs) in [(StepCommandValue::ScoDown, 1), (StepCommandValue::ScoUp, 2)] {
-            c.send_step_command(SendStepCommandReq { host: host.clone(), port, coa: 1, ioa: 12, value: sco as i32, with_time })
-                .await
-                .unwrap();
+            c.send_step_command(SendStepCommandReq {
+                host: host.clone(),
+                port,
+                coa: 1,
+                ioa: 12,
+                value: sco as i32,
+                with_time,
+            })
+            .await
+            .unwrap();
             assert_eq!((last().type_id.0, last().value), (tid(47), CommandValue::Step { state: rcs, qu: 0 }));
         }
         let r = c
-            .send_setpoint_normalized(SendSetpointNormalizedReq { host: host.clone(), port, coa: 1, ioa: 13, value: -16384, with_time })
+            .send_setpoint_normalized(SendSetpointNormalizedReq {
+                host: host.clone(),
+                port,
+                coa: 1,
+                ioa: 13,
+                value: -16384,
+                with_time,
+            })
             .await
             .unwrap();
         assert_eq!(r.into_inner().value, -16384);
         assert_eq!((last().type_id.0, last().value), (tid(48), CommandValue::Normalized(iec104::asdu::Nva(-16384))));
-        c.send_setpoint_scaled(SendSetpointScaledReq { host: host.clone(), port, coa: 1, ioa: 14, value: 1234, with_time })
-            .await
-            .unwrap();
+        c.send_setpoint_scaled(SendSetpointScaledReq {
+            host: host.clone(),
+            port,
+            coa: 1,
+            ioa: 14,
+            value: 1234,
+            with_time,
+        })
+        .await
+        .unwrap();
         assert_eq!((last().type_id.0, last().value), (tid(49), CommandValue::Scaled(1234)));
         let r = c
-            .send_setpoint_float(SendSetpointFloatReq { host: host.clone(), port, coa: 1, ioa: 15, value: "220.5".into(), with_time })
+            .send_setpoint_float(SendSetpointFloatReq {
+                host: host.clone(),
+                port,
+                coa: 1,
+                ioa: 15,
+                value: "220.5".into(),
+                with_time,
+            })
             .await
             .unwrap();
         assert_eq!(r.into_inner().value, "220.5");
         assert_eq!((last().type_id.0, last().value), (tid(50), CommandValue::Float(220.5)));
-        c.send_bitstring_command(SendBitstringCommandReq { host: host.clone(), port, coa: 1, ioa: 16, value: 0xDEAD_BEEF, with_time })
-            .await
-            .unwrap();
+        c.send_bitstring_command(SendBitstringCommandReq {
+            host: host.clone(),
+            port,
+            coa: 1,
+            ioa: 16,
+            value: 0xDEAD_BEEF,
+            with_time,
+        })
+        .await
+        .unwrap();
         assert_eq!((last().type_id.0, last().value), (tid(51), CommandValue::Bitstring(0xDEAD_BEEF)));
     }
 
@@ -273,7 +317,14 @@ async fn every_command_rpc_reaches_our_slave_as_asked() {
         }
     }
     let e = c
-        .send_double_command(SendDoubleCommandReq { host: host.clone(), port, coa: 1, ioa: 11, value: 7, with_time: false })
+        .send_double_command(SendDoubleCommandReq {
+            host: host.clone(),
+            port,
+            coa: 1,
+            ioa: 11,
+            value: 7,
+            with_time: false,
+        })
         .await
         .unwrap_err();
     assert_eq!(zero_svc::errcode::reason(&e).as_deref(), Some("101103"));
@@ -294,16 +345,30 @@ async fn double_and_step_commands_mean_what_was_asked_at_c104() {
     let mut asked = vec![];
     for (ioa, with_time) in [(201, false), (205, true)] {
         for dco in [DoubleCommandValue::DcoOn, DoubleCommandValue::DcoOff] {
-            c.send_double_command(SendDoubleCommandReq { host: host.clone(), port, coa: 1, ioa, value: dco as i32, with_time })
-                .await
-                .unwrap();
+            c.send_double_command(SendDoubleCommandReq {
+                host: host.clone(),
+                port,
+                coa: 1,
+                ioa,
+                value: dco as i32,
+                with_time,
+            })
+            .await
+            .unwrap();
             asked.push((ioa, if dco == DoubleCommandValue::DcoOn { "ON" } else { "OFF" }));
         }
     }
     for sco in [StepCommandValue::ScoUp, StepCommandValue::ScoDown] {
-        c.send_step_command(SendStepCommandReq { host: host.clone(), port, coa: 1, ioa: 204, value: sco as i32, with_time: false })
-            .await
-            .unwrap();
+        c.send_step_command(SendStepCommandReq {
+            host: host.clone(),
+            port,
+            coa: 1,
+            ioa: 204,
+            value: sco as i32,
+            with_time: false,
+        })
+        .await
+        .unwrap();
         asked.push((204, if sco == StepCommandValue::ScoUp { "HIGHER" } else { "LOWER" }));
     }
     let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -316,7 +381,7 @@ async fn double_and_step_commands_mean_what_was_asked_at_c104() {
             (v["ioa"].as_u64().unwrap(), what)
         })
         .collect();
-    let want: Vec<(u64, String)> = asked.into_iter().map(|(i, s)| (i, s.to_string())).collect();
+    let want: Vec<(u64, String)> = asked.into_iter().map(|(i, s)| (u64::from(i), s.to_string())).collect();
     assert_eq!(got, want, "c104's log:\n{text}");
     pipeline.stop(Duration::from_secs(5)).await;
 }

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use streamevent::compact::{Chunk, Compactor, CompactorConfig, Message, Mode};
 use streamevent::msg::RawMsg;
 use streamevent::pb;
+use streamevent::pipeline::{ChunkSender, Retry};
 
 /// The generated protocol (`package iecmock`).
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
@@ -213,6 +214,8 @@ pub fn to_message(key: Option<&[u8]>, payload: &[u8], topic: &str, partition: i3
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Peek<'a> {
+        #[serde(default, borrow)]
+        msg_id: std::borrow::Cow<'a, str>,
         #[serde(default)]
         host: std::borrow::Cow<'a, str>,
         #[serde(default)]
@@ -225,16 +228,26 @@ pub fn to_message(key: Option<&[u8]>, payload: &[u8], topic: &str, partition: i3
     #[derive(Deserialize)]
     struct Value {
         value: Option<serde_json::Value>,
+        ioa: Option<u32>,
     }
     let text = std::str::from_utf8(payload).ok()?;
     let raw: Peek<'_> = serde_json::from_str(text).ok()?;
     let body = raw.body?;
-    let value = serde_json::from_str::<Value>(body.get()).ok()?.value.and_then(|v| v.as_f64());
+    let b = serde_json::from_str::<Value>(body.get()).ok()?;
+    let value = b.value.and_then(|v| v.as_f64());
+    // a record without a key (another producer) takes its point key from the body's IOA, so that
+    // last-value and dead-band modes keep its points apart
     let key = match key {
         Some(k) => String::from_utf8_lossy(k).into_owned(),
-        None => streamevent::msg::point_key(&raw.host, raw.coa, 0),
+        None => streamevent::id::PointKey::new(&*raw.host, raw.coa, b.ioa?).to_string(),
     };
-    Some(Message::new(key, format!("{topic}/{partition}"), offset as u64, text, value, is_event(raw.type_id)))
+    // the chunk id's fingerprint: the msgId, else the record's own bytes
+    let ident =
+        if raw.msg_id.is_empty() { streamevent::id::ident_of(text) } else { streamevent::id::ident_of(&raw.msg_id) };
+    Some(
+        Message::new(key, format!("{topic}/{partition}"), offset as u64, text, value, is_event(raw.type_id))
+            .with_ident(ident),
+    )
 }
 
 /// The protobuf form of a chunk's messages.
@@ -274,47 +287,32 @@ pub fn to_pb(chunk: &Chunk) -> pb::PushChunkAsduReq {
             })
         })
         .collect();
-    pb::PushChunkAsduReq { t_id: chunk.id.clone(), msg_body }
+    pb::PushChunkAsduReq { t_id: chunk.id.as_str().to_owned(), msg_body }
 }
 
 /// The commit positions a chunk covers: next offset per `topic/partition`.
 pub fn commit_list(chunk: &Chunk, topic: &str) -> TopicPartitionList {
     let mut tpl = TopicPartitionList::new();
-    for part in chunk.id.split(',') {
-        let Some((src, range)) = part.rsplit_once('@') else { continue };
+    for (src, _, last) in chunk.id.ranges() {
         let Some((_, p)) = src.rsplit_once('/') else { continue };
-        let Some((_, last)) = range.split_once('-') else { continue };
-        if let (Ok(p), Ok(last)) = (p.parse::<i32>(), last.parse::<i64>()) {
+        if let (Ok(p), Ok(last)) = (p.parse::<i32>(), i64::try_from(last)) {
             let _ = tpl.add_partition_offset(topic, p, Offset::Offset(last + 1));
         }
     }
     tpl
 }
 
-type Client = pb::stream_event_client::StreamEventClient<tonic::transport::Channel>;
-
-/// Sends a chunk until streamevent accepts it.
-async fn deliver(mut client: Client, chunk: Chunk) {
+/// Sends a chunk until streamevent accepts it (the shared delivery policy).
+async fn deliver(sender: ChunkSender, chunk: Chunk) {
     let req = to_pb(&chunk);
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        match client.push_chunk_asdu(req.clone()).await {
-            Ok(_) => break,
-            Err(e) => {
-                metrics::counter!("iecstash_push_errors_total").increment(1);
-                tracing::warn!(chunk = %chunk.id, error = %e, retry_in = ?backoff, "PushChunkAsdu failed");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
-    }
+    sender.send(&chunk.id, req.msg_body).await;
     metrics::counter!("iecstash_chunks_total").increment(1);
     metrics::counter!("iecstash_messages_total").increment(chunk.received as u64);
 }
 
 /// Chunks on their way to streamevent, oldest first; offsets are committed in this order.
 struct InFlight<'a> {
-    client: Client,
+    sender: ChunkSender,
     consumer: &'a StreamConsumer<Rewind>,
     topic: &'a str,
     queue: std::collections::VecDeque<(tokio::task::JoinHandle<()>, TopicPartitionList, String)>,
@@ -323,8 +321,8 @@ struct InFlight<'a> {
 impl InFlight<'_> {
     fn send(&mut self, chunk: Chunk) {
         let commit = commit_list(&chunk, self.topic);
-        let id = chunk.id.clone();
-        self.queue.push_back((tokio::spawn(deliver(self.client.clone(), chunk)), commit, id));
+        let id = chunk.id.to_string();
+        self.queue.push_back((tokio::spawn(deliver(self.sender.clone(), chunk)), commit, id));
     }
 
     /// Waits for the oldest chunk's acknowledgement, then commits its offsets.
@@ -369,12 +367,9 @@ pub async fn consume(cfg: &Config, shutdown: impl Future<Output = ()>) -> Result
         .map_err(|e| bad(format!("Kafka: {e}")))?;
     consumer.subscribe(&[&cfg.kafka.topic]).map_err(|e| bad(format!("Kafka: {e}")))?;
     let ep = cfg.stream_event.endpoints.first().ok_or_else(|| bad("StreamEvent.Endpoints is empty".into()))?;
-    let channel = tonic::transport::Endpoint::from_shared(ep.clone())
-        .map_err(|e| bad(format!("StreamEvent.Endpoints: {e}")))?
-        .connect_lazy();
-    let client = Client::new(channel).max_encoding_message_size(usize::MAX);
+    let sender = ChunkSender::new(ep, Retry::default()).map_err(|e| bad(format!("StreamEvent.Endpoints: {e}")))?;
     let max_in_flight = cfg.stream_event.max_in_flight.max(1);
-    let mut flight = InFlight { client, consumer: &consumer, topic: &cfg.kafka.topic, queue: Default::default() };
+    let mut flight = InFlight { sender, consumer: &consumer, topic: &cfg.kafka.topic, queue: Default::default() };
     let mut compactor = Compactor::new(ccfg);
     tokio::pin!(shutdown);
     loop {
@@ -503,9 +498,19 @@ mod tests {
         );
         assert!(to_message(None, b"not json", "asdu", 0, 0).is_none());
         assert!(to_message(None, br#"{"host":"h"}"#, "asdu", 0, 0).is_none(), "no body");
-        let chunk = Chunk { id: "asdu/0@5-9,asdu/3@41-41".into(), messages: vec![m], received: 1 };
+        // no key: the point key comes from the body's IOA, not IOA 0
+        let nokey = to_message(None, text, "asdu", 3, 42).unwrap();
+        assert_eq!(nokey.key, "h_1_0x000005");
+        let other = br#"{"msgId":"n","host":"h","coa":1,"body":{"ioa":6,"value":1}}"#;
+        assert_eq!(to_message(None, other, "asdu", 3, 43).unwrap().key, "h_1_0x000006");
+        assert_ne!(nokey.ident, to_message(None, other, "asdu", 3, 43).unwrap().ident);
+        let mut b = streamevent::id::ChunkId::builder();
+        b.add("asdu/0", 5, 1);
+        b.add("asdu/0", 9, 2);
+        b.add("asdu/3", 41, m.ident);
+        let chunk = Chunk { id: b.build(), messages: vec![m], received: 1 };
         let req = to_pb(&chunk);
-        assert_eq!(req.t_id, "asdu/0@5-9,asdu/3@41-41");
+        assert!(req.t_id.starts_with("asdu/0@5-9,asdu/3@41-41#"), "{}", req.t_id);
         assert_eq!(req.msg_body[0].body_raw, r#"{"ioa":5,"value":2.5}"#);
         assert_eq!(req.msg_body[0].meta_data_raw, r#"{"stationId":"S"}"#);
         assert_eq!(req.msg_body[0].headers["traceparent"], "x");

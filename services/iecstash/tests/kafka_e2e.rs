@@ -186,12 +186,15 @@ async fn c104_kafka_iecstash_postgres_survives_sigkill() {
                 *per_key.entry(k.clone()).or_default() += 1;
             }
             // every stored chunk id: a gap in a partition's ranges shows where records were lost
-            let mut chunks = std::collections::BTreeSet::new();
-            for ioa in &ioas {
-                for r in sink.rows(&station, 1, *ioa).await.unwrap() {
-                    chunks.insert(r.chunk_id);
+            let chunks: Vec<String> = match &pg.db {
+                streamevent::store::Db::Postgres(p) => {
+                    sqlx::query_scalar("SELECT chunk_id FROM stream_chunk ORDER BY stored_at")
+                        .fetch_all(p)
+                        .await
+                        .unwrap()
                 }
-            }
+                _ => vec![],
+            };
             panic!(
                 "points missing after the restart: before {before:?}, now {counts:?}; the topic holds {} records, per key {per_key:?}; chunks stored {chunks:?}",
                 keys.len()
@@ -284,7 +287,7 @@ async fn a_commit_inside_a_record_batch_loses_nothing() {
     admin.create_topics(&[NewTopic::new(&topic, 1, TopicReplication::Fixed(1))], &AdminOptions::new()).await.unwrap();
 
     let pg = TestDb::postgres().await;
-    let src = streamevent::msg::Source { host: "10.0.0.1".into(), port: 2404, meta_data: Default::default() };
+    let src = streamevent::point::Station::new("10.0.0.1", 2404, Default::default(), 480);
     let station = "10_0_0_1_2404";
     let store = MappingStore::new(pg.db.clone(), Duration::ZERO);
     for ioa in 1..=10 {
@@ -303,9 +306,16 @@ async fn a_commit_inside_a_record_batch_loses_nothing() {
             iec104::types::Ioa::new(ioa).unwrap(),
             iec104::point::PointValue::Float(ioa as f32),
         );
-        let m = streamevent::msg::MsgBody::from_point(&src, p.type_id(), 1, &p, streamevent::msg::now_string(480));
+        let m = streamevent::point::PointMsg::new(
+            src.clone(),
+            p.type_id(),
+            iec104::types::CommonAddress(1),
+            p,
+            streamevent::point::now_us(),
+        );
         let out = ieccaller::channel::Outgoing::new(m);
-        let rec = FutureRecord::to(&topic).key(&*out.key).payload(&*out.json).partition(0);
+        let (key, json) = (out.key(), out.json());
+        let rec = FutureRecord::to(&topic).key(&key).payload(&*json).partition(0);
         pending.push(producer.send_result(rec).map_err(|(e, _)| e).unwrap());
     }
     for f in pending {

@@ -2,8 +2,9 @@
 //!
 //! Every RPC does real work (the Go reference leaves all but PushChunkAsdu as no-ops):
 //! - `PushChunkAsdu` writes `raw_point_data` rows for the points whose mapping exists with
-//!   `enable_raw_insert = 1` (spec §4.3), in one batch; a chunk whose `t_id` was already written
-//!   is skipped, so redelivery does not duplicate rows;
+//!   `enable_raw_insert = 1` (spec §4.3) and typed rows by `td_table_type` (`yc`:
+//!   `telemetry_data`, `yx`: `tele_signal_data`), in one transaction with the chunk's row keyed
+//!   by its `t_id`: a redelivered chunk is stored once, even by two racing senders;
 //! - `ReceiveMQTTMessage`, `ReceiveWSMessage`, `ReceiveKafkaMessage`, `UpSocketMessage`,
 //!   `HandlerPlanTaskEvent`, `NotifyPlanEvent` and `HandleCronJobEvent` store what they receive
 //!   in `inbound_event` (kind, key, JSON payload).
@@ -16,10 +17,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-use streamevent::ingest::{row_for, Skip};
+use streamevent::id::ChunkId;
+use streamevent::ingest::{rows_of_pb, Skip};
 use streamevent::pb;
 use streamevent::pb::stream_event_server::{StreamEvent, StreamEventServer};
-use streamevent::sink::{Sink, SqlSink};
+use streamevent::sink::{SqlSink, Stored};
 use streamevent::store::{Db, MappingStore};
 use tonic::{Request, Response, Status};
 use zero_svc::errcode::status;
@@ -69,63 +71,7 @@ impl zero_svc::ServiceConfig for Config {
     }
 }
 
-/// What PushChunkAsdu has done: messages and rows, and the latency from each message's push
-/// time (`time`, when ieccaller received the frame) to its chunk being stored, in 1 ms buckets.
-#[derive(Debug)]
-pub struct IngestStats {
-    /// Messages received in accepted chunks.
-    pub messages: std::sync::atomic::AtomicU64,
-    /// Rows written.
-    pub rows: std::sync::atomic::AtomicU64,
-    latency_ms: std::sync::Mutex<Vec<u64>>,
-    utc_offset_minutes: i32,
-}
-
-impl IngestStats {
-    const BUCKETS: usize = 60_001;
-
-    fn new(utc_offset_minutes: i32) -> Self {
-        IngestStats {
-            messages: Default::default(),
-            rows: Default::default(),
-            latency_ms: std::sync::Mutex::new(vec![0; Self::BUCKETS]),
-            utc_offset_minutes,
-        }
-    }
-
-    fn record(&self, times: impl Iterator<Item = String>) {
-        let now = chrono::Utc::now().naive_utc() + chrono::Duration::minutes(i64::from(self.utc_offset_minutes));
-        let mut h = self.latency_ms.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        for t in times {
-            if let Ok(at) = chrono::NaiveDateTime::parse_from_str(&t, "%Y-%m-%d %H:%M:%S%.f") {
-                let ms = (now - at).num_milliseconds().clamp(0, Self::BUCKETS as i64 - 1) as usize;
-                h[ms] += 1;
-            }
-        }
-    }
-
-    /// The latency quantile `q` (0..=1) in milliseconds, over everything recorded.
-    pub fn latency_quantile(&self, q: f64) -> Option<u64> {
-        let h = self.latency_ms.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let total: u64 = h.iter().sum();
-        if total == 0 {
-            return None;
-        }
-        let target = ((total as f64) * q).ceil().max(1.0) as u64;
-        let mut acc = 0;
-        h.iter()
-            .position(|n| {
-                acc += n;
-                acc >= target
-            })
-            .map(|i| i as u64)
-    }
-
-    /// Forgets the latencies recorded so far (after a warm-up).
-    pub fn reset_latency(&self) {
-        self.latency_ms.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter_mut().for_each(|b| *b = 0);
-    }
-}
+pub use streamevent::pipeline::IngestStats;
 
 /// The service implementation.
 pub struct Service {
@@ -289,34 +235,32 @@ impl StreamEvent for Service {
                 return Err(invalid(format!("msg_body[{i}].meta_data_raw is not JSON")));
             }
         }
-        if !r.t_id.is_empty() && self.sink.has_chunk(&r.t_id).await.map_err(to_status)? {
-            metrics::counter!("streamevent_chunks_redelivered_total").increment(1);
-            return Ok(Response::new(pb::PushChunkAsduRes {}));
-        }
-        let mut rows = Vec::with_capacity(r.msg_body.len());
-        let mut stations = streamevent::ingest::StationCache::default();
-        for m in &r.msg_body {
-            match row_for(&self.store, m, &r.t_id, &mut stations).await {
-                Ok(row) => rows.push(row),
-                // a failed lookup fails the call (nothing written): the sender retries the chunk
-                // instead of the point being dropped, as the Go service does
-                Err(Skip::LookupFailed) => return Err(status(102_101, "point mapping lookup failed; retry the chunk")),
-                Err(skip) => {
-                    let reason = match skip {
-                        Skip::BadBody => "bad_body",
-                        Skip::Unmapped => "unmapped",
-                        Skip::RawInsertDisabled => "raw_insert_disabled",
-                        _ => "other",
-                    };
-                    metrics::counter!("streamevent_messages_skipped_total", "reason" => reason).increment(1);
-                }
+        let rows = rows_of_pb(&self.store, &r.msg_body, self.stats.utc_offset_minutes(), |skip| {
+            let reason = match skip {
+                Skip::BadBody => "bad_body",
+                Skip::Unmapped => "unmapped",
+                Skip::RawInsertDisabled => "raw_insert_disabled",
+                _ => "other",
+            };
+            metrics::counter!("streamevent_messages_skipped_total", "reason" => reason).increment(1);
+        })
+        .await
+        // a failed lookup fails the call (nothing written): the sender retries the chunk instead
+        // of the point being dropped, as the Go service does
+        .map_err(|_| status(102_101, "point mapping lookup failed; retry the chunk"))?;
+        // the duplicate check and the writes are one transaction on the chunk's key
+        let id = ChunkId::from_wire(&r.t_id);
+        let n = match self.sink.write_chunk(&id, &rows).await.map_err(to_status)? {
+            Stored::Written { raw, telemetry, signals } => raw + telemetry + signals,
+            _ => {
+                metrics::counter!("streamevent_chunks_redelivered_total").increment(1);
+                return Ok(Response::new(pb::PushChunkAsduRes {}));
             }
-        }
-        let n = self.sink.write(&rows).await.map_err(to_status)?;
+        };
         metrics::counter!("streamevent_rows_written_total").increment(n);
         self.stats.rows.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
         self.stats.messages.fetch_add(r.msg_body.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        self.stats.record(r.msg_body.into_iter().map(|m| m.time));
+        self.stats.record_texts(r.msg_body.iter().map(|m| m.time.as_str()));
         Ok(Response::new(pb::PushChunkAsduRes {}))
     }
 

@@ -68,11 +68,16 @@ async fn push_chunk_asdu_into_every_database() {
             meta_data: serde_json::json!({"stationId": "330KV"}).as_object().unwrap().clone(),
         };
         let plain = Source { host: "10.0.0.6".into(), port: 2404, meta_data: Default::default() };
-        store.upsert(&PointMapping::new("330KV", 1, 4004)).await.unwrap();
+        let mut yc = PointMapping::new("330KV", 1, 4004);
+        yc.td_table_type = "yc".into();
+        yc.device_id = "T1".into();
+        store.upsert(&yc).await.unwrap();
         let mut off = PointMapping::new("330KV", 1, 4005);
         off.enable_raw_insert = 0;
         store.upsert(&off).await.unwrap();
-        store.upsert(&PointMapping::new("10_0_0_6_2404", 1, 7)).await.unwrap();
+        let mut yx = PointMapping::new("10_0_0_6_2404", 1, 7);
+        yx.td_table_type = "yx".into();
+        store.upsert(&yx).await.unwrap();
 
         let req = PushChunkAsduReq {
             t_id: "asdu/0@0-3".into(),
@@ -94,13 +99,20 @@ async fn push_chunk_asdu_into_every_database() {
         );
         assert_eq!(r[0].ts, "2026-06-05 14:30:00.1234");
         assert_eq!(r[0].raw_msg, req.msg_body[0].body_raw);
-        assert_eq!(r[0].chunk_id, "asdu/0@0-3");
+        assert!(sink.has_chunk(&streamevent::id::ChunkId::from_wire("asdu/0@0-3")).await.unwrap());
         let r = sink.rows("10_0_0_6_2404", 1, 7).await.unwrap();
         assert_eq!(r[0].ioa_value, "true", "{}: station from host_port when no stationId", t.name);
+        // typed tables by td_table_type: telemetry of the yc point, a signal of the yx point
+        let yc = sink.typed_rows(false, "330KV", 1, 4004).await.unwrap();
+        assert_eq!((yc.len(), yc[0].value, yc[0].device_id.as_str()), (1, 220.5, "T1"), "{}", t.name);
+        let yx = sink.typed_rows(true, "10_0_0_6_2404", 1, 7).await.unwrap();
+        assert_eq!((yx.len(), yx[0].value), (1, 1.0), "{}", t.name);
+        assert_eq!(sink.count_of("telemetry_data").await.unwrap(), 1, "{}: only mapped yc points", t.name);
 
-        // redelivery of the same chunk writes nothing more
+        // redelivery of the same chunk writes nothing more, in no table
         client.push_chunk_asdu(req.clone()).await.unwrap();
         assert_eq!(sink.count().await.unwrap(), 2, "{}", t.name);
+        assert_eq!(sink.count_of("telemetry_data").await.unwrap(), 1, "{}", t.name);
 
         // bad arguments: InvalidArgument with the upstream code, nothing written
         let mut bad = req.clone();

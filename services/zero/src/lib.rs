@@ -11,8 +11,8 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use streamevent::compact::{Compactor, Message};
-use streamevent::pb::stream_event_server::StreamEvent;
+use streamevent::compact::{Compactor, Positioned};
+use streamevent::pipeline::{compaction_loop, IngestStats, SinkStore};
 use tokio::sync::mpsc;
 
 /// The embedded default configuration.
@@ -95,9 +95,13 @@ pub struct Stats {
     pub errors: AtomicU64,
 }
 
-/// The in-process bus: ieccaller's fan-out hands messages to the compactor loop.
+/// The in-process bus: ieccaller's fan-out hands batches of typed points to the compaction
+/// loop, each with a sequence number in a source named for this run (`memory/<uuid>`), so chunk
+/// ids never repeat across runs. Nothing is serialised.
 struct MemoryBus {
-    tx: mpsc::Sender<Outgoing>,
+    tx: mpsc::Sender<Vec<Positioned>>,
+    source: Arc<str>,
+    seq: AtomicU64,
 }
 
 /// A transport that counts what it delivered onto the bus (the status line's points).
@@ -137,65 +141,18 @@ impl Transport for MemoryBus {
     }
     fn send<'a>(&'a self, batch: &'a [Outgoing]) -> SendFuture<'a> {
         Box::pin(async move {
-            for o in batch {
-                self.tx.send(o.clone()).await.map_err(|_| "bus closed".to_owned())?;
-            }
-            Ok(())
+            let first = self.seq.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            let points = batch
+                .iter()
+                .enumerate()
+                .map(|(k, o)| Positioned {
+                    point: o.point().clone(),
+                    source: self.source.clone(),
+                    seq: first + k as u64,
+                })
+                .collect();
+            self.tx.send(points).await.map_err(|_| "bus closed".to_owned())
         })
-    }
-}
-
-/// Drains the bus through the compactor into streamevent until the bus closes.
-async fn stash_loop(
-    mut rx: mpsc::Receiver<Outgoing>,
-    mut compactor: Compactor,
-    svc: Arc<streamevent_svc::Service>,
-    stats: Arc<Stats>,
-) {
-    let mut seq = 0u64;
-    let deliver = |chunk: streamevent::compact::Chunk| {
-        let svc = svc.clone();
-        let stats = stats.clone();
-        async move {
-            let req = iecstash::to_pb(&chunk);
-            let n = req.msg_body.len() as u64;
-            loop {
-                match svc.push_chunk_asdu(tonic::Request::new(req.clone())).await {
-                    Ok(_) => break,
-                    Err(e) => {
-                        stats.errors.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(error = %e, "storing a chunk failed; retrying");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
-                }
-            }
-            stats.chunks.fetch_add(1, Ordering::Relaxed);
-            stats.stored.fetch_add(n, Ordering::Relaxed);
-        }
-    };
-    loop {
-        let due = compactor.poll_timeout().unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-        tokio::select! {
-            m = rx.recv() => match m {
-                Some(o) => {
-                    let ev = matches!(o.msg.type_id, 2 | 4 | 6 | 8 | 10 | 12 | 14 | 16..=19 | 30..=40);
-                    let msg = Message::new(o.key.to_string(), "memory", seq, o.json.to_string(), None, ev);
-                    seq += 1;
-                    if let Some(chunk) = compactor.push(msg, Instant::now()) {
-                        deliver(chunk).await;
-                    }
-                }
-                None => break,
-            },
-            _ = tokio::time::sleep_until(due.into()) => {
-                if let Some(chunk) = compactor.poll(Instant::now()) {
-                    deliver(chunk).await;
-                }
-            }
-        }
-    }
-    if let Some(chunk) = compactor.flush() {
-        deliver(chunk).await;
     }
 }
 
@@ -211,8 +168,8 @@ pub struct Running {
     pub iec_caller: std::net::SocketAddr,
     /// streamevent's gRPC address.
     pub stream_event: std::net::SocketAddr,
-    /// streamevent's ingest statistics (rows, latency).
-    pub ingest: Arc<streamevent_svc::IngestStats>,
+    /// Ingest statistics of the path that stores points (rows, latency).
+    pub ingest: Arc<IngestStats>,
 }
 
 /// Runs the platform until `shutdown`; `started` receives the running pieces once up.
@@ -252,6 +209,11 @@ pub async fn up(
         },
     ));
 
+    // the in-process path stores chunks itself (no gRPC, no JSON); its store's errors are retried
+    let memory_store = (!kafka_bus).then(|| {
+        Arc::new(SinkStore::new(streamevent::sink::SqlSink::new(db.clone()), streamevent::pipeline::Retry::default()))
+    });
+
     // simulated stations, mapped for push and raw insert
     let mut stations = cfg.stations.clone();
     let mut simulated = vec![];
@@ -271,11 +233,11 @@ pub async fn up(
             cfg.simulator.changes_per_second,
         );
         sims.push(tokio::spawn(sim.run()));
-        let station_id = format!("{}_{}", addr.ip().to_string().replace('.', "_"), addr.port());
+        let station_id = streamevent::id::StationId::new(&Default::default(), &addr.ip().to_string(), addr.port());
         for k in 0..cfg.simulator.points {
             let ioa = (iec104::slave::sim::FIRST_IOA + k) as i32;
             svc.store()
-                .upsert(&streamevent::store::PointMapping::new(&station_id, 1, ioa))
+                .upsert(&streamevent::store::PointMapping::new(station_id.as_str(), 1, ioa))
                 .await
                 .map_err(|e| bad(format!("Db: {e}")))?;
         }
@@ -299,10 +261,15 @@ pub async fn up(
         zero_svc::config::merge_str(ieccaller::DEFAULTS, None, &[]).map_err(|e| bad(e.to_string()))?;
     caller_cfg.stations = stations;
     caller_cfg.mqtt = cfg.mqtt.clone();
+    // the push decision reads the same mapping table: a point carries its mapping from the master
+    // to the sink, looked up once
+    caller_cfg.db.data_source = cfg.db.data_source.clone();
+    caller_cfg.db.migrate = false;
+    caller_cfg.db.cache_seconds = 3600;
     caller_cfg.listen_on = cfg.iec_caller_listen_on.clone();
     let mut fanout = Fanout::default();
     let mut workers = vec![];
-    let (bus_tx, bus_rx) = mpsc::channel(100_000);
+    let (bus_tx, bus_rx) = mpsc::channel(64);
     let stash = if kafka_bus {
         let kcfg = ieccaller::config::Kafka {
             is_push: true,
@@ -330,8 +297,23 @@ pub async fn up(
         });
         None
     } else {
-        workers.push(fanout.add(Counted { inner: MemoryBus { tx: bus_tx }, stats: stats.clone() }, 100_000));
-        Some(tokio::spawn(stash_loop(bus_rx, Compactor::new(ccfg), svc.clone(), stats.clone())))
+        let bus = MemoryBus {
+            tx: bus_tx,
+            source: format!("memory/{}", uuid::Uuid::now_v7().simple()).into(),
+            seq: AtomicU64::new(0),
+        };
+        workers.push(fanout.add(Counted { inner: bus, stats: stats.clone() }, 100_000));
+        let store = memory_store.clone().expect("the memory bus has a store");
+        let st = stats.clone();
+        Some(tokio::spawn(compaction_loop(bus_rx, Compactor::new(ccfg), 2, move |chunk| {
+            let (store, st) = (store.clone(), st.clone());
+            async move {
+                let n = chunk.messages.len() as u64;
+                store.store(chunk).await;
+                st.chunks.fetch_add(1, Ordering::Relaxed);
+                st.stored.fetch_add(n, Ordering::Relaxed);
+            }
+        })))
     };
     let pipeline = ieccaller::start(&caller_cfg, fanout, workers).await?;
     let api_listener = tokio::net::TcpListener::bind(&cfg.iec_caller_listen_on)
@@ -355,7 +337,7 @@ pub async fn up(
         simulated,
         iec_caller: api_addr,
         stream_event: se_addr,
-        ingest: svc.stats(),
+        ingest: memory_store.as_ref().map_or_else(|| svc.stats(), |s| s.ingest()),
     };
     started(&running);
 
@@ -386,6 +368,7 @@ pub async fn up(
                     stats.chunks.load(Ordering::Relaxed),
                     stats.stored.load(Ordering::Relaxed),
                     stats.errors.load(Ordering::Relaxed)
+                        + memory_store.as_ref().map_or(0, |s| s.stats().errors.load(Ordering::Relaxed))
                 );
             }
         }
