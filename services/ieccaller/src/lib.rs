@@ -129,7 +129,7 @@ pub async fn start(
         }
         let sched = schedule::parse(expr).map_err(bad)?;
         let st = stations.clone();
-        schedules.push(tokio::spawn(schedule::run(sched, move || {
+        schedules.push(tokio::spawn(schedule::run(sched, cfg.utc_offset_minutes, move || {
             for s in st.all() {
                 let list = if counter { &s.cfg.cc_coa_list } else { &s.cfg.ic_coa_list };
                 for ca in list {

@@ -385,3 +385,31 @@ async fn double_and_step_commands_mean_what_was_asked_at_c104() {
     assert_eq!(got, want, "c104's log:\n{text}");
     pipeline.stop(Duration::from_secs(5)).await;
 }
+
+/// `InterrogationCron` every second, in the configured zone: general interrogations reach the
+/// station (counted on the wire) and its points come back, second after second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_second_interrogation_cron_fires_against_the_simulator() {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (slave, driver) = serve(l, SlaveConfig::default(), Recorder::default());
+    tokio::spawn(driver);
+    let sim = iec104::slave::sim::Simulator::new(slave.clone(), CommonAddress(1), 10, 0);
+    let sim = tokio::spawn(sim.run());
+    let (proxy, mut sent) = recording_proxy(slave.local_addr().unwrap()).await;
+    let (tx, mut points) = mpsc::unbounded_channel();
+    let yaml = format!(
+        "Stations: [{{Host: 127.0.0.1, Port: {}, IcCoaList: [1], InterrogateOnStart: false}}]\n\
+         InterrogationCron: '* * * * * *'\nUtcOffsetMinutes: 480\n",
+        proxy.port()
+    );
+    let (pipeline, _api) = caller(&yaml, Some(tx)).await;
+    let t0 = Instant::now();
+    for _ in 0..3 {
+        next_sent(&mut sent, 100).await;
+        published(&mut points, (1, iec104::slave::sim::FIRST_IOA)).await;
+    }
+    let took = t0.elapsed();
+    assert!(took >= Duration::from_millis(1_500) && took < Duration::from_secs(6), "three ticks took {took:?}");
+    sim.abort();
+    pipeline.stop(Duration::from_secs(5)).await;
+}
