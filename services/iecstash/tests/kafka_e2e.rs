@@ -350,3 +350,80 @@ async fn a_commit_inside_a_record_batch_loses_nothing() {
     assert_eq!(sink.count().await.unwrap(), 5);
     pg.cleanup().await;
 }
+
+/// Produces ten float points (IOA 1..=10, new msgIds) as one batch to partition 0.
+async fn produce_ten(brokers: &str, topic: &str) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let src = streamevent::point::Station::new("10.0.0.2", 2404, Default::default(), 480);
+    let producer: FutureProducer =
+        ClientConfig::new().set("bootstrap.servers", brokers).set("linger.ms", "200").create().unwrap();
+    let mut pending = vec![];
+    for ioa in 1..=10u32 {
+        let p = iec104::point::Point::new(
+            iec104::types::Ioa::new(ioa).unwrap(),
+            iec104::point::PointValue::Float(ioa as f32),
+        );
+        let m = streamevent::point::PointMsg::new(
+            src.clone(),
+            p.type_id(),
+            iec104::types::CommonAddress(1),
+            p,
+            streamevent::point::now_us(),
+        );
+        let out = ieccaller::channel::Outgoing::new(m);
+        let (key, json) = (out.key(), out.json());
+        pending.push(producer.send_result(FutureRecord::to(topic).key(&key).payload(&*json).partition(0)).unwrap());
+    }
+    for f in pending {
+        f.await.unwrap().unwrap();
+    }
+}
+
+async fn wait_rows(sink: &SqlSink, n: i64, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sink.count().await.unwrap() < n {
+        assert!(Instant::now() < deadline, "{what}: {} rows of {n}", sink.count().await.unwrap());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // and no more than that
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(sink.count().await.unwrap(), n, "{what}");
+}
+
+/// A topic re-created under the same name starts its offsets at 0 again, so its first chunk
+/// covers the same positions (`topic/0@0-9`) as the old topic's first chunk: it is a new chunk
+/// all the same, and every record of both topics is stored. (tansu's in-memory log starts empty
+/// when the broker restarts: the same topic name, new offsets from 0.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recreated_topic_is_not_mistaken_for_a_redelivery() {
+    let pg = TestDb::postgres().await;
+    let store = MappingStore::new(pg.db.clone(), Duration::ZERO);
+    for ioa in 1..=10 {
+        store.upsert(&PointMapping::new("10_0_0_2_2404", 1, ioa)).await.unwrap();
+    }
+    let se = streamevent_on(&pg.db).await;
+    let sink = SqlSink::new(pg.db.clone());
+    let kport = free_port();
+    let brokers = format!("127.0.0.1:{kport}");
+    let topic = format!("asdu-{}", uuid::Uuid::now_v7().simple());
+    let group = format!("stash-{}", uuid::Uuid::now_v7().simple());
+    for (round, want) in [(0, 10), (1, 20)] {
+        let broker = tansu(kport);
+        create_topic(&brokers, &topic).await;
+        produce_ten(&brokers, &topic).await;
+        let stash = iecstash(&brokers, &topic, &group, &se);
+        wait_rows(&sink, want, &format!("round {round}")).await;
+        drop(stash);
+        drop(broker);
+    }
+    let chunks: Vec<String> = match &pg.db {
+        streamevent::store::Db::Postgres(p) => {
+            sqlx::query_scalar("SELECT chunk_id FROM stream_chunk ORDER BY stored_at").fetch_all(p).await.unwrap()
+        }
+        _ => unreachable!("a PostgreSQL test database"),
+    };
+    let ranges: Vec<&str> = chunks.iter().map(|c| c.split('#').next().unwrap()).collect();
+    assert_eq!(ranges.len(), 2, "{chunks:?}");
+    assert_eq!(ranges[0], ranges[1], "both chunks cover the same positions: {chunks:?}");
+    pg.cleanup().await;
+}
