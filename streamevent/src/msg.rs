@@ -423,6 +423,21 @@ impl Body {
     }
 }
 
+impl From<PointMappingJson> for crate::pb::PointMapping {
+    fn from(p: PointMappingJson) -> Self {
+        crate::pb::PointMapping {
+            device_id: p.device_id,
+            device_name: p.device_name,
+            td_table_type: p.td_table_type,
+            ext1: p.ext1,
+            ext2: p.ext2,
+            ext3: p.ext3,
+            ext4: p.ext4,
+            ext5: p.ext5,
+        }
+    }
+}
+
 /// The point mapping carried as `pm`: every key always present.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]

@@ -190,16 +190,7 @@ impl PointMsg {
             } else {
                 serde_json::to_string(&m.meta_data).unwrap_or_default()
             },
-            pm: m.pm.map(|p| crate::pb::PointMapping {
-                device_id: p.device_id,
-                device_name: p.device_name,
-                td_table_type: p.td_table_type,
-                ext1: p.ext1,
-                ext2: p.ext2,
-                ext3: p.ext3,
-                ext4: p.ext4,
-                ext5: p.ext5,
-            }),
+            pm: m.pm.map(crate::pb::PointMapping::from),
             msg_id: m.msg_id,
             host: m.host,
             port: i32::from(m.port),

@@ -268,16 +268,7 @@ pub fn to_pb(chunk: &Chunk) -> pb::PushChunkAsduReq {
                 body_raw: r.body.map(|b| b.get().to_owned()).unwrap_or_default(),
                 time: r.time,
                 meta_data_raw: r.meta_data.map(|b| b.get().to_owned()).unwrap_or_default(),
-                pm: r.pm.map(|p| pb::PointMapping {
-                    device_id: p.device_id,
-                    device_name: p.device_name,
-                    td_table_type: p.td_table_type,
-                    ext1: p.ext1,
-                    ext2: p.ext2,
-                    ext3: p.ext3,
-                    ext4: p.ext4,
-                    ext5: p.ext5,
-                }),
+                pm: r.pm.map(pb::PointMapping::from),
                 trace_id: r.trace_id,
                 headers: r
                     .headers
