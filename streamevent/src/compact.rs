@@ -179,8 +179,8 @@ impl Compactable for Message {
 /// and a sequence number).
 #[derive(Debug, Clone)]
 pub struct Positioned {
-    /// The point.
-    pub point: PointMsg,
+    /// The point (shared with the other channels it was published to).
+    pub point: Arc<PointMsg>,
     /// Source name.
     pub source: Arc<str>,
     /// Sequence number in the source.

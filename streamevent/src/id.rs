@@ -171,15 +171,6 @@ impl ChunkIdBuilder {
         }
     }
 
-    /// Adds a message of a shared source name (no allocation when the source is known).
-    pub fn add_arc(&mut self, source: &Arc<str>, offset: u64, ident: u128) {
-        if !self.ranges.contains_key(source) {
-            self.ranges.insert(source.clone(), (offset, ident, offset, ident));
-        } else {
-            self.add(source, offset, ident);
-        }
-    }
-
     /// True when nothing was added.
     pub fn is_empty(&self) -> bool {
         self.ranges.is_empty()

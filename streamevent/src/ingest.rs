@@ -6,12 +6,13 @@
 //! in-process path: nothing is parsed), and [`rows_of_pb`] for `PushChunkAsdu` messages (JSON
 //! bodies parsed once, mappings looked up through the cache).
 
-use crate::msg::{ioa_value, station_id};
+use crate::msg::{ioa_value_of, station_id};
 use crate::pb::MsgBody;
-use crate::point::PointMsg;
+use crate::point::{parse_local_us, PointMsg};
 use crate::sink::{RawRow, Rows, TypedRow};
 use crate::store::{MappingStore, PointMapping};
 use iec104::point::PointValue;
+use serde_json::Value;
 
 /// Why a message produced no row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +70,7 @@ fn routes(pm: &PointMapping) -> (bool, bool) {
     out
 }
 
-/// `ioa_value` of a typed value: the same text [`ioa_value`] gives for its JSON body.
+/// `ioa_value` of a typed value: the same text [`crate::msg::ioa_value`] gives for its JSON body.
 pub fn value_text(v: &PointValue) -> String {
     match *v {
         PointValue::Single(b) => b.to_string(),
@@ -78,17 +79,8 @@ pub fn value_text(v: &PointValue) -> String {
         PointValue::Bitstring(b) => b.to_string(),
         PointValue::Normalized(n) => n.0.to_string(),
         PointValue::Scaled(s) => s.to_string(),
-        PointValue::Float(f) if f.is_finite() => {
-            // the JSON body carries Go's shortest f32 text; a reader parses it as a double
-            let go = serde_json::to_string(&crate::msg::MeasuredValueFloatInfo {
-                ioa: 0,
-                value: f,
-                qds: crate::msg::QdsBlock::new(0),
-                time: String::new(),
-            })
-            .unwrap_or_default();
-            ioa_value(&go).map(|(_, t)| t).unwrap_or_default()
-        }
+        // the JSON body carries Go's shortest f32 text; a reader parses it as a double
+        PointValue::Float(f) if f.is_finite() => Value::from(crate::point::shortest(f)).to_string(),
         PointValue::Float(_) => "null".to_owned(),
         PointValue::Counter(c) => c.value.to_string(),
         _ => String::new(),
@@ -146,12 +138,6 @@ pub fn rows_of_points<'a>(points: impl IntoIterator<Item = &'a PointMsg>, rows: 
     }
 }
 
-/// Parses a datetime-micro text written at `utc_offset_minutes` into Unix microseconds.
-fn parse_local_us(text: &str, utc_offset_minutes: i32) -> Option<i64> {
-    let t = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").ok()?;
-    Some(t.and_utc().timestamp_micros() - i64::from(utc_offset_minutes) * 60_000_000)
-}
-
 /// The raw and typed rows of `PushChunkAsdu` messages, with the count of messages skipped per
 /// reason. Push and device times are read at `utc_offset_minutes`.
 ///
@@ -167,7 +153,9 @@ pub async fn rows_of_pb(
     let mut rows = Rows::default();
     let mut stations = StationCache::default();
     for m in msgs {
-        let Some((ioa, value)) = ioa_value(&m.body_raw) else {
+        // the body is parsed once, for the raw row's value and the typed rows
+        let body: Value = serde_json::from_str(&m.body_raw).unwrap_or_default();
+        let Some((ioa, value)) = ioa_value_of(&body) else {
             skipped(Skip::BadBody);
             continue;
         };
@@ -186,15 +174,14 @@ pub async fn rows_of_pb(
         };
         let (yc, yx) = routes(&pm);
         if yc || yx {
-            let body: serde_json::Value = serde_json::from_str(&m.body_raw).unwrap_or_default();
-            let quality = body.get("qds").or_else(|| body.get("qdp")).and_then(serde_json::Value::as_i64).unwrap_or(0);
+            let quality = body.get("qds").or_else(|| body.get("qdp")).and_then(Value::as_i64).unwrap_or(0);
             let device_ms = body
                 .get("time")
-                .and_then(serde_json::Value::as_str)
+                .and_then(Value::as_str)
                 .and_then(|t| parse_local_us(t, utc_offset_minutes))
                 .map(|us| us.div_euclid(1000));
             // a normalised value's number is its fraction (`nva`), as on the typed path
-            let number = match (body.get("nva").and_then(serde_json::Value::as_f64), value.as_str()) {
+            let number = match (body.get("nva").and_then(Value::as_f64), value.as_str()) {
                 (Some(nva), _) => Some(nva),
                 (None, "true") => Some(1.0),
                 (None, "false") => Some(0.0),
@@ -294,7 +281,7 @@ mod tests {
     fn value_text_matches_the_json_path() {
         for p in points() {
             let body = serde_json::to_string(&p.body()).unwrap();
-            let (_, want) = ioa_value(&body).unwrap();
+            let (_, want) = crate::msg::ioa_value(&body).unwrap();
             assert_eq!(value_text(&p.point.value), want, "{:?}", p.point.value);
         }
     }

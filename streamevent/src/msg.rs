@@ -12,7 +12,7 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use iec104::point::{Point, PointValue, TimeTag};
-use iec104::types::{Cp56Time2a, TypeId};
+use iec104::types::Cp56Time2a;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -496,42 +496,12 @@ pub struct MsgBody {
     pub trace_id: String,
 }
 
-/// Where a message comes from.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Source {
-    /// Station host.
-    pub host: String,
-    /// Station port.
-    pub port: u16,
-    /// Configured metadata.
-    pub meta_data: Map<String, Value>,
-}
-
 /// A new message id: UUIDv7 as 32 lowercase hex digits.
 pub fn new_msg_id() -> String {
-    uuid::Uuid::now_v7().simple().to_string()
+    uuid::Uuid::from_u128(crate::point::new_msg_id()).simple().to_string()
 }
 
 impl MsgBody {
-    /// The message for one point of an ASDU of `type_id` from `coa`, pushed at `time`.
-    pub fn from_point(src: &Source, type_id: TypeId, coa: u32, point: &Point, time: String) -> MsgBody {
-        MsgBody {
-            msg_id: new_msg_id(),
-            host: src.host.clone(),
-            port: src.port,
-            asdu: type_id.name().unwrap_or("").to_owned(),
-            type_id: type_id.0,
-            data_type: data_type(type_id.0),
-            coa,
-            body: Body::from_point(point),
-            time,
-            meta_data: src.meta_data.clone(),
-            pm: None,
-            headers: BTreeMap::new(),
-            trace_id: String::new(),
-        }
-    }
-
     /// The point key ([`point_key`]).
     pub fn key(&self) -> String {
         point_key(&self.host, self.coa, self.ioa())
@@ -610,7 +580,11 @@ pub struct RawMsg<'a> {
 /// unquoted); objects by `counterReading`, else `val`, else `value`, else their JSON; arrays as
 /// JSON; no `value` key gives `""`. `None` when the body is not an object or has no integer `ioa`.
 pub fn ioa_value(body_raw: &str) -> Option<(i64, String)> {
-    let v: Value = serde_json::from_str(body_raw).ok()?;
+    ioa_value_of(&serde_json::from_str(body_raw).ok()?)
+}
+
+/// [`ioa_value`] of a body already parsed.
+pub fn ioa_value_of(v: &Value) -> Option<(i64, String)> {
     let obj = v.as_object()?;
     let ioa = match obj.get("ioa")? {
         Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))?,
@@ -641,27 +615,31 @@ pub fn ioa_value(body_raw: &str) -> Option<(i64, String)> {
 mod tests {
     use super::*;
     use iec104::asdu::{Bcr, Nva, Oci, PackedOutputCircuit, ProtectionEvent, Scd, Sep};
-    use iec104::types::{Cp16Time2a, DoublePoint, Ioa, Qdp, Qds};
+    use iec104::types::{Cp16Time2a, DoublePoint, Ioa, Qdp, Qds, TypeId};
     use serde_json::json;
 
     fn point(ioa: u32, value: PointValue, q: u8, time: TimeTag) -> Point {
         Point { ioa: Ioa::new(ioa).unwrap(), value, quality: Qds(q), time }
     }
 
+    /// The message of one point as the master makes it, pushed at `time`.
+    fn message(host: &str, meta: Map<String, Value>, tid: TypeId, coa: u16, p: Point, time: &str) -> MsgBody {
+        let st = crate::point::Station::new(host, 2404, meta, 480);
+        let mut m = crate::point::PointMsg::new(st, tid, iec104::types::CommonAddress(coa), p, 0).to_msg_body();
+        m.time = time.into();
+        m
+    }
+
     /// The spec's §1.4 example, byte for byte.
     #[test]
     fn golden_spec_example() {
-        let src = Source {
-            host: "10.0.0.5".into(),
-            port: 2404,
-            meta_data: json!({"stationId": "330KV"}).as_object().unwrap().clone(),
-        };
-        let mut m = MsgBody::from_point(
-            &src,
+        let mut m = message(
+            "10.0.0.5",
+            json!({"stationId": "330KV"}).as_object().unwrap().clone(),
             TypeId::M_ME_NC_1,
             1,
-            &point(4004, PointValue::Float(220.5), 0, TimeTag::None),
-            "2026-06-05 14:30:00.1234".into(),
+            point(4004, PointValue::Float(220.5), 0, TimeTag::None),
+            "2026-06-05 14:30:00.1234",
         );
         m.msg_id = "0190abcd".into();
         m.pm = Some(PointMappingJson {
@@ -687,13 +665,13 @@ mod tests {
 
     #[test]
     fn optional_keys_are_omitted() {
-        let src = Source { host: "h".into(), port: 1, meta_data: Map::new() };
-        let m = MsgBody::from_point(
-            &src,
+        let m = message(
+            "h",
+            Map::new(),
             TypeId::M_SP_NA_1,
             2,
-            &point(1, PointValue::Single(true), 0x81, TimeTag::None),
-            "t".into(),
+            point(1, PointValue::Single(true), 0x81, TimeTag::None),
+            "t",
         );
         let j = m.to_json();
         assert!(j.ends_with(r#""time":"t"}"#), "{j}");

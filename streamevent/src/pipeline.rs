@@ -18,7 +18,9 @@
 //! let compactor = Compactor::new(CompactorConfig::default());
 //! tokio::spawn(compaction_loop(rx, compactor, 2, move |chunk| {
 //!     let store = store.clone();
-//!     async move { store.store(chunk).await; }
+//!     async move {
+//!         store.store(chunk).await;
+//!     }
 //! }));
 //! // ... tx.send(batch).await for every batch of typed points
 //! # drop(tx); Ok(()) }
@@ -131,8 +133,14 @@ pub async fn compaction_loop<M, H, F>(
 pub struct IngestStats {
     /// Messages received in stored chunks.
     pub messages: AtomicU64,
-    /// Rows written.
+    /// Rows written (all tables).
     pub rows: AtomicU64,
+    /// Chunks stored.
+    pub chunks: AtomicU64,
+    /// Chunks found stored already (redeliveries): nothing written.
+    pub duplicates: AtomicU64,
+    /// Failed tries to store a chunk (retried by the sender or the store).
+    pub errors: AtomicU64,
     latency_ms: std::sync::Mutex<Vec<u64>>,
     utc_offset_minutes: i32,
 }
@@ -145,6 +153,9 @@ impl IngestStats {
         IngestStats {
             messages: AtomicU64::new(0),
             rows: AtomicU64::new(0),
+            chunks: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
             latency_ms: std::sync::Mutex::new(vec![0; Self::BUCKETS]),
             utc_offset_minutes,
         }
@@ -168,13 +179,23 @@ impl IngestStats {
         }
     }
 
-    /// Records the latency of messages whose push time is a datetime-micro text.
-    pub fn record_texts<'a>(&self, times: impl Iterator<Item = &'a str>) {
-        let off = i64::from(self.utc_offset_minutes) * 60_000_000;
-        self.record_us(times.filter_map(|t| {
-            let at = chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f").ok()?;
-            Some(at.and_utc().timestamp_micros() - off)
-        }));
+    /// Counts what became of a chunk of `messages` pushed at `pushed_us` (Unix microseconds):
+    /// rows, the chunk and the latencies when it was written, a duplicate when it was not.
+    pub fn count(&self, stored: Stored, messages: usize, pushed_us: impl Iterator<Item = i64>) {
+        match stored {
+            Stored::Written { raw, telemetry, signals } => {
+                let rows = raw + telemetry + signals;
+                self.rows.fetch_add(rows, Ordering::Relaxed);
+                self.messages.fetch_add(messages as u64, Ordering::Relaxed);
+                self.chunks.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("streamevent_rows_written_total").increment(rows);
+                self.record_us(pushed_us);
+            }
+            _ => {
+                self.duplicates.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("streamevent_chunks_redelivered_total").increment(1);
+            }
+        }
     }
 
     /// The latency quantile `q` (0..=1) in milliseconds, over everything recorded.
@@ -200,46 +221,23 @@ impl IngestStats {
     }
 }
 
-/// Counters of a [`SinkStore`].
-#[derive(Debug, Default)]
-pub struct StoreStats {
-    /// Chunks stored.
-    pub chunks: AtomicU64,
-    /// Chunks found stored already (redeliveries).
-    pub duplicates: AtomicU64,
-    /// Points received into stored chunks (before compaction).
-    pub received: AtomicU64,
-    /// Raw rows written.
-    pub raw: AtomicU64,
-    /// Typed rows written (telemetry and signals).
-    pub typed: AtomicU64,
-    /// Failed tries (retried).
-    pub errors: AtomicU64,
-}
-
 /// Stores chunks of typed points in a [`SqlSink`], retrying until stored.
 #[derive(Debug)]
 pub struct SinkStore {
     sink: SqlSink,
     retry: Retry,
-    stats: Arc<StoreStats>,
     ingest: Arc<IngestStats>,
 }
 
 impl SinkStore {
     /// A store over `sink` with the delivery policy `retry`.
     pub fn new(sink: SqlSink, retry: Retry) -> SinkStore {
-        SinkStore { sink, retry, stats: Arc::default(), ingest: Arc::new(IngestStats::new(480)) }
+        SinkStore { sink, retry, ingest: Arc::new(IngestStats::new(480)) }
     }
 
-    /// Messages, rows and latency from push to commit.
+    /// Messages, rows, chunks, duplicates, errors and the latency from push to commit.
     pub fn ingest(&self) -> Arc<IngestStats> {
         self.ingest.clone()
-    }
-
-    /// The counters.
-    pub fn stats(&self) -> Arc<StoreStats> {
-        self.stats.clone()
     }
 
     /// The sink.
@@ -249,42 +247,20 @@ impl SinkStore {
 
     /// Stores a chunk (its rows by the points' mappings), retrying until the database takes it;
     /// a chunk stored before is counted as a duplicate and writes nothing.
-    pub async fn store(&self, chunk: Chunk<Positioned>) {
+    pub async fn store(&self, chunk: Chunk<Positioned>) -> Stored {
         let mut rows = Rows::default();
-        crate::ingest::rows_of_points(chunk.messages.iter().map(|p| &p.point), &mut rows);
-        if let Stored::Written { .. } = self.store_rows(&chunk.id, &rows, chunk.received).await {
-            self.ingest.messages.fetch_add(chunk.messages.len() as u64, Ordering::Relaxed);
-            self.ingest.rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
-            self.ingest.record_us(chunk.messages.iter().map(|p| p.point.received_us));
-        }
-    }
-
-    /// Stores prepared rows as chunk `id` (see [`SinkStore::store`]).
-    pub async fn store_rows(&self, id: &ChunkId, rows: &Rows, received: usize) -> Stored {
-        let stats = &self.stats;
+        crate::ingest::rows_of_points(chunk.messages.iter().map(|p| &*p.point), &mut rows);
         let stored = self
             .retry
             .run("sink", || async {
-                let r = self.sink.write_chunk(id, rows).await;
+                let r = self.sink.write_chunk(&chunk.id, &rows).await;
                 if r.is_err() {
-                    stats.errors.fetch_add(1, Ordering::Relaxed);
+                    self.ingest.errors.fetch_add(1, Ordering::Relaxed);
                 }
                 r
             })
             .await;
-        match stored {
-            Stored::Written { raw, telemetry, signals } => {
-                stats.raw.fetch_add(raw, Ordering::Relaxed);
-                stats.typed.fetch_add(telemetry + signals, Ordering::Relaxed);
-                stats.received.fetch_add(received as u64, Ordering::Relaxed);
-                stats.chunks.fetch_add(1, Ordering::Relaxed);
-                metrics::counter!("streamevent_rows_written_total").increment(raw + telemetry + signals);
-            }
-            _ => {
-                stats.duplicates.fetch_add(1, Ordering::Relaxed);
-                metrics::counter!("streamevent_chunks_redelivered_total").increment(1);
-            }
-        }
+        self.ingest.count(stored, chunk.messages.len(), chunk.messages.iter().map(|p| p.point.received_us));
         stored
     }
 }

@@ -207,12 +207,19 @@ impl PointMsg {
 
 /// The double a reader of the JSON text gets for an `f32`: its shortest decimal form (0.1, not
 /// 0.10000000149).
-fn shortest(v: f32) -> f64 {
+pub(crate) fn shortest(v: f32) -> f64 {
     if v.is_finite() {
         v.to_string().parse().unwrap_or(f64::from(v))
     } else {
         f64::from(v)
     }
+}
+
+/// A datetime-micro text written at `utc_offset_minutes` as Unix microseconds (the inverse of
+/// [`local_text`]); `None` when it is not one.
+pub fn parse_local_us(text: &str, utc_offset_minutes: i32) -> Option<i64> {
+    let t = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").ok()?;
+    Some(t.and_utc().timestamp_micros() - i64::from(utc_offset_minutes) * 60_000_000)
 }
 
 /// Unix microseconds as datetime-micro text at `utc_offset_minutes`.

@@ -263,10 +263,15 @@ pub fn normalise_point(tid: u8, p: &iec104::point::Point) -> Value {
 /// Starts `tests/interop/c104_server.py` (optionally on a fixed port); returns the guard, the
 /// port and the points it serves.
 pub fn start_c104_server(port: Option<u16>) -> (ChildGuard, u16, Vec<Value>) {
+    start_c104_server_with(port, &[])
+}
+
+/// [`start_c104_server`] with environment variables for the script (`C104_COMMAND_LOG`).
+pub fn start_c104_server_with(port: Option<u16>, env: &[(&str, &std::path::Path)]) -> (ChildGuard, u16, Vec<Value>) {
     use std::io::BufRead;
     let script = interop_script("c104_server.py");
     let mut cmd = std::process::Command::new("python3");
-    cmd.arg(script);
+    cmd.arg(script).envs(env.iter().copied());
     if let Some(p) = port {
         cmd.arg(p.to_string());
     }

@@ -32,6 +32,11 @@ impl Outgoing {
         &self.0
     }
 
+    /// The point, shared (no copy).
+    pub fn shared(&self) -> Arc<PointMsg> {
+        self.0.clone()
+    }
+
     /// The point key (`{host}_{coa}_{0x%06x}`), Kafka's message key.
     pub fn key(&self) -> String {
         self.0.key().to_string()
@@ -161,7 +166,9 @@ async fn worker(t: Arc<dyn Transport>, mut rx: mpsc::Receiver<Outgoing>) {
 
 /// The gRPC channel: `PushChunkAsdu` to streamevent, chunked by size or time, each chunk with
 /// a [`ChunkId`] from this instance's sequence range and the points' msgIds, so streamevent drops
-/// a redelivered one and never mistakes another run's chunk for it.
+/// a redelivered one and never mistakes another run's chunk for it. The size of a chunk
+/// (`PushAsduChunkBytes`) counts [`TYPED_POINT_SIZE`] a point, about its JSON message, since the
+/// points are not serialised before they are sent.
 pub struct StreamEventTransport {
     sender: ChunkSender,
     chunk_bytes: usize,

@@ -79,12 +79,29 @@ impl std::fmt::Debug for Pipeline {
 /// [`zero_svc::Error::Config`] for an unusable configuration or database.
 pub async fn start(
     cfg: &Config,
+    fanout: channel::Fanout,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+) -> Result<Pipeline, zero_svc::Error> {
+    start_with_store(cfg, fanout, workers, None).await
+}
+
+/// [`start`] with the point mappings read through `store` instead of a store of its own on
+/// `Db.DataSource` (`zero up` shares one store, and its cache, between the push decision and
+/// the mapping administration).
+///
+/// # Errors
+/// As [`start`].
+pub async fn start_with_store(
+    cfg: &Config,
     mut fanout: channel::Fanout,
     mut workers: Vec<tokio::task::JoinHandle<()>>,
+    store: Option<Arc<streamevent::store::MappingStore>>,
 ) -> Result<Pipeline, zero_svc::Error> {
     let bad = zero_svc::Error::Config;
     config::validate(cfg).map_err(bad)?;
-    let store = if cfg.db.data_source.is_empty() {
+    let store = if store.is_some() {
+        store
+    } else if cfg.db.data_source.is_empty() {
         None
     } else {
         let db = streamevent::store::Db::connect(&cfg.db.data_source).await.map_err(|e| bad(format!("Db: {e}")))?;

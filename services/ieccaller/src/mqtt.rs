@@ -158,22 +158,20 @@ impl Transport for MqttTransport {
 mod tests {
     use super::*;
     use iec104::point::{Point, PointValue};
-    use iec104::types::{Ioa, TypeId};
-    use streamevent::msg::{PointMappingJson, Source};
+    use iec104::types::{CommonAddress, Ioa, TypeId};
+    use streamevent::msg::PointMappingJson;
+    use streamevent::point::{PointMsg, Station};
 
     fn msg(pm: bool) -> MsgBody {
-        let src = Source {
-            host: "10.0.0.5".into(),
-            port: 2404,
-            meta_data: serde_json::json!({"stationId": "330KV"}).as_object().unwrap().clone(),
-        };
-        let mut m = MsgBody::from_point(
-            &src,
+        let meta = serde_json::json!({"stationId": "330KV"}).as_object().unwrap().clone();
+        let mut m = PointMsg::new(
+            Station::new("10.0.0.5", 2404, meta, 480),
             TypeId::M_ME_NC_1,
-            1,
-            &Point::new(Ioa::new(4004).unwrap(), PointValue::Float(1.0)),
-            "t".into(),
-        );
+            CommonAddress(1),
+            Point::new(Ioa::new(4004).unwrap(), PointValue::Float(1.0)),
+            0,
+        )
+        .to_msg_body();
         if pm {
             m.pm = Some(PointMappingJson { device_id: "d1".into(), ext1: "alarm".into(), ..Default::default() });
         }

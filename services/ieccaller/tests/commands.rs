@@ -45,7 +45,7 @@ impl Transport for Capture {
 }
 
 /// A TCP proxy in front of `target`; every ASDU the master sends is decoded and handed over as
-/// (type id, the decoded ASDU's debug text, the CP56 time of a test command in Unix ms).
+/// its type id and, for a test command, its CP56 time in Unix ms.
 async fn recording_proxy(target: std::net::SocketAddr) -> (std::net::SocketAddr, mpsc::UnboundedReceiver<Sent>) {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
@@ -335,8 +335,11 @@ async fn every_command_rpc_reaches_our_slave_as_asked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn double_and_step_commands_mean_what_was_asked_at_c104() {
     let log = std::env::temp_dir().join(format!("c104-commands-{}.jsonl", uuid::Uuid::now_v7().simple()));
-    std::env::set_var("C104_COMMAND_LOG", &log);
-    let (_peer, port, _) = tokio::task::spawn_blocking(|| iec::start_c104_server(None)).await.unwrap();
+    let path = log.clone();
+    let (_peer, port, _) =
+        tokio::task::spawn_blocking(move || iec::start_c104_server_with(None, &[("C104_COMMAND_LOG", &path)]))
+            .await
+            .unwrap();
     let yaml = format!("Stations: [{{Host: 127.0.0.1, Port: {port}, IcCoaList: [1]}}]\n");
     let (pipeline, api) = caller(&yaml, None).await;
     let mut c = IecCallerClient::connect(api).await.unwrap();

@@ -14,6 +14,7 @@ use ieccaller::pb::SendSingleCommandReq;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use streamevent::sink::SqlSink;
@@ -276,7 +277,6 @@ async fn broker_restart_ieccaller_buffers_and_delivers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_inside_a_record_batch_loses_nothing() {
     use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-    use rdkafka::producer::{FutureProducer, FutureRecord};
     use rdkafka::{Offset, TopicPartitionList};
     let kport = free_port();
     let _broker = tansu(kport);
@@ -287,40 +287,13 @@ async fn a_commit_inside_a_record_batch_loses_nothing() {
     admin.create_topics(&[NewTopic::new(&topic, 1, TopicReplication::Fixed(1))], &AdminOptions::new()).await.unwrap();
 
     let pg = TestDb::postgres().await;
-    let src = streamevent::point::Station::new("10.0.0.1", 2404, Default::default(), 480);
     let station = "10_0_0_1_2404";
     let store = MappingStore::new(pg.db.clone(), Duration::ZERO);
     for ioa in 1..=10 {
         store.upsert(&PointMapping::new(station, 1, ioa)).await.unwrap();
     }
     // ten points produced as one record batch
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("linger.ms", "500")
-        .set("batch.num.messages", "100")
-        .create()
-        .unwrap();
-    let mut pending = vec![];
-    for ioa in 1..=10u32 {
-        let p = iec104::point::Point::new(
-            iec104::types::Ioa::new(ioa).unwrap(),
-            iec104::point::PointValue::Float(ioa as f32),
-        );
-        let m = streamevent::point::PointMsg::new(
-            src.clone(),
-            p.type_id(),
-            iec104::types::CommonAddress(1),
-            p,
-            streamevent::point::now_us(),
-        );
-        let out = ieccaller::channel::Outgoing::new(m);
-        let (key, json) = (out.key(), out.json());
-        let rec = FutureRecord::to(&topic).key(&key).payload(&*json).partition(0);
-        pending.push(producer.send_result(rec).map_err(|(e, _)| e).unwrap());
-    }
-    for f in pending {
-        f.await.unwrap().unwrap();
-    }
+    produce_ten(&brokers, &topic, "10.0.0.1").await;
     // the group has stored offsets 0..4 already: committed 5, inside the batch
     let group = format!("stash-{}", uuid::Uuid::now_v7().simple());
     let c: BaseConsumer =
@@ -351,12 +324,16 @@ async fn a_commit_inside_a_record_batch_loses_nothing() {
     pg.cleanup().await;
 }
 
-/// Produces ten float points (IOA 1..=10, new msgIds) as one batch to partition 0.
-async fn produce_ten(brokers: &str, topic: &str) {
-    use rdkafka::producer::{FutureProducer, FutureRecord};
-    let src = streamevent::point::Station::new("10.0.0.2", 2404, Default::default(), 480);
-    let producer: FutureProducer =
-        ClientConfig::new().set("bootstrap.servers", brokers).set("linger.ms", "200").create().unwrap();
+/// Produces ten float points of station `host`:2404 (IOA 1..=10, new msgIds) as one record batch
+/// to partition 0.
+async fn produce_ten(brokers: &str, topic: &str, host: &str) {
+    let src = streamevent::point::Station::new(host, 2404, Default::default(), 480);
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "500")
+        .set("batch.num.messages", "100")
+        .create()
+        .unwrap();
     let mut pending = vec![];
     for ioa in 1..=10u32 {
         let p = iec104::point::Point::new(
@@ -410,7 +387,7 @@ async fn a_recreated_topic_is_not_mistaken_for_a_redelivery() {
     for (round, want) in [(0, 10), (1, 20)] {
         let broker = tansu(kport);
         create_topic(&brokers, &topic).await;
-        produce_ten(&brokers, &topic).await;
+        produce_ten(&brokers, &topic, "10.0.0.2").await;
         let stash = iecstash(&brokers, &topic, &group, &se);
         wait_rows(&sink, want, &format!("round {round}")).await;
         drop(stash);

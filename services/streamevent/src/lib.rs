@@ -21,7 +21,7 @@ use streamevent::id::ChunkId;
 use streamevent::ingest::{rows_of_pb, Skip};
 use streamevent::pb;
 use streamevent::pb::stream_event_server::{StreamEvent, StreamEventServer};
-use streamevent::sink::{SqlSink, Stored};
+use streamevent::sink::SqlSink;
 use streamevent::store::{Db, MappingStore};
 use tonic::{Request, Response, Status};
 use zero_svc::errcode::status;
@@ -250,17 +250,16 @@ impl StreamEvent for Service {
         .map_err(|_| status(102_101, "point mapping lookup failed; retry the chunk"))?;
         // the duplicate check and the writes are one transaction on the chunk's key
         let id = ChunkId::from_wire(&r.t_id);
-        let n = match self.sink.write_chunk(&id, &rows).await.map_err(to_status)? {
-            Stored::Written { raw, telemetry, signals } => raw + telemetry + signals,
-            _ => {
-                metrics::counter!("streamevent_chunks_redelivered_total").increment(1);
-                return Ok(Response::new(pb::PushChunkAsduRes {}));
-            }
-        };
-        metrics::counter!("streamevent_rows_written_total").increment(n);
-        self.stats.rows.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-        self.stats.messages.fetch_add(r.msg_body.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        self.stats.record_texts(r.msg_body.iter().map(|m| m.time.as_str()));
+        let stored = self.sink.write_chunk(&id, &rows).await.map_err(|e| {
+            self.stats.errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            to_status(e)
+        })?;
+        let off = self.stats.utc_offset_minutes();
+        self.stats.count(
+            stored,
+            r.msg_body.len(),
+            r.msg_body.iter().filter_map(|m| streamevent::point::parse_local_us(&m.time, off)),
+        );
         Ok(Response::new(pb::PushChunkAsduRes {}))
     }
 

@@ -7,11 +7,12 @@ mod common;
 
 use common::TestDb;
 use iec104::point::{Point, PointValue, TimeTag};
-use iec104::types::{Ioa, Qds, TypeId};
+use iec104::types::{CommonAddress, Ioa, Qds, TypeId};
+use std::sync::Arc;
 use std::time::Duration;
-use streamevent::msg::{MsgBody, Source};
 use streamevent::pb::stream_event_client::StreamEventClient;
 use streamevent::pb::{self, PushChunkAsduReq};
+use streamevent::point::{PointMsg, Station};
 use streamevent::sink::SqlSink;
 use streamevent::store::PointMapping;
 use streamevent_svc::Service;
@@ -33,24 +34,11 @@ async fn start(
     (client, url, tx, Service::new(db, Duration::from_secs(60)))
 }
 
-fn msg(src: &Source, tid: TypeId, ioa: u32, value: PointValue) -> pb::MsgBody {
+fn msg(src: &Arc<Station>, tid: TypeId, ioa: u32, value: PointValue) -> pb::MsgBody {
     let p = Point { ioa: Ioa::new(ioa).unwrap(), value, quality: Qds::GOOD, time: TimeTag::None };
-    let m = MsgBody::from_point(src, tid, 1, &p, "2026-06-05 14:30:00.1234".into());
-    pb::MsgBody {
-        msg_id: m.msg_id.clone(),
-        host: m.host.clone(),
-        port: i32::from(m.port),
-        asdu: m.asdu.clone(),
-        type_id: i32::from(m.type_id),
-        data_type: m.data_type,
-        coa: m.coa,
-        body_raw: serde_json::to_string(&m.body).unwrap(),
-        time: m.time.clone(),
-        meta_data_raw: serde_json::to_string(&m.meta_data).unwrap(),
-        pm: None,
-        trace_id: String::new(),
-        headers: Default::default(),
-    }
+    let mut m = PointMsg::new(src.clone(), tid, CommonAddress(1), p, 0).to_pb();
+    m.time = "2026-06-05 14:30:00.1234".into();
+    m
 }
 
 fn reason(s: &tonic::Status) -> Option<String> {
@@ -62,12 +50,9 @@ async fn push_chunk_asdu_into_every_database() {
     for t in TestDb::all().await {
         let (mut client, _url, stop, svc) = start(t.db.clone()).await;
         let store = svc.store();
-        let station = Source {
-            host: "10.0.0.5".into(),
-            port: 2404,
-            meta_data: serde_json::json!({"stationId": "330KV"}).as_object().unwrap().clone(),
-        };
-        let plain = Source { host: "10.0.0.6".into(), port: 2404, meta_data: Default::default() };
+        let meta = serde_json::json!({"stationId": "330KV"}).as_object().unwrap().clone();
+        let station = Station::new("10.0.0.5", 2404, meta, 480);
+        let plain = Station::new("10.0.0.6", 2404, Default::default(), 480);
         let mut yc = PointMapping::new("330KV", 1, 4004);
         yc.td_table_type = "yc".into();
         yc.device_id = "T1".into();

@@ -82,17 +82,12 @@ pub struct Db {
     pub data_source: String,
 }
 
-/// Live counters of a running pipeline.
+/// Live counters of a running pipeline that only `zero` knows; what was stored is in
+/// [`Running::ingest`].
 #[derive(Debug, Default)]
 pub struct Stats {
     /// Points published by the masters onto the bus.
     pub points: AtomicU64,
-    /// Chunks stored by streamevent.
-    pub chunks: AtomicU64,
-    /// Messages in those chunks (after compaction).
-    pub stored: AtomicU64,
-    /// Delivery errors.
-    pub errors: AtomicU64,
 }
 
 /// The in-process bus: ieccaller's fan-out hands batches of typed points to the compaction
@@ -145,11 +140,7 @@ impl Transport for MemoryBus {
             let points = batch
                 .iter()
                 .enumerate()
-                .map(|(k, o)| Positioned {
-                    point: o.point().clone(),
-                    source: self.source.clone(),
-                    seq: first + k as u64,
-                })
+                .map(|(k, o)| Positioned { point: o.shared(), source: self.source.clone(), seq: first + k as u64 })
                 .collect();
             self.tx.send(points).await.map_err(|_| "bus closed".to_owned())
         })
@@ -261,11 +252,6 @@ pub async fn up(
         zero_svc::config::merge_str(ieccaller::DEFAULTS, None, &[]).map_err(|e| bad(e.to_string()))?;
     caller_cfg.stations = stations;
     caller_cfg.mqtt = cfg.mqtt.clone();
-    // the push decision reads the same mapping table: a point carries its mapping from the master
-    // to the sink, looked up once
-    caller_cfg.db.data_source = cfg.db.data_source.clone();
-    caller_cfg.db.migrate = false;
-    caller_cfg.db.cache_seconds = 3600;
     caller_cfg.listen_on = cfg.iec_caller_listen_on.clone();
     let mut fanout = Fanout::default();
     let mut workers = vec![];
@@ -304,18 +290,16 @@ pub async fn up(
         };
         workers.push(fanout.add(Counted { inner: bus, stats: stats.clone() }, 100_000));
         let store = memory_store.clone().expect("the memory bus has a store");
-        let st = stats.clone();
         Some(tokio::spawn(compaction_loop(bus_rx, Compactor::new(ccfg), 2, move |chunk| {
-            let (store, st) = (store.clone(), st.clone());
+            let store = store.clone();
             async move {
-                let n = chunk.messages.len() as u64;
                 store.store(chunk).await;
-                st.chunks.fetch_add(1, Ordering::Relaxed);
-                st.stored.fetch_add(n, Ordering::Relaxed);
             }
         })))
     };
-    let pipeline = ieccaller::start(&caller_cfg, fanout, workers).await?;
+    // the push decision reads the mappings through streamevent's store: a point carries its
+    // mapping from the master to the sink, looked up once
+    let pipeline = ieccaller::start_with_store(&caller_cfg, fanout, workers, Some(svc.store())).await?;
     let api_listener = tokio::net::TcpListener::bind(&cfg.iec_caller_listen_on)
         .await
         .map_err(|e| bad(format!("IecCallerListenOn {}: {e}", cfg.iec_caller_listen_on)))?;
@@ -365,10 +349,9 @@ pub async fn up(
                     running.stations.all().len(),
                     rate,
                     points,
-                    stats.chunks.load(Ordering::Relaxed),
-                    stats.stored.load(Ordering::Relaxed),
-                    stats.errors.load(Ordering::Relaxed)
-                        + memory_store.as_ref().map_or(0, |s| s.stats().errors.load(Ordering::Relaxed))
+                    running.ingest.chunks.load(Ordering::Relaxed),
+                    running.ingest.messages.load(Ordering::Relaxed),
+                    running.ingest.errors.load(Ordering::Relaxed)
                 );
             }
         }

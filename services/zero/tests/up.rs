@@ -34,7 +34,7 @@ async fn pipeline_stores_every_simulated_point() {
             let _ = stop_rx.await;
         },
         move |r| {
-            let _ = up_tx.send((r.stats.clone(), r.simulated.clone(), r.iec_caller, r.stream_event));
+            let _ = up_tx.send((r.ingest.clone(), r.simulated.clone(), r.iec_caller, r.stream_event));
         },
     ));
     let (stats, sims, api, _se) = tokio::time::timeout(Duration::from_secs(30), up_rx).await.unwrap().unwrap();
@@ -52,10 +52,10 @@ async fn pipeline_stores_every_simulated_point() {
                 complete &= !sink.rows(&station, 1, ioa).await.unwrap().is_empty();
             }
         }
-        if complete && stats.stored.load(Ordering::Relaxed) >= 80 {
+        if complete && stats.messages.load(Ordering::Relaxed) >= 80 {
             break;
         }
-        assert!(Instant::now() < deadline, "points missing; stats {stats:?}");
+        assert!(Instant::now() < deadline, "points missing; stored {:?}", stats.messages);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(stats.errors.load(Ordering::Relaxed), 0);
