@@ -1,6 +1,6 @@
 //! streamevent: compactor throughput in last-value mode, and the SQL sink's insert rate into the
 //! PostgreSQL on loopback (a fresh database, dropped afterwards; `TEST_PG_URL` overrides the
-//! admin URL).
+//! admin URL) and into a SQLite file.
 
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
@@ -106,5 +106,33 @@ fn sink_postgres(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, compactor, sink_postgres);
+/// The SQLite sink alone (`zero up`'s default store): chunks of 3 000 raw rows, about one
+/// compactor chunk, into a file database with WAL, as `zero up` opens it.
+fn sink_sqlite(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let dir = std::env::temp_dir().join(format!("se_bench_{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sink = rt.block_on(async {
+        let db = Db::connect(&format!("sqlite://{}/b.db", dir.display())).await.unwrap();
+        db.migrate().await.unwrap();
+        SqlSink::new(db)
+    });
+    const BATCH: usize = 3_000;
+    let batch = Rows { raw: rows(BATCH), ..Default::default() };
+    let mut g = c.benchmark_group("streamevent_sink");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(BATCH as u64));
+    let mut n = 0u64;
+    g.bench_function("sqlite_rows", |b| {
+        b.iter(|| {
+            n += 1;
+            rt.block_on(sink.write_chunk(&ChunkId::from_wire(&format!("bench@{n}")), &batch)).unwrap()
+        })
+    });
+    g.finish();
+    drop(sink);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+criterion_group!(benches, compactor, sink_postgres, sink_sqlite);
 criterion_main!(benches);

@@ -141,6 +141,8 @@ pub struct IngestStats {
     pub duplicates: AtomicU64,
     /// Failed tries to store a chunk (retried by the sender or the store).
     pub errors: AtomicU64,
+    /// Transactions that stored chunks ([`SinkStore`] groups chunks: `chunks / commits` per commit).
+    pub commits: AtomicU64,
     latency_ms: std::sync::Mutex<Vec<u64>>,
     utc_offset_minutes: i32,
 }
@@ -156,6 +158,7 @@ impl IngestStats {
             chunks: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
             latency_ms: std::sync::Mutex::new(vec![0; Self::BUCKETS]),
             utc_offset_minutes,
         }
@@ -221,18 +224,47 @@ impl IngestStats {
     }
 }
 
-/// Stores chunks of typed points in a [`SqlSink`], retrying until stored.
-#[derive(Debug)]
+/// A chunk waiting in a [`SinkStore`] for the next group commit.
+struct Pending {
+    id: ChunkId,
+    rows: Arc<Rows>,
+    done: tokio::sync::oneshot::Sender<Stored>,
+}
+
+/// Stores chunks of typed points in a [`SqlSink`], retrying until stored, with group commit:
+/// chunks that arrive while a transaction is running are written together in the next one
+/// (each still exactly once by its own key). A database pays per commit (SQLite: WAL pages of
+/// the point index), so under load the cost is shared by many chunks; idle, a chunk is written
+/// alone at once.
 pub struct SinkStore {
     sink: SqlSink,
     retry: Retry,
     ingest: Arc<IngestStats>,
+    pending: std::sync::Mutex<std::collections::VecDeque<Pending>>,
+    writer: tokio::sync::Mutex<()>,
+    max_group_rows: usize,
 }
+
+impl std::fmt::Debug for SinkStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SinkStore").field("sink", &self.sink).field("retry", &self.retry).finish()
+    }
+}
+
+/// Rows one group commit takes at most (it always takes at least one chunk).
+pub const MAX_GROUP_ROWS: usize = 50_000;
 
 impl SinkStore {
     /// A store over `sink` with the delivery policy `retry`.
     pub fn new(sink: SqlSink, retry: Retry) -> SinkStore {
-        SinkStore { sink, retry, ingest: Arc::new(IngestStats::new(480)) }
+        SinkStore {
+            sink,
+            retry,
+            ingest: Arc::new(IngestStats::new(480)),
+            pending: Default::default(),
+            writer: tokio::sync::Mutex::new(()),
+            max_group_rows: MAX_GROUP_ROWS,
+        }
     }
 
     /// Messages, rows, chunks, duplicates, errors and the latency from push to commit.
@@ -245,23 +277,75 @@ impl SinkStore {
         &self.sink
     }
 
+    fn queue(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Pending>> {
+        self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Stores a chunk (its rows by the points' mappings), retrying until the database takes it;
-    /// a chunk stored before is counted as a duplicate and writes nothing.
+    /// a chunk stored before is counted as a duplicate and writes nothing. Returns once the
+    /// chunk is committed.
     pub async fn store(&self, chunk: Chunk<Positioned>) -> Stored {
         let mut rows = Rows::default();
         crate::ingest::rows_of_points(chunk.messages.iter().map(|p| &*p.point), &mut rows);
-        let stored = self
-            .retry
-            .run("sink", || async {
-                let r = self.sink.write_chunk(&chunk.id, &rows).await;
-                if r.is_err() {
-                    self.ingest.errors.fetch_add(1, Ordering::Relaxed);
+        let rows = Arc::new(rows);
+        let stored = loop {
+            let (done, result) = tokio::sync::oneshot::channel();
+            self.queue().push_back(Pending { id: chunk.id.clone(), rows: rows.clone(), done });
+            // whoever holds the writer writes what is queued; it looks again after letting go,
+            // so a chunk queued meanwhile is never left behind
+            while let Ok(guard) = self.writer.try_lock() {
+                self.write_queued().await;
+                drop(guard);
+                if self.queue().is_empty() {
+                    break;
                 }
-                r
-            })
-            .await;
+            }
+            match result.await {
+                Ok(stored) => break stored,
+                // the writer was cancelled before it answered: queue the chunk again (had it been
+                // committed, it comes back as a duplicate)
+                Err(_) => continue,
+            }
+        };
         self.ingest.count(stored, chunk.messages.len(), chunk.messages.iter().map(|p| p.point.received_us));
         stored
+    }
+
+    /// Writes the queue in groups until it is empty.
+    async fn write_queued(&self) {
+        loop {
+            let group: Vec<Pending> = {
+                let mut q = self.queue();
+                let mut rows = 0;
+                let mut group = vec![];
+                while let Some(p) = q.front() {
+                    if !group.is_empty() && rows + p.rows.len() > self.max_group_rows {
+                        break;
+                    }
+                    rows += p.rows.len();
+                    group.extend(q.pop_front());
+                }
+                group
+            };
+            if group.is_empty() {
+                return;
+            }
+            let refs: Vec<(&ChunkId, &Rows)> = group.iter().map(|p| (&p.id, &*p.rows)).collect();
+            let results = self
+                .retry
+                .run("sink", || async {
+                    let r = self.sink.write_chunks(&refs).await;
+                    if r.is_err() {
+                        self.ingest.errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    r
+                })
+                .await;
+            self.ingest.commits.fetch_add(1, Ordering::Relaxed);
+            for (p, stored) in group.into_iter().zip(results) {
+                let _ = p.done.send(stored);
+            }
+        }
     }
 }
 
@@ -334,6 +418,57 @@ mod tests {
             .await;
         assert_eq!(n, 5);
         assert_eq!(tries, [0, 100, 300, 600, 900]);
+    }
+
+    /// Forty chunks stored at once go in fewer transactions than chunks, each exactly once; a
+    /// chunk stored again is a duplicate.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_store_groups_concurrent_chunks_and_stores_each_once() {
+        use crate::point::{PointMsg, Station};
+        use iec104::point::{Point, PointValue};
+        use iec104::types::{CommonAddress, Ioa, TypeId};
+        let dir = std::env::temp_dir().join(format!("se_group_{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = crate::store::Db::connect(&format!("sqlite://{}/g.db", dir.display())).await.unwrap();
+        db.migrate().await.unwrap();
+        let store = Arc::new(SinkStore::new(SqlSink::new(db), Retry::default()));
+        let st = Station::new("10.0.0.9", 2404, Default::default(), 480);
+        let pm = Arc::new(crate::store::PointMapping::new("10_0_0_9_2404", 1, 1));
+        let source: Arc<str> = "memory/test".into();
+        let chunk = |c: u64| {
+            let mut id = ChunkId::builder();
+            let messages: Vec<Positioned> = (0..100u64)
+                .map(|k| {
+                    let pt = Point::new(Ioa::new(1).unwrap(), PointValue::Float(k as f32));
+                    let mut p = PointMsg::new(st.clone(), TypeId::M_ME_NC_1, CommonAddress(1), pt, 0);
+                    p.pm = Some(pm.clone());
+                    let seq = c * 100 + k;
+                    id.add(&source, seq, p.msg_id);
+                    Positioned { point: Arc::new(p), source: source.clone(), seq }
+                })
+                .collect();
+            Chunk { id: id.build(), messages, received: 100 }
+        };
+        let chunks: Vec<Chunk<Positioned>> = (0..40).map(chunk).collect();
+        let again = chunks[7].clone();
+        let tasks: Vec<_> = chunks
+            .into_iter()
+            .map(|c| {
+                let store = store.clone();
+                tokio::spawn(async move { store.store(c).await })
+            })
+            .collect();
+        for t in tasks {
+            assert!(matches!(t.await.unwrap(), Stored::Written { raw: 100, .. }));
+        }
+        let ingest = store.ingest();
+        assert_eq!(ingest.chunks.load(Ordering::Relaxed), 40);
+        let commits = ingest.commits.load(Ordering::Relaxed);
+        assert!(commits < 40, "{commits} commits for 40 chunks stored at once");
+        assert_eq!(store.sink().count().await.unwrap(), 4000);
+        assert_eq!(store.store(again).await, Stored::Duplicate);
+        assert_eq!(store.sink().count().await.unwrap(), 4000);
+        std::fs::remove_dir_all(dir).ok();
     }
 
     #[tokio::test(start_paused = true)]

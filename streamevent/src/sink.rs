@@ -221,102 +221,130 @@ impl SqlSink {
     /// # Errors
     /// [`crate::Error::Db`]; nothing is written then.
     pub async fn write_chunk(&self, id: &ChunkId, rows: &Rows) -> Result<Stored> {
-        let key = id.storage_key();
+        Ok(self.write_chunks(&[(id, rows)]).await?[0])
+    }
+
+    /// Stores several chunks in one transaction (a group commit: the database's cost per commit
+    /// is paid once), each exactly once as [`SqlSink::write_chunk`] does: the chunks stored
+    /// before are [`Stored::Duplicate`] and write nothing, the others are written. One result per
+    /// chunk, in order.
+    ///
+    /// # Errors
+    /// [`crate::Error::Db`]; nothing is written then.
+    pub async fn write_chunks(&self, chunks: &[(&ChunkId, &Rows)]) -> Result<Vec<Stored>> {
         let now = chrono::Utc::now().timestamp_millis();
-        let count = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+        let claim = self.db.sql(match self.db {
+            Db::MySql(_) => {
+                "INSERT IGNORE INTO stream_chunk (chunk_key, chunk_id, row_count, stored_at) VALUES (?, ?, ?, ?)"
+            }
+            _ => {
+                "INSERT INTO stream_chunk (chunk_key, chunk_id, row_count, stored_at) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (chunk_key) DO NOTHING"
+            }
+        });
+        // claims every chunk's key in the transaction: true where it was not there yet
+        macro_rules! claim_all {
+            ($tx:expr) => {{
+                let mut fresh = Vec::with_capacity(chunks.len());
+                for (id, rows) in chunks {
+                    let n = sqlx::query(&claim)
+                        .bind(&*id.storage_key())
+                        .bind(id.as_str())
+                        .bind(i64::try_from(rows.len()).unwrap_or(i64::MAX))
+                        .bind(now)
+                        .execute(&mut *$tx)
+                        .await?
+                        .rows_affected();
+                    fresh.push(n > 0);
+                }
+                fresh
+            }};
+        }
+        let outcome = |fresh: &[bool]| -> Vec<Stored> {
+            chunks
+                .iter()
+                .zip(fresh)
+                .map(|((_, r), f)| match f {
+                    true => Stored::Written {
+                        raw: r.raw.len() as u64,
+                        telemetry: r.telemetry.len() as u64,
+                        signals: r.signals.len() as u64,
+                    },
+                    false => Stored::Duplicate,
+                })
+                .collect()
+        };
         match &self.db {
             Db::Postgres(p) => {
                 let mut tx = p.begin().await?;
-                let fresh = sqlx::query(
-                    "INSERT INTO stream_chunk (chunk_key, chunk_id, row_count, stored_at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (chunk_key) DO NOTHING",
-                )
-                .bind(&*key)
-                .bind(id.as_str())
-                .bind(count)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if fresh == 0 {
+                let fresh = claim_all!(tx);
+                let new: Vec<&Rows> = chunks.iter().zip(&fresh).filter(|(_, f)| **f).map(|((_, r), _)| *r).collect();
+                if new.is_empty() {
                     tx.rollback().await?;
-                    return Ok(Stored::Duplicate);
+                    return Ok(outcome(&fresh));
                 }
-                let raw = if rows.raw.is_empty() {
-                    0
-                } else {
-                    let mut buf = String::with_capacity(rows.raw.len() * 320);
-                    rows.raw.iter().for_each(|r| copy_raw(&mut buf, r));
+                // one COPY per table for all the new chunks
+                let mut buf = String::new();
+                for r in new.iter().flat_map(|r| &r.raw) {
+                    copy_raw(&mut buf, r);
+                }
+                if !buf.is_empty() {
                     let mut copy = tx
                         .copy_in_raw(&format!("COPY raw_point_data ({RAW_COLS}) FROM STDIN WITH (FORMAT text)"))
                         .await?;
-                    copy.send(buf.into_bytes()).await?;
-                    copy.finish().await?
-                };
-                let mut typed = [0u64; 2];
-                for (k, (list, table, cols)) in [
-                    (&rows.telemetry, "telemetry_data", TELEMETRY_COLS),
-                    (&rows.signals, "tele_signal_data", SIGNAL_COLS),
-                ]
-                .into_iter()
-                .enumerate()
+                    copy.send(std::mem::take(&mut buf).into_bytes()).await?;
+                    copy.finish().await?;
+                }
+                for (signal, table, cols) in
+                    [(false, "telemetry_data", TELEMETRY_COLS), (true, "tele_signal_data", SIGNAL_COLS)]
                 {
-                    if list.is_empty() {
-                        continue;
+                    for r in new.iter().flat_map(|r| if signal { &r.signals } else { &r.telemetry }) {
+                        copy_typed(&mut buf, r, signal);
                     }
-                    let mut buf = String::with_capacity(list.len() * 96);
-                    list.iter().for_each(|r| copy_typed(&mut buf, r, k == 1));
-                    let mut copy =
-                        tx.copy_in_raw(&format!("COPY {table} ({cols}) FROM STDIN WITH (FORMAT text)")).await?;
-                    copy.send(buf.into_bytes()).await?;
-                    typed[k] = copy.finish().await?;
+                    if !buf.is_empty() {
+                        let mut copy =
+                            tx.copy_in_raw(&format!("COPY {table} ({cols}) FROM STDIN WITH (FORMAT text)")).await?;
+                        copy.send(std::mem::take(&mut buf).into_bytes()).await?;
+                        copy.finish().await?;
+                    }
                 }
                 tx.commit().await?;
-                Ok(Stored::Written { raw, telemetry: typed[0], signals: typed[1] })
+                Ok(outcome(&fresh))
             }
             db => {
                 // 12 binds per raw row: SQLite allows 32766 variables, MySQL 65535
                 let per = if matches!(db, Db::Sqlite(_)) { 2_000 } else { 4_000 };
-                let claim = match db {
-                    Db::MySql(_) => {
-                        "INSERT IGNORE INTO stream_chunk (chunk_key, chunk_id, row_count, stored_at) VALUES (?, ?, ?, ?)"
-                    }
-                    _ => {
-                        "INSERT INTO stream_chunk (chunk_key, chunk_id, row_count, stored_at) VALUES (?, ?, ?, ?) \
-                         ON CONFLICT (chunk_key) DO NOTHING"
-                    }
-                };
                 with_pool!(db, p => {
                     let mut tx = p.begin().await?;
-                    let fresh = sqlx::query(claim)
-                        .bind(&*key)
-                        .bind(id.as_str())
-                        .bind(count)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    if fresh == 0 {
+                    let fresh = claim_all!(tx);
+                    if !fresh.contains(&true) {
                         tx.rollback().await?;
-                        return Ok(Stored::Duplicate);
+                        return Ok(outcome(&fresh));
                     }
-                    let raw = insert_values!(tx, rows.raw, per, "raw_point_data", RAW_COLS, |b, r| {
-                        b.push_bind(&r.ts).push_bind(&r.msg_id).push_bind(&r.host_v).push_bind(r.port_v)
-                            .push_bind(&r.asdu).push_bind(r.type_id).push_bind(r.data_type).push_bind(r.coa)
-                            .push_bind(r.ioa).push_bind(&r.ioa_value).push_bind(&r.raw_msg).push_bind(&r.tag_station)
-                    });
-                    let telemetry = insert_values!(tx, rows.telemetry, per, "telemetry_data", TELEMETRY_COLS, |b, r| {
-                        b.push_bind(r.ts).push_bind(&r.msg_id).push_bind(r.data_type).push_bind(r.value)
-                            .push_bind(r.quality).push_bind(r.device_ms).push_bind(&r.tag_station)
-                            .push_bind(&r.device_id).push_bind(r.tag_coa).push_bind(r.tag_ioa)
-                    });
-                    let signals = insert_values!(tx, rows.signals, per, "tele_signal_data", SIGNAL_COLS, |b, r| {
-                        b.push_bind(r.ts).push_bind(&r.msg_id).push_bind(r.data_type).push_bind(r.value != 0.0)
-                            .push_bind(r.quality).push_bind(r.device_ms).push_bind(&r.tag_station)
-                            .push_bind(&r.device_id).push_bind(r.tag_coa).push_bind(r.tag_ioa)
-                    });
+                    for ((_, rows), _) in chunks.iter().zip(&fresh).filter(|(_, f)| **f) {
+                        insert_values!(tx, rows.raw, per, "raw_point_data", RAW_COLS, |b, r| {
+                            b.push_bind(&r.ts).push_bind(&r.msg_id).push_bind(&r.host_v).push_bind(r.port_v)
+                                .push_bind(&r.asdu).push_bind(r.type_id).push_bind(r.data_type).push_bind(r.coa)
+                                .push_bind(r.ioa).push_bind(&r.ioa_value).push_bind(&r.raw_msg).push_bind(&r.tag_station)
+                        });
+                        for (signal, list, table, cols) in [
+                            (false, &rows.telemetry, "telemetry_data", TELEMETRY_COLS),
+                            (true, &rows.signals, "tele_signal_data", SIGNAL_COLS),
+                        ] {
+                            insert_values!(tx, list, per, table, cols, |b, r| {
+                                b.push_bind(r.ts).push_bind(&r.msg_id).push_bind(r.data_type);
+                                if signal {
+                                    b.push_bind(r.value != 0.0);
+                                } else {
+                                    b.push_bind(r.value);
+                                }
+                                b.push_bind(r.quality).push_bind(r.device_ms).push_bind(&r.tag_station)
+                                    .push_bind(&r.device_id).push_bind(r.tag_coa).push_bind(r.tag_ioa)
+                            });
+                        }
+                    }
                     tx.commit().await?;
-                    Ok(Stored::Written { raw, telemetry, signals })
+                    Ok(outcome(&fresh))
                 })
             }
         }

@@ -130,6 +130,16 @@ async fn chunks_are_stored_once_with_raw_and_typed_rows() {
         let want: Vec<TypedRow> = rows.signals.iter().filter(|r| r.tag_ioa == 4).cloned().collect();
         assert_eq!(got.iter().step_by(2).cloned().collect::<Vec<_>>(), want, "{}: signal rows", t.name);
         assert_eq!(sink.count_of("stream_chunk").await.unwrap(), 2);
+        // a group commit: a chunk stored before and two new ones, each once
+        let (c, d) = (chunk(5000, 5009, 11), chunk(5010, 5019, 12));
+        let small =
+            Rows { raw: (0..10).map(row).collect(), telemetry: (0..3).map(typed).collect(), ..Default::default() };
+        let got = sink.write_chunks(&[(&a, &rows), (&c, &small), (&d, &small)]).await.unwrap();
+        let written = Stored::Written { raw: 10, telemetry: 3, signals: 0 };
+        assert_eq!(got, [Stored::Duplicate, written, written], "{}", t.name);
+        assert_eq!(sink.count().await.unwrap(), 10_020, "{}", t.name);
+        assert_eq!(sink.count_of("telemetry_data").await.unwrap(), 606, "{}", t.name);
+        assert_eq!(sink.write_chunks(&[(&c, &small)]).await.unwrap(), [Stored::Duplicate]);
         assert!(sink.count_of("device_point_mapping").await.is_err(), "only the sink's tables");
         t.cleanup().await;
     }
