@@ -350,7 +350,8 @@ impl SinkStore {
 }
 
 /// `PushChunkAsdu` to streamevent with the [`Retry`] policy: the one way every service sends
-/// chunks (ieccaller's gRPC channel, iecstash, bridgemodbus's poller).
+/// chunks (ieccaller's gRPC channel, iecstash, bridgemodbus's poller). A retried chunk keeps its
+/// id, so streamevent stores it once however often it arrives.
 #[derive(Debug, Clone)]
 pub struct ChunkSender {
     client: crate::pb::stream_event_client::StreamEventClient<tonic::transport::Channel>,
@@ -363,10 +364,22 @@ impl ChunkSender {
     /// # Errors
     /// [`crate::Error::Config`] for an invalid endpoint.
     pub fn new(endpoint: &str, retry: Retry) -> crate::error::Result<ChunkSender> {
-        let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
+        Self::with_timeout(endpoint, retry, None)
+    }
+
+    /// [`ChunkSender::new`] with a deadline on each try (and on connecting), as a service's
+    /// `StreamEventConf.Timeout` gives it.
+    ///
+    /// # Errors
+    /// [`crate::Error::Config`] for an invalid endpoint.
+    pub fn with_timeout(endpoint: &str, retry: Retry, timeout: Option<Duration>) -> crate::error::Result<ChunkSender> {
+        let mut ep = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
             .map_err(|e| crate::Error::Config(format!("streamevent endpoint {endpoint:?}: {e}")))?
-            .connect_timeout(Duration::from_secs(5))
-            .connect_lazy();
+            .connect_timeout(timeout.unwrap_or(Duration::from_secs(5)));
+        if let Some(t) = timeout {
+            ep = ep.timeout(t);
+        }
+        let channel = ep.connect_lazy();
         let client =
             crate::pb::stream_event_client::StreamEventClient::new(channel).max_encoding_message_size(usize::MAX);
         Ok(ChunkSender { client, retry })

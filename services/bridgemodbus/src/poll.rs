@@ -3,7 +3,8 @@
 //! chunk per group and cycle. Each message carries the point's `ioa` (its number in the
 //! register map), `value`, `name`, `table` and `address` in `bodyRaw`, the unit id as `coa`,
 //! and `metaData.stationId` (the group's `Station`), so streamevent's point mappings apply as
-//! they do to IEC 104 points.
+//! they do to IEC 104 points. A chunk streamevent does not take is retried under its id until
+//! it does ([`streamevent::pipeline::ChunkSender`]); the group's next polls wait meanwhile.
 
 use crate::Devices;
 use modbus_bridge::client::{Device, Transport};
@@ -12,8 +13,9 @@ use modbus_bridge::value::{ByteOrder, DataType, Layout, Value, WordOrder};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
-use streamevent::pb::stream_event_client::StreamEventClient;
-use streamevent::pb::{MsgBody, PushChunkAsduReq};
+use streamevent::id::ChunkId;
+use streamevent::pb::MsgBody;
+use streamevent::pipeline::{ChunkSender, Retry};
 use tokio::task::JoinHandle;
 
 /// A polling group (see `Poll` in `etc/bridgemodbus.yaml`).
@@ -282,16 +284,12 @@ pub fn start(
         return Err("Poll needs StreamEventConf.Endpoints".into());
     };
     let timeout = Duration::from_millis(cfg.stream_event_conf.timeout.max(1));
-    let channel = tonic::transport::Endpoint::from_shared(ep.clone())
-        .map_err(|e| format!("StreamEventConf.Endpoints {ep:?}: {e}"))?
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .connect_lazy();
-    let client = StreamEventClient::new(channel);
+    let sender = ChunkSender::with_timeout(ep, Retry::default(), Some(timeout))
+        .map_err(|e| format!("StreamEventConf.Endpoints {ep:?}: {e}"))?;
     Ok(prepared
         .into_iter()
         .map(|p| {
-            let (devices, mut client, mut stop) = (devices.clone(), client.clone(), stop.clone());
+            let (devices, sender, mut stop) = (devices.clone(), sender.clone(), stop.clone());
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_millis(p.group.interval_millis));
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -313,13 +311,12 @@ pub fn start(
                         continue;
                     }
                     let n = msgs.len() as u64;
-                    let req = PushChunkAsduReq { t_id: streamevent::msg::new_msg_id(), msg_body: msgs };
-                    match client.push_chunk_asdu(req).await {
-                        Ok(_) => metrics::counter!("bridgemodbus_poll_points_total").increment(n),
-                        Err(e) => {
-                            metrics::counter!("bridgemodbus_poll_errors_total", "kind" => "push").increment(1);
-                            tracing::warn!(error = %e, "PushChunkAsdu failed");
-                        }
+                    // the shared delivery policy: retried under one id until streamevent has it
+                    // (the next polls wait meanwhile: back-pressure), or until the poller stops
+                    let id = ChunkId::from_wire(&streamevent::msg::new_msg_id());
+                    tokio::select! {
+                        () = sender.send(&id, msgs) => metrics::counter!("bridgemodbus_poll_points_total").increment(n),
+                        _ = stop.changed() => return,
                     }
                 }
             })

@@ -23,6 +23,29 @@ fn http_get(port: u16, path: &str) -> Option<String> {
 }
 
 /// `(ioa, ioa_value)` of the newest row of each point.
+/// The service process, killed when a failed assertion unwinds past it.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
 async fn latest(db: &Db) -> Vec<(i64, String, String, i64, i64)> {
     let sql = "SELECT ioa, ioa_value, host_v, port_v, coa FROM raw_point_data r WHERE id = \
                (SELECT MAX(id) FROM raw_point_data x WHERE x.ioa = r.ioa AND x.tag_station = 'plant-1') ORDER BY ioa";
@@ -82,12 +105,14 @@ async fn binary_polls_points_into_streamevent_and_stops_on_sigterm() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bridgemodbus"))
-        .args(["-c", cfg.to_str().unwrap(), "run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_bridgemodbus"))
+            .args(["-c", cfg.to_str().unwrap(), "run"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
 
     let deadline = Instant::now() + Duration::from_secs(20);
     let want = |v: &[(i64, String, String, i64, i64)], temp: &str| {
@@ -113,6 +138,42 @@ async fn binary_polls_points_into_streamevent_and_stops_on_sigterm() {
             break;
         }
         assert!(Instant::now() < deadline, "the change did not arrive");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // streamevent goes away: the chunk polled meanwhile is kept (retried under its id) and
+    // stored once streamevent is back (the Go poller dropped a chunk that failed). Nothing can be
+    // stored while it is down, so a row written after the restart whose push time lies before
+    // the restart was polled during the outage.
+    let _ = se_stop.send(());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let sq = |db: &Db| match db {
+        Db::Sqlite(p) => p.clone(),
+        _ => unreachable!("a SQLite database"),
+    };
+    let last_id: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM raw_point_data").fetch_one(&sq(&db)).await.unwrap();
+    let restart = streamevent::msg::now_string(480);
+    let se = tokio::net::TcpListener::bind(se_addr).await.expect("streamevent's port again");
+    let (se_stop, se_rx) = tokio::sync::oneshot::channel::<()>();
+    let svc = streamevent_svc::Service::new(db.clone(), Duration::from_secs(60));
+    tokio::spawn(zero_svc::grpc::serve(se, svc.into_server(), &[streamevent::pb::FILE_DESCRIPTOR_SET], async move {
+        let _ = se_rx.await;
+    }));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM raw_point_data WHERE id > ? AND ts < ?")
+            .bind(last_id)
+            .bind(&restart)
+            .fetch_one(&sq(&db))
+            .await
+            .unwrap();
+        if kept > 0 {
+            // one chunk of the four points, stored once
+            assert_eq!(kept, 4, "the chunk polled during the outage");
+            break;
+        }
+        assert!(Instant::now() < deadline, "nothing polled during the outage (before {restart}) arrived");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
