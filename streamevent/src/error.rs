@@ -20,6 +20,9 @@ pub enum Error {
     /// A record does not exist (102102).
     #[error("not found: {0}")]
     NotFound(String),
+    /// A concurrent writer changed what this write depends on; retrying it is safe (102104).
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// Configuration is unusable (100998).
     #[error("configuration: {0}")]
     Config(String),
@@ -33,6 +36,7 @@ impl Error {
             Error::MissingArgument(_) => 101_102,
             Error::Db(_) | Error::Migrate(_) => 102_101,
             Error::NotFound(_) => 102_102,
+            Error::Conflict(_) => 102_104,
             Error::Config(_) => 100_998,
         }
     }

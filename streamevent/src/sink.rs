@@ -21,6 +21,7 @@
 use crate::error::Result;
 use crate::id::ChunkId;
 use crate::store::{with_pool, Db};
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -167,6 +168,109 @@ fn copy_typed(buf: &mut String, r: &TypedRow, signal: bool) {
     let _ = writeln!(buf, "\t{}\t{}", r.tag_coa, r.tag_ioa);
 }
 
+/// The distinct non-empty msgIds of the rows of `chunks`.
+fn message_ids<'a>(chunks: &[&'a Rows]) -> Vec<&'a str> {
+    let mut seen = HashSet::new();
+    let all = chunks.iter().flat_map(|r| {
+        r.raw.iter().map(|x| x.msg_id.as_str()).chain(r.telemetry.iter().chain(&r.signals).map(|x| x.msg_id.as_str()))
+    });
+    all.filter(|id| !id.is_empty() && seen.insert(*id)).collect()
+}
+
+/// The rows of `rows` whose message was claimed now (`claimed`), each message once per table;
+/// rows without a msgId are kept.
+fn without_claimed(rows: &Rows, claimed: &HashSet<String>) -> Rows {
+    fn keep<T: Clone>(list: &[T], id: impl Fn(&T) -> &str, claimed: &HashSet<String>) -> Vec<T> {
+        let mut used = HashSet::new();
+        list.iter().filter(|r| id(r).is_empty() || (claimed.contains(id(r)) && used.insert(id(r)))).cloned().collect()
+    }
+    Rows {
+        raw: keep(&rows.raw, |r| &r.msg_id, claimed),
+        telemetry: keep(&rows.telemetry, |r| &r.msg_id, claimed),
+        signals: keep(&rows.signals, |r| &r.msg_id, claimed),
+    }
+}
+
+/// The ids [`ClaimConn::claim`] claimed.
+type ClaimFuture<'a> = Pin<Box<dyn Future<Output = Result<HashSet<String>>> + Send + 'a>>;
+
+/// How each backend claims msgIds in `stream_msg` inside a transaction: the ids claimed now are
+/// returned (the others were stored before).
+trait ClaimConn {
+    fn claim<'a>(&'a mut self, ids: &'a [&'a str]) -> ClaimFuture<'a>;
+}
+
+/// Ids per statement (SQLite allows 32766 variables).
+const CLAIM_BATCH: usize = 10_000;
+
+impl ClaimConn for sqlx::PgConnection {
+    fn claim<'a>(&'a mut self, ids: &'a [&'a str]) -> ClaimFuture<'a> {
+        Box::pin(async move {
+            let got: Vec<String> = sqlx::query_scalar(
+                "INSERT INTO stream_msg (msg_id) SELECT * FROM UNNEST($1::text[]) ON CONFLICT DO NOTHING RETURNING msg_id",
+            )
+            .bind(ids)
+            .fetch_all(self)
+            .await?;
+            Ok(got.into_iter().collect())
+        })
+    }
+}
+
+impl ClaimConn for sqlx::SqliteConnection {
+    fn claim<'a>(&'a mut self, ids: &'a [&'a str]) -> ClaimFuture<'a> {
+        Box::pin(async move {
+            let mut out = HashSet::with_capacity(ids.len());
+            for part in ids.chunks(CLAIM_BATCH) {
+                let mut qb = sqlx::QueryBuilder::new("INSERT INTO stream_msg (msg_id) ");
+                qb.push_values(part, |mut b, id| {
+                    b.push_bind(*id);
+                });
+                qb.push(" ON CONFLICT DO NOTHING RETURNING msg_id");
+                let got: Vec<String> = qb.build_query_scalar().fetch_all(&mut *self).await?;
+                out.extend(got);
+            }
+            Ok(out)
+        })
+    }
+}
+
+impl ClaimConn for sqlx::MySqlConnection {
+    fn claim<'a>(&'a mut self, ids: &'a [&'a str]) -> ClaimFuture<'a> {
+        Box::pin(async move {
+            let mut out = HashSet::with_capacity(ids.len());
+            for part in ids.chunks(CLAIM_BATCH) {
+                let mut qb = sqlx::QueryBuilder::new("SELECT msg_id FROM stream_msg WHERE msg_id IN (");
+                let mut list = qb.separated(", ");
+                for id in part {
+                    list.push_bind(*id);
+                }
+                qb.push(")");
+                let before: HashSet<String> =
+                    qb.build_query_scalar().fetch_all(&mut *self).await?.into_iter().collect();
+                let new: Vec<&str> = part.iter().copied().filter(|id| !before.contains(*id)).collect();
+                if new.is_empty() {
+                    continue;
+                }
+                let mut qb = sqlx::QueryBuilder::new("INSERT IGNORE INTO stream_msg (msg_id) ");
+                qb.push_values(&new, |mut b, id| {
+                    b.push_bind(*id);
+                });
+                let n = qb.build().execute(&mut *self).await?.rows_affected();
+                if n != new.len() as u64 {
+                    return Err(crate::Error::Conflict(format!(
+                        "{} of {} messages were stored by another writer meanwhile",
+                        new.len() as u64 - n,
+                        new.len()
+                    )));
+                }
+                out.extend(new.into_iter().map(str::to_owned));
+            }
+            Ok(out)
+        })
+    }
+}
+
 /// A boxed future returned by [`Sink::write_chunk`].
 pub type WriteFuture<'a> = Pin<Box<dyn Future<Output = Result<Stored>> + Send + 'a>>;
 
@@ -180,6 +284,7 @@ pub trait Sink: Send + Sync + 'static {
 #[derive(Debug, Clone)]
 pub struct SqlSink {
     db: Db,
+    claim_messages: bool,
 }
 
 const RAW_COLS: &str =
@@ -204,9 +309,18 @@ macro_rules! insert_values {
 }
 
 impl SqlSink {
-    /// A sink into `db` (migrated).
+    /// A sink into `db` (migrated) that stores each message once: besides its chunk, every
+    /// message's msgId is claimed in `stream_msg`, so a message delivered again inside a chunk
+    /// cut differently (a Kafka partition re-read after a crash) is not stored twice.
     pub fn new(db: Db) -> SqlSink {
-        SqlSink { db }
+        SqlSink { db, claim_messages: true }
+    }
+
+    /// A sink that recognises chunks stored before but does not claim each message: for a
+    /// source that never delivers a message again except inside the same chunk (the in-process
+    /// bus, whose chunks are retried under their ids). One index write per row less.
+    pub fn once_per_chunk(db: Db) -> SqlSink {
+        SqlSink { db, claim_messages: false }
     }
 
     /// The database.
@@ -260,17 +374,32 @@ impl SqlSink {
                 fresh
             }};
         }
-        let outcome = |fresh: &[bool]| -> Vec<Stored> {
-            chunks
+        // the rows to write: the new chunks', less the messages stored before (claimed per msgId)
+        macro_rules! rows_to_write {
+            ($tx:expr, $fresh:expr) => {{
+                let new: Vec<&Rows> =
+                    chunks.iter().zip($fresh.iter()).filter(|(_, f)| **f).map(|((_, r), _)| *r).collect();
+                if self.claim_messages && !new.is_empty() {
+                    let ids = message_ids(&new);
+                    let stored_now = ClaimConn::claim(&mut *$tx, &ids).await?;
+                    let mut it = new.iter().map(|r| without_claimed(r, &stored_now));
+                    $fresh.iter().map(|f| if *f { it.next() } else { None }).collect::<Vec<Option<Rows>>>()
+                } else {
+                    let mut it = new.iter().map(|r| (*r).clone());
+                    $fresh.iter().map(|f| if *f { it.next() } else { None }).collect::<Vec<Option<Rows>>>()
+                }
+            }};
+        }
+        let outcome = |written: &[Option<Rows>]| -> Vec<Stored> {
+            written
                 .iter()
-                .zip(fresh)
-                .map(|((_, r), f)| match f {
-                    true => Stored::Written {
+                .map(|w| match w {
+                    Some(r) => Stored::Written {
                         raw: r.raw.len() as u64,
                         telemetry: r.telemetry.len() as u64,
                         signals: r.signals.len() as u64,
                     },
-                    false => Stored::Duplicate,
+                    None => Stored::Duplicate,
                 })
                 .collect()
         };
@@ -278,11 +407,12 @@ impl SqlSink {
             Db::Postgres(p) => {
                 let mut tx = p.begin().await?;
                 let fresh = claim_all!(tx);
-                let new: Vec<&Rows> = chunks.iter().zip(&fresh).filter(|(_, f)| **f).map(|((_, r), _)| *r).collect();
-                if new.is_empty() {
+                if !fresh.contains(&true) {
                     tx.rollback().await?;
-                    return Ok(outcome(&fresh));
+                    return Ok(vec![Stored::Duplicate; chunks.len()]);
                 }
+                let written = rows_to_write!(tx, fresh);
+                let new: Vec<&Rows> = written.iter().flatten().collect();
                 // one COPY per table for all the new chunks
                 let mut buf = String::new();
                 for r in new.iter().flat_map(|r| &r.raw) {
@@ -309,7 +439,7 @@ impl SqlSink {
                     }
                 }
                 tx.commit().await?;
-                Ok(outcome(&fresh))
+                Ok(outcome(&written))
             }
             db => {
                 // 12 binds per raw row: SQLite allows 32766 variables, MySQL 65535
@@ -319,9 +449,10 @@ impl SqlSink {
                     let fresh = claim_all!(tx);
                     if !fresh.contains(&true) {
                         tx.rollback().await?;
-                        return Ok(outcome(&fresh));
+                        return Ok(vec![Stored::Duplicate; chunks.len()]);
                     }
-                    for ((_, rows), _) in chunks.iter().zip(&fresh).filter(|(_, f)| **f) {
+                    let written = rows_to_write!(tx, fresh);
+                    for rows in written.iter().flatten() {
                         insert_values!(tx, rows.raw, per, "raw_point_data", RAW_COLS, |b, r| {
                             b.push_bind(&r.ts).push_bind(&r.msg_id).push_bind(&r.host_v).push_bind(r.port_v)
                                 .push_bind(&r.asdu).push_bind(r.type_id).push_bind(r.data_type).push_bind(r.coa)
@@ -344,7 +475,7 @@ impl SqlSink {
                         }
                     }
                     tx.commit().await?;
-                    Ok(outcome(&fresh))
+                    Ok(outcome(&written))
                 })
             }
         }
@@ -405,12 +536,12 @@ impl SqlSink {
     }
 
     /// Number of rows in one of this sink's tables (`raw_point_data`, `telemetry_data`,
-    /// `tele_signal_data`, `stream_chunk`).
+    /// `tele_signal_data`, `stream_chunk`, `stream_msg`).
     ///
     /// # Errors
     /// [`crate::Error::InvalidArgument`] for another table, [`crate::Error::Db`].
     pub async fn count_of(&self, table: &str) -> Result<i64> {
-        if !["raw_point_data", "telemetry_data", "tele_signal_data", "stream_chunk"].contains(&table) {
+        if !["raw_point_data", "telemetry_data", "tele_signal_data", "stream_chunk", "stream_msg"].contains(&table) {
             return Err(crate::Error::InvalidArgument(format!("{table} is not a sink table")));
         }
         let sql = format!("SELECT COUNT(*) FROM {table}");

@@ -176,6 +176,15 @@ pub struct PointMapping {
     pub ext_4: String,
     /// Extension 5.
     pub ext_5: String,
+    /// The row's numeric id (the int64 `id` the gRPC surface reports and looks up); 0 until stored.
+    #[sqlx(default)]
+    pub num_id: i64,
+    /// When the row was created, Unix microseconds; 0 until stored.
+    #[sqlx(default)]
+    pub create_us: i64,
+    /// When the row was last written, Unix microseconds; 0 until stored.
+    #[sqlx(default)]
+    pub update_us: i64,
 }
 
 impl PointMapping {
@@ -209,6 +218,25 @@ impl PointMapping {
 
 const COLUMNS: &str = "id, tag_station, coa, ioa, device_id, device_name, td_table_type, enable_push, \
                        enable_raw_insert, description, ext_1, ext_2, ext_3, ext_4, ext_5";
+
+/// What a lookup selects: the written columns, the numeric id and both times as Unix microseconds.
+fn select_list(db: &Db) -> String {
+    let us = |col: &str| match db {
+        Db::Sqlite(_) => format!("CAST(ROUND((julianday({col}) - 2440587.5) * 86400000000.0) AS INTEGER)"),
+        Db::Postgres(_) => format!("CAST(EXTRACT(EPOCH FROM {col}) * 1000000 AS BIGINT)"),
+        Db::MySql(_) => format!("CAST(UNIX_TIMESTAMP({col}) * 1000000 AS SIGNED)"),
+    };
+    format!("{COLUMNS}, num_id, {} AS create_us, {} AS update_us", us("create_time"), us("update_time"))
+}
+
+/// The backend's current time, for `update_time`.
+fn now_expr(db: &Db) -> &'static str {
+    match db {
+        Db::Sqlite(_) => "strftime('%Y-%m-%d %H:%M:%f', 'now')",
+        Db::Postgres(_) => "now()",
+        Db::MySql(_) => "CURRENT_TIMESTAMP(6)",
+    }
+}
 
 /// The cache key upstream uses: `pm:{tag_station}:{coa}:{ioa}` (decimal IOA).
 pub fn cache_key(tag_station: &str, coa: i32, ioa: i32) -> String {
@@ -263,11 +291,25 @@ impl MappingStore {
     /// [`Error::Db`].
     pub async fn get(&self, tag_station: &str, coa: i32, ioa: i32) -> Result<Option<PointMapping>> {
         let sql = self.db.sql(&format!(
-            "SELECT {COLUMNS} FROM device_point_mapping WHERE tag_station = ? AND coa = ? AND ioa = ? AND is_deleted = 0"
+            "SELECT {} FROM device_point_mapping WHERE tag_station = ? AND coa = ? AND ioa = ? AND is_deleted = 0",
+            select_list(&self.db)
         ));
         Ok(
             with_pool!(&self.db, p => sqlx::query_as::<_, PointMapping>(&sql).bind(tag_station).bind(coa).bind(ioa).fetch_optional(p).await?),
         )
+    }
+
+    /// The mapping whose numeric id ([`PointMapping::num_id`]) is `num_id`, straight from the
+    /// database.
+    ///
+    /// # Errors
+    /// [`Error::Db`].
+    pub async fn get_by_num_id(&self, num_id: i64) -> Result<Option<PointMapping>> {
+        let sql = self.db.sql(&format!(
+            "SELECT {} FROM device_point_mapping WHERE num_id = ? AND is_deleted = 0",
+            select_list(&self.db)
+        ));
+        Ok(with_pool!(&self.db, p => sqlx::query_as::<_, PointMapping>(&sql).bind(num_id).fetch_optional(p).await?))
     }
 
     /// Inserts a mapping, or updates the one with the same (station, coa, ioa); drops it from
@@ -280,12 +322,17 @@ impl MappingStore {
             Db::MySql(_) => "ON DUPLICATE KEY UPDATE device_id = VALUES(device_id), device_name = VALUES(device_name), \
                 td_table_type = VALUES(td_table_type), enable_push = VALUES(enable_push), \
                 enable_raw_insert = VALUES(enable_raw_insert), description = VALUES(description), ext_1 = VALUES(ext_1), \
-                ext_2 = VALUES(ext_2), ext_3 = VALUES(ext_3), ext_4 = VALUES(ext_4), ext_5 = VALUES(ext_5), is_deleted = 0",
+                ext_2 = VALUES(ext_2), ext_3 = VALUES(ext_3), ext_4 = VALUES(ext_4), ext_5 = VALUES(ext_5), is_deleted = 0, \
+                update_time = CURRENT_TIMESTAMP(6)",
             _ => "ON CONFLICT (tag_station, coa, ioa) DO UPDATE SET device_id = excluded.device_id, \
                 device_name = excluded.device_name, td_table_type = excluded.td_table_type, \
                 enable_push = excluded.enable_push, enable_raw_insert = excluded.enable_raw_insert, \
                 description = excluded.description, ext_1 = excluded.ext_1, ext_2 = excluded.ext_2, \
                 ext_3 = excluded.ext_3, ext_4 = excluded.ext_4, ext_5 = excluded.ext_5, is_deleted = 0",
+        };
+        let conflict = match self.db {
+            Db::MySql(_) => conflict.to_owned(),
+            _ => format!("{conflict}, update_time = {}", now_expr(&self.db)),
         };
         let sql = self.db.sql(&format!(
             "INSERT INTO device_point_mapping ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {conflict}"
@@ -325,9 +372,10 @@ impl MappingStore {
             cond.push_str(" AND device_id = ?");
         }
         let count_sql = self.db.sql(&format!("SELECT COUNT(*) FROM device_point_mapping WHERE {cond}"));
-        let list_sql = self
-            .db
-            .sql(&format!("SELECT {COLUMNS} FROM device_point_mapping WHERE {cond} ORDER BY id DESC LIMIT ? OFFSET ?"));
+        let list_sql = self.db.sql(&format!(
+            "SELECT {} FROM device_point_mapping WHERE {cond} ORDER BY id DESC LIMIT ? OFFSET ?",
+            select_list(&self.db)
+        ));
         let size = page_size.clamp(1, 1000);
         let offset = (page.max(1) - 1) * size;
         with_pool!(&self.db, p => {

@@ -27,7 +27,8 @@ async fn migrations_are_idempotent_and_lookups_cache() {
         // ...until invalidated
         assert!(store.invalidate("330KV", 1, 4004));
         let got = store.lookup("330KV", 1, 4004).await.unwrap().unwrap();
-        assert_eq!(*got, m, "{}", t.name);
+        assert!(got.num_id > 0 && got.create_us > 0, "{}: stored rows report an id and times", t.name);
+        assert_eq!(PointMapping { num_id: 0, create_us: 0, update_us: 0, ..(*got).clone() }, m, "{}", t.name);
         assert_eq!(got.to_json().ext1, "alarm");
         // update through the same store drops its cache entry
         m.enable_raw_insert = 0;
@@ -39,6 +40,69 @@ async fn migrations_are_idempotent_and_lookups_cache() {
         // a zero TTL means no caching
         let nocache = MappingStore::new(t.db.clone(), Duration::ZERO);
         assert!(nocache.lookup("330KV", 1, 4004).await.unwrap().is_some());
+        t.cleanup().await;
+    }
+}
+
+/// The legacy table (the UUID-keyed one upstream's ORM creates) with a row in it, as upstream left it.
+async fn legacy_mapping_row(t: &TestDb) {
+    let ddl = match t.name {
+        "sqlite" => include_str!("../migrations/sqlite/0001_init.sql"),
+        "postgres" => include_str!("../migrations/postgres/0001_init.sql"),
+        _ => include_str!("../migrations/mysql/0001_init.sql"),
+    };
+    use streamevent::store::Db;
+    match &t.db {
+        Db::Sqlite(p) => drop(sqlx::raw_sql(ddl).execute(p).await.unwrap()),
+        Db::Postgres(p) => drop(sqlx::raw_sql(ddl).execute(p).await.unwrap()),
+        Db::MySql(p) => drop(sqlx::raw_sql(ddl).execute(p).await.unwrap()),
+    }
+    let insert = "INSERT INTO device_point_mapping (id, tag_station, coa, ioa, device_id) \
+                  VALUES ('0190a1b2c3d4e5f60718293a4b5c6d7e', 'legacy', 1, 7, 'old')";
+    match &t.db {
+        Db::Sqlite(p) => drop(sqlx::query(insert).execute(p).await.unwrap()),
+        Db::Postgres(p) => drop(sqlx::query(insert).execute(p).await.unwrap()),
+        Db::MySql(p) => drop(sqlx::query(insert).execute(p).await.unwrap()),
+    }
+}
+
+#[tokio::test]
+async fn mapping_rows_have_numeric_ids_and_times() {
+    for t in TestDb::all_unmigrated().await {
+        let n = t.name;
+        // a row that upstream wrote before this crate's migrations ran gets a numeric id too
+        legacy_mapping_row(&t).await;
+        t.db.migrate().await.unwrap_or_else(|e| panic!("{n}: migrate over the legacy table: {e}"));
+        let store = MappingStore::new(t.db.clone(), Duration::ZERO);
+        let legacy = store.get("legacy", 1, 7).await.unwrap().unwrap();
+        assert!(legacy.num_id > 0, "{n}: legacy row numbered: {legacy:?}");
+        let now_us = chrono::Utc::now().timestamp_micros();
+        for i in 1..=3 {
+            store.upsert(&PointMapping::new("S", 1, i)).await.unwrap();
+        }
+        let mut ids = vec![legacy.num_id];
+        for i in 1..=3 {
+            let m = store.get("S", 1, i).await.unwrap().unwrap();
+            assert!(!ids.contains(&m.num_id) && m.num_id > 0, "{n}: ids unique: {ids:?} {}", m.num_id);
+            ids.push(m.num_id);
+            // the database's clock and ours agree within a minute (times are UTC microseconds)
+            assert!((m.create_us - now_us).abs() < 60_000_000, "{n}: create time {} vs now {now_us}", m.create_us);
+            assert_eq!(store.get_by_num_id(m.num_id).await.unwrap().as_ref(), Some(&m), "{n}: by id");
+        }
+        assert_eq!(store.get_by_num_id(ids.iter().max().unwrap() + 1000).await.unwrap(), None, "{n}");
+        // an update keeps the id and moves update_time on
+        let before = store.get("S", 1, 2).await.unwrap().unwrap();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let mut changed = before.clone();
+        changed.device_name = "renamed".into();
+        store.upsert(&changed).await.unwrap();
+        let after = store.get("S", 1, 2).await.unwrap().unwrap();
+        assert_eq!(
+            (after.num_id, after.create_us, after.device_name.as_str()),
+            (before.num_id, before.create_us, "renamed"),
+            "{n}"
+        );
+        assert!(after.update_us >= before.update_us + 1_000_000, "{n}: {} -> {}", before.update_us, after.update_us);
         t.cleanup().await;
     }
 }
@@ -92,6 +156,20 @@ fn typed(i: i32) -> TypedRow {
     }
 }
 
+/// The same rows as other messages: every msgId prefixed with `tag`.
+fn renamed(rows: &Rows, tag: &str) -> Rows {
+    let mut r = rows.clone();
+    for m in r
+        .raw
+        .iter_mut()
+        .map(|x| &mut x.msg_id)
+        .chain(r.telemetry.iter_mut().chain(&mut r.signals).map(|x| &mut x.msg_id))
+    {
+        *m = format!("{tag}-{m}");
+    }
+    r
+}
+
 fn chunk(first: u64, last: u64, ident: u128) -> ChunkId {
     let mut b = ChunkId::builder();
     b.add("memory", first, ident);
@@ -117,7 +195,10 @@ async fn chunks_are_stored_once_with_raw_and_typed_rows() {
         // a second run whose chunk covers the same positions with other messages is stored too
         let b = chunk(0, 4999, 7);
         assert_eq!(a.ranges().collect::<Vec<_>>(), b.ranges().collect::<Vec<_>>());
-        assert!(matches!(sink.write_chunk(&b, &rows).await.unwrap(), Stored::Written { raw: 5000, .. }));
+        assert!(matches!(
+            sink.write_chunk(&b, &renamed(&rows, "run2")).await.unwrap(),
+            Stored::Written { raw: 5000, .. }
+        ));
         assert_eq!(sink.count().await.unwrap(), 10_000, "{}: rows of both runs", t.name);
         let got = sink.rows("330KV", 1, 3).await.unwrap();
         let want: Vec<RawRow> = rows.raw.iter().filter(|r| r.ioa == 3).cloned().collect();
@@ -134,14 +215,29 @@ async fn chunks_are_stored_once_with_raw_and_typed_rows() {
         let (c, d) = (chunk(5000, 5009, 11), chunk(5010, 5019, 12));
         let small =
             Rows { raw: (0..10).map(row).collect(), telemetry: (0..3).map(typed).collect(), ..Default::default() };
-        let got = sink.write_chunks(&[(&a, &rows), (&c, &small), (&d, &small)]).await.unwrap();
+        let (small_c, small_d) = (renamed(&small, "c"), renamed(&small, "d"));
+        let got = sink.write_chunks(&[(&a, &rows), (&c, &small_c), (&d, &small_d)]).await.unwrap();
         let written = Stored::Written { raw: 10, telemetry: 3, signals: 0 };
         assert_eq!(got, [Stored::Duplicate, written, written], "{}", t.name);
         assert_eq!(sink.count().await.unwrap(), 10_020, "{}", t.name);
         assert_eq!(sink.count_of("telemetry_data").await.unwrap(), 606, "{}", t.name);
-        assert_eq!(sink.write_chunks(&[(&c, &small)]).await.unwrap(), [Stored::Duplicate]);
+        assert_eq!(sink.write_chunks(&[(&c, &small_c)]).await.unwrap(), [Stored::Duplicate]);
         assert!(sink.count_of("device_point_mapping").await.is_err(), "only the sink's tables");
         t.cleanup().await;
+    }
+}
+
+/// Writes a chunk, trying again after an error as a sender does (SQLite's single writer may be
+/// busy beyond its timeout; MySQL reports a racing writer's messages as a conflict).
+async fn write_retrying(sink: &SqlSink, id: &ChunkId, rows: &Rows) -> Stored {
+    loop {
+        match sink.write_chunk(id, rows).await {
+            Ok(s) => return s,
+            Err(e) => {
+                eprintln!("retrying: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
     }
 }
 
@@ -154,22 +250,14 @@ async fn racing_writers_store_a_chunk_once() {
         let rows = std::sync::Arc::new(Rows { raw: (0..2000).map(row).collect(), ..Default::default() });
         for round in 0..5u128 {
             let id = chunk(0, 1999, 100 + round);
+            let rows = std::sync::Arc::new(renamed(&rows, &format!("round{round}")));
             let start = std::sync::Arc::new(tokio::sync::Barrier::new(8));
             let tasks: Vec<_> = (0..8)
                 .map(|_| {
                     let (sink, rows, id, start) = (sink.clone(), rows.clone(), id.clone(), start.clone());
                     tokio::spawn(async move {
                         start.wait().await;
-                        // SQLite's single writer may be busy beyond its timeout: try again, as a sender would
-                        loop {
-                            match sink.write_chunk(&id, &rows).await {
-                                Ok(s) => return s,
-                                Err(e) => {
-                                    eprintln!("retrying: {e}");
-                                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                                }
-                            }
-                        }
+                        write_retrying(&sink, &id, &rows).await
                     })
                 })
                 .collect();
@@ -182,6 +270,78 @@ async fn racing_writers_store_a_chunk_once() {
             assert_eq!(written, 1, "{}: round {round}", t.name);
             assert_eq!(sink.count().await.unwrap(), 2000 * (round as i64 + 1), "{}", t.name);
         }
+        t.cleanup().await;
+    }
+}
+
+/// A message is stored once whatever chunk carries it: a Kafka partition re-read after a crash
+/// is cut into chunks at other offsets, so a redelivered message can arrive in a new chunk, next
+/// to new messages; a record the producer wrote twice carries one msgId twice. Four writers
+/// racing with overlapping chunks store the union, each message once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_message_is_stored_once_whatever_chunk_carries_it() {
+    for t in TestDb::all().await {
+        let n = t.name;
+        let sink = SqlSink::new(t.db.clone());
+        let part = |from: i32, to: i32| Rows {
+            raw: (from..to).map(row).collect(),
+            telemetry: (from..to).filter(|i| i % 10 == 0).map(typed).collect(),
+            ..Default::default()
+        };
+        assert_eq!(
+            sink.write_chunk(&chunk(0, 99, 1), &part(0, 100)).await.unwrap(),
+            Stored::Written { raw: 100, telemetry: 10, signals: 0 },
+            "{n}"
+        );
+        // a new chunk (other boundaries) holding 50 old messages and 50 new ones
+        assert_eq!(
+            sink.write_chunk(&chunk(50, 149, 2), &part(50, 150)).await.unwrap(),
+            Stored::Written { raw: 50, telemetry: 5, signals: 0 },
+            "{n}: only the new messages"
+        );
+        assert_eq!((sink.count().await.unwrap(), sink.count_of("telemetry_data").await.unwrap()), (150, 15), "{n}");
+        // one message twice in a chunk (a record produced twice), and rows without a msgId
+        let mut twice = part(150, 152);
+        twice.raw.push(row(150));
+        twice.raw.push(RawRow { msg_id: String::new(), ..row(9999) });
+        twice.raw.push(RawRow { msg_id: String::new(), ..row(9998) });
+        assert_eq!(
+            sink.write_chunk(&chunk(150, 154, 3), &twice).await.unwrap(),
+            Stored::Written { raw: 4, telemetry: 1, signals: 0 },
+            "{n}: 150 and 151 once, both rows without an id"
+        );
+        // four writers racing, overlapping by half: the union, each message once
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(4));
+        let tasks: Vec<_> = (0..4)
+            .map(|k: i32| {
+                let (sink, start, rows) = (sink.clone(), start.clone(), part(1000 + k * 50, 1100 + k * 50));
+                tokio::spawn(async move {
+                    start.wait().await;
+                    let id = chunk(1000 + k as u64 * 50, 1099 + k as u64 * 50, 10 + k as u128);
+                    write_retrying(&sink, &id, &rows).await
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert!(matches!(task.await.unwrap(), Stored::Written { .. }), "{n}");
+        }
+        assert_eq!(sink.count().await.unwrap(), 154 + 250, "{n}: 1000..1250 once each");
+        let distinct: i64 = {
+            use streamevent::store::Db;
+            let sql = "SELECT COUNT(DISTINCT msg_id) FROM raw_point_data WHERE msg_id <> ''";
+            match &t.db {
+                Db::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p).await.unwrap(),
+                Db::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p).await.unwrap(),
+                Db::MySql(p) => sqlx::query_scalar(sql).fetch_one(p).await.unwrap(),
+            }
+        };
+        assert_eq!(distinct, 152 + 250, "{n}: no message twice");
+        // a sink that recognises chunks only stores an overlapping chunk again (the in-process bus's)
+        let per_chunk = SqlSink::once_per_chunk(t.db.clone());
+        assert!(matches!(
+            per_chunk.write_chunk(&chunk(0, 9, 99), &part(0, 10)).await.unwrap(),
+            Stored::Written { raw: 10, .. }
+        ));
         t.cleanup().await;
     }
 }

@@ -153,11 +153,13 @@ fn rejected(out: &CommandOutcome, ca: CommonAddress, ioa: Ioa) -> Status {
     )
 }
 
-fn to_pb(m: &PointMapping) -> pb::PbDevicePointMapping {
+/// A mapping row as the gRPC surface shows it: its numeric id, and its times as datetime-micro at
+/// `utc_offset` minutes (upstream reports id 0 for every row).
+fn to_pb(m: &PointMapping, utc_offset: i32) -> pb::PbDevicePointMapping {
     pb::PbDevicePointMapping {
-        id: 0,
-        create_time: String::new(),
-        update_time: String::new(),
+        id: m.num_id,
+        create_time: streamevent::point::local_text(m.create_us, utc_offset),
+        update_time: streamevent::point::local_text(m.update_us, utc_offset),
         tag_station: m.tag_station.clone(),
         coa: m.coa,
         ioa: m.ioa,
@@ -420,9 +422,15 @@ impl IecCaller for Service {
         &self,
         req: Request<pb::QueryPointMappingByIdReq>,
     ) -> Result<Response<pb::QueryPointMappingByIdRes>, Status> {
-        self.store()?;
-        // mapping ids are UUID strings: no int64 id can name one (the Go service has the same limit)
-        Err(status(102_102, format!("no point mapping has the numeric id {}", req.into_inner().id)))
+        let id = req.into_inner().id;
+        let store = self.store()?;
+        if id <= 0 {
+            return Err(status(101_103, format!("id must be positive, got {id}")));
+        }
+        // the numeric id each row reports (the UUID primary key cannot be an int64)
+        let m = store.get_by_num_id(id).await.map_err(|e| status(e.code(), e.to_string()))?;
+        let m = m.ok_or_else(|| status(102_102, format!("no point mapping has the id {id}")))?;
+        Ok(Response::new(pb::QueryPointMappingByIdRes { mapping: Some(to_pb(&m, self.utc_offset)) }))
     }
 
     async fn query_point_mapping_by_key(
@@ -435,7 +443,7 @@ impl IecCaller for Service {
         }
         let m = self.store()?.get(&r.tag_station, r.coa, r.ioa).await.map_err(|e| status(e.code(), e.to_string()))?;
         let m = m.ok_or_else(|| status(102_102, format!("no mapping for {}:{}:{}", r.tag_station, r.coa, r.ioa)))?;
-        Ok(Response::new(pb::QueryPointMappingByKeyRes { mapping: Some(to_pb(&m)) }))
+        Ok(Response::new(pb::QueryPointMappingByKeyRes { mapping: Some(to_pb(&m, self.utc_offset)) }))
     }
 
     async fn page_list_point_mapping(
@@ -452,7 +460,10 @@ impl IecCaller for Service {
             .page(r.page.max(1), size, &r.tag_station, r.coa, &r.device_id)
             .await
             .map_err(|e| status(e.code(), e.to_string()))?;
-        Ok(Response::new(pb::PageListPointMappingRes { total, mappings: rows.iter().map(to_pb).collect() }))
+        Ok(Response::new(pb::PageListPointMappingRes {
+            total,
+            mappings: rows.iter().map(|m| to_pb(m, self.utc_offset)).collect(),
+        }))
     }
 
     async fn clear_point_mapping_cache(

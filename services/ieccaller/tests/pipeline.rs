@@ -210,6 +210,23 @@ Mqtt: {{IsPush: true, Broker: "127.0.0.1:1883", Qos: 1, Topic: ["{prefix}/{{{{.H
         .mapping
         .unwrap();
     assert_eq!(m.device_id, "dev113");
+    // every row reports its numeric id and its times (upstream: id 0, empty times), and the id finds it
+    assert!(m.id > 0, "{m:?}");
+    for t in [&m.create_time, &m.update_time] {
+        let us = streamevent::point::parse_local_us(t, 480).unwrap_or_else(|| panic!("datetime-micro: {t:?}"));
+        assert!((us - chrono::Utc::now().timestamp_micros()).abs() < 600_000_000, "{t} in Asia/Shanghai");
+    }
+    let by_id = api
+        .query_point_mapping_by_id(ieccaller::pb::QueryPointMappingByIdReq { id: m.id })
+        .await
+        .unwrap()
+        .into_inner()
+        .mapping
+        .unwrap();
+    assert_eq!(by_id, m);
+    let e =
+        api.query_point_mapping_by_id(ieccaller::pb::QueryPointMappingByIdReq { id: m.id + 10_000 }).await.unwrap_err();
+    assert_eq!((e.code(), zero_svc::errcode::reason(&e).as_deref()), (Code::NotFound, Some("102102")));
     let page = api
         .page_list_point_mapping(ieccaller::pb::PageListPointMappingReq {
             page: 1,
@@ -222,6 +239,10 @@ Mqtt: {{IsPush: true, Broker: "127.0.0.1:1883", Qos: 1, Topic: ["{prefix}/{{{{.H
         .unwrap()
         .into_inner();
     assert_eq!((page.total, page.mappings.len()), (expected.len() as i64, 5));
+    let mut ids: Vec<i64> = page.mappings.iter().map(|m| m.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert!(ids.len() == 5 && ids[0] > 0, "distinct ids: {ids:?}");
     let cleared = api
         .clear_point_mapping_cache(ieccaller::pb::ClearPointMappingCacheReq {
             keys: vec![streamevent::store::cache_key(&station, 1, 113)],

@@ -6,11 +6,14 @@
 mod dbs;
 #[path = "../../../iec104/tests/common/mod.rs"]
 mod iec;
+#[path = "common/kafka.rs"]
+mod kafka;
 
 use dbs::TestDb;
 use iec::{free_port, ChildGuard};
 use ieccaller::pb::iec_caller_client::IecCallerClient;
 use ieccaller::pb::SendSingleCommandReq;
+use kafka::{create_topic, read_topic, tansu};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -20,40 +23,12 @@ use std::time::{Duration, Instant};
 use streamevent::sink::SqlSink;
 use streamevent::store::{MappingStore, PointMapping};
 
-/// A tansu broker on loopback with in-memory storage.
-fn tansu(port: u16) -> ChildGuard {
-    let url = format!("tcp://127.0.0.1:{port}");
-    let child = Command::new("tansu")
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-            "--storage-engine",
-            "memory://tansu/",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tansu on PATH (scripts/test installs it)");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "tansu did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    ChildGuard(child)
-}
-
-async fn create_topic(brokers: &str, topic: &str) {
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap();
-    let t = NewTopic::new(topic, 3, TopicReplication::Fixed(1));
-    let r = admin.create_topics(&[t], &AdminOptions::new()).await.unwrap();
-    assert!(r.iter().all(Result::is_ok), "{r:?}");
-}
-
 fn iecstash(brokers: &str, topic: &str, group: &str, se: &str) -> ChildGuard {
+    iecstash_with(brokers, topic, group, se, 8192)
+}
+
+/// The iecstash binary cutting chunks of `chunk_bytes`.
+fn iecstash_with(brokers: &str, topic: &str, group: &str, se: &str, chunk_bytes: usize) -> ChildGuard {
     let child = Command::new(env!("CARGO_BIN_EXE_iecstash"))
         .env("ZERO_LISTENON", "127.0.0.1:0")
         .env("ZERO_PROMETHEUS", "{ListenOn: ''}")
@@ -62,31 +37,12 @@ fn iecstash(brokers: &str, topic: &str, group: &str, se: &str) -> ChildGuard {
             format!("{{Brokers: ['{brokers}'], Group: {group}, Topic: {topic}, Offset: first, InstanceId: stash-1}}"),
         )
         .env("ZERO_STREAMEVENT", format!("{{Endpoints: ['{se}']}}"))
-        .env("ZERO_COMPACTOR", "{Mode: batch, ChunkBytes: 8192, FlushMillis: 200}")
+        .env("ZERO_COMPACTOR", format!("{{Mode: batch, ChunkBytes: {chunk_bytes}, FlushMillis: 200}}"))
         .stdout(if std::env::var("E2E_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
         .stderr(if std::env::var("E2E_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
         .spawn()
         .unwrap();
     ChildGuard(child)
-}
-
-/// The keys of every record in the topic, read by a fresh group from the beginning.
-async fn read_topic(brokers: &str, topic: &str) -> Vec<String> {
-    use rdkafka::consumer::{Consumer, StreamConsumer};
-    use rdkafka::Message as _;
-    let c: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", format!("read-{}", uuid::Uuid::now_v7().simple()))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    c.subscribe(&[topic]).unwrap();
-    let mut keys = vec![];
-    while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(8), c.recv()).await {
-        keys.push(String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned());
-    }
-    keys
 }
 
 /// streamevent in this process over `db`; its endpoint URL.
@@ -327,19 +283,36 @@ async fn a_commit_inside_a_record_batch_loses_nothing() {
 /// Produces ten float points of station `host`:2404 (IOA 1..=10, new msgIds) as one record batch
 /// to partition 0.
 async fn produce_ten(brokers: &str, topic: &str, host: &str) {
-    let src = streamevent::point::Station::new(host, 2404, Default::default(), 480);
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("linger.ms", "500")
         .set("batch.num.messages", "100")
         .create()
         .unwrap();
+    produce_points(&producer, topic, host, 1..=10, None, Some(0)).await;
+}
+
+/// Produces one float point per IOA of `ioas` for station `host`:2404 (new msgIds), keyed by
+/// point; with `device_ms`, time-tagged (M_ME_TF_1) at that Unix millisecond; to `partition` or
+/// by key.
+async fn produce_points(
+    producer: &FutureProducer,
+    topic: &str,
+    host: &str,
+    ioas: std::ops::RangeInclusive<u32>,
+    device_ms: Option<i64>,
+    partition: Option<i32>,
+) {
+    let src = streamevent::point::Station::new(host, 2404, Default::default(), 480);
     let mut pending = vec![];
-    for ioa in 1..=10u32 {
-        let p = iec104::point::Point::new(
+    for ioa in ioas {
+        let mut p = iec104::point::Point::new(
             iec104::types::Ioa::new(ioa).unwrap(),
             iec104::point::PointValue::Float(ioa as f32),
         );
+        if let Some(ms) = device_ms {
+            p.time = iec104::point::TimeTag::Cp56(iec104::types::Cp56Time2a::from_unix_millis(ms));
+        }
         let m = streamevent::point::PointMsg::new(
             src.clone(),
             p.type_id(),
@@ -349,7 +322,11 @@ async fn produce_ten(brokers: &str, topic: &str, host: &str) {
         );
         let out = ieccaller::channel::Outgoing::new(m);
         let (key, json) = (out.key(), out.json());
-        pending.push(producer.send_result(FutureRecord::to(topic).key(&key).payload(&*json).partition(0)).unwrap());
+        let mut record = FutureRecord::to(topic).key(&key).payload(&*json);
+        if let Some(part) = partition {
+            record = record.partition(part);
+        }
+        pending.push(producer.send_result(record).unwrap());
     }
     for f in pending {
         f.await.unwrap().unwrap();
@@ -402,5 +379,171 @@ async fn a_recreated_topic_is_not_mistaken_for_a_redelivery() {
     let ranges: Vec<&str> = chunks.iter().map(|c| c.split('#').next().unwrap()).collect();
     assert_eq!(ranges.len(), 2, "{chunks:?}");
     assert_eq!(ranges[0], ranges[1], "both chunks cover the same positions: {chunks:?}");
+    pg.cleanup().await;
+}
+
+/// The streamevent binary on `port` over database `url`.
+fn streamevent_bin(url: &str, port: u16) -> ChildGuard {
+    // cargo builds every binary of the workspace before it runs a test; both land in one directory
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_iecstash")).with_file_name("streamevent");
+    assert!(bin.exists(), "{} missing: build the workspace (cargo test --workspace)", bin.display());
+    let child = Command::new(bin)
+        .env("ZERO_LISTENON", format!("127.0.0.1:{port}"))
+        .env("ZERO_PROMETHEUS", "{ListenOn: ''}")
+        .env("ZERO_DB", format!("{{DataSource: '{url}', Migrate: true}}"))
+        .stdout(Stdio::null())
+        .stderr(if std::env::var("E2E_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "streamevent did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ChildGuard(child)
+}
+
+/// Maps IOA 1..=`ioas` of `station` as telemetry (`yc`: raw and typed rows).
+async fn map_telemetry(db: &streamevent::store::Db, station: &str, ioas: u32) {
+    let store = MappingStore::new(db.clone(), Duration::ZERO);
+    for ioa in 1..=ioas as i32 {
+        let mut m = PointMapping::new(station, 1, ioa);
+        m.td_table_type = "yc".into();
+        store.upsert(&m).await.unwrap();
+    }
+}
+
+/// A tansu broker on a free port with a new three-partition topic: (guard, brokers, topic).
+async fn broker_with_topic() -> (ChildGuard, String, String) {
+    let kport = free_port();
+    let broker = tansu(kport);
+    let brokers = format!("127.0.0.1:{kport}");
+    let topic = format!("asdu-{}", uuid::Uuid::now_v7().simple());
+    create_topic(&brokers, &topic).await;
+    (broker, brokers, topic)
+}
+
+/// Rows per (station, IOA, device time) of `telemetry_data` that occur more than once, and the
+/// number of distinct ones.
+async fn telemetry_census(db: &streamevent::store::Db) -> (i64, i64) {
+    let streamevent::store::Db::Postgres(p) = db else { unreachable!("a PostgreSQL test database") };
+    let dup: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM telemetry_data GROUP BY tag_station, tag_ioa, device_ms HAVING COUNT(*) > 1) d",
+    )
+    .fetch_one(p)
+    .await
+    .unwrap();
+    let distinct: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT DISTINCT tag_station, tag_ioa, device_ms FROM telemetry_data) d",
+    )
+    .fetch_one(p)
+    .await
+    .unwrap();
+    (dup, distinct)
+}
+
+/// streamevent (the binary) is killed with SIGKILL mid-stream and restarted on its address:
+/// iecstash keeps the chunks it could not deliver and sends them again, some of which streamevent
+/// had committed before it died. Every point is stored exactly once, counted by station, IOA and
+/// device time, in `telemetry_data` and `raw_point_data`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamevent_sigkill_mid_stream_stores_every_point_once() {
+    const IOAS: u32 = 20;
+    const ROUNDS: i64 = 300;
+    let pg = TestDb::postgres().await;
+    let station = "10_0_0_3_2404";
+    map_telemetry(&pg.db, station, IOAS).await;
+    let (_broker, brokers, topic) = broker_with_topic().await;
+    let se_port = free_port();
+    let mut se = streamevent_bin(&pg.url, se_port);
+    let group = format!("stash-{}", uuid::Uuid::now_v7().simple());
+    let _stash = iecstash(&brokers, &topic, &group, &format!("http://127.0.0.1:{se_port}"));
+
+    // the station sends a round of every point each 10 ms, time-tagged 1 ms apart per round
+    let (b, t) = (brokers.clone(), topic.clone());
+    let producer = tokio::spawn(async move {
+        let producer: FutureProducer =
+            ClientConfig::new().set("bootstrap.servers", &b).set("linger.ms", "5").create().unwrap();
+        for round in 0..ROUNDS {
+            produce_points(&producer, &t, "10.0.0.3", 1..=IOAS, Some(1_780_000_000_000 + round), None).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    let sink = SqlSink::new(pg.db.clone());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sink.count().await.unwrap() < 600 {
+        assert!(Instant::now() < deadline, "rows before the kill: {}", sink.count().await.unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = se.0.kill(); // SIGKILL, mid-stream
+    let _ = se.0.wait();
+    let at_kill = sink.count().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    se = streamevent_bin(&pg.url, se_port);
+    tokio::time::timeout(Duration::from_secs(60), producer).await.expect("producer done").unwrap();
+
+    let want = i64::from(IOAS) * ROUNDS;
+    assert!(at_kill < want, "the kill came after the stream: {at_kill} of {want}");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while sink.count().await.unwrap() < want {
+        assert!(Instant::now() < deadline, "rows after the restart: {} of {want}", sink.count().await.unwrap());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // and nothing more arrives: each point once
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(sink.count().await.unwrap(), want, "raw rows");
+    assert_eq!(telemetry_census(&pg.db).await, (0, want), "(duplicated, distinct) station/IOA/device time");
+    assert_eq!(sink.count_of("telemetry_data").await.unwrap(), want);
+    drop(se);
+    pg.cleanup().await;
+}
+
+/// Two iecstash instances (two groups) read one topic from its start at the same moment, as
+/// after a rebalance that hands a partition to another instance while the first still delivers
+/// it: both send every message, in chunks cut at other offsets (other chunk sizes), racing.
+/// Each point is stored once; without the per-message claims every message the chunks of both
+/// carry would be stored twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_iecstash_racing_on_one_redelivery_store_each_point_once() {
+    const IOAS: u32 = 20;
+    const ROUNDS: i64 = 100;
+    let pg = TestDb::postgres().await;
+    let station = "10_0_0_4_2404";
+    map_telemetry(&pg.db, station, IOAS).await;
+    let (_broker, brokers, topic) = broker_with_topic().await;
+    let producer: FutureProducer =
+        ClientConfig::new().set("bootstrap.servers", &brokers).set("linger.ms", "5").create().unwrap();
+    for round in 0..ROUNDS {
+        produce_points(&producer, &topic, "10.0.0.4", 1..=IOAS, Some(1_780_000_000_000 + round), None).await;
+    }
+    let se = streamevent_on(&pg.db).await;
+    let run = uuid::Uuid::now_v7().simple();
+    let _a = iecstash_with(&brokers, &topic, &format!("a-{run}"), &se, 8192);
+    let _b = iecstash_with(&brokers, &topic, &format!("b-{run}"), &se, 5000);
+    let want = i64::from(IOAS) * ROUNDS;
+    let sink = SqlSink::new(pg.db.clone());
+    // both have delivered everything when the chunk count stops growing with every row there
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut last = (-1, Instant::now());
+    loop {
+        let (rows, chunks) = (sink.count().await.unwrap(), sink.count_of("stream_chunk").await.unwrap());
+        if chunks != last.0 {
+            last = (chunks, Instant::now());
+        } else if rows >= want && last.1.elapsed() > Duration::from_secs(3) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "rows {rows} of {want}, chunks {chunks}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // chunks of both instances were stored: about 25 points (50 rows with their typed rows) from
+    // the one, about 15 (30 rows) from the other
+    let streamevent::store::Db::Postgres(p) = &pg.db else { unreachable!() };
+    let sizes: Vec<i32> = sqlx::query_scalar("SELECT DISTINCT row_count FROM stream_chunk").fetch_all(p).await.unwrap();
+    assert!(
+        sizes.iter().any(|n| *n >= 46) && sizes.iter().any(|n| (26..=36).contains(n)),
+        "chunk sizes of both instances: {sizes:?}"
+    );
+    assert_eq!(sink.count().await.unwrap(), want, "raw rows");
+    assert_eq!(telemetry_census(&pg.db).await, (0, want), "(duplicated, distinct) station/IOA/device time");
     pg.cleanup().await;
 }

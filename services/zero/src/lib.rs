@@ -202,7 +202,11 @@ pub async fn up(
 
     // the in-process path stores chunks itself (no gRPC, no JSON); its store's errors are retried
     let memory_store = (!kafka_bus).then(|| {
-        Arc::new(SinkStore::new(streamevent::sink::SqlSink::new(db.clone()), streamevent::pipeline::Retry::default()))
+        Arc::new(SinkStore::new(
+            // the in-process bus delivers a message again only inside the same chunk (retried under its id)
+            streamevent::sink::SqlSink::once_per_chunk(db.clone()),
+            streamevent::pipeline::Retry::default(),
+        ))
     });
 
     // simulated stations, mapped for push and raw insert

@@ -33,22 +33,36 @@ fn with_db(url: &str, db: &str) -> String {
 
 impl TestDb {
     pub async fn sqlite() -> TestDb {
+        TestDb::sqlite_with(true).await
+    }
+
+    /// Without this crate's migrations when `migrate` is false (a database that upstream made).
+    pub async fn sqlite_with(migrate: bool) -> TestDb {
         let dir = std::env::temp_dir().join(unique("se_sqlite"));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}", dir.join("test.db").display());
         let db = Db::connect(&url).await.unwrap();
-        db.migrate().await.unwrap();
+        if migrate {
+            db.migrate().await.unwrap();
+        }
         TestDb { name: "sqlite", url, db, drop_sql: None, _dir: Some(dir) }
     }
 
     pub async fn postgres() -> TestDb {
+        TestDb::postgres_with(true).await
+    }
+
+    /// Without this crate's migrations when `migrate` is false (a database that upstream made).
+    pub async fn postgres_with(migrate: bool) -> TestDb {
         let admin = pg_admin();
         let name = unique("se_test");
         let mut c = sqlx::PgConnection::connect(&admin).await.expect("PostgreSQL on 127.0.0.1:5432");
         sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
         let url = with_db(&admin, &name);
         let db = Db::connect(&url).await.unwrap();
-        db.migrate().await.unwrap();
+        if migrate {
+            db.migrate().await.unwrap();
+        }
         TestDb {
             name: "postgres",
             url,
@@ -59,13 +73,20 @@ impl TestDb {
     }
 
     pub async fn mysql() -> TestDb {
+        TestDb::mysql_with(true).await
+    }
+
+    /// Without this crate's migrations when `migrate` is false (a database that upstream made).
+    pub async fn mysql_with(migrate: bool) -> TestDb {
         let admin = mysql_admin();
         let name = unique("se_test");
         let mut c = sqlx::MySqlConnection::connect(&admin).await.expect("MariaDB on 127.0.0.1:3306");
         sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
         let url = with_db(&admin, &name);
         let db = Db::connect(&url).await.unwrap();
-        db.migrate().await.unwrap();
+        if migrate {
+            db.migrate().await.unwrap();
+        }
         TestDb {
             name: "mysql",
             url,
@@ -73,6 +94,11 @@ impl TestDb {
             drop_sql: Some((admin, format!("DROP DATABASE IF EXISTS {name}"))),
             _dir: None,
         }
+    }
+
+    /// One unmigrated database of each backend.
+    pub async fn all_unmigrated() -> Vec<TestDb> {
+        vec![TestDb::sqlite_with(false).await, TestDb::postgres_with(false).await, TestDb::mysql_with(false).await]
     }
 
     pub async fn all() -> Vec<TestDb> {

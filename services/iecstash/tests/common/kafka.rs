@@ -1,0 +1,71 @@
+//! Kafka helpers shared by the end-to-end tests (included with `#[path]`; the including crate has
+//! `mod iec` from `iec104/tests/common`): a tansu broker on loopback, topics, reading a topic.
+#![allow(dead_code, unreachable_pub)]
+
+use crate::iec::ChildGuard;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A tansu broker on loopback with in-memory storage.
+pub fn tansu(port: u16) -> ChildGuard {
+    let url = format!("tcp://127.0.0.1:{port}");
+    let child = Command::new("tansu")
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+            "--storage-engine",
+            "memory://tansu/",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tansu on PATH (scripts/test installs it)");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "tansu did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ChildGuard(child)
+}
+
+pub async fn create_topic(brokers: &str, topic: &str) {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap();
+    let t = NewTopic::new(topic, 3, TopicReplication::Fixed(1));
+    let r = admin.create_topics(&[t], &AdminOptions::new()).await.unwrap();
+    assert!(r.iter().all(Result::is_ok), "{r:?}");
+}
+
+/// The keys of every record in the topic, read by a fresh group from the beginning.
+pub async fn read_topic(brokers: &str, topic: &str) -> Vec<String> {
+    read_records(brokers, topic).await.into_iter().map(|(k, _)| k).collect()
+}
+
+/// Every record in the topic as (key, payload), read by a fresh group from the beginning until
+/// nothing arrives for 8 s.
+pub async fn read_records(brokers: &str, topic: &str) -> Vec<(String, Vec<u8>)> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::Message as _;
+    let c: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("read-{}", uuid::Uuid::now_v7().simple()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    c.subscribe(&[topic]).unwrap();
+    let mut keys = vec![];
+    while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(8), c.recv()).await {
+        keys.push((
+            String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+            m.payload().unwrap_or_default().to_vec(),
+        ));
+    }
+    keys
+}

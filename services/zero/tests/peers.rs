@@ -1,0 +1,185 @@
+//! `zero up` (the binary) against real peers: a lib60870 (c104) station polled with `--station`,
+//! and the Kafka bus (`--kafka`) through a tansu broker, killed with SIGKILL mid-stream and
+//! started again: every point that reached the bus is stored exactly once.
+
+#[path = "../../../iec104/tests/common/mod.rs"]
+mod iec;
+#[path = "../../iecstash/tests/common/kafka.rs"]
+mod kafka;
+
+use iec::{free_port, ChildGuard};
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use streamevent::sink::SqlSink;
+use streamevent::store::{Db, MappingStore, PointMapping};
+
+/// A temporary directory removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(prefix: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!("{prefix}_{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.0).ok();
+    }
+}
+
+/// `zero up` with `args`, small settings, free ports and no status line; `env` adds variables.
+fn zero_up(args: &[&str], env: &[(&str, String)]) -> ChildGuard {
+    let log = std::env::var("E2E_LOG").is_ok();
+    let child = Command::new(env!("CARGO_BIN_EXE_zero"))
+        .arg("up")
+        .args(args)
+        .env("ZERO_IECCALLERLISTENON", "127.0.0.1:0")
+        .env("ZERO_STREAMEVENTLISTENON", "127.0.0.1:0")
+        .env("ZERO_STATUSEVERYSECONDS", "0")
+        .env("ZERO_COMPACTOR", "{Mode: batch, ChunkBytes: 8192, FlushMillis: 200}")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(if log { Stdio::inherit() } else { Stdio::null() })
+        .spawn()
+        .unwrap();
+    ChildGuard(child)
+}
+
+/// Stops `zero up` with SIGINT and checks that it exits cleanly.
+fn stop(mut z: ChildGuard) {
+    let pid = z.0.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = z.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "zero up did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+/// Interrogable type ids among c104's points (a GI returns these).
+fn interrogable(tid: u64) -> bool {
+    matches!(tid, 1 | 3 | 5 | 7 | 9 | 11 | 13 | 30..=36)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_up_station_stores_what_a_c104_station_sends() {
+    let (_peer, port, expected) = tokio::task::spawn_blocking(|| iec::start_c104_server(None)).await.unwrap();
+    let dir = TempDir::new("zero_c104");
+    let url = format!("sqlite://{}/z.db", dir.0.display());
+    // real stations' points are stored once mapped
+    let db = Db::connect(&url).await.unwrap();
+    db.migrate().await.unwrap();
+    let station = format!("127_0_0_1_{port}");
+    let store = MappingStore::new(db.clone(), Duration::ZERO);
+    for e in &expected {
+        store.upsert(&PointMapping::new(&station, 1, e["ioa"].as_i64().unwrap() as i32)).await.unwrap();
+    }
+    let addr = format!("127.0.0.1:{port}");
+    let z = zero_up(&["--stations", "0", "--station", &addr, "--db", &url], &[]);
+
+    // the start-up interrogation: a row for every interrogable point
+    let want: BTreeSet<i32> = expected
+        .iter()
+        .filter(|e| interrogable(e["tid"].as_u64().unwrap()))
+        .map(|e| e["ioa"].as_i64().unwrap() as i32)
+        .collect();
+    assert!(want.len() >= 10, "c104 serves the interrogable types: {want:?}");
+    let sink = SqlSink::new(db.clone());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let got = loop {
+        let mut got = BTreeSet::new();
+        for e in &expected {
+            for r in sink.rows(&station, 1, e["ioa"].as_i64().unwrap() as i32).await.unwrap() {
+                got.insert(r.ioa);
+                assert_eq!((r.host_v.as_str(), r.port_v), ("127.0.0.1", i32::from(port)));
+            }
+        }
+        if got.len() >= want.len() || Instant::now() > deadline {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(got, want, "IOAs stored from c104's interrogation");
+    let single = sink.rows(&station, 1, 101).await.unwrap();
+    assert_eq!(single[0].ioa_value, "true", "M_SP_NA_1 at IOA 101 is on");
+    stop(z);
+}
+
+/// The msgId of each record's JSON.
+fn msg_ids(records: &[(String, Vec<u8>)]) -> BTreeSet<String> {
+    records
+        .iter()
+        .map(|(_, p)| {
+            let v: serde_json::Value = serde_json::from_slice(p).expect("a JSON record");
+            v["msgId"].as_str().expect("msgId").to_owned()
+        })
+        .collect()
+}
+
+async fn stored_msg_ids(db: &Db) -> Vec<String> {
+    let Db::Sqlite(p) = db else { unreachable!("a SQLite database") };
+    sqlx::query_scalar("SELECT msg_id FROM raw_point_data").fetch_all(p).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_up_kafka_killed_mid_stream_stores_each_point_once() {
+    let kport = free_port();
+    let _broker = kafka::tansu(kport);
+    let brokers = format!("127.0.0.1:{kport}");
+    let topic = format!("asdu-{}", uuid::Uuid::now_v7().simple());
+    kafka::create_topic(&brokers, &topic).await;
+    let dir = TempDir::new("zero_kafka");
+    let url = format!("sqlite://{}/z.db", dir.0.display());
+    let env = [
+        ("ZERO_KAFKA", format!("{{Brokers: [], Topic: {topic}, Group: zero-{}}}", uuid::Uuid::now_v7().simple())),
+        ("ZERO_SIMULATOR", "{Stations: 2, Points: 20, ChangesPerSecond: 400, Host: 127.0.0.1, BasePort: 0}".into()),
+    ];
+    let mut z = zero_up(&["--kafka", &brokers, "--db", &url], &env);
+    let db = {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match Db::connect(&url).await {
+                Ok(db) => break db,
+                Err(e) => assert!(Instant::now() < deadline, "{e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let sink = SqlSink::new(db.clone());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sink.count().await.unwrap_or(0) < 300 {
+        assert!(Instant::now() < deadline, "rows through Kafka: {:?}", sink.count().await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = z.0.kill(); // SIGKILL, mid-stream
+    let _ = z.0.wait();
+    let at_kill = sink.count().await.unwrap();
+
+    // again, without stations: it consumes the rest of the topic from the group's offsets
+    let z = zero_up(&["--stations", "0", "--kafka", &brokers, "--db", &url], &env);
+    let on_bus = msg_ids(&kafka::read_records(&brokers, &topic).await);
+    assert!(
+        on_bus.len() as i64 > at_kill,
+        "the stream went on past the kill: {} on the bus, {at_kill} stored",
+        on_bus.len()
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (sink.count().await.unwrap() as usize) < on_bus.len() {
+        assert!(Instant::now() < deadline, "rows {} of {} on the bus", sink.count().await.unwrap(), on_bus.len());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop(z);
+    let stored = stored_msg_ids(&db).await;
+    let distinct: BTreeSet<String> = stored.iter().cloned().collect();
+    assert_eq!(stored.len(), distinct.len(), "no point stored twice");
+    assert_eq!(distinct, on_bus, "every point on the bus stored");
+}
