@@ -72,13 +72,37 @@ pub fn station_id(meta: &Map<String, Value>, host: &str, port: u16) -> String {
 /// `yyyy-MM-dd HH:mm:ss.ffffff` with the fraction's trailing zeros trimmed (and no fraction at
 /// all on a whole second), as Go's `.999999` layout prints it.
 pub fn datetime_micro(t: &NaiveDateTime) -> String {
-    let base = t.format("%Y-%m-%d %H:%M:%S").to_string();
-    let micros = t.and_utc().timestamp_subsec_micros();
-    if micros == 0 {
-        return base;
+    use chrono::{Datelike, Timelike};
+    // written digit by digit: this runs for every stored point (chrono's strftime parses its
+    // pattern and allocates on each call)
+    fn push(s: &mut String, v: u32, width: u32) {
+        for k in (0..width).rev() {
+            s.push(char::from(b'0' + (v / 10u32.pow(k) % 10) as u8));
+        }
     }
-    let frac = format!("{micros:06}");
-    format!("{base}.{}", frac.trim_end_matches('0'))
+    let mut s = String::with_capacity(26);
+    let year = t.year();
+    if (0..=9999).contains(&year) {
+        push(&mut s, year as u32, 4);
+    } else {
+        s.push_str(&year.to_string());
+    }
+    for (sep, v) in [('-', t.month()), ('-', t.day()), (' ', t.hour()), (':', t.minute()), (':', t.second())] {
+        s.push(sep);
+        push(&mut s, v, 2);
+    }
+    // a leap second's extra nanoseconds count as the last microsecond of the second
+    let mut micros = (t.nanosecond() / 1000).min(999_999);
+    if micros != 0 {
+        let mut width = 6;
+        while micros % 10 == 0 {
+            micros /= 10;
+            width -= 1;
+        }
+        s.push('.');
+        push(&mut s, micros, width);
+    }
+    s
 }
 
 /// The current time at `utc_offset_minutes` (Asia/Shanghai: 480), as [`datetime_micro`].
@@ -773,6 +797,22 @@ mod tests {
         assert_eq!(datetime_micro(&d.and_hms_micro_opt(1, 2, 3, 500_000).unwrap()), "2026-06-05 01:02:03.5");
         assert_eq!(datetime_micro(&d.and_hms_micro_opt(1, 2, 3, 1).unwrap()), "2026-06-05 01:02:03.000001");
         assert!(now_string(480).len() >= 19);
+    }
+
+    proptest::proptest! {
+        /// The digit-by-digit writer prints what chrono's `%Y-%m-%d %H:%M:%S` and Go's `.999999`
+        /// fraction print, for any microsecond from year 1 to 9999.
+        #[test]
+        fn datetime_micro_matches_chrono(us in -62_135_596_800_000_000i64..253_402_300_799_999_999i64) {
+            let t = chrono::DateTime::from_timestamp_micros(us).unwrap().naive_utc();
+            let mut want = t.format("%Y-%m-%d %H:%M:%S").to_string();
+            let micros = t.and_utc().timestamp_subsec_micros();
+            if micros != 0 {
+                want.push('.');
+                want.push_str(format!("{micros:06}").trim_end_matches('0'));
+            }
+            proptest::prop_assert_eq!(datetime_micro(&t), want);
+        }
     }
 
     #[test]

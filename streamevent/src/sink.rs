@@ -21,6 +21,7 @@
 use crate::error::Result;
 use crate::id::ChunkId;
 use crate::store::{with_pool, Db};
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
@@ -294,18 +295,23 @@ const TELEMETRY_COLS: &str =
 const SIGNAL_COLS: &str =
     "ts, msg_id, data_type, signal_value, quality, device_ms, tag_station, device_id, tag_coa, tag_ioa";
 
-macro_rules! insert_values {
-    ($tx:expr, $rows:expr, $per:expr, $table:expr, $cols:expr, |$b:ident, $r:ident| $push:expr) => {{
-        let mut n = 0u64;
-        for chunk in $rows.chunks($per) {
-            let mut qb = sqlx::QueryBuilder::new(format!("INSERT INTO {} ({}) ", $table, $cols));
-            qb.push_values(chunk, |mut $b, $r| {
-                $push;
-            });
-            n += qb.build().execute(&mut *$tx).await?.rows_affected();
+/// A slice of rows that one multi-row INSERT writes.
+enum Part<'a> {
+    /// `raw_point_data` rows.
+    Raw(&'a [RawRow]),
+    /// `tele_signal_data` rows when true, else `telemetry_data` rows.
+    Typed(&'a [TypedRow], bool),
+}
+
+impl Part<'_> {
+    /// The statement's head.
+    fn insert(&self) -> String {
+        match self {
+            Part::Raw(_) => format!("INSERT INTO raw_point_data ({RAW_COLS}) "),
+            Part::Typed(_, false) => format!("INSERT INTO telemetry_data ({TELEMETRY_COLS}) "),
+            Part::Typed(_, true) => format!("INSERT INTO tele_signal_data ({SIGNAL_COLS}) "),
         }
-        n
-    }};
+    }
 }
 
 impl SqlSink {
@@ -382,15 +388,15 @@ impl SqlSink {
                 if self.claim_messages && !new.is_empty() {
                     let ids = message_ids(&new);
                     let stored_now = ClaimConn::claim(&mut *$tx, &ids).await?;
-                    let mut it = new.iter().map(|r| without_claimed(r, &stored_now));
-                    $fresh.iter().map(|f| if *f { it.next() } else { None }).collect::<Vec<Option<Rows>>>()
+                    let mut it = new.iter().map(|r| Cow::Owned(without_claimed(r, &stored_now)));
+                    $fresh.iter().map(|f| if *f { it.next() } else { None }).collect::<Vec<Option<Cow<'_, Rows>>>>()
                 } else {
-                    let mut it = new.iter().map(|r| (*r).clone());
-                    $fresh.iter().map(|f| if *f { it.next() } else { None }).collect::<Vec<Option<Rows>>>()
+                    let mut it = new.iter().map(|r| Cow::Borrowed(*r));
+                    $fresh.iter().map(|f| if *f { it.next() } else { None }).collect::<Vec<Option<Cow<'_, Rows>>>>()
                 }
             }};
         }
-        let outcome = |written: &[Option<Rows>]| -> Vec<Stored> {
+        let outcome = |written: &[Option<Cow<'_, Rows>>]| -> Vec<Stored> {
             written
                 .iter()
                 .map(|w| match w {
@@ -412,7 +418,7 @@ impl SqlSink {
                     return Ok(vec![Stored::Duplicate; chunks.len()]);
                 }
                 let written = rows_to_write!(tx, fresh);
-                let new: Vec<&Rows> = written.iter().flatten().collect();
+                let new: Vec<&Rows> = written.iter().flatten().map(|r| &**r).collect();
                 // one COPY per table for all the new chunks
                 let mut buf = String::new();
                 for r in new.iter().flat_map(|r| &r.raw) {
@@ -452,27 +458,44 @@ impl SqlSink {
                         return Ok(vec![Stored::Duplicate; chunks.len()]);
                     }
                     let written = rows_to_write!(tx, fresh);
+                    // one multi-row INSERT per part; the next part's statement is built (binds
+                    // and all) while the database runs the current one
+                    let mut parts: Vec<Part<'_>> = vec![];
                     for rows in written.iter().flatten() {
-                        insert_values!(tx, rows.raw, per, "raw_point_data", RAW_COLS, |b, r| {
-                            b.push_bind(&r.ts).push_bind(&r.msg_id).push_bind(&r.host_v).push_bind(r.port_v)
-                                .push_bind(&r.asdu).push_bind(r.type_id).push_bind(r.data_type).push_bind(r.coa)
-                                .push_bind(r.ioa).push_bind(&r.ioa_value).push_bind(&r.raw_msg).push_bind(&r.tag_station)
-                        });
-                        for (signal, list, table, cols) in [
-                            (false, &rows.telemetry, "telemetry_data", TELEMETRY_COLS),
-                            (true, &rows.signals, "tele_signal_data", SIGNAL_COLS),
-                        ] {
-                            insert_values!(tx, list, per, table, cols, |b, r| {
-                                b.push_bind(r.ts).push_bind(&r.msg_id).push_bind(r.data_type);
-                                if signal {
-                                    b.push_bind(r.value != 0.0);
-                                } else {
-                                    b.push_bind(r.value);
-                                }
-                                b.push_bind(r.quality).push_bind(r.device_ms).push_bind(&r.tag_station)
-                                    .push_bind(&r.device_id).push_bind(r.tag_coa).push_bind(r.tag_ioa)
-                            });
-                        }
+                        parts.extend(rows.raw.chunks(per).map(Part::Raw));
+                        parts.extend(rows.telemetry.chunks(per).map(|r| Part::Typed(r, false)));
+                        parts.extend(rows.signals.chunks(per).map(|r| Part::Typed(r, true)));
+                    }
+                    macro_rules! build {
+                        ($part:expr) => {{
+                            let mut qb = sqlx::QueryBuilder::new($part.insert());
+                            match $part {
+                                Part::Raw(list) => qb.push_values(*list, |mut b, r| {
+                                    b.push_bind(&r.ts).push_bind(&r.msg_id).push_bind(&r.host_v).push_bind(r.port_v)
+                                        .push_bind(&r.asdu).push_bind(r.type_id).push_bind(r.data_type).push_bind(r.coa)
+                                        .push_bind(r.ioa).push_bind(&r.ioa_value).push_bind(&r.raw_msg).push_bind(&r.tag_station);
+                                }),
+                                Part::Typed(list, signal) => qb.push_values(*list, |mut b, r| {
+                                    b.push_bind(r.ts).push_bind(&r.msg_id).push_bind(r.data_type);
+                                    if *signal {
+                                        b.push_bind(r.value != 0.0);
+                                    } else {
+                                        b.push_bind(r.value);
+                                    }
+                                    b.push_bind(r.quality).push_bind(r.device_ms).push_bind(&r.tag_station)
+                                        .push_bind(&r.device_id).push_bind(r.tag_coa).push_bind(r.tag_ioa);
+                                }),
+                            };
+                            qb
+                        }};
+                    }
+                    let mut todo = parts.iter();
+                    let mut next = todo.next().map(|p| build!(p));
+                    while let Some(mut qb) = next.take() {
+                        let (done, built) =
+                            tokio::join!(qb.build().execute(&mut *tx), async { todo.next().map(|p| build!(p)) });
+                        done?;
+                        next = built;
                     }
                     tx.commit().await?;
                     Ok(outcome(&written))

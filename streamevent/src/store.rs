@@ -243,8 +243,18 @@ pub fn cache_key(tag_station: &str, coa: i32, ioa: i32) -> String {
     format!("pm:{tag_station}:{coa}:{ioa}")
 }
 
-/// Cached lookups: when each was made, and what it found.
-type Cache = HashMap<String, (Instant, Option<Arc<PointMapping>>)>;
+/// Cached lookups by station, then (coa, ioa): when each was made, and what it found. Keyed by
+/// parts, not by the upstream key text, so that a lookup (one per point received) formats and
+/// allocates nothing.
+type Cache = HashMap<String, HashMap<(i32, i32), (Instant, Option<Arc<PointMapping>>)>>;
+
+/// The parts of an upstream cache key `pm:{tag_station}:{coa}:{ioa}`.
+fn key_parts(key: &str) -> Option<(&str, i32, i32)> {
+    let rest = key.strip_prefix("pm:")?;
+    let (rest, ioa) = rest.rsplit_once(':')?;
+    let (station, coa) = rest.rsplit_once(':')?;
+    Some((station, coa.parse().ok()?, ioa.parse().ok()?))
+}
 
 /// Point mappings with a TTL cache of lookups (negative results cached too).
 #[derive(Debug)]
@@ -274,14 +284,13 @@ impl MappingStore {
     /// # Errors
     /// [`Error::Db`] (not cached).
     pub async fn lookup(&self, tag_station: &str, coa: i32, ioa: i32) -> Result<Option<Arc<PointMapping>>> {
-        let key = cache_key(tag_station, coa, ioa);
-        if let Some((at, v)) = self.cache().get(&key) {
+        if let Some((at, v)) = self.cache().get(tag_station).and_then(|m| m.get(&(coa, ioa))) {
             if at.elapsed() < self.ttl {
                 return Ok(v.clone());
             }
         }
         let v = self.get(tag_station, coa, ioa).await?.map(Arc::new);
-        self.cache().insert(key, (Instant::now(), v.clone()));
+        self.cache().entry(tag_station.to_owned()).or_default().insert((coa, ioa), (Instant::now(), v.clone()));
         Ok(v)
     }
 
@@ -401,20 +410,34 @@ impl MappingStore {
 
     /// Drops one point from the cache; true when it was there.
     pub fn invalidate(&self, tag_station: &str, coa: i32, ioa: i32) -> bool {
-        self.cache().remove(&cache_key(tag_station, coa, ioa)).is_some()
+        self.cache().get_mut(tag_station).and_then(|m| m.remove(&(coa, ioa))).is_some()
     }
 
     /// Drops cache entries by their keys (`pm:{station}:{coa}:{ioa}`); returns how many existed.
     pub fn invalidate_keys<'a>(&self, keys: impl IntoIterator<Item = &'a str>) -> usize {
-        let mut c = self.cache();
-        keys.into_iter().filter(|k| c.remove(*k).is_some()).count()
+        keys.into_iter().filter_map(key_parts).filter(|(s, coa, ioa)| self.invalidate(s, *coa, *ioa)).count()
     }
 
     /// Empties the cache; returns how many entries it held.
     pub fn clear(&self) -> usize {
         let mut c = self.cache();
-        let n = c.len();
+        let n = c.values().map(HashMap::len).sum();
         c.clear();
         n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_keys_parse_back_into_their_parts() {
+        for (s, coa, ioa) in [("330KV", 1, 4004), ("10_0_0_5_2404", 65535, 0), ("a:b:c", 2, 16_777_215)] {
+            assert_eq!(key_parts(&cache_key(s, coa, ioa)), Some((s, coa, ioa)));
+        }
+        for bad in ["", "pm:", "pm:x:1", "pm:x:1:y", "x:1:2", "pm:x:y:2"] {
+            assert_eq!(key_parts(bad), None, "{bad}");
+        }
     }
 }

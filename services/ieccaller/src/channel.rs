@@ -102,6 +102,29 @@ impl Fanout {
     }
 
     /// Queues a message on every channel, waiting while a queue is full.
+    /// Hands every message of `batch` to every channel (in order), leaving `batch` empty; the
+    /// channels' gauges are set once for the batch.
+    pub async fn publish_all(&self, batch: &mut Vec<Outgoing>) {
+        let last = self.channels.len().saturating_sub(1);
+        for (k, (name, tx)) in self.channels.iter().enumerate() {
+            let mut failed = 0u64;
+            // the last channel takes the messages themselves, the others clones (an Arc each)
+            let msgs: Vec<Outgoing> = if k == last { std::mem::take(batch) } else { batch.clone() };
+            for out in msgs {
+                if tx.send(out).await.is_err() {
+                    failed += 1;
+                }
+            }
+            if failed > 0 {
+                metrics::counter!("ieccaller_channel_errors_total", "channel" => *name).increment(failed);
+            }
+            metrics::gauge!("ieccaller_channel_queued", "channel" => *name)
+                .set((tx.max_capacity() - tx.capacity()) as f64);
+        }
+        batch.clear();
+    }
+
+    /// Hands one message to every channel.
     pub async fn publish(&self, out: Outgoing) {
         for (name, tx) in &self.channels {
             if tx.send(out.clone()).await.is_err() {

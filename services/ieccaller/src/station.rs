@@ -157,6 +157,9 @@ async fn consume(
 ) {
     let station = streamevent::point::Station::new(&st.host, st.port, st.meta(), utc_offset);
     let sid = station.id.clone();
+    let points_total = metrics::counter!("ieccaller_points_total");
+    let dropped = metrics::counter!("ieccaller_points_dropped_total", "reason" => "enable_push");
+    let mut out = Vec::new();
     while let Some(ev) = events.recv().await {
         match ev {
             Event::Data(d) => {
@@ -166,8 +169,7 @@ async fn consume(
                     if let Some(store) = &store {
                         match store.lookup(sid.as_str(), i32::from(d.common_address.0), p.ioa.get() as i32).await {
                             Ok(Some(pm)) if pm.enable_push != 1 => {
-                                metrics::counter!("ieccaller_points_dropped_total", "reason" => "enable_push")
-                                    .increment(1);
+                                dropped.increment(1);
                                 continue;
                             }
                             Ok(Some(pm)) => m.pm = Some(pm),
@@ -177,9 +179,10 @@ async fn consume(
                             }
                         }
                     }
-                    metrics::counter!("ieccaller_points_total").increment(1);
-                    fanout.publish(Outgoing::new(m)).await;
+                    out.push(Outgoing::new(m));
                 }
+                points_total.increment(out.len() as u64);
+                fanout.publish_all(&mut out).await;
             }
             Event::State(s) => tracing::info!(station = %sid, state = ?s, "station state"),
             Event::EndOfInitialization { common_address, coi } => {

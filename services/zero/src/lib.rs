@@ -294,9 +294,9 @@ pub async fn up(
         };
         workers.push(fanout.add(Counted { inner: bus, stats: stats.clone() }, 100_000));
         let store = memory_store.clone().expect("the memory bus has a store");
-        // up to 16 chunks in flight: those that arrive while one is being committed go into the
+        // up to 64 chunks in flight: those that arrive while one is being committed go into the
         // store's next transaction together (group commit)
-        Some(tokio::spawn(compaction_loop(bus_rx, Compactor::new(ccfg), 16, move |chunk| {
+        Some(tokio::spawn(compaction_loop(bus_rx, Compactor::new(ccfg), 64, move |chunk| {
             let store = store.clone();
             async move {
                 store.store(chunk).await;
