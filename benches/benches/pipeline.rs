@@ -112,6 +112,60 @@ fn base(stations: u16, points: u32, rate: u32, db: &str) -> zero::Config {
     zero_svc::config::merge_str(zero::DEFAULTS, None, &env).unwrap()
 }
 
+/// PostgreSQL's own insert ceiling for the rows the Kafka path writes: `batches` transactions of
+/// 10 000 raw rows (the simulator's points, time-tagged floats, mapped) COPYed from text prepared
+/// beforehand, nothing else running, into a fresh migrated database; rows per second, counted in
+/// the table.
+async fn copy_ceiling(admin: &str, batches: usize) -> f64 {
+    let name = format!("ceiling_{}", std::process::id());
+    let mut a = sqlx::PgConnection::connect(admin).await.expect("PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut a).await.unwrap();
+    let (b, _) = admin.rsplit_once('/').unwrap();
+    let db = streamevent::store::Db::connect(&format!("{b}/{name}")).await.unwrap();
+    db.migrate().await.unwrap();
+    let sink = streamevent::sink::SqlSink::new(db.clone());
+    let pm = std::sync::Arc::new(streamevent::store::PointMapping::new("", 1, 0));
+    let texts: Vec<String> = (0..batches)
+        .map(|k| {
+            let mut rows = streamevent::sink::Rows::default();
+            let points: Vec<streamevent::point::PointMsg> = (0..10_000u32)
+                .map(|i| {
+                    let station =
+                        streamevent::point::Station::new("127.0.0.1", 12404 + (i % 4) as u16, Default::default(), 480);
+                    let mut p = iec104::point::Point::new(
+                        iec104::types::Ioa::from_u24(100 + i % 2000),
+                        iec104::point::PointValue::Float((k * 10_000 + i as usize) as f32 * 0.5),
+                    );
+                    p.time =
+                        iec104::point::TimeTag::Cp56(iec104::types::Cp56Time2a::from_unix_millis(1_780_000_000_000));
+                    let mut m = streamevent::point::PointMsg::new(
+                        station,
+                        p.type_id(),
+                        iec104::types::CommonAddress(1),
+                        p,
+                        streamevent::point::now_us(),
+                    );
+                    m.pm = Some(pm.clone());
+                    m
+                })
+                .collect();
+            streamevent::ingest::rows_of_points(&points, &mut rows);
+            streamevent::sink::raw_copy_text(&rows.raw)
+        })
+        .collect();
+    let t0 = Instant::now();
+    for t in &texts {
+        sink.copy_raw_text(t).await.expect("COPY");
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let n = rows_in(&db).await;
+    assert_eq!(n, batches as i64 * 10_000, "rows copied");
+    drop(sink);
+    drop(db);
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut a).await.unwrap();
+    n as f64 / secs
+}
+
 fn report(name: &str, offered: f64, r: &Run) {
     println!(
         "pipeline/{name}: offered {offered:.0} points/s, bus {:.0}/s, stored {:.0} points/s ({:.0}%), latency p50 {} ms, p99 {} ms, CPU {:.1} us/point",
@@ -195,6 +249,11 @@ fn main() {
             ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
         let pg_admin =
             std::env::var("TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        // PostgreSQL's ceiling for the same rows, measured first with nothing else running
+        let ceiling = copy_ceiling(&pg_admin, if full { 50 } else { 3 }).await;
+        println!(
+            "pipeline/postgres_copy_ceiling: {ceiling:.0} rows/s (COPY of prepared raw rows, 10 000 per transaction)"
+        );
         let name = format!("pipeline_{}", std::process::id());
         let mut a = sqlx::PgConnection::connect(&pg_admin).await.expect("PostgreSQL on 127.0.0.1:5432");
         sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut a).await.unwrap();
@@ -213,6 +272,12 @@ fn main() {
             // the consumer group join takes a few seconds
             let r = measure(cfg, warm.max(Duration::from_secs(8)), secs).await;
             report(&format!("kafka_postgres/{label}"), f64::from(*stations) * f64::from(*rate), &r);
+            if *label != "sustained" {
+                println!(
+                    "pipeline/kafka_postgres/{label}: {:.2}x of PostgreSQL's COPY ceiling ({ceiling:.0} rows/s)",
+                    r.points_per_s / ceiling
+                );
+            }
         }
         let _ = broker.kill();
         let _ = broker.wait();
