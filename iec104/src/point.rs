@@ -57,6 +57,27 @@ pub enum PointValue {
     PackedSinglePoint(Scd),
 }
 
+impl PointValue {
+    /// The family of types that carry this value.
+    pub fn family(&self) -> crate::types::Family {
+        use crate::types::Family as F;
+        match self {
+            PointValue::Single(_) => F::Single,
+            PointValue::Double(_) => F::Double,
+            PointValue::Step { .. } => F::Step,
+            PointValue::Bitstring(_) => F::Bitstring,
+            PointValue::Normalized(_) => F::Normalized,
+            PointValue::Scaled(_) => F::Scaled,
+            PointValue::Float(_) => F::Float,
+            PointValue::Counter(_) => F::IntegratedTotals,
+            PointValue::ProtectionEvent(_) => F::ProtectionEvent,
+            PointValue::PackedStartEvents(_) => F::PackedStartEvents,
+            PointValue::PackedOutputCircuit(_) => F::PackedOutputCircuit,
+            PointValue::PackedSinglePoint(_) => F::PackedSinglePoint,
+        }
+    }
+}
+
 /// The time tag a point carries (or is to be sent with).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -99,32 +120,17 @@ impl Point {
 }
 
 fn type_id_of(value: &PointValue, time: &TimeTag) -> TypeId {
-    let (none, t24, t56) = type_ids(value);
-    TypeId(match time {
-        TimeTag::None => none,
-        TimeTag::Cp24(_) => t24,
-        TimeTag::Cp56(_) => t56,
-    })
-}
-
-/// The type identifications of a value without time tag, with CP24 and with CP56.
-fn type_ids(value: &PointValue) -> (u8, u8, u8) {
-    use PointValue as V;
-    match value {
-        V::Single(_) => (1, 2, 30),
-        V::Double(_) => (3, 4, 31),
-        V::Step { .. } => (5, 6, 32),
-        V::Bitstring(_) => (7, 8, 33),
-        V::Normalized(_) => (9, 10, 34),
-        V::Scaled(_) => (11, 12, 35),
-        V::Float(_) => (13, 14, 36),
-        V::Counter(_) => (15, 16, 37),
-        // protection events always carry a time tag: untimed means CP56 with IV set
-        V::ProtectionEvent(_) => (38, 17, 38),
-        V::PackedStartEvents(_) => (39, 18, 39),
-        V::PackedOutputCircuit(_) => (40, 19, 40),
-        V::PackedSinglePoint(_) => (20, 20, 20),
-    }
+    use crate::types::TimeTagKind as K;
+    let kind = match time {
+        TimeTag::None => K::None,
+        TimeTag::Cp24(_) => K::Cp24,
+        TimeTag::Cp56(_) => K::Cp56,
+    };
+    let family = value.family();
+    // a family without the asked tag is sent with the one it has: protection events always carry
+    // a tag (untimed means CP56 with IV set), packed single points never do
+    [kind, K::Cp56, K::None].into_iter().find_map(|k| TypeId::of(family, k)).unwrap_or_default()
+    // every value family has a type (the table's test)
 }
 
 /// Calls `f` for every point of a monitor-direction body (types 1-21, 30-40). Returns false,
@@ -218,14 +224,9 @@ pub fn max_objects(type_id: TypeId, params: &AsduParams) -> usize {
 /// [`EncodeError::TooManyObjects`] above 127 points.
 pub fn encode_points<'a>(type_id: TypeId, pts: impl IntoIterator<Item = &'a Point>) -> Result<OwnedBody, EncodeError> {
     use PointValue as V;
-    let nd = type_id == TypeId::M_ME_ND_1;
-    let pts: Vec<&Point> = pts
-        .into_iter()
-        .filter(|p| {
-            let (none, t24, t56) = type_ids(&p.value);
-            [none, t24, t56].contains(&type_id.0) || (nd && matches!(p.value, V::Normalized(_)))
-        })
-        .collect();
+    // the points whose value this type carries (iec104's one table of type families)
+    let family = type_id.family();
+    let pts: Vec<&Point> = pts.into_iter().filter(|p| family == Some(p.value.family())).collect();
     if pts.len() > 127 {
         return Err(EncodeError::TooManyObjects { count: pts.len() });
     }

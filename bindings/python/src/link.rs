@@ -156,19 +156,22 @@ fn point_value(kind: &str, v: &Bound<'_, PyAny>) -> PyResult<PointValue> {
 
 /// The point kind a monitor type identification carries.
 fn kind_of(type_id: u8) -> PyResult<&'static str> {
-    Ok(match type_id {
-        1 | 2 | 30 => "single",
-        3 | 4 | 31 => "double",
-        5 | 6 | 32 => "step",
-        7 | 8 | 33 => "bitstring",
-        9 | 10 | 21 | 34 => "normalized",
-        11 | 12 | 35 => "scaled",
-        13 | 14 | 36 => "float",
-        15 | 16 | 37 => "counter",
-        t => {
+    use iec104::types::{Family as F, TypeId};
+    let t = TypeId(type_id);
+    Ok(match t.family().filter(|_| t.is_monitor_point()) {
+        Some(F::Single) => "single",
+        Some(F::Double) => "double",
+        Some(F::Step) => "step",
+        Some(F::Bitstring) => "bitstring",
+        Some(F::Normalized) => "normalized",
+        Some(F::Scaled) => "scaled",
+        Some(F::Float) => "float",
+        Some(F::IntegratedTotals) => "counter",
+        _ => {
+            let t = type_id;
             return Err(EncodeError::new_err(format!(
                 "type {t}: encode_points takes the monitor types 1-16, 21, 30-37 (use encode_asdu for the others)"
-            )))
+            )));
         }
     })
 }

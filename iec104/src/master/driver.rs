@@ -287,7 +287,7 @@ fn on_asdu(ctx: &Ctx<'_>, bytes: &[u8], pending: &mut HashMap<Key, Pending>) -> 
         return Ok(());
     }
     let pts = points(&asdu.body);
-    if !pts.is_empty() || matches!(tid.0, 1..=21 | 30..=40) {
+    if !pts.is_empty() || tid.is_monitor_point() {
         ctx.emit(Event::Data(DataUnit {
             common_address: asdu.common_address,
             cause: asdu.cause,

@@ -17,4 +17,4 @@ pub(crate) use quality::flag_octet;
 pub use quality::{Diq, DoublePoint, Qdp, Qds, Siq};
 pub use seq::SeqNo;
 pub use time::{Cp16Time2a, Cp24Time2a, Cp56Time2a};
-pub use type_id::TypeId;
+pub use type_id::{Family, TimeTagKind, TypeId};

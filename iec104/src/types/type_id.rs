@@ -163,6 +163,179 @@ type_ids! {
     F_SC_NB_1 = 127;
 }
 
+/// The information a type carries: a monitored value's kind, or the command that sets one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Family {
+    /// Single-point information (1, 2, 30).
+    Single,
+    /// Double-point information (3, 4, 31).
+    Double,
+    /// Step position (5, 6, 32).
+    Step,
+    /// Bitstring of 32 bits (7, 8, 33).
+    Bitstring,
+    /// Normalised measured value (9, 10, 21, 34).
+    Normalized,
+    /// Scaled measured value (11, 12, 35).
+    Scaled,
+    /// Short floating point measured value (13, 14, 36).
+    Float,
+    /// Integrated totals (15, 16, 37).
+    IntegratedTotals,
+    /// Event of protection equipment (17, 38).
+    ProtectionEvent,
+    /// Packed start events of protection equipment (18, 39).
+    PackedStartEvents,
+    /// Packed output circuit information of protection equipment (19, 40).
+    PackedOutputCircuit,
+    /// Packed single-point information with status change detection (20).
+    PackedSinglePoint,
+    /// Single command (45, 58).
+    SingleCommand,
+    /// Double command (46, 59).
+    DoubleCommand,
+    /// Regulating step command (47, 60).
+    StepCommand,
+    /// Set-point command, normalised value (48, 61).
+    SetpointNormalized,
+    /// Set-point command, scaled value (49, 62).
+    SetpointScaled,
+    /// Set-point command, short floating point value (50, 63).
+    SetpointFloat,
+    /// Bitstring of 32 bits command (51, 64).
+    BitstringCommand,
+    /// End of initialisation (70).
+    EndOfInitialization,
+}
+
+/// The time tag a type's information objects carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimeTagKind {
+    /// None.
+    None,
+    /// CP24Time2a (3 octets).
+    Cp24,
+    /// CP56Time2a (7 octets).
+    Cp56,
+}
+
+impl TimeTagKind {
+    /// Octets of the tag.
+    pub const fn len(self) -> usize {
+        match self {
+            TimeTagKind::None => 0,
+            TimeTagKind::Cp24 => 3,
+            TimeTagKind::Cp56 => 7,
+        }
+    }
+
+    /// True for [`TimeTagKind::None`].
+    pub const fn is_empty(self) -> bool {
+        matches!(self, TimeTagKind::None)
+    }
+}
+
+/// The one table of what each process-information type carries: (code, family, time tag). Where
+/// two codes carry the same family and tag (9 and 21), the standard one comes first.
+const FAMILIES: &[(u8, Family, TimeTagKind)] = {
+    use Family as F;
+    use TimeTagKind::{Cp24, Cp56, None as N};
+    &[
+        (1, F::Single, N),
+        (2, F::Single, Cp24),
+        (3, F::Double, N),
+        (4, F::Double, Cp24),
+        (5, F::Step, N),
+        (6, F::Step, Cp24),
+        (7, F::Bitstring, N),
+        (8, F::Bitstring, Cp24),
+        (9, F::Normalized, N),
+        (10, F::Normalized, Cp24),
+        (11, F::Scaled, N),
+        (12, F::Scaled, Cp24),
+        (13, F::Float, N),
+        (14, F::Float, Cp24),
+        (15, F::IntegratedTotals, N),
+        (16, F::IntegratedTotals, Cp24),
+        (17, F::ProtectionEvent, Cp24),
+        (18, F::PackedStartEvents, Cp24),
+        (19, F::PackedOutputCircuit, Cp24),
+        (20, F::PackedSinglePoint, N),
+        (21, F::Normalized, N),
+        (30, F::Single, Cp56),
+        (31, F::Double, Cp56),
+        (32, F::Step, Cp56),
+        (33, F::Bitstring, Cp56),
+        (34, F::Normalized, Cp56),
+        (35, F::Scaled, Cp56),
+        (36, F::Float, Cp56),
+        (37, F::IntegratedTotals, Cp56),
+        (38, F::ProtectionEvent, Cp56),
+        (39, F::PackedStartEvents, Cp56),
+        (40, F::PackedOutputCircuit, Cp56),
+        (45, F::SingleCommand, N),
+        (46, F::DoubleCommand, N),
+        (47, F::StepCommand, N),
+        (48, F::SetpointNormalized, N),
+        (49, F::SetpointScaled, N),
+        (50, F::SetpointFloat, N),
+        (51, F::BitstringCommand, N),
+        (58, F::SingleCommand, Cp56),
+        (59, F::DoubleCommand, Cp56),
+        (60, F::StepCommand, Cp56),
+        (61, F::SetpointNormalized, Cp56),
+        (62, F::SetpointScaled, Cp56),
+        (63, F::SetpointFloat, Cp56),
+        (64, F::BitstringCommand, Cp56),
+        (70, F::EndOfInitialization, N),
+    ]
+};
+
+impl TypeId {
+    fn entry(self) -> Option<&'static (u8, Family, TimeTagKind)> {
+        FAMILIES.iter().find(|e| e.0 == self.0)
+    }
+
+    /// The information this type carries (process information and end of initialisation).
+    ///
+    /// ```
+    /// use iec104::types::{Family, TypeId};
+    /// assert_eq!(TypeId::M_ME_TF_1.family(), Some(Family::Float));
+    /// assert_eq!(TypeId::C_IC_NA_1.family(), None);
+    /// ```
+    pub fn family(self) -> Option<Family> {
+        self.entry().map(|e| e.1)
+    }
+
+    /// The time tag this type's objects carry ([`TimeTagKind::None`] for types not in the table).
+    pub fn time_tag(self) -> TimeTagKind {
+        self.entry().map_or(TimeTagKind::None, |e| e.2)
+    }
+
+    /// True for the monitor-direction types of process information (1-21, 30-40).
+    pub fn is_monitor_point(self) -> bool {
+        matches!(self.0, 1..=21 | 30..=40)
+    }
+
+    /// True for a monitor type whose objects carry their own time tag (an event, as opposed to a
+    /// cyclic or interrogated value).
+    pub fn is_timed_monitor_point(self) -> bool {
+        self.is_monitor_point() && !self.time_tag().is_empty()
+    }
+
+    /// The type that carries `family` with `time` (the standard one where there are two).
+    ///
+    /// ```
+    /// use iec104::types::{Family, TimeTagKind, TypeId};
+    /// assert_eq!(TypeId::of(Family::Float, TimeTagKind::Cp56), Some(TypeId::M_ME_TF_1));
+    /// assert_eq!(TypeId::of(Family::ProtectionEvent, TimeTagKind::None), None);
+    /// ```
+    pub fn of(family: Family, time: TimeTagKind) -> Option<TypeId> {
+        FAMILIES.iter().find(|e| e.1 == family && e.2 == time).map(|e| TypeId(e.0))
+    }
+}
+
 impl fmt::Debug for TypeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.name() {
@@ -192,5 +365,25 @@ mod tests {
         assert_eq!(TypeId(200).name(), None);
         assert_eq!(TypeId(200).to_string(), "type 200");
         assert_eq!(TypeId::ALL.len(), 67);
+    }
+
+    #[test]
+    fn the_family_table_agrees_with_the_element_table() {
+        for &(code, family, time) in FAMILIES {
+            let t = TypeId(code);
+            assert!(t.name().is_some(), "{code} is a known type");
+            // every (family, tag) leads back to its type, but for the second normalised type
+            assert_eq!(TypeId::of(family, time), Some(if code == 21 { TypeId(9) } else { t }));
+            // a timed type's element is its untimed sibling's plus the tag
+            if let (false, Some(plain)) = (time.is_empty(), TypeId::of(family, TimeTagKind::None)) {
+                let (a, b) = (crate::asdu::element_len(t), crate::asdu::element_len(plain));
+                assert_eq!(a, b.map(|n| n + time.len()), "{t:?} vs {plain:?}");
+            }
+        }
+        for t in TypeId::ALL {
+            assert_eq!(t.is_monitor_point(), t.family().is_some() && t.0 <= 40, "{t:?}");
+        }
+        assert!(TypeId::M_SP_TB_1.is_timed_monitor_point() && !TypeId::M_SP_NA_1.is_timed_monitor_point());
+        assert!(!TypeId::C_SC_TA_1.is_timed_monitor_point());
     }
 }

@@ -204,7 +204,7 @@ impl CompactorCfg {
 
 /// Time-tagged types: events the compactor never merges away.
 fn is_event(type_id: i32) -> bool {
-    matches!(type_id, 2 | 4 | 6 | 8 | 10 | 12 | 14 | 16..=19 | 30..=40)
+    u8::try_from(type_id).is_ok_and(|t| iec104::types::TypeId(t).is_timed_monitor_point())
 }
 
 /// Turns a Kafka record into a compactor message, or `None` for a payload that is not a point
