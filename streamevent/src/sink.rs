@@ -538,6 +538,21 @@ impl SqlSink {
         Ok(n)
     }
 
+    /// Forgets the message claims (`stream_msg`) made more than `age` ago: a message delivered
+    /// again after that is stored again. msgIds are UUIDv7 as 32 hex digits, whose first 12 are
+    /// the Unix millisecond they were made at, so the cut is one range delete on the key (an id
+    /// of another shape sorts where its digits put it). Keep `age` above the longest a source can
+    /// deliver a message again (Kafka: the topic's retention). Returns the claims deleted.
+    ///
+    /// # Errors
+    /// [`crate::Error::Db`].
+    pub async fn prune_message_claims(&self, age: std::time::Duration) -> Result<u64> {
+        let cut_ms = chrono::Utc::now().timestamp_millis() - i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
+        let below = format!("{:012x}{}", cut_ms.max(0), "0".repeat(20));
+        let sql = self.db.sql("DELETE FROM stream_msg WHERE msg_id < ?");
+        Ok(with_pool!(&self.db, p => sqlx::query(&sql).bind(&below).execute(p).await?.rows_affected()))
+    }
+
     /// Rows of one point, oldest first (for inspection and tests).
     ///
     /// # Errors

@@ -345,3 +345,35 @@ async fn a_message_is_stored_once_whatever_chunk_carries_it() {
         t.cleanup().await;
     }
 }
+
+/// Claims older than the retention are forgotten (one range delete on the UUIDv7 msgIds); newer
+/// ones keep a redelivery out.
+#[tokio::test]
+async fn old_message_claims_are_pruned() {
+    for t in TestDb::all().await {
+        let n = t.name;
+        let sink = SqlSink::new(t.db.clone());
+        let now_ms = chrono::Utc::now().timestamp_millis() as u64;
+        let id_at = |ms: u64, k: u8| {
+            let b = uuid::Builder::from_unix_timestamp_millis(ms, &[k; 10]).into_uuid();
+            b.simple().to_string()
+        };
+        let at = |ms: u64, k: u8| RawRow { msg_id: id_at(ms, k), ..row(i32::from(k)) };
+        let old =
+            Rows { raw: vec![at(now_ms - 9 * 86_400_000, 1), at(now_ms - 8 * 86_400_000, 2)], ..Default::default() };
+        let new = Rows { raw: vec![at(now_ms - 3_600_000, 3), at(now_ms, 4)], ..Default::default() };
+        sink.write_chunk(&chunk(0, 1, 1), &old).await.unwrap();
+        sink.write_chunk(&chunk(2, 3, 2), &new).await.unwrap();
+        assert_eq!(sink.count_of("stream_msg").await.unwrap(), 4, "{n}");
+        let gone = sink.prune_message_claims(std::time::Duration::from_secs(7 * 86_400)).await.unwrap();
+        assert_eq!((gone, sink.count_of("stream_msg").await.unwrap()), (2, 2), "{n}: the two older than 7 days");
+        // the recent ones still keep a redelivery in another chunk out
+        assert_eq!(
+            sink.write_chunk(&chunk(2, 3, 9), &new).await.unwrap(),
+            Stored::Written { raw: 0, telemetry: 0, signals: 0 },
+            "{n}"
+        );
+        assert_eq!(sink.count().await.unwrap(), 4, "{n}");
+        t.cleanup().await;
+    }
+}

@@ -43,6 +43,9 @@ pub struct Config {
     pub db: DbConfig,
     /// Mapping cache TTL in seconds.
     pub mapping_cache_seconds: u64,
+    /// How long each stored message's claim is kept (a redelivery within it is recognised); 0
+    /// keeps them for ever.
+    pub message_claim_retention_seconds: u64,
     /// Grace period after a shutdown signal, in seconds.
     pub grace_period_seconds: u64,
 }
@@ -347,6 +350,19 @@ impl StreamEvent for Service {
     }
 }
 
+/// Forgets message claims older than `retention`, at start and then every tenth of it (at most
+/// hourly).
+async fn prune_claims(sink: Arc<SqlSink>, retention: Duration) {
+    let mut every = tokio::time::interval((retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600)));
+    loop {
+        every.tick().await;
+        match sink.prune_message_claims(retention).await {
+            Ok(n) => tracing::debug!(pruned = n, "message claims older than the retention forgotten"),
+            Err(e) => tracing::warn!(error = %e, "pruning message claims failed; trying again later"),
+        }
+    }
+}
+
 /// Runs the service on `listener` until `shutdown`, then waits up to the grace period.
 ///
 /// # Errors
@@ -358,12 +374,18 @@ pub async fn run(
 ) -> Result<(), zero_svc::Error> {
     let svc = Service::connect(&cfg).await.map_err(|e| zero_svc::Error::Config(e.to_string()))?;
     let grace = Duration::from_secs(cfg.grace_period_seconds);
+    let pruner = (cfg.message_claim_retention_seconds > 0).then(|| {
+        tokio::spawn(prune_claims(svc.sink.clone(), Duration::from_secs(cfg.message_claim_retention_seconds)))
+    });
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server =
         tokio::spawn(zero_svc::grpc::serve(listener, svc.into_server(), &[pb::FILE_DESCRIPTOR_SET], async move {
             let _ = stop_rx.await;
         }));
     shutdown.await;
+    if let Some(p) = pruner {
+        p.abort();
+    }
     let _ = stop_tx.send(());
     match tokio::time::timeout(grace, server).await {
         Ok(Ok(r)) => r,

@@ -82,3 +82,43 @@ fn print_config_shows_the_effective_configuration() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("DataSourc"));
     std::fs::remove_file(bad).ok();
 }
+
+/// The service forgets message claims older than `MessageClaimRetentionSeconds` (at start, then
+/// periodically) and keeps the recent ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_message_claims_are_forgotten() {
+    let dir = std::env::temp_dir().join(format!("se_prune_{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}/se.db", dir.display());
+    let db = streamevent::store::Db::connect(&url).await.unwrap();
+    db.migrate().await.unwrap();
+    let now_ms = chrono::Utc::now().timestamp_millis() as u64;
+    let old = uuid::Builder::from_unix_timestamp_millis(now_ms - 3_600_000, &[1; 10]).into_uuid().simple().to_string();
+    let recent = uuid::Builder::from_unix_timestamp_millis(now_ms, &[2; 10]).into_uuid().simple().to_string();
+    let streamevent::store::Db::Sqlite(p) = &db else { unreachable!() };
+    for id in [&old, &recent] {
+        sqlx::query("INSERT INTO stream_msg (msg_id) VALUES (?)").bind(id).execute(p).await.unwrap();
+    }
+    let yaml = format!(
+        "ListenOn: 127.0.0.1:0\nPrometheus: {{ListenOn: ''}}\nDb: {{DataSource: '{url}', Migrate: true}}\nMessageClaimRetentionSeconds: 600\n"
+    );
+    let cfg: streamevent_svc::Config =
+        zero_svc::config::merge_str(streamevent_svc::DEFAULTS, Some(&yaml), &[]).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let svc = tokio::spawn(streamevent_svc::run(cfg, listener, async move {
+        let _ = stop_rx.await;
+    }));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let left = loop {
+        let left: Vec<String> = sqlx::query_scalar("SELECT msg_id FROM stream_msg").fetch_all(p).await.unwrap();
+        if left.len() < 2 || Instant::now() > deadline {
+            break left;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(left, [recent], "the claim older than the retention is gone, the recent one stays");
+    let _ = stop_tx.send(());
+    tokio::time::timeout(Duration::from_secs(20), svc).await.unwrap().unwrap().unwrap();
+    std::fs::remove_dir_all(dir).ok();
+}
