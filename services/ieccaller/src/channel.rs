@@ -126,13 +126,7 @@ impl Fanout {
 
     /// Hands one message to every channel.
     pub async fn publish(&self, out: Outgoing) {
-        for (name, tx) in &self.channels {
-            if tx.send(out.clone()).await.is_err() {
-                metrics::counter!("ieccaller_channel_errors_total", "channel" => *name).increment(1);
-            }
-            metrics::gauge!("ieccaller_channel_queued", "channel" => *name)
-                .set((tx.max_capacity() - tx.capacity()) as f64);
-        }
+        self.publish_all(&mut vec![out]).await;
     }
 }
 
