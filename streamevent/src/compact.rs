@@ -456,3 +456,53 @@ mod tests {
         }
     }
 }
+
+/// The compactor's settings as a configuration file writes them (`Compactor:` with `Mode`,
+/// `ChunkBytes`, `FlushMillis`), shared by the services that compact.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct CompactorSettings {
+    /// `batch`, `last-value` or `deadband`.
+    pub mode: String,
+    /// Chunk size in bytes.
+    pub chunk_bytes: usize,
+    /// Chunk age in milliseconds.
+    pub flush_millis: u64,
+}
+
+impl CompactorSettings {
+    /// The compactor configuration.
+    ///
+    /// # Errors
+    /// [`crate::Error::Config`] for an unknown mode.
+    pub fn to_config(&self) -> crate::error::Result<CompactorConfig> {
+        let mode = match self.mode.as_str() {
+            "batch" => Mode::Batch,
+            "last-value" => Mode::LastValue,
+            "deadband" => Mode::Deadband,
+            other => {
+                return Err(crate::Error::Config(format!(
+                    "Compactor.Mode {other:?} is not batch, last-value or deadband"
+                )))
+            }
+        };
+        Ok(CompactorConfig {
+            mode,
+            max_bytes: self.chunk_bytes.max(1),
+            max_age: std::time::Duration::from_millis(self.flush_millis.max(1)),
+            ..Default::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+
+    #[test]
+    fn modes() {
+        let c = CompactorSettings { mode: "last-value".into(), chunk_bytes: 10, flush_millis: 5 };
+        assert_eq!(c.to_config().unwrap().mode, Mode::LastValue);
+        assert!(CompactorSettings { mode: "merge".into(), ..c }.to_config().is_err());
+    }
+}

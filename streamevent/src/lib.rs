@@ -12,6 +12,7 @@
 //! | [`store`] | the point-mapping table on SQLite, PostgreSQL or MySQL/MariaDB (sqlx), with a TTL cache |
 //! | [`sink`] | chunks stored once: the chunk row and its point rows in one transaction (`raw_point_data`, `telemetry_data`, `tele_signal_data`) |
 //! | [`ingest`] | what a chunk becomes in the tables: raw rows where the mapping allows, typed rows routed by `td_table_type` |
+//! | `kafka` | (feature `kafka`) the Kafka source: consumer group -> compactor -> streamevent, offsets committed after the acknowledgement |
 //! | [`pipeline`] | the compaction loop and one chunk delivery policy (at-least-once, capped retry backoff, bounded in-flight, metrics) |
 //! | [`error`] | the crate's error type and its upstream error-code mapping |
 //!
@@ -24,6 +25,8 @@ pub mod compact;
 pub mod error;
 pub mod id;
 pub mod ingest;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod msg;
 pub mod pipeline;
 pub mod point;

@@ -7,19 +7,11 @@
 //! carries the same id and streamevent drops it. While streamevent is slow or down the consumer
 //! stops reading (back-pressure) and retries the chunk with capped backoff.
 
-use rdkafka::client::ClientContext;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
-use rdkafka::message::Message as _;
-use rdkafka::types::RDKafkaRespErr;
-use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
-use std::time::{Duration, Instant};
-use streamevent::compact::{Chunk, Compactor, CompactorConfig, Message, Mode};
-use streamevent::msg::RawMsg;
-use streamevent::pb;
-use streamevent::pipeline::{ChunkSender, Retry};
+use std::time::Duration;
+use streamevent::compact::CompactorSettings;
+use streamevent::kafka::Source;
 
 /// The generated protocol (`package iecmock`).
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
@@ -48,7 +40,7 @@ pub struct Config {
     /// streamevent client.
     pub stream_event: StreamEvent,
     /// Compactor.
-    pub compactor: CompactorCfg,
+    pub compactor: CompactorSettings,
     /// Shutdown grace period.
     pub grace_period_seconds: u64,
 }
@@ -97,76 +89,6 @@ fn default_rewind() -> i64 {
     10_000
 }
 
-/// Where each assigned partition's committed offset was when it was assigned: records below
-/// it are stored already and skipped. The consumer loop keeps its own copy and takes a new one
-/// only when `generation` moved (a rebalance), so no lock is taken per record.
-#[derive(Default)]
-struct Floors {
-    generation: std::sync::atomic::AtomicU64,
-    by_partition: std::sync::Mutex<std::collections::HashMap<i32, i64>>,
-}
-
-impl Floors {
-    fn update(&self, f: impl FnOnce(&mut std::collections::HashMap<i32, i64>)) {
-        f(&mut self.by_partition.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-        self.generation.fetch_add(1, std::sync::atomic::Ordering::Release);
-    }
-}
-
-/// Assigns partitions starting [`Kafka::rewind_on_assign`] records before their committed
-/// offsets (see there why), remembering the committed offsets as floors.
-struct Rewind {
-    by: i64,
-    floors: std::sync::Arc<Floors>,
-}
-
-impl ClientContext for Rewind {}
-
-impl ConsumerContext for Rewind {
-    fn rebalance(&self, base: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
-        match err {
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                if self.by > 0 {
-                    match base.committed_offsets(tpl.clone(), Duration::from_secs(10)) {
-                        Ok(committed) => self.floors.update(|floors| {
-                            for e in committed.elements() {
-                                if let Offset::Offset(c) = e.offset() {
-                                    floors.insert(e.partition(), c);
-                                    let start = Offset::Offset((c - self.by).max(0));
-                                    let _ = tpl.set_partition_offset(e.topic(), e.partition(), start);
-                                }
-                            }
-                        }),
-                        Err(e) => tracing::warn!(error = %e, "committed offsets unavailable; fetching from them as is"),
-                    }
-                }
-                if let Err(e) = base.assign(tpl) {
-                    tracing::error!(error = %e, "partition assignment failed");
-                }
-            }
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                self.floors.update(std::collections::HashMap::clear);
-                if let Err(e) = base.unassign() {
-                    tracing::error!(error = %e, "partition revocation failed");
-                }
-            }
-            other => tracing::warn!(error = ?other, "rebalance error"),
-        }
-    }
-}
-
-/// `Compactor`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct CompactorCfg {
-    /// `batch`, `last-value` or `deadband`.
-    pub mode: String,
-    /// Chunk size in bytes.
-    pub chunk_bytes: usize,
-    /// Chunk age in milliseconds.
-    pub flush_millis: u64,
-}
-
 impl zero_svc::ServiceConfig for Config {
     const NAME: &'static str = "iecstash";
     const DEFAULTS: &'static str = DEFAULTS;
@@ -181,240 +103,33 @@ impl zero_svc::ServiceConfig for Config {
     }
 }
 
-impl CompactorCfg {
-    /// The compactor settings.
+impl Config {
+    /// The Kafka source this configuration describes.
     ///
     /// # Errors
-    /// An unknown mode.
-    pub fn to_config(&self) -> Result<CompactorConfig, String> {
-        let mode = match self.mode.as_str() {
-            "batch" => Mode::Batch,
-            "last-value" => Mode::LastValue,
-            "deadband" => Mode::Deadband,
-            other => return Err(format!("Compactor.Mode {other:?} is not batch, last-value or deadband")),
+    /// [`zero_svc::Error::Config`] for an unknown offset or compactor mode, or no streamevent
+    /// endpoint.
+    pub fn source(&self) -> Result<Source, zero_svc::Error> {
+        let bad = zero_svc::Error::Config;
+        let from_first = match self.kafka.offset.as_str() {
+            "first" => true,
+            "last" => false,
+            other => return Err(bad(format!("Kafka.Offset {other:?} is not first or last"))),
         };
-        Ok(CompactorConfig {
-            mode,
-            max_bytes: self.chunk_bytes.max(1),
-            max_age: Duration::from_millis(self.flush_millis.max(1)),
-            ..Default::default()
+        let endpoint =
+            self.stream_event.endpoints.first().ok_or_else(|| bad("StreamEvent.Endpoints is empty".into()))?;
+        Ok(Source {
+            brokers: self.kafka.brokers.clone(),
+            group: self.kafka.group.clone(),
+            topic: self.kafka.topic.clone(),
+            from_first,
+            instance_id: self.kafka.instance_id.clone(),
+            rewind_on_assign: self.kafka.rewind_on_assign,
+            endpoint: endpoint.clone(),
+            max_in_flight: self.stream_event.max_in_flight,
+            compactor: self.compactor.to_config().map_err(|e| bad(e.to_string()))?,
         })
     }
-}
-
-/// Time-tagged types: events the compactor never merges away.
-fn is_event(type_id: i32) -> bool {
-    u8::try_from(type_id).is_ok_and(|t| iec104::types::TypeId(t).is_timed_monitor_point())
-}
-
-/// Turns a Kafka record into a compactor message, or `None` for a payload that is not a point
-/// message (counted and skipped: it could never be stored, and must not block the partition).
-pub fn to_message(key: Option<&[u8]>, payload: &[u8], topic: &str, partition: i32, offset: i64) -> Option<Message> {
-    /// What the compactor needs of a message; everything else is skipped unparsed.
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Peek<'a> {
-        #[serde(default, borrow)]
-        msg_id: std::borrow::Cow<'a, str>,
-        #[serde(default)]
-        host: std::borrow::Cow<'a, str>,
-        #[serde(default)]
-        type_id: i32,
-        #[serde(default)]
-        coa: u32,
-        #[serde(borrow)]
-        body: Option<&'a serde_json::value::RawValue>,
-    }
-    #[derive(Deserialize)]
-    struct Value {
-        value: Option<serde_json::Value>,
-        ioa: Option<u32>,
-    }
-    let text = std::str::from_utf8(payload).ok()?;
-    let raw: Peek<'_> = serde_json::from_str(text).ok()?;
-    let body = raw.body?;
-    let b = serde_json::from_str::<Value>(body.get()).ok()?;
-    let value = b.value.and_then(|v| v.as_f64());
-    // a record without a key (another producer) takes its point key from the body's IOA, so that
-    // last-value and dead-band modes keep its points apart
-    let key = match key {
-        Some(k) => String::from_utf8_lossy(k).into_owned(),
-        None => streamevent::id::PointKey::new(&*raw.host, raw.coa, b.ioa?).to_string(),
-    };
-    // the chunk id's fingerprint: the msgId, else the record's own bytes
-    let ident =
-        if raw.msg_id.is_empty() { streamevent::id::ident_of(text) } else { streamevent::id::ident_of(&raw.msg_id) };
-    Some(
-        Message::new(key, format!("{topic}/{partition}"), offset as u64, text, value, is_event(raw.type_id))
-            .with_ident(ident),
-    )
-}
-
-/// The protobuf form of a chunk's messages.
-pub fn to_pb(chunk: &Chunk) -> pb::PushChunkAsduReq {
-    let msg_body = chunk
-        .messages
-        .iter()
-        .filter_map(|m| {
-            let r: RawMsg<'_> = serde_json::from_str(&m.payload).ok()?;
-            Some(pb::MsgBody {
-                msg_id: r.msg_id,
-                host: r.host,
-                port: r.port,
-                asdu: r.asdu,
-                type_id: r.type_id,
-                data_type: r.data_type,
-                coa: r.coa,
-                body_raw: r.body.map(|b| b.get().to_owned()).unwrap_or_default(),
-                time: r.time,
-                meta_data_raw: r.meta_data.map(|b| b.get().to_owned()).unwrap_or_default(),
-                pm: r.pm.map(pb::PointMapping::from),
-                trace_id: r.trace_id,
-                headers: r
-                    .headers
-                    .into_iter()
-                    .map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
-                    .collect(),
-            })
-        })
-        .collect();
-    pb::PushChunkAsduReq { t_id: chunk.id.as_str().to_owned(), msg_body }
-}
-
-/// The commit positions a chunk covers: next offset per `topic/partition`.
-pub fn commit_list(chunk: &Chunk, topic: &str) -> TopicPartitionList {
-    let mut tpl = TopicPartitionList::new();
-    for (src, _, last) in chunk.id.ranges() {
-        let Some((_, p)) = src.rsplit_once('/') else { continue };
-        if let (Ok(p), Ok(last)) = (p.parse::<i32>(), i64::try_from(last)) {
-            let _ = tpl.add_partition_offset(topic, p, Offset::Offset(last + 1));
-        }
-    }
-    tpl
-}
-
-/// Sends a chunk until streamevent accepts it (the shared delivery policy).
-async fn deliver(sender: ChunkSender, chunk: Chunk) {
-    let req = to_pb(&chunk);
-    sender.send(&chunk.id, req.msg_body).await;
-    metrics::counter!("iecstash_chunks_total").increment(1);
-    metrics::counter!("iecstash_messages_total").increment(chunk.received as u64);
-}
-
-/// Chunks on their way to streamevent, oldest first; offsets are committed in this order.
-struct InFlight<'a> {
-    sender: ChunkSender,
-    consumer: &'a StreamConsumer<Rewind>,
-    topic: &'a str,
-    queue: std::collections::VecDeque<(tokio::task::JoinHandle<()>, TopicPartitionList, String)>,
-}
-
-impl InFlight<'_> {
-    fn send(&mut self, chunk: Chunk) {
-        let commit = commit_list(&chunk, self.topic);
-        let id = chunk.id.to_string();
-        self.queue.push_back((tokio::spawn(deliver(self.sender.clone(), chunk)), commit, id));
-    }
-
-    /// Waits for the oldest chunk's acknowledgement, then commits its offsets.
-    async fn complete_oldest(&mut self) {
-        let Some((handle, commit, id)) = self.queue.front_mut() else { return std::future::pending().await };
-        let _ = handle.await;
-        if let Err(e) = self.consumer.commit(commit, CommitMode::Sync) {
-            // the chunk is stored; a redelivery after a restart is dropped by its id
-            tracing::warn!(chunk = %id, error = %e, "offset commit failed");
-        }
-        self.queue.pop_front();
-    }
-}
-
-/// Consumes until `shutdown`, then flushes the open chunk.
-///
-/// # Errors
-/// A bad Kafka or compactor configuration, or an invalid streamevent endpoint.
-pub async fn consume(cfg: &Config, shutdown: impl Future<Output = ()>) -> Result<(), zero_svc::Error> {
-    let bad = zero_svc::Error::Config;
-    let ccfg = cfg.compactor.to_config().map_err(bad)?;
-    let reset = match cfg.kafka.offset.as_str() {
-        "first" => "earliest",
-        "last" => "latest",
-        other => return Err(bad(format!("Kafka.Offset {other:?} is not first or last"))),
-    };
-    let mut kcfg = ClientConfig::new();
-    kcfg.set("bootstrap.servers", cfg.kafka.brokers.join(","))
-        .set("group.id", &cfg.kafka.group)
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", reset)
-        .set("session.timeout.ms", "10000")
-        // brokers that do not answer a long poll early (tansu) would add this much latency
-        .set("fetch.wait.max.ms", "100");
-    if !cfg.kafka.instance_id.is_empty() {
-        kcfg.set("group.instance.id", &cfg.kafka.instance_id);
-    }
-    let floors = std::sync::Arc::new(Floors::default());
-    let (mut my_floors, mut my_generation) = (std::collections::HashMap::new(), 0u64);
-    let consumer: StreamConsumer<Rewind> = kcfg
-        .create_with_context(Rewind { by: cfg.kafka.rewind_on_assign.max(0), floors: floors.clone() })
-        .map_err(|e| bad(format!("Kafka: {e}")))?;
-    consumer.subscribe(&[&cfg.kafka.topic]).map_err(|e| bad(format!("Kafka: {e}")))?;
-    let ep = cfg.stream_event.endpoints.first().ok_or_else(|| bad("StreamEvent.Endpoints is empty".into()))?;
-    let sender = ChunkSender::new(ep, Retry::default()).map_err(|e| bad(format!("StreamEvent.Endpoints: {e}")))?;
-    let max_in_flight = cfg.stream_event.max_in_flight.max(1);
-    let mut flight = InFlight { sender, consumer: &consumer, topic: &cfg.kafka.topic, queue: Default::default() };
-    let mut compactor = Compactor::new(ccfg);
-    tokio::pin!(shutdown);
-    loop {
-        let due = compactor.poll_timeout().unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-        let room = flight.queue.len() < max_in_flight;
-        tokio::select! {
-            _ = &mut shutdown => break,
-            () = flight.complete_oldest() => {}
-            _ = tokio::time::sleep_until(due.into()), if room => {
-                if let Some(chunk) = compactor.poll(Instant::now()) {
-                    flight.send(chunk);
-                }
-            }
-            // back-pressure: no reading while every slot waits for streamevent
-            r = consumer.recv(), if room => match r {
-                Ok(m) => {
-                    let g = floors.generation.load(std::sync::atomic::Ordering::Acquire);
-                    if g != my_generation {
-                        my_floors = floors.by_partition.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-                        my_generation = g;
-                    }
-                    if let Some(&f) = my_floors.get(&m.partition()) {
-                        if m.offset() < f {
-                            continue; // re-read below the committed offset: stored already
-                        }
-                        my_floors.remove(&m.partition());
-                    }
-                    let payload = m.payload().unwrap_or_default();
-                    match to_message(m.key(), payload, m.topic(), m.partition(), m.offset()) {
-                        Some(msg) => {
-                            if let Some(chunk) = compactor.push(msg, Instant::now()) {
-                                flight.send(chunk);
-                            }
-                        }
-                        None => {
-                            metrics::counter!("iecstash_invalid_messages_total").increment(1);
-                            tracing::warn!(partition = m.partition(), offset = m.offset(), "skipped a record that is not a point message");
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "Kafka consumer");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            },
-        }
-    }
-    if let Some(chunk) = compactor.flush() {
-        flight.send(chunk);
-    }
-    while !flight.queue.is_empty() {
-        flight.complete_oldest().await;
-    }
-    Ok(())
 }
 
 struct Ping;
@@ -449,13 +164,14 @@ pub async fn run(
         },
     ));
     let consumer = if !cfg.kafka.brokers.is_empty() && !cfg.kafka.topic.is_empty() {
-        let cfg = cfg.clone();
+        let source = cfg.source()?;
         let mut rx2 = stop_rx.clone();
         Some(tokio::spawn(async move {
-            consume(&cfg, async move {
+            streamevent::kafka::consume(&source, async move {
                 let _ = rx2.changed().await;
             })
             .await
+            .map_err(|e| zero_svc::Error::Config(e.to_string()))
         }))
     } else {
         tracing::info!("Kafka.Brokers or Kafka.Topic empty: consumer not started");
@@ -480,40 +196,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn records_and_commit_positions() {
-        let text = br#"{"msgId":"m","host":"h","port":2404,"asdu":"M_ME_NC_1","typeId":13,"dataType":6,"coa":1,"body":{"ioa":5,"value":2.5},"time":"t","metaData":{"stationId":"S"},"headers":{"traceparent":"x"}}"#;
-        let m = to_message(Some(b"h_1_0x000005"), text, "asdu", 3, 41).unwrap();
-        assert_eq!(
-            (m.key.as_str(), m.source.as_str(), m.offset, m.value, m.event),
-            ("h_1_0x000005", "asdu/3", 41, Some(2.5), false)
-        );
-        assert!(to_message(None, b"not json", "asdu", 0, 0).is_none());
-        assert!(to_message(None, br#"{"host":"h"}"#, "asdu", 0, 0).is_none(), "no body");
-        // no key: the point key comes from the body's IOA, not IOA 0
-        let nokey = to_message(None, text, "asdu", 3, 42).unwrap();
-        assert_eq!(nokey.key, "h_1_0x000005");
-        let other = br#"{"msgId":"n","host":"h","coa":1,"body":{"ioa":6,"value":1}}"#;
-        assert_eq!(to_message(None, other, "asdu", 3, 43).unwrap().key, "h_1_0x000006");
-        assert_ne!(nokey.ident, to_message(None, other, "asdu", 3, 43).unwrap().ident);
-        let mut b = streamevent::id::ChunkId::builder();
-        b.add("asdu/0", 5, 1);
-        b.add("asdu/0", 9, 2);
-        b.add("asdu/3", 41, m.ident);
-        let chunk = Chunk { id: b.build(), messages: vec![m], received: 1 };
-        let req = to_pb(&chunk);
-        assert!(req.t_id.starts_with("asdu/0@5-9,asdu/3@41-41#"), "{}", req.t_id);
-        assert_eq!(req.msg_body[0].body_raw, r#"{"ioa":5,"value":2.5}"#);
-        assert_eq!(req.msg_body[0].meta_data_raw, r#"{"stationId":"S"}"#);
-        assert_eq!(req.msg_body[0].headers["traceparent"], "x");
-        let tpl = commit_list(&chunk, "asdu");
-        let offs: Vec<_> = tpl.elements().iter().map(|e| (e.partition(), e.offset())).collect();
-        assert_eq!(offs, [(0, Offset::Offset(10)), (3, Offset::Offset(42))]);
-    }
-
-    #[test]
-    fn modes() {
-        let c = CompactorCfg { mode: "last-value".into(), chunk_bytes: 10, flush_millis: 5 };
-        assert_eq!(c.to_config().unwrap().mode, Mode::LastValue);
-        assert!(CompactorCfg { mode: "merge".into(), ..c }.to_config().is_err());
+    fn the_configuration_becomes_a_source() {
+        let mut cfg: Config = zero_svc::config::merge_str(DEFAULTS, None, &[]).unwrap();
+        cfg.stream_event.endpoints = vec!["http://127.0.0.1:21009".into()];
+        let s = cfg.source().unwrap();
+        assert!(s.from_first == (cfg.kafka.offset == "first") && s.endpoint == "http://127.0.0.1:21009");
+        cfg.kafka.offset = "middle".into();
+        assert!(cfg.source().is_err());
+        cfg.kafka.offset = "last".into();
+        cfg.compactor.mode = "merge".into();
+        assert!(cfg.source().is_err());
+        cfg.compactor.mode = "batch".into();
+        cfg.stream_event.endpoints.clear();
+        assert!(cfg.source().is_err());
     }
 }

@@ -35,7 +35,7 @@ pub struct Config {
     /// streamevent's database.
     pub db: Db,
     /// The compactor.
-    pub compactor: iecstash::CompactorCfg,
+    pub compactor: streamevent::compact::CompactorSettings,
     /// ieccaller gRPC address.
     pub iec_caller_listen_on: String,
     /// streamevent gRPC address.
@@ -173,7 +173,7 @@ pub async fn up(
     started: impl FnOnce(&Running),
 ) -> Result<(), zero_svc::Error> {
     let bad = zero_svc::Error::Config;
-    let ccfg = cfg.compactor.to_config().map_err(bad)?;
+    let ccfg = cfg.compactor.to_config().map_err(|e| bad(e.to_string()))?;
     let kafka_bus = match cfg.bus.as_str() {
         "memory" => false,
         "kafka" if !cfg.kafka.brokers.is_empty() => true,
@@ -269,18 +269,19 @@ pub async fn up(
         let producer = ieccaller::kafka::KafkaTransport::new(&kcfg).map_err(bad)?;
         workers.push(fanout.add(Counted { inner: producer, stats: stats.clone() }, caller_cfg.channel_queue));
         drop(bus_tx);
-        let mut scfg: iecstash::Config =
-            zero_svc::config::merge_str(iecstash::DEFAULTS, None, &[]).map_err(|e| bad(e.to_string()))?;
-        scfg.kafka.brokers = cfg.kafka.brokers.clone();
-        scfg.kafka.group = cfg.kafka.group.clone();
-        scfg.kafka.topic = cfg.kafka.topic.clone();
-        scfg.kafka.offset = "first".into();
-        scfg.kafka.instance_id = format!("{}-stash", cfg.kafka.group);
-        scfg.stream_event.endpoints = vec![format!("http://{se_addr}")];
-        scfg.compactor = cfg.compactor.clone();
+        let source = streamevent::kafka::Source {
+            brokers: cfg.kafka.brokers.clone(),
+            group: cfg.kafka.group.clone(),
+            topic: cfg.kafka.topic.clone(),
+            from_first: true,
+            instance_id: format!("{}-stash", cfg.kafka.group),
+            endpoint: format!("http://{se_addr}"),
+            compactor: ccfg.clone(),
+            ..streamevent::kafka::Source::new(vec![], "", "", "")
+        };
         let mut rx = stop_rx.clone();
         tokio::spawn(async move {
-            iecstash::consume(&scfg, async move {
+            streamevent::kafka::consume(&source, async move {
                 let _ = rx.changed().await;
             })
             .await
