@@ -192,17 +192,49 @@ fn message_ids<'a>(chunks: &[&'a Rows]) -> Vec<&'a str> {
     all.filter(|id| !id.is_empty() && seen.insert(*id)).collect()
 }
 
-/// The rows of `rows` whose message was claimed now (`claimed`), each message once per table;
-/// rows without a msgId are kept.
-fn without_claimed(rows: &Rows, claimed: &HashSet<String>) -> Rows {
-    fn keep<T: Clone>(list: &[T], id: impl Fn(&T) -> &str, claimed: &HashSet<String>) -> Vec<T> {
-        let mut used = HashSet::new();
-        list.iter().filter(|r| id(r).is_empty() || (claimed.contains(id(r)) && used.insert(id(r)))).cloned().collect()
-    }
-    Rows {
-        raw: keep(&rows.raw, |r| &r.msg_id, claimed),
-        telemetry: keep(&rows.telemetry, |r| &r.msg_id, claimed),
-        signals: keep(&rows.signals, |r| &r.msg_id, claimed),
+/// Which rows of the chunks of one transaction to write: those of the messages claimed now, each
+/// message's once per table across the chunks (a record produced twice, or a message in two
+/// chunks of one group), and every row without a msgId.
+#[derive(Default)]
+struct FirstClaimed<'a> {
+    raw: HashSet<&'a str>,
+    telemetry: HashSet<&'a str>,
+    signals: HashSet<&'a str>,
+}
+
+impl<'a> FirstClaimed<'a> {
+    /// The rows of `rows` to write; `rows` itself (no copy) when all of them are.
+    fn keep(&mut self, rows: &'a Rows, claimed: &HashSet<String>) -> Cow<'a, Rows> {
+        fn pick<'a, T: Clone>(
+            list: &'a [T],
+            id: fn(&T) -> &str,
+            claimed: &HashSet<String>,
+            used: &mut HashSet<&'a str>,
+        ) -> Cow<'a, [T]> {
+            let keep: Vec<bool> = list
+                .iter()
+                .map(|r| {
+                    let i = id(r);
+                    i.is_empty() || (claimed.contains(i) && used.insert(i))
+                })
+                .collect();
+            if keep.iter().all(|k| *k) {
+                Cow::Borrowed(list)
+            } else {
+                Cow::Owned(list.iter().zip(keep).filter(|(_, k)| *k).map(|(r, _)| r.clone()).collect())
+            }
+        }
+        let raw = pick(&rows.raw, |r| &r.msg_id, claimed, &mut self.raw);
+        let telemetry = pick(&rows.telemetry, |r| &r.msg_id, claimed, &mut self.telemetry);
+        let signals = pick(&rows.signals, |r| &r.msg_id, claimed, &mut self.signals);
+        match (&raw, &telemetry, &signals) {
+            (Cow::Borrowed(_), Cow::Borrowed(_), Cow::Borrowed(_)) => Cow::Borrowed(rows),
+            _ => Cow::Owned(Rows {
+                raw: raw.into_owned(),
+                telemetry: telemetry.into_owned(),
+                signals: signals.into_owned(),
+            }),
+        }
     }
 }
 
@@ -399,15 +431,15 @@ impl SqlSink {
             ($tx:expr, $fresh:expr) => {{
                 let new: Vec<&Rows> =
                     chunks.iter().zip($fresh.iter()).filter(|(_, f)| **f).map(|((_, r), _)| *r).collect();
-                if self.claim_messages && !new.is_empty() {
-                    let ids = message_ids(&new);
-                    let stored_now = ClaimConn::claim(&mut *$tx, &ids).await?;
-                    let mut it = new.iter().map(|r| Cow::Owned(without_claimed(r, &stored_now)));
-                    $fresh.iter().map(|f| if *f { it.next() } else { None }).collect::<Vec<Option<Cow<'_, Rows>>>>()
+                let mut kept = if self.claim_messages {
+                    let claimed = ClaimConn::claim(&mut *$tx, &message_ids(&new)).await?;
+                    let mut first = FirstClaimed::default();
+                    new.iter().map(|r| first.keep(r, &claimed)).collect::<Vec<_>>()
                 } else {
-                    let mut it = new.iter().map(|r| Cow::Borrowed(*r));
-                    $fresh.iter().map(|f| if *f { it.next() } else { None }).collect::<Vec<Option<Cow<'_, Rows>>>>()
+                    new.iter().map(|r| Cow::Borrowed(*r)).collect()
                 }
+                .into_iter();
+                $fresh.iter().map(|f| if *f { kept.next() } else { None }).collect::<Vec<Option<Cow<'_, Rows>>>>()
             }};
         }
         let outcome = |written: &[Option<Cow<'_, Rows>>]| -> Vec<Stored> {

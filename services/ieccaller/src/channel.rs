@@ -101,18 +101,21 @@ impl Fanout {
         self.channels.is_empty()
     }
 
-    /// Queues a message on every channel, waiting while a queue is full.
-    /// Hands every message of `batch` to every channel (in order), leaving `batch` empty; the
-    /// channels' gauges are set once for the batch.
+    /// Queues every message of `batch` on every channel (in order), waiting while a queue is
+    /// full, and leaves `batch` empty with its capacity; the channels' gauges are set once per
+    /// batch.
     pub async fn publish_all(&self, batch: &mut Vec<Outgoing>) {
         let last = self.channels.len().saturating_sub(1);
         for (k, (name, tx)) in self.channels.iter().enumerate() {
             let mut failed = 0u64;
             // the last channel takes the messages themselves, the others clones (an Arc each)
-            let msgs: Vec<Outgoing> = if k == last { std::mem::take(batch) } else { batch.clone() };
-            for out in msgs {
-                if tx.send(out).await.is_err() {
-                    failed += 1;
+            if k == last {
+                for out in batch.drain(..) {
+                    failed += u64::from(tx.send(out).await.is_err());
+                }
+            } else {
+                for out in batch.iter() {
+                    failed += u64::from(tx.send(out.clone()).await.is_err());
                 }
             }
             if failed > 0 {
@@ -122,11 +125,6 @@ impl Fanout {
                 .set((tx.max_capacity() - tx.capacity()) as f64);
         }
         batch.clear();
-    }
-
-    /// Hands one message to every channel.
-    pub async fn publish(&self, out: Outgoing) {
-        self.publish_all(&mut vec![out]).await;
     }
 }
 

@@ -165,20 +165,24 @@ async fn consume(
             Event::Data(d) => {
                 let now = streamevent::point::now_us();
                 for p in &d.points {
-                    let mut m = PointMsg::new(station.clone(), d.type_id, d.common_address, *p, now);
-                    if let Some(store) = &store {
-                        match store.lookup(sid.as_str(), i32::from(d.common_address.0), p.ioa.get() as i32).await {
-                            Ok(Some(pm)) if pm.enable_push != 1 => {
-                                dropped.increment(1);
-                                continue;
-                            }
-                            Ok(Some(pm)) => m.pm = Some(pm),
-                            Ok(None) => {}
-                            Err(e) => {
-                                tracing::warn!(station = %sid, error = %e, "point mapping lookup failed; pushing without pm")
+                    let pm = match &store {
+                        None => None,
+                        Some(store) => {
+                            match store.lookup(sid.as_str(), i32::from(d.common_address.0), p.ioa.get() as i32).await {
+                                Ok(Some(pm)) if pm.enable_push != 1 => {
+                                    dropped.increment(1);
+                                    continue;
+                                }
+                                Ok(pm) => pm,
+                                Err(e) => {
+                                    tracing::warn!(station = %sid, error = %e, "point mapping lookup failed; pushing without pm");
+                                    None
+                                }
                             }
                         }
-                    }
+                    };
+                    let mut m = PointMsg::new(station.clone(), d.type_id, d.common_address, *p, now);
+                    m.pm = pm;
                     out.push(Outgoing::new(m));
                 }
                 points_total.increment(out.len() as u64);

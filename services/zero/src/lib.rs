@@ -269,16 +269,14 @@ pub async fn up(
         let producer = ieccaller::kafka::KafkaTransport::new(&kcfg).map_err(bad)?;
         workers.push(fanout.add(Counted { inner: producer, stats: stats.clone() }, caller_cfg.channel_queue));
         drop(bus_tx);
-        let source = streamevent::kafka::Source {
-            brokers: cfg.kafka.brokers.clone(),
-            group: cfg.kafka.group.clone(),
-            topic: cfg.kafka.topic.clone(),
-            from_first: true,
-            instance_id: format!("{}-stash", cfg.kafka.group),
-            endpoint: format!("http://{se_addr}"),
-            compactor: ccfg.clone(),
-            ..streamevent::kafka::Source::new(vec![], "", "", "")
-        };
+        let mut source = streamevent::kafka::Source::new(
+            cfg.kafka.brokers.clone(),
+            &cfg.kafka.group,
+            &cfg.kafka.topic,
+            &format!("http://{se_addr}"),
+        );
+        source.instance_id = format!("{}-stash", cfg.kafka.group);
+        source.compactor = ccfg.clone();
         let mut rx = stop_rx.clone();
         tokio::spawn(async move {
             streamevent::kafka::consume(&source, async move {
