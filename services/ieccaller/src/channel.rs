@@ -2,7 +2,7 @@
 //!
 //! Each enabled channel has a bounded queue and one worker. The worker takes a batch, hands it
 //! to its [`Transport`], and retries the same batch with capped backoff until it is delivered:
-//! at-least-once, in order per channel. A full queue makes [`Fanout::publish`] wait
+//! at-least-once, in order per channel. A full queue makes [`Fanout::publish_all`] wait
 //! (back-pressure on the stations) instead of dropping. Per-channel metrics:
 //! `ieccaller_channel_sent_total`, `ieccaller_channel_errors_total`, `ieccaller_channel_queued`.
 
