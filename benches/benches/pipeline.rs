@@ -1,4 +1,4 @@
-//! End to end through `zero up`: simulated stations -> IEC 104 master -> bus -> compactor ->
+//! End to end through `zero up`'s pipeline (`streamevent::caller::embedded`): simulated stations -> IEC 104 master -> bus -> compactor ->
 //! streamevent -> database, measured as points stored per second and the p99 latency from the
 //! frame's arrival at the master (its push time) to its row being written. Points stored are
 //! rows counted in `raw_point_data` at the start and the end of the window.
@@ -14,6 +14,7 @@ use sqlx::Connection;
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use streamevent::caller::embedded::{start, Bus, Settings, Simulator};
 
 /// As in the service binaries.
 #[global_allocator]
@@ -46,25 +47,45 @@ async fn rows_in(db: &streamevent::store::Db) -> i64 {
     streamevent::sink::SqlSink::new(db.clone()).count().await.expect("count rows")
 }
 
-async fn measure(mut cfg: zero::Config, warm: Duration, secs: Duration) -> Run {
-    cfg.status_every_seconds = 0;
-    let url = cfg.db.data_source.clone();
+/// One pipeline to measure: where it stores, and what runs.
+struct Setup {
+    db: String,
+    bus: Bus,
+    simulator: Simulator,
+}
+
+/// Runs `zero up`'s pipeline ([`streamevent::caller::embedded`], the code `zero up` runs; its
+/// idle gRPC APIs aside) for `warm` plus a steady-state wait, then measures `secs`.
+async fn measure(setup: Setup, warm: Duration, secs: Duration) -> Run {
+    let db = streamevent::store::Db::connect(&setup.db).await.expect("the pipeline's database");
+    db.migrate().await.expect("migrations");
+    let svc = std::sync::Arc::new(streamevent::server::Service::new(db.clone(), Duration::from_secs(3600)));
+    // the Kafka path delivers chunks to streamevent's API, as iecstash does
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (up_tx, up_rx) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(zero::up(
-        cfg,
-        async move {
-            let _ = stop_rx.await;
-        },
-        move |r| {
-            let _ = up_tx.send((r.ingest.clone(), r.stats.clone()));
-        },
-    ));
-    let (ingest, stats) = tokio::time::timeout(Duration::from_secs(60), up_rx)
+    let server = tokio::spawn(
+        tonic::transport::Server::builder().add_service(svc.clone().server()).serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            async move {
+                let _ = stop_rx.await;
+            },
+        ),
+    );
+    let bus = match setup.bus {
+        Bus::Kafka { brokers, topic, group, .. } => Bus::Kafka { brokers, topic, group, endpoint },
+        other => other,
+    };
+    let compactor =
+        streamevent::compact::CompactorSettings { mode: "batch".into(), chunk_bytes: 1 << 20, flush_millis: 200 }
+            .to_config()
+            .unwrap();
+    let settings = Settings { simulator: setup.simulator, bus, compactor, ..Default::default() };
+    let running = tokio::time::timeout(Duration::from_secs(60), start(settings, &svc))
         .await
-        .expect("zero up within 60 s")
-        .expect("zero up started");
-    let db = streamevent::store::Db::connect(&url).await.expect("the pipeline's database");
+        .expect("the pipeline starts within 60 s")
+        .expect("the pipeline starts");
+    let (ingest, published) = (running.ingest.clone(), running.published.clone());
     tokio::time::sleep(warm).await;
     // steady state: the backlog of the start (group join, first interrogation) is drained when
     // a one-second window is back under the latency bound (at most 30 s more)
@@ -77,13 +98,13 @@ async fn measure(mut cfg: zero::Config, warm: Duration, secs: Duration) -> Run {
     }
     ingest.reset_latency();
     let r0 = rows_in(&db).await;
-    let b0 = stats.points.load(Ordering::Relaxed);
+    let b0 = published.load(Ordering::Relaxed);
     let t0 = Instant::now();
     let c0 = process_cpu_s();
     tokio::time::sleep(secs).await;
     let r1 = rows_in(&db).await;
     let c1 = process_cpu_s();
-    let b1 = stats.points.load(Ordering::Relaxed);
+    let b1 = published.load(Ordering::Relaxed);
     let run = Run {
         bus_per_s: (b1 - b0) as f64 / t0.elapsed().as_secs_f64(),
         points_per_s: (r1 - r0) as f64 / t0.elapsed().as_secs_f64(),
@@ -91,25 +112,18 @@ async fn measure(mut cfg: zero::Config, warm: Duration, secs: Duration) -> Run {
         p99: ingest.latency_quantile(0.99).unwrap_or(0),
         cpu_us_per_point: (c1 - c0) * 1e6 / (r1 - r0).max(1) as f64,
     };
+    let _ = tokio::time::timeout(Duration::from_secs(30), running.stop(Duration::from_secs(10))).await;
     let _ = stop_tx.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
     run
 }
 
-fn base(stations: u16, points: u32, rate: u32, db: &str) -> zero::Config {
-    let env = [
-        (
-            "Simulator".to_string(),
-            format!(
-                "{{Stations: {stations}, Points: {points}, ChangesPerSecond: {rate}, Host: 127.0.0.1, BasePort: 0}}"
-            ),
-        ),
-        ("Db".into(), format!("{{DataSource: '{db}'}}")),
-        ("Compactor".into(), "{Mode: batch, ChunkBytes: 1048576, FlushMillis: 200}".into()),
-        ("IecCallerListenOn".into(), "127.0.0.1:0".into()),
-        ("StreamEventListenOn".into(), "127.0.0.1:0".into()),
-    ];
-    zero_svc::config::merge_str(zero::DEFAULTS, None, &env).unwrap()
+fn base(stations: u16, points: u32, rate: u32, db: &str) -> Setup {
+    Setup {
+        db: db.to_owned(),
+        bus: Bus::Memory,
+        simulator: Simulator { stations, points, changes_per_second: rate, host: "127.0.0.1".into(), base_port: 0 },
+    }
 }
 
 /// PostgreSQL's own insert ceiling for the rows the Kafka path writes: `batches` transactions of
@@ -265,10 +279,12 @@ fn main() {
                 .await
                 .unwrap();
             let mut cfg = base(*stations, *points, *rate, &format!("{b}/{name}"));
-            cfg.bus = "kafka".into();
-            cfg.kafka.brokers = vec![brokers.clone()];
-            cfg.kafka.topic = topic;
-            cfg.kafka.group = format!("bench{i}");
+            cfg.bus = Bus::Kafka {
+                brokers: vec![brokers.clone()],
+                topic,
+                group: format!("bench{i}"),
+                endpoint: String::new(), // set by measure
+            };
             // the consumer group join takes a few seconds
             let r = measure(cfg, warm.max(Duration::from_secs(8)), secs).await;
             report(&format!("kafka_postgres/{label}"), f64::from(*stations) * f64::from(*rate), &r);

@@ -1,4 +1,4 @@
-//! The Kafka source: a consumer group reading IEC 104 point messages (the JSON of spec §1.4),
+//! Kafka on both sides: [`Producer`], the acquisition side's channel, and the source: a consumer group reading IEC 104 point messages (the JSON of spec §1.4),
 //! cut into chunks by the compactor and delivered to streamevent with the shared delivery policy
 //! ([`crate::pipeline::ChunkSender`]); offsets are committed only after a chunk and every earlier
 //! one were acknowledged (the Go iecstash commits first and loses the batch on failure). A chunk
@@ -13,6 +13,7 @@
 //! # }
 //! ```
 
+use crate::channel::{Outgoing, SendFuture, Transport};
 use crate::compact::{Chunk, Compactor, CompactorConfig, Message};
 use crate::error::{Error, Result};
 use crate::msg::RawMsg;
@@ -22,6 +23,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::Message as _;
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Deserialize;
@@ -338,6 +340,73 @@ pub async fn consume(cfg: &Source, shutdown: impl Future<Output = ()>) -> Result
         flight.complete_oldest().await;
     }
     Ok(())
+}
+
+/// The Kafka channel of the acquisition side (a [`Transport`]): key = the point key, value =
+/// the message JSON (spec §1.4, made once per point), partitioned by key (`murmur2_random`,
+/// Java-compatible) so one point always lands in one partition and keeps its order. A batch
+/// counts as delivered when the broker acknowledged every record.
+pub struct Producer {
+    producer: FutureProducer,
+    topic: String,
+}
+
+impl Producer {
+    /// A producer to `topic` on `brokers`.
+    ///
+    /// # Errors
+    /// librdkafka's message for a bad configuration.
+    pub fn new(brokers: &[String], topic: &str) -> std::result::Result<Producer, String> {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", brokers.join(","))
+            .set("partitioner", "murmur2_random")
+            .set("linger.ms", "5")
+            .set("batch.num.messages", "10000")
+            .set("queue.buffering.max.messages", "1000000")
+            .set("message.timeout.ms", "15000")
+            .set("compression.type", "lz4")
+            .create()
+            .map_err(|e| format!("Kafka: {e}"))?;
+        Ok(Producer { producer, topic: topic.to_owned() })
+    }
+}
+
+impl Transport for Producer {
+    fn name(&self) -> &'static str {
+        "kafka"
+    }
+    fn max_batch(&self) -> usize {
+        20_000
+    }
+    fn send<'a>(&'a self, batch: &'a [Outgoing]) -> SendFuture<'a> {
+        Box::pin(async move {
+            let mut pending = Vec::with_capacity(batch.len());
+            for o in batch {
+                let (key, json) = (o.key(), o.json());
+                let rec = FutureRecord::to(&self.topic).key(&key).payload(&*json);
+                match self.producer.send_result(rec) {
+                    Ok(f) => pending.push(f),
+                    Err((e, _)) => {
+                        // local queue full: wait for what is in flight, then let the worker retry
+                        for f in pending {
+                            let _ = f.await;
+                        }
+                        return Err(format!("enqueue: {e}"));
+                    }
+                }
+            }
+            let mut err = None;
+            for f in pending {
+                match tokio::time::timeout(Duration::from_secs(30), f).await {
+                    Ok(Ok(Ok(_))) => {}
+                    Ok(Ok(Err((e, _)))) => err = Some(e.to_string()),
+                    Ok(Err(_)) => err = Some("delivery cancelled".into()),
+                    Err(_) => err = Some("delivery timed out".into()),
+                }
+            }
+            err.map_or(Ok(()), Err)
+        })
+    }
 }
 
 #[cfg(test)]

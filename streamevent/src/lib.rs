@@ -12,7 +12,11 @@
 //! | [`store`] | the point-mapping table on SQLite, PostgreSQL or MySQL/MariaDB (sqlx), with a TTL cache |
 //! | [`sink`] | chunks stored once: the chunk row and its point rows in one transaction (`raw_point_data`, `telemetry_data`, `tele_signal_data`) |
 //! | [`ingest`] | what a chunk becomes in the tables: raw rows where the mapping allows, typed rows routed by `td_table_type` |
-//! | `kafka` | (feature `kafka`) the Kafka source: consumer group -> compactor -> streamevent, offsets committed after the acknowledgement |
+//! | `kafka` | (feature `kafka`) the Kafka channel ([`channel::Transport`]) and source: consumer group -> compactor -> streamevent, offsets committed after the acknowledgement |
+//! | [`channel`] | where points go after the push decision: [`channel::Fanout`] over [`channel::Transport`]s (in-process [`channel::MemoryBus`], streamevent over gRPC), at-least-once with bounded queues |
+//! | `caller` | (feature `caller`) the IEC 104 acquisition side: masters per station, the push decision, schedules, cluster mode, the MQTT channel and the `ieccaller.IecCaller` gRPC API |
+//! | `server` | (feature `server`) the `streamevent.StreamEvent` gRPC API over a database |
+//! | [`errcode`] | the upstream business error codes (spec §0.2) as gRPC statuses |
 //! | [`pipeline`] | the compaction loop and one chunk delivery policy (at-least-once, capped retry backoff, bounded in-flight, metrics) |
 //! | [`error`] | the crate's error type and its upstream error-code mapping |
 //!
@@ -21,7 +25,11 @@
 //! ieccaller used `host:port` where streamevent used the underscore form; here both use
 //! [`id::StationId`].
 
+#[cfg(feature = "caller")]
+pub mod caller;
+pub mod channel;
 pub mod compact;
+pub mod errcode;
 pub mod error;
 pub mod id;
 pub mod ingest;
@@ -30,6 +38,8 @@ pub mod kafka;
 pub mod msg;
 pub mod pipeline;
 pub mod point;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod sink;
 pub mod store;
 

@@ -82,7 +82,7 @@ async fn binary_polls_points_into_streamevent_and_stops_on_sigterm() {
     let se = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let se_addr = se.local_addr().unwrap();
     let (se_stop, se_rx) = tokio::sync::oneshot::channel::<()>();
-    let svc = streamevent_svc::Service::new(db.clone(), Duration::from_secs(60));
+    let svc = streamevent::server::Service::new(db.clone(), Duration::from_secs(60));
     tokio::spawn(zero_svc::grpc::serve(se, svc.into_server(), &[streamevent::pb::FILE_DESCRIPTOR_SET], async move {
         let _ = se_rx.await;
     }));
@@ -156,7 +156,7 @@ async fn binary_polls_points_into_streamevent_and_stops_on_sigterm() {
     let restart = streamevent::msg::now_string(480);
     let se = tokio::net::TcpListener::bind(se_addr).await.expect("streamevent's port again");
     let (se_stop, se_rx) = tokio::sync::oneshot::channel::<()>();
-    let svc = streamevent_svc::Service::new(db.clone(), Duration::from_secs(60));
+    let svc = streamevent::server::Service::new(db.clone(), Duration::from_secs(60));
     tokio::spawn(zero_svc::grpc::serve(se, svc.into_server(), &[streamevent::pb::FILE_DESCRIPTOR_SET], async move {
         let _ = se_rx.await;
     }));

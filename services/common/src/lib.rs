@@ -13,7 +13,7 @@
 
 pub mod config;
 pub mod db;
-pub mod errcode;
+pub use streamevent::errcode;
 pub mod grpc;
 pub mod telemetry;
 

@@ -6,11 +6,11 @@
 mod iec;
 
 use iec::{free_port, ChildGuard};
-use ieccaller::pb::iec_caller_client::IecCallerClient;
-use ieccaller::pb::SendSingleCommandReq;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use streamevent::caller::pb::iec_caller_client::IecCallerClient;
+use streamevent::caller::pb::SendSingleCommandReq;
 use streamevent::sink::SqlSink;
 use streamevent::store::{Db, MappingStore, PointMapping};
 
@@ -46,7 +46,7 @@ async fn mqtt_outage_leaves_other_channels_unaffected() {
     }
     let se_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let se = se_listener.local_addr().unwrap();
-    let svc = streamevent_svc::Service::new(db.clone(), Duration::from_secs(60));
+    let svc = streamevent::server::Service::new(db.clone(), Duration::from_secs(60));
     tokio::spawn(zero_svc::grpc::serve(se_listener, svc.into_server(), &[], std::future::pending()));
 
     // subscriber that keeps reconnecting

@@ -28,7 +28,7 @@ async fn stations(n: usize) -> Vec<Slave> {
     v
 }
 
-async fn instance(id: &str, prefix: &str, slaves: &[Slave]) -> ieccaller::Pipeline {
+async fn instance(id: &str, prefix: &str, slaves: &[Slave]) -> streamevent::caller::Pipeline {
     let list: Vec<String> = slaves
         .iter()
         .map(|s| format!("{{Host: 127.0.0.1, Port: {}, IcCoaList: []}}", s.local_addr().unwrap().port()))
@@ -40,7 +40,7 @@ async fn instance(id: &str, prefix: &str, slaves: &[Slave]) -> ieccaller::Pipeli
         list.join(", ")
     );
     let cfg: ieccaller::Config = zero_svc::config::merge_str(ieccaller::DEFAULTS, Some(&yaml), &[]).unwrap();
-    ieccaller::start(&cfg, ieccaller::channel::Fanout::default(), vec![]).await.unwrap()
+    streamevent::caller::start(&cfg.caller, streamevent::channel::Fanout::default(), vec![]).await.unwrap()
 }
 
 async fn wait(what: &str, mut ok: impl FnMut() -> bool) {
@@ -61,14 +61,14 @@ async fn stations_are_shared_and_move_when_an_instance_is_lost() {
     let members: BTreeSet<String> = ["a".to_owned(), "b".to_owned()].into();
     let key = |s: &Slave| format!("127.0.0.1:{}", s.local_addr().unwrap().port());
     let mut slaves = stations(6).await;
-    while slaves.iter().all(|s| ieccaller::cluster::owner(&members, &key(s)) == Some("a"))
-        || slaves.iter().all(|s| ieccaller::cluster::owner(&members, &key(s)) == Some("b"))
+    while slaves.iter().all(|s| streamevent::caller::cluster::owner(&members, &key(s)) == Some("a"))
+        || slaves.iter().all(|s| streamevent::caller::cluster::owner(&members, &key(s)) == Some("b"))
     {
         slaves.extend(stations(1).await);
     }
     let all: BTreeSet<String> = slaves.iter().map(key).collect();
     let owned_by_a: BTreeSet<String> =
-        all.iter().filter(|k| ieccaller::cluster::owner(&members, k) == Some("a")).cloned().collect();
+        all.iter().filter(|k| streamevent::caller::cluster::owner(&members, k) == Some("a")).cloned().collect();
     let prefix = format!("zt{}", uuid::Uuid::now_v7().simple());
     let a = instance("a", &prefix, &slaves).await;
     let b = instance("b", &prefix, &slaves).await;
@@ -90,12 +90,12 @@ async fn stations_are_shared_and_move_when_an_instance_is_lost() {
     let _b_executes = b.service(480); // registers b as executor of calls routed to it
     tokio::spawn(zero_svc::grpc::serve(
         listener,
-        ieccaller::pb::iec_caller_server::IecCallerServer::from_arc(svc),
+        streamevent::caller::pb::iec_caller_server::IecCallerServer::from_arc(svc),
         &[],
         std::future::pending(),
     ));
     let (host, port) = b_before.iter().next().unwrap().rsplit_once(':').unwrap();
-    let cmd = |ioa| ieccaller::pb::SendSingleCommandReq {
+    let cmd = |ioa| streamevent::caller::pb::SendSingleCommandReq {
         host: host.to_owned(),
         port: port.parse().unwrap(),
         coa: 1,
@@ -103,7 +103,7 @@ async fn stations_are_shared_and_move_when_an_instance_is_lost() {
         value: true,
         with_time: true,
     };
-    let mut client = ieccaller::pb::iec_caller_client::IecCallerClient::connect(api).await.unwrap();
+    let mut client = streamevent::caller::pb::iec_caller_client::IecCallerClient::connect(api).await.unwrap();
     let ok = client.send_single_command(cmd(5)).await.expect("routed to the owner and accepted");
     assert!(ok.into_inner().value);
     let e = client.send_single_command(cmd(6)).await.unwrap_err();

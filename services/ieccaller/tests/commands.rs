@@ -12,11 +12,11 @@ use iec104::master::CommandValue;
 use iec104::point::{Point, PointValue};
 use iec104::slave::{serve, Command, CommandHandler, PointConfig, SlaveConfig};
 use iec104::types::{CommonAddress, Ioa};
-use ieccaller::channel::{Fanout, Outgoing, SendFuture, Transport};
-use ieccaller::pb::iec_caller_client::IecCallerClient;
-use ieccaller::pb::*;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use streamevent::caller::pb::iec_caller_client::IecCallerClient;
+use streamevent::caller::pb::*;
+use streamevent::channel::{Fanout, Outgoing, SendFuture, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -124,19 +124,22 @@ fn drain<T>(rx: &mut mpsc::UnboundedReceiver<T>) {
     while rx.try_recv().is_ok() {}
 }
 
-async fn caller(yaml: &str, capture: Option<mpsc::UnboundedSender<(u8, u32)>>) -> (ieccaller::Pipeline, String) {
+async fn caller(
+    yaml: &str,
+    capture: Option<mpsc::UnboundedSender<(u8, u32)>>,
+) -> (streamevent::caller::Pipeline, String) {
     let cfg: ieccaller::Config = zero_svc::config::merge_str(ieccaller::DEFAULTS, Some(yaml), &[]).unwrap();
     let mut fanout = Fanout::default();
     let mut workers = vec![];
     if let Some(tx) = capture {
         workers.push(fanout.add(Capture(tx), 1000));
     }
-    let p = ieccaller::start(&cfg, fanout, workers).await.unwrap();
+    let p = streamevent::caller::start(&cfg.caller, fanout, workers).await.unwrap();
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api = format!("http://{}", l.local_addr().unwrap());
     tokio::spawn(zero_svc::grpc::serve(
         l,
-        ieccaller::pb::iec_caller_server::IecCallerServer::from_arc(p.service(cfg.utc_offset_minutes)),
+        streamevent::caller::pb::iec_caller_server::IecCallerServer::from_arc(p.service(cfg.caller.utc_offset_minutes)),
         &[],
         std::future::pending(),
     ));

@@ -8,12 +8,12 @@ mod dbs;
 mod iec;
 
 use dbs::TestDb;
-use ieccaller::pb::iec_caller_client::IecCallerClient;
-use ieccaller::pb::{SendSetpointFloatReq, SendSingleCommandReq};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+use streamevent::caller::pb::iec_caller_client::IecCallerClient;
+use streamevent::caller::pb::{SendSetpointFloatReq, SendSingleCommandReq};
 use streamevent::sink::SqlSink;
 use streamevent::store::{MappingStore, PointMapping};
 use tonic::Code;
@@ -41,7 +41,7 @@ async fn c104_to_postgres_mqtt_and_commands() {
     // streamevent on the same database
     let se_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let se_addr = se_listener.local_addr().unwrap();
-    let svc = streamevent_svc::Service::new(pg.db.clone(), Duration::from_secs(60));
+    let svc = streamevent::server::Service::new(pg.db.clone(), Duration::from_secs(60));
     tokio::spawn(zero_svc::grpc::serve(se_listener, svc.into_server(), &[], std::future::pending()));
 
     // an MQTT subscriber on a prefix of our own
@@ -199,7 +199,7 @@ Mqtt: {{IsPush: true, Broker: "127.0.0.1:1883", Qos: 1, Topic: ["{prefix}/{{{{.H
     assert_eq!(e.code(), Code::InvalidArgument);
     // point-mapping queries
     let m = api
-        .query_point_mapping_by_key(ieccaller::pb::QueryPointMappingByKeyReq {
+        .query_point_mapping_by_key(streamevent::caller::pb::QueryPointMappingByKeyReq {
             tag_station: station.clone(),
             coa: 1,
             ioa: 113,
@@ -217,18 +217,20 @@ Mqtt: {{IsPush: true, Broker: "127.0.0.1:1883", Qos: 1, Topic: ["{prefix}/{{{{.H
         assert!((us - chrono::Utc::now().timestamp_micros()).abs() < 600_000_000, "{t} in Asia/Shanghai");
     }
     let by_id = api
-        .query_point_mapping_by_id(ieccaller::pb::QueryPointMappingByIdReq { id: m.id })
+        .query_point_mapping_by_id(streamevent::caller::pb::QueryPointMappingByIdReq { id: m.id })
         .await
         .unwrap()
         .into_inner()
         .mapping
         .unwrap();
     assert_eq!(by_id, m);
-    let e =
-        api.query_point_mapping_by_id(ieccaller::pb::QueryPointMappingByIdReq { id: m.id + 10_000 }).await.unwrap_err();
+    let e = api
+        .query_point_mapping_by_id(streamevent::caller::pb::QueryPointMappingByIdReq { id: m.id + 10_000 })
+        .await
+        .unwrap_err();
     assert_eq!((e.code(), zero_svc::errcode::reason(&e).as_deref()), (Code::NotFound, Some("102102")));
     let page = api
-        .page_list_point_mapping(ieccaller::pb::PageListPointMappingReq {
+        .page_list_point_mapping(streamevent::caller::pb::PageListPointMappingReq {
             page: 1,
             page_size: 5,
             tag_station: station.clone(),
@@ -244,9 +246,13 @@ Mqtt: {{IsPush: true, Broker: "127.0.0.1:1883", Qos: 1, Topic: ["{prefix}/{{{{.H
     ids.dedup();
     assert!(ids.len() == 5 && ids[0] > 0, "distinct ids: {ids:?}");
     let cleared = api
-        .clear_point_mapping_cache(ieccaller::pb::ClearPointMappingCacheReq {
+        .clear_point_mapping_cache(streamevent::caller::pb::ClearPointMappingCacheReq {
             keys: vec![streamevent::store::cache_key(&station, 1, 113)],
-            key_infos: vec![ieccaller::pb::PointMappingKeyInfo { tag_station: station.clone(), coa: 1, ioa: 130 }],
+            key_infos: vec![streamevent::caller::pb::PointMappingKeyInfo {
+                tag_station: station.clone(),
+                coa: 1,
+                ioa: 130,
+            }],
         })
         .await
         .unwrap()

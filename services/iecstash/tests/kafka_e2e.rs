@@ -11,15 +11,15 @@ mod kafka;
 
 use dbs::TestDb;
 use iec::{free_port, ChildGuard};
-use ieccaller::pb::iec_caller_client::IecCallerClient;
-use ieccaller::pb::SendSingleCommandReq;
-use kafka::{create_topic, read_topic, tansu};
+use kafka::{caller, create_topic, read_topic, tansu};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use streamevent::caller::pb::iec_caller_client::IecCallerClient;
+use streamevent::caller::pb::SendSingleCommandReq;
 use streamevent::sink::SqlSink;
 use streamevent::store::{MappingStore, PointMapping};
 
@@ -49,7 +49,7 @@ fn iecstash_with(brokers: &str, topic: &str, group: &str, se: &str, chunk_bytes:
 async fn streamevent_on(db: &streamevent::store::Db) -> String {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let se = format!("http://{}", l.local_addr().unwrap());
-    let svc = streamevent_svc::Service::new(db.clone(), Duration::from_secs(60));
+    let svc = streamevent::server::Service::new(db.clone(), Duration::from_secs(60));
     tokio::spawn(zero_svc::grpc::serve(l, svc.into_server(), &[], std::future::pending()));
     se
 }
@@ -81,13 +81,10 @@ async fn c104_kafka_iecstash_postgres_survives_sigkill() {
     let se = streamevent_on(&pg.db).await;
 
     let yaml = format!(
-        "ListenOn: 127.0.0.1:0\nPrometheus: {{ListenOn: ''}}\nStations: [{{Host: 127.0.0.1, Port: {port}, IcCoaList: [1]}}]\n\
+        "Stations: [{{Host: 127.0.0.1, Port: {port}, IcCoaList: [1]}}]\n\
          Kafka: {{IsPush: true, Brokers: ['{brokers}'], Topic: {topic}}}\n"
     );
-    let cfg: ieccaller::Config = zero_svc::config::merge_str(ieccaller::DEFAULTS, Some(&yaml), &[]).unwrap();
-    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api = format!("http://{}", api_listener.local_addr().unwrap());
-    tokio::spawn(ieccaller::run(cfg, api_listener, std::future::pending()));
+    let api = caller(&yaml).await;
 
     let group = format!("stash-{}", uuid::Uuid::now_v7().simple());
     let mut stash = iecstash(&brokers, &topic, &group, &se);
@@ -175,13 +172,10 @@ async fn broker_restart_ieccaller_buffers_and_delivers() {
     let topic = format!("asdu-{}", uuid::Uuid::now_v7().simple());
     create_topic(&brokers, &topic).await;
     let yaml = format!(
-        "ListenOn: 127.0.0.1:0\nPrometheus: {{ListenOn: ''}}\nStations: [{{Host: 127.0.0.1, Port: {port}, IcCoaList: []}}]\n\
+        "Stations: [{{Host: 127.0.0.1, Port: {port}, IcCoaList: []}}]\n\
          Kafka: {{IsPush: true, Brokers: ['{brokers}'], Topic: {topic}}}\n"
     );
-    let cfg: ieccaller::Config = zero_svc::config::merge_str(ieccaller::DEFAULTS, Some(&yaml), &[]).unwrap();
-    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api = format!("http://{}", api_listener.local_addr().unwrap());
-    tokio::spawn(ieccaller::run(cfg, api_listener, std::future::pending()));
+    let api = caller(&yaml).await;
     let mut client = IecCallerClient::connect(api).await.unwrap();
     let trigger = SendSingleCommandReq {
         host: "127.0.0.1".into(),
@@ -320,7 +314,7 @@ async fn produce_points(
             p,
             streamevent::point::now_us(),
         );
-        let out = ieccaller::channel::Outgoing::new(m);
+        let out = streamevent::channel::Outgoing::new(m);
         let (key, json) = (out.key(), out.json());
         let mut record = FutureRecord::to(topic).key(&key).payload(&*json);
         if let Some(part) = partition {

@@ -13,9 +13,9 @@ use std::time::Duration;
 use streamevent::pb::stream_event_client::StreamEventClient;
 use streamevent::pb::{self, PushChunkAsduReq};
 use streamevent::point::{PointMsg, Station};
+use streamevent::server::Service;
 use streamevent::sink::SqlSink;
 use streamevent::store::PointMapping;
-use streamevent_svc::Service;
 use tonic::transport::Channel;
 use tonic::Code;
 

@@ -86,7 +86,7 @@ async fn main() -> ExitCode {
             eprintln!("zero: --station {s:?} is not host:port");
             return ExitCode::from(2);
         };
-        cfg.stations.push(ieccaller::config::Station {
+        cfg.stations.push(streamevent::caller::config::Station {
             host,
             port,
             backup: vec![],

@@ -61,9 +61,10 @@ async fn pipeline_stores_every_simulated_point() {
     assert_eq!(stats.errors.load(Ordering::Relaxed), 0);
 
     // the ieccaller API commands a simulated station
-    let mut c = ieccaller::pb::iec_caller_client::IecCallerClient::connect(format!("http://{api}")).await.unwrap();
+    let mut c =
+        streamevent::caller::pb::iec_caller_client::IecCallerClient::connect(format!("http://{api}")).await.unwrap();
     let r = c
-        .send_single_command(ieccaller::pb::SendSingleCommandReq {
+        .send_single_command(streamevent::caller::pb::SendSingleCommandReq {
             host: "127.0.0.1".into(),
             port: i32::from(sims[0].port()),
             coa: 1,
@@ -165,7 +166,7 @@ async fn a_second_run_on_the_same_database_stores_all_its_points() {
                 let _ = stop_rx.await;
             },
             move |r| {
-                let _ = up_tx.send((r.ingest.clone(), r.stats.clone()));
+                let _ = up_tx.send((r.ingest.clone(), r.published.clone()));
             },
         ));
         let (ingest, stats) = tokio::time::timeout(Duration::from_secs(30), up_rx).await.unwrap().unwrap();
@@ -177,7 +178,7 @@ async fn a_second_run_on_the_same_database_stores_all_its_points() {
         let _ = stop_tx.send(());
         tokio::time::timeout(Duration::from_secs(30), task).await.expect("stops cleanly").unwrap().unwrap();
         // every point this run put on its bus is a row now (batch mode, all points mapped)
-        total += stats.points.load(Ordering::Relaxed) as i64;
+        total += stats.load(Ordering::Relaxed) as i64;
         let sink = streamevent::sink::SqlSink::new(streamevent::store::Db::connect(&db).await.unwrap());
         assert_eq!(sink.count().await.unwrap(), total, "run {run}: rows of every point of every run so far");
     }

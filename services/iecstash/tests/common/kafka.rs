@@ -69,3 +69,22 @@ pub async fn read_records(brokers: &str, topic: &str) -> Vec<(String, Vec<u8>)> 
     }
     keys
 }
+
+/// The acquisition side (masters -> Kafka) from ieccaller's YAML keys, with its
+/// `ieccaller.IecCaller` API served on a free port; returns the API's URL.
+#[allow(dead_code)] // not every test that includes this file starts one
+pub async fn caller(yaml: &str) -> String {
+    let cfg: streamevent::caller::Config = serde_yaml_ng::from_str(yaml).expect("caller config");
+    let p = streamevent::caller::start(&cfg, streamevent::channel::Fanout::default(), vec![]).await.expect("caller");
+    let svc = p.service(cfg.utc_offset_minutes);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(zero_svc::grpc::serve(
+        listener,
+        streamevent::caller::pb::iec_caller_server::IecCallerServer::from_arc(svc),
+        &[streamevent::caller::pb::FILE_DESCRIPTOR_SET],
+        std::future::pending(),
+    ));
+    std::mem::forget(p); // runs until the test process ends
+    api
+}

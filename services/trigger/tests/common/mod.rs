@@ -86,7 +86,7 @@ pub fn code(s: &tonic::Status) -> String {
 pub async fn streamevent() -> (String, streamevent::store::Db) {
     let db = streamevent::store::Db::connect("sqlite::memory:").await.unwrap();
     db.migrate().await.unwrap();
-    let svc = streamevent_svc::Service::new(db.clone(), Duration::from_secs(60));
+    let svc = streamevent::server::Service::new(db.clone(), Duration::from_secs(60));
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     tokio::spawn(

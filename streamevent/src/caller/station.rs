@@ -2,15 +2,15 @@
 //! object they receive (spec §2.3). The set is dynamic: cluster mode starts and stops stations
 //! as ownership moves between instances.
 
+use super::config::{Config, Station};
 use crate::channel::{Fanout, Outgoing};
-use crate::config::{Config, Station};
+use crate::point::PointMsg;
+use crate::store::MappingStore;
 use iec104::master::{connect, ConnectionState, Event, Events, Master, MasterConfig};
 use iec104::types::CommonAddress;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use streamevent::point::PointMsg;
-use streamevent::store::MappingStore;
 
 /// A running station.
 #[derive(Debug, Clone)]
@@ -155,7 +155,7 @@ async fn consume(
     store: Option<Arc<MappingStore>>,
     utc_offset: i32,
 ) {
-    let station = streamevent::point::Station::new(&st.host, st.port, st.meta(), utc_offset);
+    let station = crate::point::Station::new(&st.host, st.port, st.meta(), utc_offset);
     let sid = station.id.clone();
     let points_total = metrics::counter!("ieccaller_points_total");
     let dropped = metrics::counter!("ieccaller_points_dropped_total", "reason" => "enable_push");
@@ -163,7 +163,7 @@ async fn consume(
     while let Some(ev) = events.recv().await {
         match ev {
             Event::Data(d) => {
-                let now = streamevent::point::now_us();
+                let now = crate::point::now_us();
                 for p in &d.points {
                     let pm = match &store {
                         None => None,

@@ -14,8 +14,9 @@
 //! "error","errorKind"}`. The caller waits 10 s. `ClearPointMappingCache` is broadcast without
 //! an answer so every instance clears its cache.
 
-use crate::config::Config;
-use crate::station::Starter;
+use super::config::Config;
+use super::station::Starter;
+use crate::errcode::status;
 use base64::Engine;
 use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage};
@@ -27,7 +28,6 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::oneshot;
-use zero_svc::errcode::status;
 
 /// The broadcast topic.
 pub const BROADCAST: &str = "iec/broadcast";
@@ -130,7 +130,7 @@ impl ClusterLink {
             client: OnceLock::new(),
             pending: Mutex::new(HashMap::new()),
             executor: OnceLock::new(),
-            pool: DescriptorPool::decode(crate::pb::FILE_DESCRIPTOR_SET).unwrap_or_default(),
+            pool: DescriptorPool::decode(super::pb::FILE_DESCRIPTOR_SET).unwrap_or_default(),
         })
     }
 
@@ -289,7 +289,7 @@ pub fn owner<'a>(members: &'a BTreeSet<String>, station: &str) -> Option<&'a str
 /// This instance's id: the configured one, or `iec-caller-{uuid}`.
 pub fn instance_id(cfg: &Config) -> String {
     if cfg.cluster.instance_id.is_empty() {
-        format!("iec-caller-{}", streamevent::msg::new_msg_id())
+        format!("iec-caller-{}", crate::msg::new_msg_id())
     } else {
         cfg.cluster.instance_id.clone()
     }

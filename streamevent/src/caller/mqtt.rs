@@ -9,9 +9,9 @@
 //! Go does.
 
 use crate::channel::{Outgoing, SendFuture, Transport};
+use crate::msg::MsgBody;
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use std::time::Duration;
-use streamevent::msg::MsgBody;
 
 /// Renders `template` for `m`; `Err` names the failing field.
 pub fn render(template: &str, m: &MsgBody) -> Result<String, String> {
@@ -86,7 +86,7 @@ impl MqttTransport {
     ///
     /// # Errors
     /// A broker address that is not `host:port`.
-    pub fn new(cfg: &crate::config::Mqtt) -> Result<MqttTransport, String> {
+    pub fn new(cfg: &super::config::Mqtt) -> Result<MqttTransport, String> {
         let (host, port) = cfg
             .broker
             .trim_start_matches("tcp://")
@@ -94,7 +94,7 @@ impl MqttTransport {
             .and_then(|(h, p)| p.parse::<u16>().ok().map(|p| (h.to_owned(), p)))
             .ok_or_else(|| format!("Mqtt.Broker {:?} is not host:port", cfg.broker))?;
         let id = if cfg.client_id.is_empty() {
-            format!("ieccaller-{}", streamevent::msg::new_msg_id())
+            format!("ieccaller-{}", crate::msg::new_msg_id())
         } else {
             cfg.client_id.clone()
         };
@@ -157,10 +157,10 @@ impl Transport for MqttTransport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::msg::PointMappingJson;
+    use crate::point::{PointMsg, Station};
     use iec104::point::{Point, PointValue};
     use iec104::types::{CommonAddress, Ioa, TypeId};
-    use streamevent::msg::PointMappingJson;
-    use streamevent::point::{PointMsg, Station};
 
     fn msg(pm: bool) -> MsgBody {
         let meta = serde_json::json!({"stationId": "330KV"}).as_object().unwrap().clone();

@@ -1,18 +1,15 @@
-//! Configuration (see `etc/ieccaller.yaml` for every key and its default).
+//! Configuration of the acquisition side: stations, channels, schedules, cluster mode. The YAML
+//! keys are the ieccaller service's (`etc/ieccaller.yaml` there); [`Config::default`] is its
+//! embedded default.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The ieccaller configuration.
+/// Everything the acquisition side needs besides the service's own keys (listen address,
+/// logging, metrics, grace period).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(rename_all = "PascalCase", default, deny_unknown_fields)]
 pub struct Config {
-    /// gRPC listen address.
-    pub listen_on: String,
-    /// Logging.
-    pub log: zero_svc::config::Log,
-    /// Metrics endpoint.
-    pub prometheus: zero_svc::config::Prometheus,
     /// `standalone`, or `cluster`: instances share the stations over MQTT (`Mqtt.Broker`).
     pub deploy_mode: String,
     /// Cluster settings.
@@ -37,8 +34,27 @@ pub struct Config {
     pub mqtt: Mqtt,
     /// Per-channel queue length.
     pub channel_queue: usize,
-    /// Shutdown grace period.
-    pub grace_period_seconds: u64,
+}
+
+impl Default for Config {
+    /// Standalone, no stations, no schedules, 10 s command timeout, Asia/Shanghai (480), no
+    /// database, no channel enabled, 100 000 messages per channel queue.
+    fn default() -> Config {
+        Config {
+            deploy_mode: "standalone".into(),
+            cluster: Cluster { instance_id: String::new(), members_topic: "iec/cluster/members".into() },
+            stations: vec![],
+            interrogation_cron: String::new(),
+            counter_interrogation_cron: String::new(),
+            command_timeout_seconds: 10,
+            utc_offset_minutes: 480,
+            db: Db { data_source: String::new(), migrate: true, cache_seconds: 86_400 },
+            stream_event: StreamEvent { endpoints: vec![], chunk_bytes: 1 << 20, flush_millis: 1000 },
+            kafka: Kafka { is_push: false, brokers: vec![], topic: "asdu".into() },
+            mqtt: Mqtt::default(),
+            channel_queue: 100_000,
+        }
+    }
 }
 
 /// One station.
@@ -146,7 +162,7 @@ pub struct Kafka {
 }
 
 /// `Mqtt`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct Mqtt {
     /// Enable the channel.
@@ -185,7 +201,7 @@ pub fn validate(cfg: &Config) -> Result<(), String> {
         [("InterrogationCron", &cfg.interrogation_cron), ("CounterInterrogationCron", &cfg.counter_interrogation_cron)]
     {
         if !expr.is_empty() {
-            crate::schedule::parse(expr).map_err(|e| format!("{name}: {e}"))?;
+            super::schedule::parse(expr).map_err(|e| format!("{name}: {e}"))?;
         }
     }
     if cfg.mqtt.is_push && (cfg.mqtt.broker.is_empty() || cfg.mqtt.topic.is_empty()) {

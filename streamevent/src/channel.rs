@@ -1,4 +1,4 @@
-//! Channels: where messages go after the push decision.
+//! Channels: where points go after the push decision.
 //!
 //! Each enabled channel has a bounded queue and one worker. The worker takes a batch, hands it
 //! to its [`Transport`], and retries the same batch with capped backoff until it is delivered:
@@ -6,14 +6,14 @@
 //! (back-pressure on the stations) instead of dropping. Per-channel metrics:
 //! `ieccaller_channel_sent_total`, `ieccaller_channel_errors_total`, `ieccaller_channel_queued`.
 
+use crate::compact::{Positioned, TYPED_POINT_SIZE};
+use crate::id::ChunkId;
+use crate::pipeline::{ChunkSender, Retry};
+use crate::point::PointMsg;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use streamevent::compact::TYPED_POINT_SIZE;
-use streamevent::id::ChunkId;
-use streamevent::pipeline::{ChunkSender, Retry};
-use streamevent::point::PointMsg;
 use tokio::sync::mpsc;
 
 /// One point ready for every channel: typed, shared, and serialised at most once, by the first
@@ -179,6 +179,47 @@ async fn worker(t: Arc<dyn Transport>, mut rx: mpsc::Receiver<Outgoing>) {
     }
 }
 
+/// The in-process bus of `zero up`: hands batches of typed points to a compaction loop
+/// ([`crate::pipeline::compaction_loop`]), each point with a sequence number in a source named
+/// for this run (`memory/<uuid>`), so chunk ids never repeat across runs. Nothing is serialised.
+#[derive(Debug)]
+pub struct MemoryBus {
+    tx: mpsc::Sender<Vec<Positioned>>,
+    source: Arc<str>,
+    seq: std::sync::atomic::AtomicU64,
+}
+
+impl MemoryBus {
+    /// A bus feeding `tx` under a source name new to this run.
+    pub fn new(tx: mpsc::Sender<Vec<Positioned>>) -> MemoryBus {
+        MemoryBus {
+            tx,
+            source: format!("memory/{}", uuid::Uuid::now_v7().simple()).into(),
+            seq: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl Transport for MemoryBus {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+    fn max_batch(&self) -> usize {
+        10_000
+    }
+    fn send<'a>(&'a self, batch: &'a [Outgoing]) -> SendFuture<'a> {
+        Box::pin(async move {
+            let first = self.seq.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            let points = batch
+                .iter()
+                .enumerate()
+                .map(|(k, o)| Positioned { point: o.shared(), source: self.source.clone(), seq: first + k as u64 })
+                .collect();
+            self.tx.send(points).await.map_err(|_| "bus closed".to_owned())
+        })
+    }
+}
+
 /// The gRPC channel: `PushChunkAsdu` to streamevent, chunked by size or time, each chunk with
 /// a [`ChunkId`] from this instance's sequence range and the points' msgIds, so streamevent drops
 /// a redelivered one and never mistakes another run's chunk for it. The size of a chunk
@@ -204,7 +245,7 @@ impl StreamEventTransport {
             sender,
             chunk_bytes,
             linger,
-            source: format!("ieccaller/{}", streamevent::msg::new_msg_id()),
+            source: format!("ieccaller/{}", crate::msg::new_msg_id()),
             seq: std::sync::atomic::AtomicU64::new(0),
         })
     }

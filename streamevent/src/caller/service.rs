@@ -4,17 +4,17 @@
 //! instead of being truncated; an unknown point mapping is 102102 (not 102101); the typed
 //! commands 58-64 work (the Go stack cannot receive their confirmations).
 
-use crate::cluster::{ClusterLink, ExecFuture, Executor};
-use crate::pb;
-use crate::pb::iec_caller_server::IecCaller;
-use crate::station::{StationHandle, Stations};
+use super::cluster::{ClusterLink, ExecFuture, Executor};
+use super::pb;
+use super::pb::iec_caller_server::IecCaller;
+use super::station::{StationHandle, Stations};
+use crate::errcode::status;
+use crate::store::{MappingStore, PointMapping};
 use iec104::asdu::{Cause, InfoObjects, OwnedAsdu, Qcc, Qrp, Read};
 use iec104::master::{CommandMode, CommandOutcome, CommandValue};
 use iec104::types::{CommonAddress, Cot, Cp56Time2a, Ioa};
 use std::sync::Arc;
-use streamevent::store::{MappingStore, PointMapping};
 use tonic::{Request, Response, Status};
-use zero_svc::errcode::status;
 
 /// The service.
 pub struct Service {
@@ -158,8 +158,8 @@ fn rejected(out: &CommandOutcome, ca: CommonAddress, ioa: Ioa) -> Status {
 fn to_pb(m: &PointMapping, utc_offset: i32) -> pb::PbDevicePointMapping {
     pb::PbDevicePointMapping {
         id: m.num_id,
-        create_time: streamevent::point::local_text(m.create_us, utc_offset),
-        update_time: streamevent::point::local_text(m.update_us, utc_offset),
+        create_time: crate::point::local_text(m.create_us, utc_offset),
+        update_time: crate::point::local_text(m.update_us, utc_offset),
         tag_station: m.tag_station.clone(),
         coa: m.coa,
         ioa: m.ioa,
@@ -485,7 +485,7 @@ impl IecCaller for Service {
 
 /// The upstream `errorKind` of a status.
 fn error_kind(s: &Status) -> String {
-    match zero_svc::errcode::reason(s).as_deref() {
+    match crate::errcode::reason(s).as_deref() {
         Some("100997") => "timeout",
         Some("105103") => "duplicate",
         Some("105102") => "iec_rejected",
