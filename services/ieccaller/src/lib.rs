@@ -72,3 +72,27 @@ pub async fn run(
     p.stop(grace).await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_yaml_is_the_library_default() {
+        let cfg: Config = zero_svc::config::merge_str(DEFAULTS, None, &[]).unwrap();
+        assert_eq!(
+            serde_json::to_value(&cfg.caller).unwrap(),
+            serde_json::to_value(caller::Config::default()).unwrap()
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_at_both_levels() {
+        for yaml in ["Stationz: []\n", "Mqtt: {Brokr: x}\n", "Log: {Levl: info}\n"] {
+            let r: Result<Config, _> = zero_svc::config::merge_str(DEFAULTS, Some(yaml), &[]);
+            assert!(r.is_err(), "{yaml:?} accepted");
+        }
+        let cfg: Config = zero_svc::config::merge_str(DEFAULTS, Some("UtcOffsetMinutes: 60\n"), &[]).unwrap();
+        assert_eq!(cfg.caller.utc_offset_minutes, 60);
+    }
+}
