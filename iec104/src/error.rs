@@ -22,6 +22,10 @@ pub enum Error {
     /// No connection with data transfer started.
     #[error("not connected")]
     NotConnected,
+    /// With acknowledgement on release, the event queue was full: the connection is ended so
+    /// the station sends the unacknowledged data again, instead of the data being dropped.
+    #[error("the event queue is full; reconnecting so the station sends its data again")]
+    EventQueueFull,
     /// A command of the same (common address, type, IOA) is already waiting for its confirmation.
     #[error("a command for CA {common_address} {type_id} IOA {ioa} is already pending")]
     Duplicate {

@@ -52,6 +52,13 @@ pub struct LinkConfig {
     /// Idle time after which a TESTFR act is sent.
     #[cfg_attr(feature = "serde", serde(with = "secs"))]
     pub t3: Duration,
+    /// Acknowledge a received I-frame only once the application has released it
+    /// ([`Link::release`]), for instance after storing what it carried: a station that keeps
+    /// unacknowledged events and sends them again on the next connection (lib60870's and this
+    /// crate's slave do) then loses nothing when the receiver crashes. Released frames are
+    /// acknowledged in order, after `w` of them, when everything received is released, or after
+    /// t2. Off by default: frames are acknowledged on receipt.
+    pub ack_on_release: bool,
 }
 
 #[cfg(feature = "serde")]
@@ -76,6 +83,7 @@ impl Default for LinkConfig {
             t1: Duration::from_secs(15),
             t2: Duration::from_secs(10),
             t3: Duration::from_secs(20),
+            ack_on_release: false,
         }
     }
 }
@@ -173,8 +181,12 @@ pub struct Link {
     vr: SeqNo,
     /// Send times of unacknowledged I-frames, oldest first; the oldest has N(S) = vs - len.
     unacked: VecDeque<Instant>,
-    /// I-frames received and not yet acknowledged, and when the first of them arrived.
+    /// I-frames received and not yet acknowledged (with `ack_on_release`: released, at the head
+    /// of `held`, and not yet acknowledged), and when the first of them arrived.
     recv_unacked: u16,
+    /// With `ack_on_release`: the received I-frames not yet acknowledged, oldest first (the
+    /// first has N(S) = V(R) - len), each with whether the application released it.
+    held: VecDeque<bool>,
     recv_unacked_since: Option<Instant>,
     /// An outstanding U act (STARTDT/STOPDT/TESTFR) and when it was sent.
     pending_u: Option<(UFunction, Instant)>,
@@ -199,6 +211,7 @@ impl Link {
             vr: SeqNo::default(),
             unacked: VecDeque::with_capacity(usize::from(cfg.k)),
             recv_unacked: 0,
+            held: VecDeque::new(),
             recv_unacked_since: None,
             pending_u: None,
             last_rx: now,
@@ -258,12 +271,11 @@ impl Link {
         if !self.can_send() {
             return Err(asdu);
         }
-        self.out.push_back(Frame { apci: Apci::I { send: self.vs, recv: self.vr }, asdu });
+        // the I-frame carries N(R): it acknowledges everything received (or released)
+        let recv = self.take_ack();
+        self.out.push_back(Frame { apci: Apci::I { send: self.vs, recv }, asdu });
         self.vs = self.vs.next();
         self.unacked.push_back(now);
-        // the I-frame carries N(R): it acknowledges everything received
-        self.recv_unacked = 0;
-        self.recv_unacked_since = None;
         Ok(())
     }
 
@@ -294,12 +306,19 @@ impl Link {
                 }
                 self.ack(recv)?;
                 self.vr = self.vr.next();
-                self.recv_unacked += 1;
-                if self.recv_unacked_since.is_none() {
-                    self.recv_unacked_since = Some(now);
-                }
-                if self.recv_unacked >= self.cfg.w {
-                    self.send_s();
+                if self.cfg.ack_on_release {
+                    if self.held.len() >= usize::from(SeqNo::MODULUS - 1) {
+                        return Err(CloseReason::Protocol("more unacknowledged I-frames than sequence numbers"));
+                    }
+                    self.held.push_back(false);
+                } else {
+                    self.recv_unacked += 1;
+                    if self.recv_unacked_since.is_none() {
+                        self.recv_unacked_since = Some(now);
+                    }
+                    if self.recv_unacked >= self.cfg.w {
+                        self.send_s();
+                    }
                 }
                 self.events.push_back(LinkEvent::Asdu(frame.asdu));
             }
@@ -374,10 +393,53 @@ impl Link {
         Ok(())
     }
 
-    fn send_s(&mut self) {
-        self.out.push_back(Frame::control(Apci::S { recv: self.vr }));
+    /// With `ack_on_release`: marks the received I-frame numbered `seq` as released (what it
+    /// carried is safe); released frames are acknowledged in order, as soon as `w` of them
+    /// are, or everything received is, or t2 after the first. A number outside the frames held
+    /// (acknowledged already, or from before a reconnection) is ignored. Without
+    /// `ack_on_release` it does nothing.
+    pub fn release(&mut self, seq: SeqNo, now: Instant) {
+        if !self.cfg.ack_on_release || self.closed.is_some() {
+            return;
+        }
+        let base = SeqNo::wrapping(self.vr.get().wrapping_sub(self.held.len() as u16));
+        let idx = usize::from(seq.distance_from(base));
+        let Some(slot) = self.held.get_mut(idx) else { return };
+        *slot = true;
+        // the acknowledgeable head grows while the next frame is released
+        let mut head = usize::from(self.recv_unacked);
+        while self.held.get(head) == Some(&true) {
+            head += 1;
+        }
+        if head > usize::from(self.recv_unacked) {
+            self.recv_unacked = head as u16;
+            self.recv_unacked_since.get_or_insert(now);
+            if self.recv_unacked >= self.cfg.w || head == self.held.len() {
+                self.send_s();
+            }
+        }
+    }
+
+    /// Received I-frames that the application has not released yet (always 0 without
+    /// `ack_on_release`).
+    pub fn unreleased(&self) -> usize {
+        self.held.len() - usize::from(self.recv_unacked)
+    }
+
+    /// N(R) for the next frame sent, forgetting what it acknowledges: V(R), or with
+    /// `ack_on_release` the first frame not released.
+    fn take_ack(&mut self) -> SeqNo {
+        if self.cfg.ack_on_release {
+            self.held.drain(..usize::from(self.recv_unacked));
+        }
         self.recv_unacked = 0;
         self.recv_unacked_since = None;
+        SeqNo::wrapping(self.vr.get().wrapping_sub(self.held.len() as u16))
+    }
+
+    fn send_s(&mut self) {
+        let recv = self.take_ack();
+        self.out.push_back(Frame::control(Apci::S { recv }));
     }
 
     fn send_u(&mut self, f: UFunction, now: Instant) {
@@ -712,5 +774,109 @@ mod tests {
             out,
             [Frame::control(Apci::S { recv: SeqNo::new(1).unwrap() }), Frame::control(Apci::U(UFunction::StopDtCon))]
         );
+    }
+
+    /// A started pair whose master acknowledges only what was released.
+    fn deferred() -> Pair {
+        let now = Instant::now();
+        let mcfg = LinkConfig { ack_on_release: true, ..Default::default() };
+        let mut p = Pair {
+            m: Link::new(mcfg, Role::Master, now).unwrap(),
+            s: Link::new(LinkConfig::default(), Role::Slave, now).unwrap(),
+            now,
+        };
+        p.m.start_dt(p.now);
+        p.pump();
+        p.drain_events();
+        p
+    }
+
+    fn seq(n: u16) -> SeqNo {
+        SeqNo::new(n).unwrap()
+    }
+
+    /// The N(R) of the S-frames `l` queued (other frames are dropped).
+    fn acks(l: &mut Link) -> Vec<SeqNo> {
+        std::iter::from_fn(|| l.poll_transmit())
+            .filter_map(|f| match f.apci {
+                Apci::S { recv } => Some(recv),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ack_on_release_acknowledges_only_released_frames_in_order() {
+        let mut p = deferred();
+        for n in 0..5 {
+            p.s.send_asdu(asdu(n), p.now).unwrap();
+        }
+        let (ms, _) = p.pump();
+        assert!(ms.is_empty(), "nothing acknowledged on receipt: {ms:?}");
+        assert_eq!(p.m.unreleased(), 5);
+        // not even after t2: nothing was released
+        let (m, s) = p.advance(Duration::from_secs(11));
+        assert!(m.is_ok() && s.is_ok());
+        assert_eq!(acks(&mut p.m), []);
+        // released out of order: only the released head is acknowledged
+        p.m.release(seq(2), p.now);
+        p.m.release(seq(1), p.now);
+        assert_eq!(acks(&mut p.m), [], "frame 0 is not released yet");
+        p.m.release(seq(0), p.now);
+        // three released, two not: under w, so the ack waits for more or for t2
+        assert_eq!(acks(&mut p.m), []);
+        let _ = p.advance(Duration::from_secs(10));
+        assert_eq!(acks(&mut p.m), [seq(3)]);
+        // releasing everything received acknowledges at once
+        p.m.release(seq(4), p.now);
+        assert_eq!(acks(&mut p.m), []);
+        p.m.release(seq(3), p.now);
+        assert_eq!(acks(&mut p.m), [seq(5)]);
+        assert_eq!(p.m.unreleased(), 0);
+        // stale and unknown numbers are ignored
+        p.m.release(seq(1), p.now);
+        p.m.release(seq(900), p.now);
+        assert_eq!(acks(&mut p.m), []);
+    }
+
+    #[test]
+    fn ack_on_release_piggybacks_only_the_released_head() {
+        let mut p = deferred();
+        for n in 0..3 {
+            p.s.send_asdu(asdu(n), p.now).unwrap();
+        }
+        p.pump();
+        p.m.release(seq(0), p.now);
+        p.m.send_asdu(asdu(9), p.now).unwrap();
+        let f = p.m.poll_transmit().unwrap();
+        assert_eq!(f.apci, Apci::I { send: seq(0), recv: seq(1) }, "N(R) is the release frontier, not V(R)");
+        assert_eq!(p.m.unreleased(), 2);
+    }
+
+    #[test]
+    fn ack_on_release_acknowledges_after_w_released() {
+        let mut p = deferred();
+        for n in 0..12 {
+            p.s.send_asdu(asdu(n), p.now).unwrap();
+        }
+        p.pump();
+        assert!(!p.s.can_send(), "the slave's window (k) is full");
+        for n in 0..7 {
+            p.m.release(seq(n), p.now);
+        }
+        assert_eq!(p.m.poll_transmit(), None, "7 released, under w");
+        p.m.release(seq(7), p.now);
+        let (ms, _) = p.pump();
+        assert_eq!(ms, [Frame::control(Apci::S { recv: seq(8) })]);
+        assert!(p.s.can_send(), "the acknowledgement opened the slave's window");
+    }
+
+    #[test]
+    fn an_unreleased_frame_closes_the_senders_link_after_t1() {
+        let mut p = deferred();
+        p.s.send_asdu(asdu(1), p.now).unwrap();
+        p.pump();
+        let (_, s) = p.advance(Duration::from_secs(16));
+        assert_eq!(s, Err(CloseReason::T1Expired("the acknowledgement of an I-frame")));
     }
 }

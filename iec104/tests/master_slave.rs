@@ -494,3 +494,58 @@ async fn command_timeout_and_end_of_initialisation() {
     }
     m.close().await;
 }
+
+/// With acknowledgement on release, what the application did not release is not acknowledged:
+/// the station keeps it and sends it again to the next master; what was released is not sent
+/// again.
+#[tokio::test]
+async fn ack_on_release_the_station_sends_again_what_was_not_released() {
+    let s = slave(SlaveConfig::default(), Recorder::default()).await;
+    let addr = s.local_addr().unwrap().to_string();
+    let cfg = MasterConfig {
+        addresses: vec![addr.clone()],
+        interrogate_on_start: vec![],
+        // acknowledge each release at once, so the split below is exact
+        link: iec104::link::LinkConfig { ack_on_release: true, w: 1, ..Default::default() },
+        ..Default::default()
+    };
+    let (m, mut ev, driver) = connect(cfg).unwrap();
+    tokio::spawn(driver);
+    tokio::time::timeout(Duration::from_secs(5), m.wait_started()).await.unwrap().unwrap();
+    // points 0..10 are "stored" (their receipts drop at once), 10..20 are kept
+    let mut released = vec![];
+    let mut held: Vec<iec104::master::DataUnit> = vec![];
+    for (range, keep) in [(0..10, false), (10..20, true)] {
+        let n = range.len();
+        for v in range {
+            assert!(s.update(CA, Point::new(ioa(4), PointValue::Scaled(v))));
+        }
+        let mut got = 0;
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while got < n {
+                if let Some(Event::Data(d)) = ev.recv().await {
+                    assert!(d.receipt.is_some(), "a receipt with ack_on_release");
+                    got += d.points.len();
+                    if keep {
+                        held.push(d);
+                    } else {
+                        released.extend(d.points.iter().map(|p| p.value));
+                    }
+                }
+            }
+        })
+        .await
+        .expect("the points in 5 s");
+    }
+    assert_eq!(released, (0..10).map(PointValue::Scaled).collect::<Vec<_>>());
+    // the releases reach the station before the first master goes away
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    m.close().await;
+    let kept: Vec<PointValue> = held.iter().flat_map(|d| d.points.iter().map(|p| p.value)).collect();
+    drop(held); // after the connection ended: acknowledges nothing
+    let (m2, mut ev2) = master(vec![addr]).await;
+    let again = collect(&mut ev2, |g| g.len() >= kept.len()).await;
+    let again: Vec<PointValue> = again.iter().filter(|(c, _)| *c == Cot::SPONTANEOUS).map(|(_, p)| p.value).collect();
+    assert_eq!(again, kept, "exactly the unreleased points, in order");
+    m2.close().await;
+}

@@ -1,13 +1,13 @@
 //! The master's connection loop: connect, failover, backoff, one session per connection.
 
-use super::{CommandOutcome, ConnectionState, DataUnit, Event, MasterConfig, Request, Shared};
+use super::{CommandOutcome, ConnectionState, DataUnit, Event, MasterConfig, Receipt, Request, Shared};
 use crate::asdu::{Asdu, Body, Cause, InfoObjects, OwnedAsdu, Qoi};
 use crate::codec::ApduCodec;
 use crate::error::Error;
 use crate::link::{Link, LinkEvent, Role};
 use crate::point::points;
 use crate::transport::Connector;
-use crate::types::{Cot, Cp56Time2a, Ioa, TypeId};
+use crate::types::{Cot, Cp56Time2a, Ioa, SeqNo, TypeId};
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use std::collections::{HashMap, VecDeque};
@@ -142,6 +142,9 @@ async fn session<IO: AsyncRead + AsyncWrite + Unpin>(
     ctx.state(ConnectionState::Connected { addr: addr.to_owned() });
     let mut outq: VecDeque<Bytes> = VecDeque::new();
     let mut pending: HashMap<Key, Pending> = HashMap::new();
+    // with ack_on_release: the receipts of this connection's frames come back here when dropped
+    let (release_tx, mut release_rx) = mpsc::unbounded_channel::<SeqNo>();
+    let mut next_rx = SeqNo::default();
     let mut started = false;
     let mut closing = false;
     let backlog = usize::from(cfg.link.k) * 4;
@@ -177,7 +180,9 @@ async fn session<IO: AsyncRead + AsyncWrite + Unpin>(
                 }
                 LinkEvent::Stopped if closing => break 'session End::Closed,
                 LinkEvent::Asdu(bytes) => {
-                    if let Err(e) = on_asdu(ctx, &bytes, &mut pending) {
+                    let receipt = cfg.link.ack_on_release.then(|| Receipt::new(next_rx, release_tx.clone()));
+                    next_rx = next_rx.next();
+                    if let Err(e) = on_asdu(ctx, &bytes, &mut pending, receipt) {
                         break 'session End::Lost { reason: e.to_string(), started };
                     }
                 }
@@ -199,6 +204,13 @@ async fn session<IO: AsyncRead + AsyncWrite + Unpin>(
                 Some(Err(e)) => break 'session End::Lost { reason: e.to_string(), started },
                 None => break 'session End::Lost { reason: "peer closed the connection".into(), started },
             },
+            Some(seq) = release_rx.recv() => {
+                let now = Instant::now();
+                link.release(seq, now);
+                while let Ok(seq) = release_rx.try_recv() {
+                    link.release(seq, now);
+                }
+            }
             req = rx.recv(), if !closing && outq.len() < backlog => match req {
                 None => break 'session End::Closed,
                 Some(Request::Close) => {
@@ -277,7 +289,14 @@ fn startup(cfg: &MasterConfig, outq: &mut VecDeque<Bytes>) {
     }
 }
 
-fn on_asdu(ctx: &Ctx<'_>, bytes: &[u8], pending: &mut HashMap<Key, Pending>) -> Result<(), Error> {
+/// Handles one received ASDU. Its `receipt` (with `ack_on_release`) travels with the data to
+/// the application; for anything else it is dropped here, which releases the frame.
+fn on_asdu(
+    ctx: &Ctx<'_>,
+    bytes: &[u8],
+    pending: &mut HashMap<Key, Pending>,
+    receipt: Option<Receipt>,
+) -> Result<(), Error> {
     let asdu = Asdu::decode(bytes, &ctx.cfg.asdu)?;
     let tid = asdu.type_id();
     if let Body::EndOfInitialization(o) = &asdu.body {
@@ -288,12 +307,24 @@ fn on_asdu(ctx: &Ctx<'_>, bytes: &[u8], pending: &mut HashMap<Key, Pending>) -> 
     }
     let pts = points(&asdu.body);
     if !pts.is_empty() || tid.is_monitor_point() {
-        ctx.emit(Event::Data(DataUnit {
+        let held = receipt.is_some();
+        let ev = Event::Data(DataUnit {
             common_address: asdu.common_address,
             cause: asdu.cause,
             type_id: tid,
             points: pts,
-        }));
+            receipt,
+        });
+        if held {
+            // never acknowledge what the application did not get: end the connection instead
+            // (the receipt's release goes to this session's channel, which ends with it)
+            if ctx.events.try_send(ev).is_err() {
+                ctx.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                return Err(Error::EventQueueFull);
+            }
+        } else {
+            ctx.emit(ev);
+        }
         return Ok(());
     }
     let owned = asdu.into_owned();

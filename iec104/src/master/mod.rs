@@ -11,6 +11,13 @@
 //! state is also kept outside the queue ([`Master::state`], [`Master::wait_started`]), so the
 //! latest state is never lost.
 //!
+//! **Acknowledge after storing** ([`LinkConfig::ack_on_release`]): each [`DataUnit`] then
+//! carries a [`Receipt`], and the station is acknowledged for the I-frame only once every clone
+//! of it is dropped (after what it carried is stored, say). A station that keeps unacknowledged
+//! events and sends them again on the next connection then loses nothing when the receiving
+//! process crashes. A full event queue then ends the connection instead of dropping the event,
+//! so the station sends it again.
+//!
 //! **Commands** resolve to their activation confirmation, positive or negative (a negative
 //! confirmation is data, not an error), and optionally their activation termination. They are
 //! correlated by (common address, type id, IOA), for the time-tagged commands 58-64 as well.
@@ -144,6 +151,47 @@ pub enum ConnectionState {
     Stopped,
 }
 
+/// A received I-frame not yet acknowledged to the station (with
+/// [`LinkConfig::ack_on_release`]): the acknowledgement is released when the last clone is
+/// dropped. Dropped after the connection it came on ended, it does nothing (the station sends
+/// the frame again on the next one).
+#[derive(Clone)]
+pub struct Receipt(Arc<ReceiptInner>);
+
+struct ReceiptInner {
+    seq: crate::types::SeqNo,
+    tx: mpsc::UnboundedSender<crate::types::SeqNo>,
+}
+
+impl Drop for ReceiptInner {
+    fn drop(&mut self) {
+        let _ = self.tx.send(self.seq);
+    }
+}
+
+impl Receipt {
+    pub(crate) fn new(seq: crate::types::SeqNo, tx: mpsc::UnboundedSender<crate::types::SeqNo>) -> Receipt {
+        Receipt(Arc::new(ReceiptInner { seq, tx }))
+    }
+
+    /// The I-frame's send sequence number N(S).
+    pub fn seq(&self) -> crate::types::SeqNo {
+        self.0.seq
+    }
+}
+
+impl std::fmt::Debug for Receipt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Receipt").field(&self.0.seq).finish()
+    }
+}
+
+impl PartialEq for Receipt {
+    fn eq(&self, other: &Receipt) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
 /// Monitored data: the points of one received ASDU.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataUnit {
@@ -155,6 +203,9 @@ pub struct DataUnit {
     pub type_id: TypeId,
     /// The points, in ASDU order.
     pub points: Vec<Point>,
+    /// With [`LinkConfig::ack_on_release`]: the frame's acknowledgement, released when the last
+    /// clone is dropped. `None` otherwise (acknowledged on receipt).
+    pub receipt: Option<Receipt>,
 }
 
 /// What the master reports.
