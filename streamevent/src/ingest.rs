@@ -104,8 +104,12 @@ fn typed_row(p: &PointMsg, pm: &PointMapping, value: f64) -> TypedRow {
 
 /// Appends the rows of typed points that carry their mapping: a raw row when the mapping
 /// allows it, typed rows by `td_table_type`. Unmapped points give no row (as upstream).
+///
+/// Points a station may send again ([`PointMsg::resent_maybe`]) mark the rows
+/// [`Rows::claim`].
 pub fn rows_of_points<'a>(points: impl IntoIterator<Item = &'a PointMsg>, rows: &mut Rows) {
     for p in points {
+        rows.claim |= p.resent_maybe;
         let Some(pm) = &p.pm else { continue };
         if pm.enable_raw_insert == 1 {
             let body = p.body();

@@ -50,7 +50,7 @@ impl Station {
 
 /// One information object as the master received it, with its station, push time, message id
 /// and point mapping.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PointMsg {
     /// The station.
     pub station: Arc<Station>,
@@ -66,7 +66,30 @@ pub struct PointMsg {
     pub msg_id: u128,
     /// The point's mapping, when the push decision found one.
     pub pm: Option<Arc<PointMapping>>,
+    /// Kept until the point is stored (or delivered by every channel), then dropped: with a
+    /// station acknowledged only after storing, the master's receipt for the frame the point
+    /// came in (`iec104::master::Receipt`), whose drop acknowledges the frame.
+    pub hold: Option<Arc<dyn std::any::Any + Send + Sync>>,
+    /// The station may send this point again (it is acknowledged only once stored, and sends
+    /// what was not acknowledged again after a crash): a sink claims its msgId even where it
+    /// claims only chunks otherwise. See [`PointMsg::resendable`].
+    pub resent_maybe: bool,
     json: OnceLock<Arc<str>>,
+}
+
+impl std::fmt::Debug for PointMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PointMsg")
+            .field("station", &self.station.id)
+            .field("type_id", &self.type_id)
+            .field("coa", &self.coa)
+            .field("point", &self.point)
+            .field("received_us", &self.received_us)
+            .field("msg_id", &self.msg_id_text())
+            .field("pm", &self.pm.is_some())
+            .field("held", &self.hold.is_some())
+            .finish()
+    }
 }
 
 /// Unix microseconds now.
@@ -82,7 +105,44 @@ pub fn new_msg_id() -> u128 {
 impl PointMsg {
     /// A point received at `received_us` (Unix microseconds), with a fresh message id.
     pub fn new(station: Arc<Station>, type_id: TypeId, coa: CommonAddress, point: Point, received_us: i64) -> PointMsg {
-        PointMsg { station, type_id, coa, point, received_us, msg_id: new_msg_id(), pm: None, json: OnceLock::new() }
+        PointMsg {
+            station,
+            type_id,
+            coa,
+            point,
+            received_us,
+            msg_id: new_msg_id(),
+            pm: None,
+            hold: None,
+            resent_maybe: false,
+            json: OnceLock::new(),
+        }
+    }
+
+    /// Marks the point as one the station may send again (it is acknowledged only once stored)
+    /// and holds `hold` (the frame's receipt) until the point is dropped. A time-tagged point
+    /// gets a msgId derived from what it says (a UUIDv5 of station, common address, type, IOA,
+    /// value, quality and device time), so the copy the station sends again after a crash has
+    /// the same msgId and a sink that claims msgIds stores it once. A point without a time tag
+    /// keeps its fresh msgId: it has no identity of its own, and a copy sent again is stored
+    /// again (at least once).
+    pub fn resendable(mut self, hold: Option<Arc<dyn std::any::Any + Send + Sync>>) -> PointMsg {
+        if self.is_event() {
+            let what = format!(
+                "{}/{}/{}/{}/{:?}/{:?}/{:?}",
+                self.station.id.as_str(),
+                self.coa.0,
+                self.type_id.0,
+                self.ioa(),
+                self.point.value,
+                self.point.quality,
+                self.point.time
+            );
+            self.msg_id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, what.as_bytes()).as_u128();
+        }
+        self.hold = hold;
+        self.resent_maybe = true;
+        self
     }
 
     /// The station id.
@@ -235,6 +295,31 @@ mod tests {
     use super::*;
     use iec104::types::{Cp56Time2a, Ioa, Qds};
     use serde_json::json;
+
+    #[test]
+    fn a_resendable_event_is_named_by_what_it_says() {
+        let st = Station::new("10.0.0.5", 2404, Default::default(), 480);
+        let at = |ms: i64, v: f32| Point {
+            ioa: Ioa::new(7).unwrap(),
+            value: PointValue::Float(v),
+            quality: Qds::GOOD,
+            time: TimeTag::Cp56(Cp56Time2a::from_unix_millis(ms)),
+        };
+        let msg = |p: Point| PointMsg::new(st.clone(), TypeId(36), CommonAddress(1), p, now_us());
+        let hold: Arc<dyn std::any::Any + Send + Sync> = Arc::new(());
+        let a = msg(at(1_000, 1.5)).resendable(Some(hold.clone()));
+        let again = msg(at(1_000, 1.5)).resendable(None);
+        assert_eq!(a.msg_id, again.msg_id, "the copy sent again has the same msgId");
+        assert!(a.resent_maybe && a.hold.is_some());
+        assert_ne!(a.msg_id, msg(at(1_001, 1.5)).resendable(None).msg_id, "another device time");
+        assert_ne!(a.msg_id, msg(at(1_000, 2.5)).resendable(None).msg_id, "another value");
+        // without a time tag a point has no identity: a fresh msgId each time
+        let plain = |v| msg(Point::new(Ioa::new(7).unwrap(), PointValue::Float(v)));
+        assert_ne!(plain(1.5).resendable(None).msg_id, plain(1.5).resendable(None).msg_id);
+        // the receipt is released when the last point holding it goes
+        drop((a, again));
+        assert_eq!(Arc::strong_count(&hold), 1);
+    }
 
     #[test]
     fn the_typed_point_serialises_as_the_upstream_message() {

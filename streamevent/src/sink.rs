@@ -89,6 +89,10 @@ pub struct Rows {
     pub telemetry: Vec<TypedRow>,
     /// `tele_signal_data` (mapped `yx`).
     pub signals: Vec<TypedRow>,
+    /// Claim these rows' msgIds even in a sink that claims only chunks
+    /// ([`SqlSink::once_per_chunk`]): some of the points may come again in another chunk (a
+    /// station that sends again what was not acknowledged).
+    pub claim: bool,
 }
 
 impl Rows {
@@ -233,6 +237,7 @@ impl<'a> FirstClaimed<'a> {
                 raw: raw.into_owned(),
                 telemetry: telemetry.into_owned(),
                 signals: signals.into_owned(),
+                claim: rows.claim,
             }),
         }
     }
@@ -370,7 +375,8 @@ impl SqlSink {
 
     /// A sink that recognises chunks stored before but does not claim each message: for a
     /// source that never delivers a message again except inside the same chunk (the in-process
-    /// bus, whose chunks are retried under their ids). One index write per row less.
+    /// bus, whose chunks are retried under their ids). One index write per row less. Rows
+    /// marked [`Rows::claim`] (points a station may send again) are claimed all the same.
     pub fn once_per_chunk(db: Db) -> SqlSink {
         SqlSink { db, claim_messages: false }
     }
@@ -431,12 +437,14 @@ impl SqlSink {
             ($tx:expr, $fresh:expr) => {{
                 let new: Vec<&Rows> =
                     chunks.iter().zip($fresh.iter()).filter(|(_, f)| **f).map(|((_, r), _)| *r).collect();
-                let mut kept = if self.claim_messages {
-                    let claimed = ClaimConn::claim(&mut *$tx, &message_ids(&new)).await?;
-                    let mut first = FirstClaimed::default();
-                    new.iter().map(|r| first.keep(r, &claimed)).collect::<Vec<_>>()
+                let claims = |r: &Rows| self.claim_messages || r.claim;
+                let to_claim: Vec<&Rows> = new.iter().copied().filter(|r| claims(r)).collect();
+                let mut kept = if to_claim.is_empty() {
+                    new.iter().map(|r| Cow::Borrowed(*r)).collect::<Vec<_>>()
                 } else {
-                    new.iter().map(|r| Cow::Borrowed(*r)).collect()
+                    let claimed = ClaimConn::claim(&mut *$tx, &message_ids(&to_claim)).await?;
+                    let mut first = FirstClaimed::default();
+                    new.iter().map(|r| if claims(r) { first.keep(r, &claimed) } else { Cow::Borrowed(*r) }).collect()
                 }
                 .into_iter();
                 $fresh.iter().map(|f| if *f { kept.next() } else { None }).collect::<Vec<Option<Cow<'_, Rows>>>>()

@@ -185,6 +185,7 @@ async fn chunks_are_stored_once_with_raw_and_typed_rows() {
             raw: (0..5000).map(row).collect(),
             telemetry: (0..300).map(typed).collect(),
             signals: (0..200).map(|i| TypedRow { value: f64::from(i % 2), ..typed(i) }).collect(),
+            ..Default::default()
         };
         let a = chunk(0, 4999, 1);
         let stored = sink.write_chunk(&a, &rows).await.unwrap();
@@ -352,6 +353,19 @@ async fn a_message_is_stored_once_whatever_chunk_carries_it() {
             per_chunk.write_chunk(&chunk(0, 9, 99), &part(0, 10)).await.unwrap(),
             Stored::Written { raw: 10, .. }
         ));
+        // ... unless its rows are marked for claims (points a station may send again): then only
+        // the messages not stored before are written, and they are claimed for later
+        let marked = |a, b| Rows { claim: true, ..part(a, b) };
+        assert_eq!(
+            per_chunk.write_chunk(&chunk(5000, 5011, 98), &marked(2000, 2012)).await.unwrap(),
+            Stored::Written { raw: 12, telemetry: 2, signals: 0 },
+            "{n}: new messages"
+        );
+        assert_eq!(
+            per_chunk.write_chunk(&chunk(6000, 6019, 97), &marked(2006, 2026)).await.unwrap(),
+            Stored::Written { raw: 14, telemetry: 1, signals: 0 },
+            "{n}: 2006..2012 sent again are not stored twice"
+        );
         t.cleanup().await;
     }
 }

@@ -1,7 +1,8 @@
 //! `zero`: the platform in one process.
 //!
 //! ```text
-//! zero up [-c zero.yaml] [--stations N] [--points N] [--rate N] [--db URL] [--kafka BROKERS] [--station HOST:PORT]...
+//! zero up [-c zero.yaml] [--stations N] [--points N] [--rate N] [--db URL] [--kafka BROKERS]
+//!         [--station HOST:PORT]... [--ack-after-store]
 //! zero print-config [-c zero.yaml]
 //! ```
 
@@ -40,6 +41,10 @@ enum Cmd {
         /// A real station to poll (host:port), repeatable.
         #[arg(long = "station")]
         extra: Vec<String>,
+        /// Acknowledge the --station stations' frames only once stored (for stations that send
+        /// unacknowledged events again after a reconnection: nothing lost if zero crashes).
+        #[arg(long)]
+        ack_after_store: bool,
     },
     /// Print the effective configuration and exit.
     PrintConfig,
@@ -60,7 +65,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let Cmd::Up { stations, points, rate, db, kafka, extra } = cli.command else {
+    let Cmd::Up { stations, points, rate, db, kafka, extra, ack_after_store } = cli.command else {
         print!("{}", zero_svc::config::to_yaml(&cfg));
         return ExitCode::SUCCESS;
     };
@@ -96,6 +101,7 @@ async fn main() -> ExitCode {
             cc_coa_list: vec![],
             interrogate_on_start: true,
             reconnect_seconds: 60,
+            ack_after_store,
         });
     }
     zero_svc::telemetry::init(&cfg.log.level);

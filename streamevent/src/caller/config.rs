@@ -87,6 +87,14 @@ pub struct Station {
     /// Longest reconnect backoff in seconds.
     #[serde(default = "default_reconnect")]
     pub reconnect_seconds: u64,
+    /// Acknowledge the station's frames only once their points are stored (or delivered by
+    /// every channel), instead of on receipt. For stations that keep unacknowledged events and
+    /// send them again on the next connection (lib60870 in its default mode, this platform's
+    /// simulator): a crash of this process then loses nothing, and a time-tagged point sent
+    /// again is stored once (its msgId comes from what it says). The station's `k` bounds the
+    /// frames in flight, so give it a window that covers a commit (hundreds of frames).
+    #[serde(default)]
+    pub ack_after_store: bool,
 }
 
 fn default_port() -> u16 {

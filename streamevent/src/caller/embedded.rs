@@ -182,6 +182,8 @@ pub async fn start(settings: Settings, service: &Service) -> Result<Running, Err
             cc_coa_list: vec![1],
             interrogate_on_start: true,
             reconnect_seconds: 5,
+            // in this process: a crash takes the simulator with it, nothing to send again
+            ack_after_store: false,
         });
         simulated.push(addr);
     }

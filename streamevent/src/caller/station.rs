@@ -137,6 +137,7 @@ impl Starter {
             reconnect_min: Duration::from_millis(500).min(reconnect),
             command_timeout: self.command_timeout,
             event_capacity: 65_536,
+            link: iec104::link::LinkConfig { ack_on_release: st.ack_after_store, ..Default::default() },
             ..Default::default()
         };
         let (master, events, driver) = connect(mcfg).map_err(|e| format!("station {}: {e}", st.key()))?;
@@ -164,6 +165,8 @@ async fn consume(
         match ev {
             Event::Data(d) => {
                 let now = crate::point::now_us();
+                // acknowledged to the station once every point of the frame is stored
+                let receipt = d.receipt.clone().map(|r| Arc::new(r) as Arc<dyn std::any::Any + Send + Sync>);
                 for p in &d.points {
                     let pm = match &store {
                         None => None,
@@ -182,6 +185,9 @@ async fn consume(
                         }
                     };
                     let mut m = PointMsg::new(station.clone(), d.type_id, d.common_address, *p, now);
+                    if let Some(r) = &receipt {
+                        m = m.resendable(Some(r.clone()));
+                    }
                     m.pm = pm;
                     out.push(Outgoing::new(m));
                 }
