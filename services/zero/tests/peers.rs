@@ -1,6 +1,8 @@
 //! `zero up` (the binary) against real peers: a lib60870 (c104) station polled with `--station`,
 //! and the Kafka bus (`--kafka`) through a tansu broker, killed with SIGKILL mid-stream and
-//! started again: every point that reached the bus is stored exactly once.
+//! started again: every point that reached the bus is stored exactly once; and `--ack-after-store`
+//! against a station that sends again what was not acknowledged, SIGKILLed mid-stream: every
+//! time-tagged point the station sent is stored exactly once.
 
 #[path = "../../../iec104/tests/common/mod.rs"]
 mod iec;
@@ -182,4 +184,111 @@ async fn zero_up_kafka_killed_mid_stream_stores_each_point_once() {
     let distinct: BTreeSet<String> = stored.iter().cloned().collect();
     assert_eq!(stored.len(), distinct.len(), "no point stored twice");
     assert_eq!(distinct, on_bus, "every point on the bus stored");
+}
+
+/// `zero up --ack-after-store` polling a station that sends again what was not acknowledged
+/// (this platform's slave, as lib60870 does in its default mode), SIGKILLed mid-stream and
+/// started again: every time-tagged point the station sent is stored, each exactly once (by
+/// IOA and device time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_up_killed_mid_stream_loses_nothing_a_station_sends_again() {
+    use iec104::point::{Point, PointValue, TimeTag};
+    use iec104::slave::{serve, AcceptAll, PointConfig, SlaveConfig};
+    use iec104::types::{CommonAddress, Cp56Time2a, Ioa, Qds};
+    const N: i64 = 12_000;
+    const CA: CommonAddress = CommonAddress(1);
+    let base_ms = 1_780_000_000_000i64;
+    let at = move |n: i64| Point {
+        ioa: Ioa::new(100 + n.rem_euclid(10) as u32).unwrap(),
+        value: PointValue::Float(n as f32),
+        quality: Qds::GOOD,
+        time: TimeTag::Cp56(Cp56Time2a::from_unix_millis(base_ms + n)),
+    };
+    // the station: a window that covers a commit, a queue that covers the restart
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let cfg = SlaveConfig {
+        link: iec104::link::LinkConfig { k: 600, w: 400, ..Default::default() },
+        event_queue: 100_000,
+        ..Default::default()
+    };
+    let (slave, driver) = serve(l, cfg, AcceptAll);
+    tokio::spawn(driver);
+    for n in 0..10 {
+        slave.add_point(CA, PointConfig::new(at(n - 10)));
+    }
+    let dir = TempDir::new("zero_kill_station");
+    let url = format!("sqlite://{}/z.db", dir.0.display());
+    let db = Db::connect(&url).await.unwrap();
+    db.migrate().await.unwrap();
+    let station = format!("127_0_0_1_{port}");
+    let store = MappingStore::new(db.clone(), Duration::ZERO);
+    for ioa in 100..110 {
+        let pm = PointMapping { td_table_type: "yc".into(), ..PointMapping::new(&station, 1, ioa) };
+        store.upsert(&pm).await.unwrap();
+    }
+    let addr = format!("127.0.0.1:{port}");
+    let args = ["--stations", "0", "--station", &addr, "--ack-after-store", "--db", &url];
+    let env = [("ZERO_COMPACTOR", "{Mode: batch, ChunkBytes: 65536, FlushMillis: 50}".to_string())];
+    let mut z = zero_up(&args, &env);
+
+    // the station sends N time-tagged points, about 2000 a second, whatever happens to zero
+    let sender = {
+        let slave = slave.clone();
+        tokio::spawn(async move {
+            for n in 0..N {
+                assert!(slave.update(CA, at(n)));
+                if n % 20 == 19 {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        })
+    };
+    let Db::Sqlite(pool) = &db else { unreachable!("a SQLite database") };
+    // the time-tagged rows (each start's interrogation adds the current values, untagged)
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM telemetry_data WHERE device_ms <> 0")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count().await < 2000 {
+        assert!(Instant::now() < deadline, "zero up stored nothing in 60 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = z.0.kill(); // SIGKILL, mid-stream
+    let _ = z.0.wait();
+    let at_kill = count().await;
+    assert!(at_kill < N, "killed mid-stream: {at_kill} of {N} stored");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let z = zero_up(&args, &env);
+    sender.await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while count().await < N {
+        assert!(Instant::now() < deadline, "stored {} of {N} after the restart", count().await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // nothing more arrives late (a copy sent again would show here)
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop(z);
+    let rows: Vec<(i32, i64, i64)> = sqlx::query_as(
+        "SELECT tag_ioa, device_ms, COUNT(*) FROM telemetry_data WHERE device_ms <> 0 GROUP BY tag_ioa, device_ms",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let twice: Vec<_> = rows.iter().filter(|r| r.2 != 1).collect();
+    assert!(twice.is_empty(), "stored more than once: {:?}", &twice[..twice.len().min(10)]);
+    // CP56Time2a carries the station's wall-clock time; zero reads it at UTC+8 (the default zone)
+    let zone_ms = 480 * 60_000;
+    let got: BTreeSet<(i32, i64)> = rows.iter().map(|r| (r.0, r.1 + zone_ms)).collect();
+    let want: BTreeSet<(i32, i64)> = (0..N).map(|n| (100 + (n % 10) as i32, base_ms + n)).collect();
+    let missing: Vec<_> = want.difference(&got).take(10).collect();
+    let unexpected: Vec<_> = got.difference(&want).take(10).collect();
+    assert!(
+        missing.is_empty() && unexpected.is_empty(),
+        "missing e.g. {missing:?}; unexpected e.g. {unexpected:?} ({} stored, {N} sent)",
+        got.len()
+    );
 }
