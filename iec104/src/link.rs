@@ -54,8 +54,8 @@ pub struct LinkConfig {
     pub t3: Duration,
     /// Acknowledge a received I-frame only once the application has released it
     /// ([`Link::release`]), for instance after storing what it carried: a station that keeps
-    /// unacknowledged events and sends them again on the next connection (lib60870's and this
-    /// crate's slave do) then loses nothing when the receiver crashes. Released frames are
+    /// unacknowledged events and sends them again on the next connection (this crate's slave
+    /// does; the c104 Python station does not) then loses nothing when the receiver crashes. Released frames are
     /// acknowledged in order, after `w` of them, when everything received is released, or after
     /// t2. Off by default: frames are acknowledged on receipt.
     pub ack_on_release: bool,

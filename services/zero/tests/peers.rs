@@ -187,7 +187,7 @@ async fn zero_up_kafka_killed_mid_stream_stores_each_point_once() {
 }
 
 /// `zero up --ack-after-store` polling a station that sends again what was not acknowledged
-/// (this platform's slave, as lib60870 does in its default mode), SIGKILLed mid-stream and
+/// (this platform's slave; c104 drops unacknowledged events instead), SIGKILLed mid-stream and
 /// started again: every time-tagged point the station sent is stored, each exactly once (by
 /// IOA and device time).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

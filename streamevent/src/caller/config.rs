@@ -89,8 +89,8 @@ pub struct Station {
     pub reconnect_seconds: u64,
     /// Acknowledge the station's frames only once their points are stored (or delivered by
     /// every channel), instead of on receipt. For stations that keep unacknowledged events and
-    /// send them again on the next connection (lib60870 in its default mode, this platform's
-    /// simulator): a crash of this process then loses nothing, and a time-tagged point sent
+    /// send them again on the next connection (the iec104 crate's slave does; the c104 Python
+    /// station, measured, drops them): a crash of this process then loses nothing, and a time-tagged point sent
     /// again is stored once (its msgId comes from what it says). The station's `k` bounds the
     /// frames in flight, so give it a window that covers a commit (hundreds of frames).
     #[serde(default)]
