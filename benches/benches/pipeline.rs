@@ -28,18 +28,36 @@ struct Run {
     /// CPU time of the whole process (stations, master, bus, compactor, sink, SQLite) per point
     /// stored, microseconds.
     cpu_us_per_point: f64,
+    /// The same for the peers beside it: the Kafka broker and PostgreSQL (every `postgres`
+    /// process), when they run.
+    tansu_us_per_point: Option<f64>,
+    postgres_us_per_point: Option<f64>,
 }
 
-/// CPU time this process used so far (user + system), seconds; from /proc/self/stat.
+/// CPU time this process used so far (user + system), seconds.
 fn process_cpu_s() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    cpu_s_of("self").expect("/proc/self/stat")
+}
+
+/// The PostgreSQL server's CPU time so far (every process named `postgres`), seconds.
+fn postgres_cpu_s() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
+    dir.flatten()
+        .filter(|e| std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "postgres"))
+        .filter_map(|e| cpu_s_of(&e.file_name().to_string_lossy()))
+        .sum()
+}
+
+/// CPU time (user + system) of process `pid` (or `self`) so far, seconds; from /proc/<pid>/stat.
+fn cpu_s_of(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // the fields after the command name (which is in parentheses and may hold spaces)
     let rest = &stat[stat.rfind(')').expect("a stat line") + 2..];
     let f: Vec<&str> = rest.split(' ').collect();
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name and state
-    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    let ticks: f64 = f[11].parse::<f64>().ok()? + f[12].parse::<f64>().ok()?;
     // clock ticks per second: 100 on Linux (USER_HZ)
-    ticks / 100.0
+    Some(ticks / 100.0)
 }
 
 /// Rows in `raw_point_data`: what was really stored, counted in the database.
@@ -52,6 +70,8 @@ struct Setup {
     db: String,
     bus: Bus,
     simulator: Simulator,
+    /// The Kafka broker's process id, to report its CPU time per point.
+    broker: Option<u32>,
 }
 
 /// Runs `zero up`'s pipeline ([`streamevent::caller::embedded`], the code `zero up` runs; its
@@ -99,18 +119,25 @@ async fn measure(setup: Setup, warm: Duration, secs: Duration) -> Run {
     ingest.reset_latency();
     let r0 = rows_in(&db).await;
     let b0 = published.load(Ordering::Relaxed);
+    let broker = setup.broker.map(|p| p.to_string());
+    let peers = || (broker.as_deref().and_then(cpu_s_of), postgres_cpu_s());
     let t0 = Instant::now();
     let c0 = process_cpu_s();
+    let (k0, pg0) = peers();
     tokio::time::sleep(secs).await;
     let r1 = rows_in(&db).await;
     let c1 = process_cpu_s();
+    let (k1, pg1) = peers();
     let b1 = published.load(Ordering::Relaxed);
+    let per_point = |cpu_s: f64| cpu_s * 1e6 / (r1 - r0).max(1) as f64;
     let run = Run {
         bus_per_s: (b1 - b0) as f64 / t0.elapsed().as_secs_f64(),
         points_per_s: (r1 - r0) as f64 / t0.elapsed().as_secs_f64(),
         p50: ingest.latency_quantile(0.5).unwrap_or(0),
         p99: ingest.latency_quantile(0.99).unwrap_or(0),
-        cpu_us_per_point: (c1 - c0) * 1e6 / (r1 - r0).max(1) as f64,
+        cpu_us_per_point: per_point(c1 - c0),
+        tansu_us_per_point: k0.zip(k1).map(|(a, b)| per_point(b - a)),
+        postgres_us_per_point: setup.db.starts_with("postgres").then(|| per_point(pg1 - pg0)),
     };
     let _ = tokio::time::timeout(Duration::from_secs(30), running.stop(Duration::from_secs(10))).await;
     let _ = stop_tx.send(());
@@ -168,12 +195,19 @@ async fn copy_ceiling(admin: &str, batches: usize) -> f64 {
         })
         .collect();
     let t0 = Instant::now();
+    let (pg0, c0) = (postgres_cpu_s(), process_cpu_s());
     for t in &texts {
         sink.copy_raw_text(t).await.expect("COPY");
     }
     let secs = t0.elapsed().as_secs_f64();
+    let (pg1, c1) = (postgres_cpu_s(), process_cpu_s());
     let n = rows_in(&db).await;
     assert_eq!(n, batches as i64 * 10_000, "rows copied");
+    println!(
+        "pipeline/postgres_copy_ceiling: CPU per row: PostgreSQL {:.2} us, client {:.2} us",
+        (pg1 - pg0) * 1e6 / n as f64,
+        (c1 - c0) * 1e6 / n as f64
+    );
     drop(sink);
     drop(db);
     sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut a).await.unwrap();
@@ -190,6 +224,16 @@ fn report(name: &str, offered: f64, r: &Run) {
         r.p99,
         r.cpu_us_per_point
     );
+    if let (Some(k), Some(pg)) = (r.tansu_us_per_point, r.postgres_us_per_point) {
+        // what the machine's cores allow this path at most, with the pipeline's own CPU at 0
+        let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+        println!(
+            "pipeline/{name}: CPU per point stored: pipeline {:.1} us, tansu {k:.1} us, PostgreSQL {pg:.1} us; \
+             the broker and the database alone allow at most {:.0} points/s on {cores} cores",
+            r.cpu_us_per_point,
+            cores * 1e6 / (k + pg)
+        );
+    }
 }
 
 fn main() {
@@ -279,6 +323,7 @@ fn main() {
                 .await
                 .unwrap();
             let mut cfg = base(*stations, *points, *rate, &format!("{b}/{name}"));
+            cfg.broker = Some(broker.id());
             cfg.bus = Bus::Kafka {
                 brokers: vec![brokers.clone()],
                 topic,
