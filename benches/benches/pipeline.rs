@@ -150,6 +150,7 @@ fn base(stations: u16, points: u32, rate: u32, db: &str) -> Setup {
         db: db.to_owned(),
         bus: Bus::Memory,
         simulator: Simulator { stations, points, changes_per_second: rate, host: "127.0.0.1".into(), base_port: 0 },
+        broker: None,
     }
 }
 
