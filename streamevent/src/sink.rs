@@ -525,19 +525,22 @@ impl SqlSink {
                             let mut qb = sqlx::QueryBuilder::new($part.insert());
                             match $part {
                                 Part::Raw(list) => qb.push_values(*list, |mut b, r| {
-                                    b.push_bind(&r.ts).push_bind(&r.msg_id).push_bind(&r.host_v).push_bind(r.port_v)
-                                        .push_bind(&r.asdu).push_bind(r.type_id).push_bind(r.data_type).push_bind(r.coa)
-                                        .push_bind(r.ioa).push_bind(&r.ioa_value).push_bind(&r.raw_msg).push_bind(&r.tag_station);
+                                    // `&str` binds borrow the rows (a `&String` would be cloned)
+                                    b.push_bind(r.ts.as_str()).push_bind(r.msg_id.as_str()).push_bind(r.host_v.as_str())
+                                        .push_bind(r.port_v).push_bind(r.asdu.as_str()).push_bind(r.type_id)
+                                        .push_bind(r.data_type).push_bind(r.coa).push_bind(r.ioa)
+                                        .push_bind(r.ioa_value.as_str()).push_bind(r.raw_msg.as_str())
+                                        .push_bind(r.tag_station.as_str());
                                 }),
                                 Part::Typed(list, signal) => qb.push_values(*list, |mut b, r| {
-                                    b.push_bind(r.ts).push_bind(&r.msg_id).push_bind(r.data_type);
+                                    b.push_bind(r.ts).push_bind(r.msg_id.as_str()).push_bind(r.data_type);
                                     if *signal {
                                         b.push_bind(r.value != 0.0);
                                     } else {
                                         b.push_bind(r.value);
                                     }
-                                    b.push_bind(r.quality).push_bind(r.device_ms).push_bind(&r.tag_station)
-                                        .push_bind(&r.device_id).push_bind(r.tag_coa).push_bind(r.tag_ioa);
+                                    b.push_bind(r.quality).push_bind(r.device_ms).push_bind(r.tag_station.as_str())
+                                        .push_bind(r.device_id.as_str()).push_bind(r.tag_coa).push_bind(r.tag_ioa);
                                 }),
                             };
                             qb

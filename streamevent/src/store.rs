@@ -294,6 +294,40 @@ impl MappingStore {
         Ok(v)
     }
 
+    /// The mappings of several points of one station and common address, through the cache:
+    /// one lock and one clock reading for all of them (what one received ASDU needs), the
+    /// misses fetched afterwards. One result per IOA, in order.
+    ///
+    /// # Errors
+    /// [`Error::Db`] for a miss that could not be fetched.
+    pub async fn lookup_many(
+        &self,
+        tag_station: &str,
+        coa: i32,
+        ioas: impl IntoIterator<Item = i32>,
+    ) -> Result<Vec<Option<Arc<PointMapping>>>> {
+        let now = Instant::now();
+        let mut out = vec![];
+        let mut missing = vec![];
+        {
+            let cache = self.cache();
+            let by_point = cache.get(tag_station);
+            for (k, ioa) in ioas.into_iter().enumerate() {
+                match by_point.and_then(|m| m.get(&(coa, ioa))) {
+                    Some((at, v)) if now.saturating_duration_since(*at) < self.ttl => out.push(v.clone()),
+                    _ => {
+                        out.push(None);
+                        missing.push((k, ioa));
+                    }
+                }
+            }
+        }
+        for (k, ioa) in missing {
+            out[k] = self.lookup(tag_station, coa, ioa).await?;
+        }
+        Ok(out)
+    }
+
     /// The mapping of a point straight from the database.
     ///
     /// # Errors

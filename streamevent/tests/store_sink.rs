@@ -37,9 +37,17 @@ async fn migrations_are_idempotent_and_lookups_cache() {
         assert_eq!(store.invalidate_keys([cache_key("330KV", 1, 4004).as_str(), "pm:x:1:1"]), 1);
         store.lookup("330KV", 1, 4004).await.unwrap();
         assert_eq!(store.clear(), 1);
+        // several points at once: hits, misses fetched, unmapped points, in order
+        let many = store.lookup_many("330KV", 1, [4005, 4004, 4004]).await.unwrap();
+        assert_eq!(many.iter().map(|m| m.as_ref().map(|m| m.ioa)).collect::<Vec<_>>(), [None, Some(4004), Some(4004)]);
+        other.upsert(&PointMapping::new("330KV", 1, 4005)).await.unwrap();
+        assert_eq!(store.lookup_many("330KV", 1, [4005]).await.unwrap(), [None], "{}: cached miss", t.name);
+        let fresh = MappingStore::new(t.db.clone(), Duration::from_secs(3600));
+        assert!(fresh.lookup_many("330KV", 1, [4005, 4004]).await.unwrap().iter().all(Option::is_some));
         // a zero TTL means no caching
         let nocache = MappingStore::new(t.db.clone(), Duration::ZERO);
         assert!(nocache.lookup("330KV", 1, 4004).await.unwrap().is_some());
+        assert!(nocache.lookup_many("330KV", 1, [4004]).await.unwrap()[0].is_some());
         t.cleanup().await;
     }
 }

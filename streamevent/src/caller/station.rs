@@ -167,23 +167,25 @@ async fn consume(
                 let now = crate::point::now_us();
                 // acknowledged to the station once every point of the frame is stored
                 let receipt = d.receipt.clone().map(|r| Arc::new(r) as Arc<dyn std::any::Any + Send + Sync>);
-                for p in &d.points {
-                    let pm = match &store {
-                        None => None,
-                        Some(store) => {
-                            match store.lookup(sid.as_str(), i32::from(d.common_address.0), p.ioa.get() as i32).await {
-                                Ok(Some(pm)) if pm.enable_push != 1 => {
-                                    dropped.increment(1);
-                                    continue;
-                                }
-                                Ok(pm) => pm,
-                                Err(e) => {
-                                    tracing::warn!(station = %sid, error = %e, "point mapping lookup failed; pushing without pm");
-                                    None
-                                }
+                // the push decision: the mappings of the ASDU's points in one cache pass
+                let pms = match &store {
+                    None => vec![None; d.points.len()],
+                    Some(store) => {
+                        let ioas = d.points.iter().map(|p| p.ioa.get() as i32);
+                        match store.lookup_many(sid.as_str(), i32::from(d.common_address.0), ioas).await {
+                            Ok(pms) => pms,
+                            Err(e) => {
+                                tracing::warn!(station = %sid, error = %e, "point mapping lookup failed; pushing without pm");
+                                vec![None; d.points.len()]
                             }
                         }
-                    };
+                    }
+                };
+                for (p, pm) in d.points.iter().zip(pms) {
+                    if pm.as_ref().is_some_and(|pm| pm.enable_push != 1) {
+                        dropped.increment(1);
+                        continue;
+                    }
                     let mut m = PointMsg::new(station.clone(), d.type_id, d.common_address, *p, now);
                     if let Some(r) = &receipt {
                         m = m.resendable(Some(r.clone()));
