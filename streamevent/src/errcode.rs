@@ -3,7 +3,7 @@
 //! the code. A code raised without a message gets its display name.
 //!
 //! ```
-//! use zero_svc::errcode::{status, reason};
+//! use streamevent::errcode::{status, reason};
 //! let s = status(101_103, "port out of range");
 //! assert_eq!(s.code(), tonic::Code::InvalidArgument);
 //! assert_eq!(reason(&s).as_deref(), Some("101103"));

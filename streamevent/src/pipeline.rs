@@ -243,6 +243,15 @@ pub struct SinkStore {
     pending: std::sync::Mutex<std::collections::VecDeque<Pending>>,
     writer: tokio::sync::Mutex<()>,
     max_group_rows: usize,
+    checkpointer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for SinkStore {
+    fn drop(&mut self) {
+        if let Some(c) = &self.checkpointer {
+            c.abort();
+        }
+    }
 }
 
 impl std::fmt::Debug for SinkStore {
@@ -255,8 +264,12 @@ impl std::fmt::Debug for SinkStore {
 pub const MAX_GROUP_ROWS: usize = 50_000;
 
 impl SinkStore {
-    /// A store over `sink` with the delivery policy `retry`.
+    /// A store over `sink` with the delivery policy `retry`. On a SQLite file it also
+    /// checkpoints the WAL beside the writer ([`crate::store::Db::spawn_checkpointer`]) while
+    /// it lives.
     pub fn new(sink: SqlSink, retry: Retry) -> SinkStore {
+        // SQLite: the WAL is checkpointed beside the writer, not in its commits
+        let checkpointer = sink.db().spawn_checkpointer(Duration::from_millis(500));
         SinkStore {
             sink,
             retry,
@@ -264,6 +277,7 @@ impl SinkStore {
             pending: Default::default(),
             writer: tokio::sync::Mutex::new(()),
             max_group_rows: MAX_GROUP_ROWS,
+            checkpointer,
         }
     }
 

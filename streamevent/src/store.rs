@@ -61,9 +61,11 @@ impl Db {
                 // machine's power), without an fsync per transaction
                 .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
                 .pragma("cache_size", "-65536")
-                // checkpoint every ~40 MB of WAL instead of 4 MB: fewer checkpoints of the point
-                // index's pages under a steady insert load (+30 % rows/s measured)
-                .pragma("wal_autocheckpoint", "10000")
+                // the writer checkpoints only past ~400 MB of WAL: under a steady insert load
+                // [`Db::spawn_checkpointer`] checkpoints beside it instead (a checkpoint on the
+                // commit path stalled every writer: 213 k rows/s and p99 5 s measured, 263 k
+                // and p99 139 ms without)
+                .pragma("wal_autocheckpoint", "100000")
                 .busy_timeout(Duration::from_secs(5));
             let max = if url.contains(":memory:") { 1 } else { 4 };
             Ok(Db::Sqlite(SqlitePoolOptions::new().max_connections(max).connect_with(opts).await?))
@@ -75,6 +77,33 @@ impl Db {
         } else {
             Err(Error::Config(format!("unsupported database URL {url:?}: use sqlite:, postgres: or mysql:")))
         }
+    }
+
+    /// SQLite (a file): checkpoints the WAL every `every` on a connection of its own, passively
+    /// (never waiting for the writer), so that a writer under a steady load does not pay for
+    /// the checkpoints in its commits. Stops when the returned task is aborted. `None` for
+    /// other databases, an in-memory SQLite, or outside a tokio runtime.
+    pub fn spawn_checkpointer(&self, every: Duration) -> Option<tokio::task::JoinHandle<()>> {
+        let Db::Sqlite(pool) = self else { return None };
+        let file = pool.connect_options().get_filename().to_string_lossy().into_owned();
+        if file.is_empty() || file.contains(":memory:") || file.contains("sqlx-in-memory") {
+            return None;
+        }
+        let handle = tokio::runtime::Handle::try_current().ok()?;
+        let pool = pool.clone();
+        Some(handle.spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if pool.is_closed() {
+                    return;
+                }
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+                    tracing::debug!(error = %e, "WAL checkpoint");
+                }
+            }
+        }))
     }
 
     /// Applies this crate's migrations.

@@ -409,3 +409,32 @@ async fn old_message_claims_are_pruned() {
         t.cleanup().await;
     }
 }
+
+/// A SQLite file's WAL is checkpointed beside the writer: after a write, the background task
+/// copies the WAL's frames into the database file, which the writer does not do itself for a
+/// small WAL.
+#[tokio::test]
+async fn a_sqlite_file_is_checkpointed_beside_the_writer() {
+    let dir = std::env::temp_dir().join(format!("ckpt_{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = streamevent::store::Db::connect(&format!("sqlite://{}/c.db", dir.display())).await.unwrap();
+    db.migrate().await.unwrap();
+    let memory = streamevent::store::Db::connect("sqlite::memory:").await.unwrap();
+    assert!(memory.spawn_checkpointer(Duration::from_millis(10)).is_none());
+    let sink = SqlSink::once_per_chunk(db.clone());
+    let rows = Rows { raw: (0..1000).map(row).collect(), ..Default::default() };
+    sink.write_chunk(&chunk(0, 999, 1), &rows).await.unwrap();
+    let size = || std::fs::metadata(dir.join("c.db")).map(|m| m.len()).unwrap_or(0);
+    let before = size();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(size(), before, "the writer leaves a small WAL alone");
+    let task = db.spawn_checkpointer(Duration::from_millis(20)).expect("a SQLite file gets a checkpointer");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while size() == before {
+        assert!(std::time::Instant::now() < deadline, "the WAL was not checkpointed into the file");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+    std::fs::remove_dir_all(&dir).ok();
+}
