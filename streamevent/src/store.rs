@@ -47,12 +47,27 @@ macro_rules! with_pool {
 pub(crate) use with_pool;
 
 impl Db {
-    /// Connects: `sqlite://path` (created if missing), `sqlite::memory:`, `postgres://...`,
+    /// Connects: `sqlite://path` (created if missing), `sqlite::memory:`, the Go platform's
+    /// `file:path?...` SQLite DSN (its directory created if missing), `postgres://...`,
     /// `mysql://...` (MariaDB too).
     ///
     /// # Errors
     /// [`Error::Config`] for an unknown scheme, [`Error::Db`] when the connection fails.
     pub async fn connect(url: &str) -> Result<Db> {
+        // the Go platform's SQLite DSN: `file:path?_busy_timeout=5000&_journal_mode=WAL` (its
+        // parameters are what this crate sets anyway)
+        let go_dsn;
+        let url = match url.strip_prefix("file:") {
+            Some(rest) => {
+                let path = rest.split('?').next().unwrap_or_default();
+                if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| Error::Config(format!("{}: {e}", dir.display())))?;
+                }
+                go_dsn = format!("sqlite://{path}");
+                go_dsn.as_str()
+            }
+            None => url,
+        };
         if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)

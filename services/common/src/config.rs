@@ -18,8 +18,96 @@
 use crate::Error;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_yaml_ng::Value;
+use serde_yaml_ng::{Mapping, Value};
 use std::path::Path;
+
+/// Keys of go-zero's service configuration that an upstream `etc/*.yaml` may hold and these
+/// services do not use: accepted with one warning each, so the upstream file works unchanged.
+pub const GO_ZERO_IGNORED: &[&str] = &[
+    "Name",
+    "Mode",
+    "Timeout",
+    "Telemetry",
+    "Middlewares",
+    "NacosConfig",
+    "DevServer",
+    "MetricsUrl",
+    "CpuThreshold",
+    "Health",
+    "Auth",
+    "StrictControl",
+    "Log.ServiceName",
+    "Log.Mode",
+    "Log.Encoding",
+    "Log.TimeFormat",
+    "Log.Path",
+    "Log.KeepDays",
+    "Log.StackCooldownMillis",
+    "Log.MaxBackups",
+    "Log.MaxSize",
+    "Log.Rotation",
+    "Log.Compress",
+    "Log.Stat",
+];
+
+/// A configuration and what was accepted without being used.
+#[derive(Debug, Clone)]
+pub struct Loaded<T> {
+    /// The configuration.
+    pub config: T,
+    /// One line per key the file holds that this service ignores on purpose.
+    pub warnings: Vec<String>,
+}
+
+/// Fits the user's `value` to the layout of `defaults`: keys match case-insensitively (as
+/// go-zero's loader does) and take the defaults' spelling; a key the defaults do not have is
+/// dropped with a warning when `ignored` names it (by its dotted path), else an error naming
+/// it and its line in `text`. An empty mapping in the defaults is open (any keys).
+fn fit(
+    value: Value,
+    defaults: &Value,
+    path: &str,
+    ignored: &[&str],
+    text: &str,
+    warnings: &mut Vec<String>,
+) -> Result<Value, Error> {
+    let (Value::Mapping(user), Value::Mapping(known)) = (value.clone(), defaults) else { return Ok(value) };
+    if known.is_empty() {
+        return Ok(value);
+    }
+    let mut out = Mapping::new();
+    for (k, v) in user {
+        let Some(key) = k.as_str() else {
+            return Err(Error::Config(format!(
+                "{}: a key that is not text",
+                if path.is_empty() { "top level" } else { path }
+            )));
+        };
+        let full = if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") };
+        match known.iter().find(|(dk, _)| dk.as_str().is_some_and(|d| d.eq_ignore_ascii_case(key))) {
+            Some((dk, dv)) => {
+                let fitted = fit(v, dv, &full, ignored, text, warnings)?;
+                out.insert(dk.clone(), fitted);
+            }
+            None if ignored.iter().any(|i| i.eq_ignore_ascii_case(&full)) => {
+                warnings.push(format!("{full}: accepted and not used by this service"));
+            }
+            None => return Err(Error::Config(format!("unknown key {full}{}", line_of(text, key)))),
+        }
+    }
+    Ok(Value::Mapping(out))
+}
+
+/// ` (line N)` of the first line that starts with `key:`, or nothing.
+fn line_of(text: &str, key: &str) -> String {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start().trim_start_matches("- ");
+            l.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with(':'))
+        })
+        .map(|n| format!(" (line {})", n + 1))
+        .unwrap_or_default()
+}
 
 fn merge(base: &mut Value, over: Value) {
     match (base, over) {
@@ -38,7 +126,9 @@ fn merge(base: &mut Value, over: Value) {
 }
 
 /// Merges `user` YAML over `defaults`, applies `env` overrides (`(TopLevelKey, yaml value)`),
-/// and deserialises. Unknown keys in the user's file are an error, so typos do not pass silently.
+/// and deserialises. Keys match case-insensitively; unknown keys in the user's file are an
+/// error naming the key and its line, so typos do not pass silently, except go-zero's own keys
+/// ([`GO_ZERO_IGNORED`]), which are accepted and ignored.
 ///
 /// # Errors
 /// [`Error::Config`] naming the problem.
@@ -47,19 +137,28 @@ pub fn merge_str<T: DeserializeOwned + Serialize>(
     user: Option<&str>,
     env: &[(String, String)],
 ) -> Result<T, Error> {
+    Ok(merge_checked(defaults, user, env, &[])?.config)
+}
+
+/// [`merge_str`] that also accepts the keys `ignored` names (dotted paths, besides
+/// [`GO_ZERO_IGNORED`]) and reports each key it accepted without using.
+///
+/// # Errors
+/// [`Error::Config`] naming the problem.
+pub fn merge_checked<T: DeserializeOwned + Serialize>(
+    defaults: &str,
+    user: Option<&str>,
+    env: &[(String, String)],
+    ignored: &[&str],
+) -> Result<Loaded<T>, Error> {
     let mut base: Value =
         serde_yaml_ng::from_str(defaults).map_err(|e| Error::Config(format!("embedded defaults: {e}")))?;
+    let mut warnings = vec![];
     if let Some(u) = user {
         let over: Value = serde_yaml_ng::from_str(u).map_err(|e| Error::Config(format!("config file: {e}")))?;
         if !matches!(over, Value::Null) {
-            if let (Value::Mapping(b), Value::Mapping(o)) = (&base, &over) {
-                if let Some(k) = o.keys().find(|k| !b.contains_key(*k)) {
-                    return Err(Error::Config(format!(
-                        "unknown key {}",
-                        serde_yaml_ng::to_string(k).unwrap_or_default().trim()
-                    )));
-                }
-            }
+            let all: Vec<&str> = GO_ZERO_IGNORED.iter().chain(ignored).copied().collect();
+            let over = fit(over, &base, "", &all, u, &mut warnings)?;
             merge(&mut base, over);
         }
     }
@@ -67,7 +166,8 @@ pub fn merge_str<T: DeserializeOwned + Serialize>(
         let v: Value = serde_yaml_ng::from_str(v).map_err(|e| Error::Config(format!("environment {k}: {e}")))?;
         merge(&mut base, Value::Mapping([(Value::String(k.clone()), v)].into_iter().collect()));
     }
-    serde_yaml_ng::from_value(base).map_err(|e| Error::Config(e.to_string()))
+    let config = serde_yaml_ng::from_value(base).map_err(|e| Error::Config(e.to_string()))?;
+    Ok(Loaded { config, warnings })
 }
 
 /// Loads the configuration: `defaults`, then the file at `path`, then environment variables
@@ -76,6 +176,19 @@ pub fn merge_str<T: DeserializeOwned + Serialize>(
 /// # Errors
 /// [`Error::Config`] or [`Error::Io`].
 pub fn load<T: DeserializeOwned + Serialize>(defaults: &str, path: Option<&Path>) -> Result<T, Error> {
+    Ok(load_checked(defaults, path, &[])?.config)
+}
+
+/// [`load`] that also accepts the keys `ignored` names and reports each key it accepted
+/// without using.
+///
+/// # Errors
+/// [`Error::Config`] (naming the file) or [`Error::Io`].
+pub fn load_checked<T: DeserializeOwned + Serialize>(
+    defaults: &str,
+    path: Option<&Path>,
+    ignored: &[&str],
+) -> Result<Loaded<T>, Error> {
     let user = path.map(std::fs::read_to_string).transpose()?;
     let base: Value =
         serde_yaml_ng::from_str(defaults).map_err(|e| Error::Config(format!("embedded defaults: {e}")))?;
@@ -87,7 +200,10 @@ pub fn load<T: DeserializeOwned + Serialize>(defaults: &str, path: Option<&Path>
             }
         }
     }
-    merge_str(defaults, user.as_deref(), &env)
+    merge_checked(defaults, user.as_deref(), &env, ignored).map_err(|e| match (e, path) {
+        (Error::Config(m), Some(p)) => Error::Config(format!("{}: {m}", p.display())),
+        (e, _) => e,
+    })
 }
 
 /// The configuration as YAML.
@@ -106,6 +222,25 @@ mod tests {
         n: u32,
     }
 
+    #[derive(Debug, serde::Deserialize, serde::Serialize)]
+    #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+    struct Nested {
+        log: Log,
+        meta: std::collections::BTreeMap<String, u32>,
+    }
+
+    #[test]
+    fn nested_keys_fit_the_defaults_and_open_maps_stay_open() {
+        let d = "Log:\n  Level: info\nMeta: {}\n";
+        let user = "log:\n  level: debug\n  Encoding: plain\n  KeepDays: 7\nMeta: {anything: 1}\n";
+        let l: Loaded<Nested> = merge_checked(d, Some(user), &[], &[]).unwrap();
+        assert_eq!(l.config.log.level, "debug");
+        assert_eq!(l.config.meta.get("anything"), Some(&1));
+        assert_eq!(l.warnings.len(), 2, "Log.Encoding and Log.KeepDays: {:?}", l.warnings);
+        let e = merge_str::<Nested>(d, Some("Log:\n  Levle: x\n"), &[]).unwrap_err().to_string();
+        assert!(e.contains("unknown key Log.Levle (line 2)"), "{e}");
+    }
+
     #[test]
     fn overlay_env_and_errors() {
         let d = "ListenOn: a\nN: 1\n";
@@ -116,6 +251,15 @@ mod tests {
         );
         assert!(matches!(merge_str::<C>(d, Some("N: [\n"), &[]), Err(Error::Config(m)) if m.contains("config file")));
         assert!(matches!(merge_str::<C>(d, Some("N: -3\n"), &[]), Err(Error::Config(_))));
+        // keys match case-insensitively; go-zero's own keys are accepted with a warning each
+        let c: C = merge_str(d, Some("listenon: c\nNAME: x.rpc\nMode: dev\n"), &[]).unwrap();
+        assert_eq!(c.listen_on, "c");
+        let l: Loaded<C> = merge_checked(d, Some("Name: x\nExtra: {A: 1}\n"), &[], &["extra"]).unwrap();
+        assert_eq!(l.warnings.len(), 2, "{:?}", l.warnings);
+        assert!(l.warnings[1].starts_with("Extra:"));
+        // an unknown key names itself and its line
+        let e = merge_str::<C>(d, Some("N: 2\n\nListenOnn: a\n"), &[]).unwrap_err().to_string();
+        assert!(e.contains("unknown key ListenOnn (line 3)"), "{e}");
         let empty: C = merge_str(d, Some(""), &[]).unwrap();
         assert_eq!(empty.n, 1);
         assert!(to_yaml(&empty).contains("ListenOn: a"));

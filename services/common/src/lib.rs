@@ -84,6 +84,9 @@ pub trait ServiceConfig: serde::Serialize + serde::de::DeserializeOwned {
     const NAME: &'static str;
     /// The embedded default YAML.
     const DEFAULTS: &'static str;
+    /// Keys of the upstream service's configuration (dotted paths) that this one accepts and
+    /// does not use, besides go-zero's own ([`config::GO_ZERO_IGNORED`]): each draws one warning.
+    const IGNORED: &'static [&'static str] = &[];
     /// gRPC listen address.
     fn listen_on(&self) -> &str;
     /// Log level filter.
@@ -104,18 +107,24 @@ where
     use clap::Parser;
     use std::process::ExitCode;
     let cli = Cli::parse();
-    let cfg: C = match config::load(C::DEFAULTS, cli.config.as_deref()) {
-        Ok(c) => c,
+    let (cfg, ignored): (C, _) = match config::load_checked(C::DEFAULTS, cli.config.as_deref(), C::IGNORED) {
+        Ok(l) => (l.config, l.warnings),
         Err(e) => {
             eprintln!("{}: {e}", C::NAME);
             return ExitCode::from(2);
         }
     };
     if cli.command == Some(Command::PrintConfig) {
+        for w in &ignored {
+            eprintln!("{}: {w}", C::NAME);
+        }
         print!("{}", config::to_yaml(&cfg));
         return ExitCode::SUCCESS;
     }
     telemetry::init(cfg.log_level());
+    for w in &ignored {
+        tracing::warn!("configuration: {w}");
+    }
     if !cfg.prometheus().is_empty() {
         let addr = match cfg.prometheus().parse() {
             Ok(a) => a,

@@ -19,7 +19,8 @@ pub struct Config {
     pub log: zero_svc::config::Log,
     /// Metrics endpoint.
     pub prometheus: zero_svc::config::Prometheus,
-    /// Database.
+    /// Database (`DB`, as upstream spells it).
+    #[serde(rename = "DB")]
     pub db: DbConfig,
     /// Mapping cache TTL in seconds.
     pub mapping_cache_seconds: u64,
@@ -43,6 +44,8 @@ pub struct DbConfig {
 impl zero_svc::ServiceConfig for Config {
     const NAME: &'static str = "streamevent";
     const DEFAULTS: &'static str = DEFAULTS;
+    // upstream writes points to TDengine; here they go to `Db` (raw and typed tables)
+    const IGNORED: &'static [&'static str] = &["TaosDB", "DisableStmtLog"];
     fn listen_on(&self) -> &str {
         &self.listen_on
     }

@@ -122,3 +122,68 @@ async fn old_message_claims_are_forgotten() {
     tokio::time::timeout(Duration::from_secs(20), svc).await.unwrap().unwrap().unwrap();
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// The upstream service's own `etc/streamevent.yaml` (tests/data, a copy of the sample the spec
+/// gives) works unchanged but for the port and the database path: its values are in effect, the
+/// go-zero keys this service does not use are accepted with one warning each, and the service
+/// serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upstream_configuration_file_works_unchanged() {
+    let dir = std::env::temp_dir().join(format!("se_upstream_{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let grpc = free_port();
+    let sample = include_str!("data/upstream-streamevent.yaml")
+        .replace("ListenOn: 0.0.0.0:21009", &format!("ListenOn: 127.0.0.1:{grpc}"))
+        .replace("file:./model/sql/default.db", &format!("file:{}/model/sql/default.db", dir.display()));
+    assert!(sample.contains(&format!("127.0.0.1:{grpc}")) && sample.contains(&dir.display().to_string()));
+    let file = dir.join("streamevent.yaml");
+    std::fs::write(&file, &sample).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_streamevent"))
+        .args(["-c", file.to_str().unwrap(), "print-config"])
+        .env("ZERO_PROMETHEUS", "{ListenOn: ''}")
+        .output()
+        .unwrap();
+    let (text, warnings) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{warnings}");
+    assert!(text.contains(&format!("ListenOn: 127.0.0.1:{grpc}")), "{text}");
+    assert!(text.contains("Level: debug"), "the sample's log level: {text}");
+    assert!(text.contains("_busy_timeout=5000"), "the sample's DSN: {text}");
+    for key in [
+        "Name",
+        "Mode",
+        "Timeout",
+        "Log.Encoding",
+        "Log.Path",
+        "Log.KeepDays",
+        "Middlewares",
+        "NacosConfig",
+        "TaosDB",
+        "DisableStmtLog",
+    ] {
+        assert!(warnings.contains(&format!("{key}: accepted and not used")), "{key}: {warnings}");
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_streamevent"))
+        .args(["-c", file.to_str().unwrap()])
+        .env("ZERO_PROMETHEUS", "{ListenOn: ''}")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut client = loop {
+        match streamevent::pb::stream_event_client::StreamEventClient::connect(format!("http://127.0.0.1:{grpc}")).await
+        {
+            Ok(c) => break c,
+            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => panic!("service did not come up from the upstream file: {e}"),
+        }
+    };
+    client
+        .receive_ws_message(streamevent::pb::ReceiveWsMessageReq { session_id: "s".into(), ..Default::default() })
+        .await
+        .unwrap();
+    assert!(dir.join("model/sql/default.db").exists(), "the upstream DSN's SQLite file");
+    let _ = child.kill();
+    let _ = child.wait();
+    std::fs::remove_dir_all(dir).ok();
+}
