@@ -62,7 +62,9 @@ pub struct Loaded<T> {
 /// Fits the user's `value` to the layout of `defaults`: keys match case-insensitively (as
 /// go-zero's loader does) and take the defaults' spelling; a key the defaults do not have is
 /// dropped with a warning when `ignored` names it (by its dotted path), else an error naming
-/// it and its line in `text`. An empty mapping in the defaults is open (any keys).
+/// it and its line in `text`. An empty mapping in the defaults is open (any keys); a mapping
+/// with a `Kind` key is a tagged choice whose other keys depend on the kind (the service's types
+/// check them).
 fn fit(
     value: Value,
     defaults: &Value,
@@ -91,6 +93,11 @@ fn fit(
             }
             None if ignored.iter().any(|i| i.eq_ignore_ascii_case(&full)) => {
                 warnings.push(format!("{full}: accepted and not used by this service"));
+            }
+            // a tagged choice ({Kind: fixed, Ms: 1000}): each kind has keys of its own, which
+            // the service's types check
+            None if known.keys().any(|k| k.as_str() == Some("Kind")) => {
+                out.insert(k, v);
             }
             None => return Err(Error::Config(format!("unknown key {full}{}", line_of(text, key)))),
         }
@@ -239,6 +246,10 @@ mod tests {
         assert_eq!(l.warnings.len(), 2, "Log.Encoding and Log.KeepDays: {:?}", l.warnings);
         let e = merge_str::<Nested>(d, Some("Log:\n  Levle: x\n"), &[]).unwrap_err().to_string();
         assert!(e.contains("unknown key Log.Levle (line 2)"), "{e}");
+        // a tagged choice keeps the keys of the kind chosen
+        let tagged = "Backoff: {Kind: upstream}\n";
+        let v: serde_yaml_ng::Value = merge_str(tagged, Some("backoff: {Kind: fixed, Ms: 5}\n"), &[]).unwrap();
+        assert_eq!(v["Backoff"]["Ms"].as_u64(), Some(5));
     }
 
     #[test]
