@@ -82,13 +82,17 @@ async fn three_instances_fire_each_occurrence_once() {
         let s = RedisCron::connect(REDIS, &p.0).await.unwrap();
         hs.push(instance(s, n, fired.clone(), stop_rx.clone()));
     }
-    tokio::time::sleep(Duration::from_millis(4500)).await;
+    // four occurrences, waited for with a deadline
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while fired.lock().unwrap().len() < 4 {
+        assert!(std::time::Instant::now() < deadline, "four occurrences in 15 s: {:?}", fired.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let _ = stop_tx.send(true);
     for h in hs {
         h.await.unwrap();
     }
     let fired = fired.lock().unwrap().clone();
-    assert!(fired.len() >= 4, "{fired:?}");
     let stored = admin.get("job").await.unwrap().unwrap();
     assert!(stored.last_run.is_some() && fired.contains_key(&stored.last_scheduled_run.unwrap()), "{stored:?}");
     assert_eq!(admin.list().await.unwrap().len(), 1);
@@ -98,8 +102,6 @@ async fn three_instances_fire_each_occurrence_once() {
     let mut times: Vec<i64> = fired.keys().copied().collect();
     times.sort_unstable();
     assert!(times.windows(2).all(|w| w[1] - w[0] == 1000), "consecutive seconds: {times:?}");
-    let instances: std::collections::HashSet<usize> = fired.values().flatten().copied().collect();
-    assert!(!instances.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
