@@ -49,8 +49,9 @@ async fn mqtt_outage_leaves_other_channels_unaffected() {
     let svc = streamevent::server::Service::new(db.clone(), Duration::from_secs(60));
     tokio::spawn(zero_svc::grpc::serve(se_listener, svc.into_server(), &[], std::future::pending()));
 
-    // subscriber that keeps reconnecting
+    // subscriber that keeps reconnecting; `subscribed` counts its confirmed subscriptions
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let (subscribed_tx, mut subscribed) = tokio::sync::watch::channel(0u32);
     let mut opts = MqttOptions::new("sub", "127.0.0.1", mport);
     opts.set_clean_session(false);
     let (sub, mut ev) = AsyncClient::new(opts, 100);
@@ -64,6 +65,7 @@ async fn mqtt_outage_leaves_other_channels_unaffected() {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     let _ = sub.subscribe("out/#", QoS::AtLeastOnce).await;
                 }
+                Ok(Event::Incoming(Packet::SubAck(_))) => subscribed_tx.send_modify(|n| *n += 1),
                 Ok(_) => {}
                 Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
             }
@@ -125,12 +127,16 @@ async fn mqtt_outage_leaves_other_channels_unaffected() {
 
     // MQTT broker gone: the streamevent channel still delivers the next round
     drop(broker);
+    let before = *subscribed.borrow_and_update();
     client.send_single_command(trigger.clone()).await.unwrap();
     wait_rows(2 * n).await;
 
-    // broker back: MQTT resumes
+    // broker back: MQTT resumes (once the test's subscriber is subscribed again)
     let _broker = mosquitto(mport);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::timeout(Duration::from_secs(20), subscribed.wait_for(|n| *n > before))
+        .await
+        .expect("the subscriber subscribed again within 20 s")
+        .unwrap();
     client.send_single_command(trigger.clone()).await.unwrap();
     wait_rows(3 * n).await;
     assert!(mqtt_count(&mut rx, expected.len()) >= expected.len(), "MQTT resumed after the broker returned");
