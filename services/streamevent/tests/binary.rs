@@ -17,6 +17,19 @@ fn http_get(port: u16, path: &str) -> Option<String> {
     Some(out)
 }
 
+/// A client of the service on `port`, once it answers (at most 20 s).
+async fn client(port: u16) -> streamevent::pb::stream_event_client::StreamEventClient<tonic::transport::Channel> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match streamevent::pb::stream_event_client::StreamEventClient::connect(format!("http://127.0.0.1:{port}")).await
+        {
+            Ok(c) => return c,
+            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => panic!("the service on {port} did not come up: {e}"),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_serves_metrics_and_stops_on_sigterm() {
     let dir = std::env::temp_dir().join(format!("se_bin_{}", std::process::id()));
@@ -30,15 +43,7 @@ async fn binary_serves_metrics_and_stops_on_sigterm() {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut client = loop {
-        match streamevent::pb::stream_event_client::StreamEventClient::connect(format!("http://127.0.0.1:{grpc}")).await
-        {
-            Ok(c) => break c,
-            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
-            Err(e) => panic!("service did not come up: {e}"),
-        }
-    };
+    let mut client = client(grpc).await;
     client
         .receive_ws_message(streamevent::pb::ReceiveWsMessageReq { session_id: "s".into(), ..Default::default() })
         .await
@@ -169,15 +174,7 @@ async fn the_upstream_configuration_file_works_unchanged() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut client = loop {
-        match streamevent::pb::stream_event_client::StreamEventClient::connect(format!("http://127.0.0.1:{grpc}")).await
-        {
-            Ok(c) => break c,
-            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
-            Err(e) => panic!("service did not come up from the upstream file: {e}"),
-        }
-    };
+    let mut client = client(grpc).await;
     client
         .receive_ws_message(streamevent::pb::ReceiveWsMessageReq { session_id: "s".into(), ..Default::default() })
         .await

@@ -167,21 +167,24 @@ async fn consume(
                 let now = crate::point::now_us();
                 // acknowledged to the station once every point of the frame is stored
                 let receipt = d.receipt.clone().map(|r| Arc::new(r) as Arc<dyn std::any::Any + Send + Sync>);
-                // the push decision: the mappings of the ASDU's points in one cache pass
+                // the push decision: the mappings of the ASDU's points in one cache pass (none,
+                // and nothing allocated, without a mapping store)
                 let pms = match &store {
-                    None => vec![None; d.points.len()],
+                    None => Vec::new(),
                     Some(store) => {
                         let ioas = d.points.iter().map(|p| p.ioa.get() as i32);
                         match store.lookup_many(sid.as_str(), i32::from(d.common_address.0), ioas).await {
                             Ok(pms) => pms,
                             Err(e) => {
                                 tracing::warn!(station = %sid, error = %e, "point mapping lookup failed; pushing without pm");
-                                vec![None; d.points.len()]
+                                Vec::new()
                             }
                         }
                     }
                 };
-                for (p, pm) in d.points.iter().zip(pms) {
+                let mut pms = pms.into_iter();
+                for p in &d.points {
+                    let pm = pms.next().flatten();
                     if pm.as_ref().is_some_and(|pm| pm.enable_push != 1) {
                         dropped.increment(1);
                         continue;
