@@ -301,7 +301,7 @@ impl StreamEvent for Service {
             "description": m.description, "deptCode": m.dept_code});
         self.record("cron_job", vec![(m.job_id.clone(), record)]).await?;
         Ok(Response::new(pb::HandleCronJobEventRes {
-            receipt: pb::CronJobReceiptPb::Success as i32,
+            receipt: pb::CronJobReceiptPb::CronJobReceiptSuccess as i32,
             message: "recorded".into(),
         }))
     }

@@ -451,7 +451,7 @@ fn datetime(ms: i64) -> String {
 pub fn to_pb(r: &store::Config) -> pb::PbModbusConfig {
     let u = |v: i64| u32::try_from(v).unwrap_or(0);
     pb::PbModbusConfig {
-        id: r.id,
+        id: r.id.clone(),
         create_time: datetime(r.create_time),
         update_time: datetime(r.update_time),
         modbus_code: r.modbus_code.clone(),
@@ -489,30 +489,16 @@ pub async fn checked_row(q: &pb::SaveConfigReq, connections: usize) -> Result<st
     if q.slave > 255 {
         return Err(status(101_103, format!("slave {}: 0..=255", q.slave)));
     }
-    if q.enable_tls > 1 {
-        return Err(status(101_103, format!("enable_tls {}: 0 or 1", q.enable_tls)));
-    }
-    let st = match q.status {
-        0 | 1 => store::ENABLED,
-        2 => store::DISABLED,
-        x => return Err(status(101_103, format!("status {x}: 1 enabled, 2 disabled (0: enabled)"))),
-    };
-    let or = |v: u32, d: i64| if v == 0 { d } else { i64::from(v) };
     let row = store::Config {
         modbus_code: code.to_owned(),
         slave_address: q.slave_address.trim().to_owned(),
-        slave: or(q.slave, 1),
-        timeout: or(q.timeout, 10_000),
-        idle_timeout: or(q.idle_timeout, 60_000),
-        link_recovery_timeout: or(q.link_recovery_timeout, 3_000),
-        protocol_recovery_timeout: or(q.protocol_recovery_timeout, 2_000),
-        connect_delay: or(q.connect_delay, 100),
-        enable_tls: i64::from(q.enable_tls),
-        tls_cert_file: q.tls_cert_file.clone(),
-        tls_key_file: q.tls_key_file.clone(),
-        tls_ca_file: q.tls_ca_file.clone(),
-        status: st,
-        remark: q.remark.clone(),
+        slave: if q.slave == 0 { 1 } else { i64::from(q.slave) },
+        timeout: 10_000,
+        idle_timeout: 60_000,
+        link_recovery_timeout: 3_000,
+        protocol_recovery_timeout: 2_000,
+        connect_delay: 100,
+        status: store::ENABLED,
         ..Default::default()
     };
     // the address and TLS files must make a device now, not fail at the first read
@@ -540,10 +526,6 @@ impl Service {
 
 #[tonic::async_trait]
 impl pb::bridge_modbus_server::BridgeModbus for Service {
-    async fn ping(&self, r: Request<pb::Req>) -> Res<pb::Res> {
-        Ok(Response::new(pb::Res { pong: r.into_inner().ping }))
-    }
-
     async fn save_config(&self, r: Request<pb::SaveConfigReq>) -> Res<pb::SaveConfigRes> {
         let row = checked_row(r.get_ref(), self.devices.connections).await?;
         let id = self.store.save(&row).await.map_err(db_err)?;

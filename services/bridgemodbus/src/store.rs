@@ -4,10 +4,9 @@
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
-use std::sync::atomic::{AtomicI64, Ordering};
 use zero_svc::db::{is_unique_violation, like_pattern, text, Db};
 
-const DDL: [&str; 1] = ["CREATE TABLE IF NOT EXISTS modbus_slave_config (id BIGINT PRIMARY KEY, \
+const DDL: [&str; 1] = ["CREATE TABLE IF NOT EXISTS modbus_slave_config (id VARCHAR(64) PRIMARY KEY, \
     create_time BIGINT NOT NULL, update_time BIGINT NOT NULL, modbus_code VARCHAR(128) NOT NULL UNIQUE, \
     slave_address VARCHAR(512) NOT NULL, slave BIGINT NOT NULL, timeout BIGINT NOT NULL, idle_timeout BIGINT NOT NULL, \
     link_recovery_timeout BIGINT NOT NULL, protocol_recovery_timeout BIGINT NOT NULL, connect_delay BIGINT NOT NULL, \
@@ -27,7 +26,7 @@ pub const DISABLED: i64 = 2;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[allow(missing_docs)]
 pub struct Config {
-    pub id: i64,
+    pub id: String,
     pub create_time: i64,
     pub update_time: i64,
     pub modbus_code: String,
@@ -48,7 +47,7 @@ pub struct Config {
 
 fn row(r: &AnyRow) -> Result<Config, sqlx::Error> {
     Ok(Config {
-        id: r.try_get("id")?,
+        id: text(r, "id")?,
         create_time: r.try_get("create_time")?,
         update_time: r.try_get("update_time")?,
         modbus_code: text(r, "modbus_code")?,
@@ -73,20 +72,10 @@ pub fn now_millis() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// A new primary key: milliseconds × 1000 + a sequence started at random per process (a
-/// collision with another instance is retried by [`Store::save`]).
-fn new_id() -> i64 {
-    static SEQ: AtomicI64 = AtomicI64::new(-1);
-    if SEQ.load(Ordering::Relaxed) < 0 {
-        // the low bits of a v7 UUID are random
-        let _ = SEQ.compare_exchange(
-            -1,
-            (uuid::Uuid::now_v7().as_u128() % 1000) as i64,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        );
-    }
-    now_millis() * 1000 + SEQ.fetch_add(1, Ordering::Relaxed).rem_euclid(1000)
+/// A new primary key: a SimpleUUID (UUID v7 as 32 hex digits, spec §0.3; upstream ids are strings; v7 text
+/// sorts by creation time, so "newest first" is `ORDER BY id DESC`).
+fn new_id() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
 }
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
@@ -130,22 +119,23 @@ impl Store {
         Ok(Store { db })
     }
 
-    /// Inserts `c` (its `modbus_code` new) or updates the row with its `modbus_code`; the id.
+    /// Inserts `c` (its `modbus_code` new) or, for a known `modbus_code`, updates the row's
+    /// `slave_address` and `slave` (what SaveConfig carries; the other settings stay); the id.
     ///
     /// # Errors
     /// Database errors.
-    pub async fn save(&self, c: &Config) -> Result<i64, sqlx::Error> {
+    pub async fn save(&self, c: &Config) -> Result<String, sqlx::Error> {
         for _ in 0..3 {
             let now = now_millis();
             if let Some(old) = self.by_code(&c.modbus_code).await? {
-                let sql = self.db.sql(
-                    "UPDATE modbus_slave_config SET update_time = ?, slave_address = ?, slave = ?, timeout = ?, \
-                     idle_timeout = ?, link_recovery_timeout = ?, protocol_recovery_timeout = ?, connect_delay = ?, \
-                     enable_tls = ?, tls_cert_file = ?, tls_key_file = ?, tls_ca_file = ?, status = ?, remark = ? \
-                     WHERE id = ?",
-                );
-                bind_settings(sqlx::query(&sql).bind(now.max(old.update_time + 1)), c)
-                    .bind(old.id)
+                let sql = self
+                    .db
+                    .sql("UPDATE modbus_slave_config SET update_time = ?, slave_address = ?, slave = ? WHERE id = ?");
+                sqlx::query(&sql)
+                    .bind(now.max(old.update_time + 1))
+                    .bind(&c.slave_address)
+                    .bind(c.slave)
+                    .bind(&old.id)
                     .execute(self.db.pool())
                     .await?;
                 return Ok(old.id);
@@ -157,11 +147,11 @@ impl Store {
                 "INSERT INTO modbus_slave_config ({COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             ))
                 .into_owned();
-            let q = sqlx::query(&sql).bind(id).bind(now).bind(now).bind(&c.modbus_code);
+            let q = sqlx::query(&sql).bind(&id).bind(now).bind(now).bind(&c.modbus_code);
             let r = bind_settings(q, c).execute(self.db.pool()).await;
             match r {
                 Ok(_) => return Ok(id),
-                // another save of the same code (or id) won the race: go round again
+                // another save of the same code won the race: go round again
                 Err(e) if is_unique_violation(&e) => continue,
                 Err(e) => return Err(e),
             }
@@ -173,15 +163,16 @@ impl Store {
     ///
     /// # Errors
     /// Database errors.
-    pub async fn delete(&self, ids: &[i64]) -> Result<Vec<String>, sqlx::Error> {
+    pub async fn delete(&self, ids: &[String]) -> Result<Vec<String>, sqlx::Error> {
         let mut codes = vec![];
         for chunk in ids.chunks(500) {
             let marks = marks(chunk.len());
             let sql =
                 self.db.sql(&format!("SELECT modbus_code FROM modbus_slave_config WHERE id IN ({marks})")).into_owned();
-            let rows = chunk.iter().fold(sqlx::query(&sql), |q, id| q.bind(*id)).fetch_all(self.db.pool()).await?;
+            let rows =
+                chunk.iter().fold(sqlx::query(&sql), |q, id| q.bind(id.as_str())).fetch_all(self.db.pool()).await?;
             let sql = self.db.sql(&format!("DELETE FROM modbus_slave_config WHERE id IN ({marks})")).into_owned();
-            chunk.iter().fold(sqlx::query(&sql), |q, id| q.bind(*id)).execute(self.db.pool()).await?;
+            chunk.iter().fold(sqlx::query(&sql), |q, id| q.bind(id.as_str())).execute(self.db.pool()).await?;
             for r in &rows {
                 codes.push(text(r, "modbus_code")?);
             }

@@ -9,13 +9,16 @@
 //! - [`telemetry::metrics`]: a Prometheus scrape endpoint;
 //! - [`grpc::serve`]: a tonic server with gRPC health and reflection and graceful shutdown;
 //! - [`db`]: one SQL pool over SQLite, PostgreSQL or MySQL/MariaDB (sqlx `Any`);
-//! - [`errcode`]: the upstream business error codes (spec §0.2) as gRPC statuses.
+//! - [`errcode`]: the upstream business error codes (spec §0.2) as gRPC statuses;
+//! - [`validate`]: protoc-gen-validate rules from a service's descriptors, enforced as
+//!   InvalidArgument (101103).
 
 pub mod config;
 pub mod db;
 pub use streamevent::errcode;
 pub mod grpc;
 pub mod telemetry;
+pub mod validate;
 
 use std::path::PathBuf;
 

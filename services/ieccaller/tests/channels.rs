@@ -84,7 +84,7 @@ async fn mqtt_outage_leaves_other_channels_unaffected() {
     let mut client = IecCallerClient::connect(api).await.unwrap();
     let trigger = SendSingleCommandReq {
         host: "127.0.0.1".into(),
-        port: i32::from(port),
+        port: u32::from(port),
         coa: 1,
         ioa: 9999,
         value: true,

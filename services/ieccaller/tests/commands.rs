@@ -171,7 +171,7 @@ async fn every_command_rpc_reaches_our_slave_as_asked() {
     );
     let (pipeline, api) = caller(&yaml, Some(tx)).await;
     let mut c = IecCallerClient::connect(api).await.unwrap();
-    let (host, port) = ("127.0.0.1".to_string(), i32::from(proxy.port()));
+    let (host, port) = ("127.0.0.1".to_string(), u32::from(proxy.port()));
 
     // test command: C_TS_TA_1 carrying the current time at the configured offset (upstream: zero)
     c.send_test_cmd(SendTestCmdReq { host: host.clone(), port, coa: 1 }).await.unwrap();
@@ -347,7 +347,7 @@ async fn double_and_step_commands_mean_what_was_asked_at_c104() {
     let (pipeline, api) = caller(&yaml, None).await;
     let mut c = IecCallerClient::connect(api).await.unwrap();
     let host = "127.0.0.1".to_string();
-    let port = i32::from(port);
+    let port = u32::from(port);
     let mut asked = vec![];
     for (ioa, with_time) in [(201, false), (205, true)] {
         for dco in [DoubleCommandValue::DcoOn, DoubleCommandValue::DcoOff] {

@@ -148,7 +148,7 @@ Mqtt: {{IsPush: true, Broker: "127.0.0.1:1883", Qos: 1, Topic: ["{prefix}/{{{{.H
     let mut api = IecCallerClient::connect(format!("http://{api}")).await.unwrap();
     let single = |ioa, with_time| SendSingleCommandReq {
         host: "127.0.0.1".into(),
-        port: i32::from(port),
+        port: u32::from(port),
         coa: 1,
         ioa,
         value: true,
@@ -167,7 +167,7 @@ Mqtt: {{IsPush: true, Broker: "127.0.0.1:1883", Qos: 1, Topic: ["{prefix}/{{{{.H
     let f = api
         .send_setpoint_float(SendSetpointFloatReq {
             host: "127.0.0.1".into(),
-            port: i32::from(port),
+            port: u32::from(port),
             coa: 1,
             ioa: 202,
             value: "12.5".into(),
@@ -188,7 +188,7 @@ Mqtt: {{IsPush: true, Broker: "127.0.0.1:1883", Qos: 1, Topic: ["{prefix}/{{{{.H
     let e = api
         .send_setpoint_float(SendSetpointFloatReq {
             host: "127.0.0.1".into(),
-            port: i32::from(port),
+            port: u32::from(port),
             coa: 1,
             ioa: 202,
             value: "1.23456789".into(),
@@ -248,11 +248,7 @@ Mqtt: {{IsPush: true, Broker: "127.0.0.1:1883", Qos: 1, Topic: ["{prefix}/{{{{.H
     let cleared = api
         .clear_point_mapping_cache(streamevent::caller::pb::ClearPointMappingCacheReq {
             keys: vec![streamevent::store::cache_key(&station, 1, 113)],
-            key_infos: vec![streamevent::caller::pb::PointMappingKeyInfo {
-                tag_station: station.clone(),
-                coa: 1,
-                ioa: 130,
-            }],
+            key_infos: vec![streamevent::caller::pb::CacheKeyInfo { tag_station: station.clone(), coa: 1, ioa: 130 }],
         })
         .await
         .unwrap()

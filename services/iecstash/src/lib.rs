@@ -15,7 +15,7 @@ use streamevent::kafka::Source;
 
 /// The generated protocol (`package iecmock`).
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
-pub mod pb_stash {
+pub mod pb {
     tonic::include_proto!("iecmock");
 
     /// Encoded descriptor set, for gRPC reflection.
@@ -135,12 +135,9 @@ impl Config {
 struct Ping;
 
 #[tonic::async_trait]
-impl pb_stash::iec_stash_server::IecStash for Ping {
-    async fn ping(
-        &self,
-        req: tonic::Request<pb_stash::PingReq>,
-    ) -> Result<tonic::Response<pb_stash::PingRes>, tonic::Status> {
-        Ok(tonic::Response::new(pb_stash::PingRes { pong: req.into_inner().ping }))
+impl pb::iec_stash_server::IecStash for Ping {
+    async fn ping(&self, req: tonic::Request<pb::Req>) -> Result<tonic::Response<pb::Res>, tonic::Status> {
+        Ok(tonic::Response::new(pb::Res { pong: req.into_inner().ping }))
     }
 }
 
@@ -157,8 +154,8 @@ pub async fn run(
     let mut rx1 = stop_rx.clone();
     let server = tokio::spawn(zero_svc::grpc::serve(
         listener,
-        pb_stash::iec_stash_server::IecStashServer::new(Ping),
-        &[pb_stash::FILE_DESCRIPTOR_SET],
+        pb::iec_stash_server::IecStashServer::new(Ping),
+        &[pb::FILE_DESCRIPTOR_SET],
         async move {
             let _ = rx1.changed().await;
         },

@@ -103,7 +103,7 @@ async fn c104_kafka_iecstash_postgres_survives_sigkill() {
     let mut client = IecCallerClient::connect(api).await.unwrap();
     let trigger = SendSingleCommandReq {
         host: "127.0.0.1".into(),
-        port: i32::from(port),
+        port: u32::from(port),
         coa: 1,
         ioa: 9999,
         value: true,
@@ -179,7 +179,7 @@ async fn broker_restart_ieccaller_buffers_and_delivers() {
     let mut client = IecCallerClient::connect(api).await.unwrap();
     let trigger = SendSingleCommandReq {
         host: "127.0.0.1".into(),
-        port: i32::from(port),
+        port: u32::from(port),
         coa: 1,
         ioa: 9999,
         value: true,

@@ -195,7 +195,7 @@ async fn other_rpcs_store_what_they_receive_and_refuse_bad_arguments() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(cron.receipt, pb::CronJobReceiptPb::Success as i32);
+    assert_eq!(cron.receipt, pb::CronJobReceiptPb::CronJobReceiptSuccess as i32);
 
     let mqtt = t.db.events("mqtt").await.unwrap();
     assert_eq!(mqtt.len(), 1);

@@ -258,8 +258,8 @@ impl Handler {
             Ok(Ok(res)) => {
                 let res = res.into_inner();
                 let outcome = match streamevent::pb::CronJobReceiptPb::try_from(res.receipt) {
-                    Ok(streamevent::pb::CronJobReceiptPb::Success) => CronOutcome::Success,
-                    Ok(streamevent::pb::CronJobReceiptPb::TaskNotFound) => CronOutcome::TaskNotFound,
+                    Ok(streamevent::pb::CronJobReceiptPb::CronJobReceiptSuccess) => CronOutcome::Success,
+                    Ok(streamevent::pb::CronJobReceiptPb::CronJobReceiptTaskNotFound) => CronOutcome::TaskNotFound,
                     _ => CronOutcome::Retry,
                 };
                 (outcome, res.message)

@@ -66,7 +66,7 @@ async fn pipeline_stores_every_simulated_point() {
     let r = c
         .send_single_command(streamevent::caller::pb::SendSingleCommandReq {
             host: "127.0.0.1".into(),
-            port: i32::from(sims[0].port()),
+            port: u32::from(sims[0].port()),
             coa: 1,
             ioa: 100,
             value: true,

@@ -40,7 +40,7 @@ impl Service {
         &self,
         rpc: &str,
         host: &str,
-        port: i32,
+        port: u32,
         req: &Req,
     ) -> Option<Result<Res, Status>> {
         if self.stations.get(host, port).is_some() {
@@ -49,7 +49,7 @@ impl Service {
         Some(self.cluster.as_ref()?.forward(rpc, req).await)
     }
 
-    fn station(&self, host: &str, port: i32) -> Result<Arc<StationHandle>, Status> {
+    fn station(&self, host: &str, port: u32) -> Result<Arc<StationHandle>, Status> {
         self.stations.get(host, port).ok_or_else(|| status(106_101, format!("client does not exist: {host}:{port}")))
     }
 
@@ -64,7 +64,7 @@ impl Service {
     async fn typed(
         &self,
         host: &str,
-        port: i32,
+        port: u32,
         coa: u32,
         ioa: u32,
         value: CommandValue,
@@ -81,7 +81,7 @@ impl Service {
         }
     }
 
-    async fn send(&self, host: &str, port: i32, asdu: OwnedAsdu) -> Result<(), Status> {
+    async fn send(&self, host: &str, port: u32, asdu: OwnedAsdu) -> Result<(), Status> {
         self.station(host, port)?.master.send(asdu).await.map_err(command_error)
     }
 }
@@ -161,8 +161,8 @@ fn to_pb(m: &PointMapping, utc_offset: i32) -> pb::PbDevicePointMapping {
         create_time: crate::point::local_text(m.create_us, utc_offset),
         update_time: crate::point::local_text(m.update_us, utc_offset),
         tag_station: m.tag_station.clone(),
-        coa: m.coa,
-        ioa: m.ioa,
+        coa: i64::from(m.coa),
+        ioa: i64::from(m.ioa),
         device_id: m.device_id.clone(),
         device_name: m.device_name.clone(),
         td_table_type: m.td_table_type.clone(),
@@ -193,11 +193,11 @@ pub fn parse_setpoint(s: &str) -> Result<f32, Status> {
 }
 
 /// The generic SendCommand: the ASDU for `type_id` with `value` coerced per type.
-fn generic_asdu(type_id: i32, ca: CommonAddress, ioa: Ioa, value: &str, now: Cp56Time2a) -> Result<OwnedAsdu, Status> {
+fn generic_asdu(type_id: u32, ca: CommonAddress, ioa: Ioa, value: &str, now: Cp56Time2a) -> Result<OwnedAsdu, Status> {
     let bad = |what: &str| status(101_103, format!("value {value:?} is not {what} for type {type_id}"));
-    let time = |tid: i32| (tid >= 58).then_some(now);
+    let time = |tid: u32| (tid >= 58).then_some(now);
     let act = |body| OwnedAsdu { cause: Cause::new(Cot::ACTIVATION), common_address: ca, body };
-    let cmd = |v: CommandValue, tid: i32| act(v.body(ioa, false, time(tid)));
+    let cmd = |v: CommandValue, tid: u32| act(v.body(ioa, false, time(tid)));
     Ok(match type_id {
         45 | 58 => {
             let on = match value.trim() {
@@ -240,8 +240,8 @@ fn generic_asdu(type_id: i32, ca: CommonAddress, ioa: Ioa, value: &str, now: Cp5
 
 #[tonic::async_trait]
 impl IecCaller for Service {
-    async fn ping(&self, req: Request<pb::PingReq>) -> Result<Response<pb::PingRes>, Status> {
-        Ok(Response::new(pb::PingRes { pong: req.into_inner().ping }))
+    async fn ping(&self, req: Request<pb::Req>) -> Result<Response<pb::Res>, Status> {
+        Ok(Response::new(pb::Res { pong: req.into_inner().ping }))
     }
 
     async fn send_test_cmd(&self, req: Request<pb::SendTestCmdReq>) -> Result<Response<pb::SendTestCmdRes>, Status> {
@@ -441,7 +441,8 @@ impl IecCaller for Service {
         if r.tag_station.is_empty() {
             return Err(status(101_102, "tag_station is required"));
         }
-        let m = self.store()?.get(&r.tag_station, r.coa, r.ioa).await.map_err(|e| status(e.code(), e.to_string()))?;
+        let (coa, ioa) = (key_part(r.coa, "coa")?, key_part(r.ioa, "ioa")?);
+        let m = self.store()?.get(&r.tag_station, coa, ioa).await.map_err(|e| status(e.code(), e.to_string()))?;
         let m = m.ok_or_else(|| status(102_102, format!("no mapping for {}:{}:{}", r.tag_station, r.coa, r.ioa)))?;
         Ok(Response::new(pb::QueryPointMappingByKeyRes { mapping: Some(to_pb(&m, self.utc_offset)) }))
     }
@@ -457,7 +458,7 @@ impl IecCaller for Service {
         let size = if r.page_size == 0 { 20 } else { r.page_size };
         let (total, rows) = self
             .store()?
-            .page(r.page.max(1), size, &r.tag_station, r.coa, &r.device_id)
+            .page(r.page.max(1), size, &r.tag_station, key_part(r.coa, "coa")?, &r.device_id)
             .await
             .map_err(|e| status(e.code(), e.to_string()))?;
         Ok(Response::new(pb::PageListPointMappingRes {
@@ -477,9 +478,22 @@ impl IecCaller for Service {
         let store = self.store()?;
         let mut n = store.invalidate_keys(r.keys.iter().map(String::as_str));
         for k in &r.key_infos {
-            n += usize::from(store.invalidate(&k.tag_station, k.coa, k.ioa));
+            n += usize::from(invalidate(store, k));
         }
         Ok(Response::new(pb::ClearPointMappingCacheRes { cleared_count: n as i64 }))
+    }
+}
+
+/// A mapping key's `coa` or `ioa` (int64 on the wire, a 32-bit column in the table).
+fn key_part(v: i64, what: &str) -> Result<i32, Status> {
+    i32::try_from(v).map_err(|_| status(101_103, format!("{what} {v} is out of range")))
+}
+
+/// Drops one cached mapping; a key out of the column's range was never cached.
+fn invalidate(store: &MappingStore, k: &pb::CacheKeyInfo) -> bool {
+    match (i32::try_from(k.coa), i32::try_from(k.ioa)) {
+        (Ok(coa), Ok(ioa)) => store.invalidate(&k.tag_station, coa, ioa),
+        _ => false,
     }
 }
 
@@ -518,7 +532,7 @@ impl Executor for Service {
                             if let Some(store) = &self.store {
                                 store.invalidate_keys(req.keys.iter().map(String::as_str));
                                 for k in &req.key_infos {
-                                    store.invalidate(&k.tag_station, k.coa, k.ioa);
+                                    invalidate(store, k);
                                 }
                             }
                             None

@@ -43,7 +43,7 @@ impl Stations {
     }
 
     /// The station answering at `host:port`.
-    pub fn get(&self, host: &str, port: i32) -> Option<Arc<StationHandle>> {
+    pub fn get(&self, host: &str, port: u32) -> Option<Arc<StationHandle>> {
         self.read().by_addr.get(&format!("{host}:{port}")).cloned()
     }
 

@@ -1,0 +1,14 @@
+//! What the workspace's tests share, so that no test crate carries its own copy.
+//!
+//! - [`port`]: loopback ports picked at run time;
+//! - [`wait`]: waiting for a condition with a deadline instead of a fixed sleep;
+//! - [`process`]: a guard that stops a peer process when the test ends, however it ends;
+//! - [`wire`]: the conformance check of our compiled `.proto` descriptors against the upstream
+//!   wire facts (`tests/data/wire/<package>.json` in each crate that serves a package).
+//!
+//! Dev-only: `publish = false`, used as a `[dev-dependencies]` entry.
+
+pub mod port;
+pub mod process;
+pub mod wait;
+pub mod wire;
