@@ -1,8 +1,9 @@
 //! Cron jobs (spec §6.3) over [`trigger_core::cron`]: the RPCs, and the scheduler that calls
 //! streamevent's `HandleCronJobEvent` for each occurrence.
 
+use crate::convert::{datetime, invalid, missing};
 use crate::pb;
-use crate::{datetime, invalid, missing, need, simple_id};
+use crate::tasks::{need, simple_id};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -128,8 +129,8 @@ fn apply(spec: Spec, meta: &mut Meta, job: &mut CronJob, now: Millis) -> Result<
         excluded_times: spec.excluded_times.clone(),
     };
     // cron jobs may span 100 years (spec §6.2 range rules)
-    let compiled = rule::compile(&input, 100, now).map_err(crate::to_status)?;
-    let schedule = Schedule::parse(&compiled.rrule_str).map_err(crate::to_status)?;
+    let compiled = rule::compile(&input, 100, now).map_err(crate::convert::to_status)?;
+    let schedule = Schedule::parse(&compiled.rrule_str).map_err(crate::convert::to_status)?;
     let next = if spec.skip_time_filter {
         // at most one catch-up: the latest past occurrence
         schedule.last_at_or_before(now, u16::MAX).or_else(|| schedule.next_after(now))
@@ -225,7 +226,7 @@ impl Handler {
     /// # Errors
     /// An unusable endpoint URL.
     pub fn new(endpoints: &[String], timeout: Duration) -> Result<Handler, String> {
-        Ok(Handler { client: crate::streamevent_client(endpoints)?, timeout })
+        Ok(Handler { client: crate::run::streamevent_client(endpoints)?, timeout })
     }
 
     /// Handles one occurrence: the outcome, and the handler's message or the error.
@@ -332,7 +333,7 @@ impl ExecLog {
 }
 
 fn to_status(e: trigger_core::Error) -> Status {
-    crate::to_status(e)
+    crate::convert::to_status(e)
 }
 
 impl Cron {
@@ -393,9 +394,19 @@ impl Cron {
 
     /// `SubmitCronJob`: create, or update the job with the same task code (keeping its id,
     /// group and status).
-    pub async fn submit(&self, r: pb::CreateCronJobReq) -> Result<Response<pb::CreateCronJobRes>, Status> {
+    pub async fn submit(&self, r: pb::SubmitCronJobReq) -> Result<Response<pb::SubmitCronJobRes>, Status> {
+        let r = pb::CreateCronJobReq::from(r);
         need(&r.task_code, "task_code")?;
-        let Some(cur) = self.by_code(&r.task_code).await? else { return self.create(r).await };
+        let Some(cur) = self.by_code(&r.task_code).await? else {
+            let code = r.task_code.clone();
+            let c = self.create(r).await?.into_inner();
+            return Ok(Response::new(pb::SubmitCronJobRes {
+                job_id: c.job_id,
+                next_run: c.next_run,
+                task_code: code,
+                group_id: c.group_id,
+            }));
+        };
         let mut meta = meta_of(&cur.job);
         if (!r.r#type.is_empty() && r.r#type != meta.r#type)
             || (!r.dept_code.is_empty() && r.dept_code != meta.dept_code)
@@ -408,11 +419,12 @@ impl Cron {
         let mut job = cur.job.clone();
         let next = apply(spec_of_create(&r), &mut meta, &mut job, now())?;
         job.meta = serde_json::to_value(&meta).map_err(|e| status(100_998, e.to_string()))?;
-        let id = job.job_id.clone();
+        let (id, code) = (job.job_id.clone(), job.task_code.clone());
         self.store.save(job, next).await.map_err(to_status)?;
-        Ok(Response::new(pb::CreateCronJobRes {
+        Ok(Response::new(pb::SubmitCronJobRes {
             job_id: id,
             next_run: next.map(datetime).unwrap_or_default(),
+            task_code: code,
             group_id: meta.group_id,
         }))
     }
@@ -454,7 +466,7 @@ impl Cron {
     }
 
     /// `EnableCronJob` / `DisableCronJob`.
-    pub async fn set_enabled(&self, job_id: &str, on: bool) -> Result<Response<pb::EmptyRes>, Status> {
+    pub async fn set_enabled(&self, job_id: &str, on: bool) -> Result<(), Status> {
         let cur = self.stored(job_id).await?;
         let mut meta = meta_of(&cur.job);
         meta.status = i32::from(on);
@@ -463,15 +475,13 @@ impl Cron {
         // enabling recomputes the next run from now; disabling stops the scan
         let next = if on { Schedule::parse(&job.rrule).map_err(to_status)?.next_after(now()) } else { None };
         job.meta = serde_json::to_value(&meta).map_err(|e| status(100_998, e.to_string()))?;
-        self.store.save(job, next).await.map_err(to_status)?;
-        Ok(Response::new(pb::EmptyRes {}))
+        self.store.save(job, next).await.map_err(to_status)
     }
 
     /// `DeleteCronJob` (idempotent).
-    pub async fn delete(&self, job_id: &str) -> Result<Response<pb::EmptyRes>, Status> {
+    pub async fn delete(&self, job_id: &str) -> Result<(), Status> {
         need(job_id, "job_id")?;
-        self.store.delete(job_id).await.map_err(to_status)?;
-        Ok(Response::new(pb::EmptyRes {}))
+        self.store.delete(job_id).await.map_err(to_status)
     }
 
     /// `RunCronJob`: one call of the handler now, in the background (even when disabled).
@@ -496,14 +506,11 @@ impl Cron {
     /// `GetCronJob`.
     pub async fn get(&self, job_id: &str) -> Result<Response<pb::GetCronJobRes>, Status> {
         let s = self.stored(job_id).await?;
-        Ok(Response::new(pb::GetCronJobRes { job: Some(job_pb(&s)) }))
+        Ok(Response::new(pb::GetCronJobRes { cron_job: Some(job_pb(&s)) }))
     }
 
     /// `ListCronJobs`: filtered, newest first, one page.
     pub async fn list(&self, r: pb::ListCronJobsReq) -> Result<Response<pb::ListCronJobsRes>, Status> {
-        if !(0..=1000).contains(&r.page_size) || r.page_num < 0 {
-            return Err(invalid("page_size 0..1000, page_num >= 0".into()));
-        }
         let mut all: Vec<(Meta, StoredJob)> = self
             .store
             .list()
@@ -524,8 +531,8 @@ impl Cron {
         let size = if r.page_size == 0 { 10 } else { r.page_size as usize };
         let page = (r.page_num.max(1) - 1) as usize;
         let total = all.len() as i64;
-        let list = all.iter().skip(page * size).take(size).map(|(_, s)| job_pb(s)).collect();
-        Ok(Response::new(pb::ListCronJobsRes { total, list }))
+        let cron_jobs = all.iter().skip(page * size).take(size).map(|(_, s)| job_pb(s)).collect();
+        Ok(Response::new(pb::ListCronJobsRes { cron_jobs, total }))
     }
 
     /// `PreviewCronJobSchedule`.
@@ -542,8 +549,10 @@ impl Cron {
         let m = meta_of(&s.job);
         let times = Schedule::parse(&s.job.rrule).map_err(to_status)?.upcoming(now(), count);
         Ok(Response::new(pb::PreviewCronJobScheduleRes {
+            job_id: s.job.job_id.clone(),
+            task_code: s.job.task_code.clone(),
             execution_times: times.into_iter().map(datetime).collect(),
-            description: m.description_text,
+            schedule_description: m.description_text,
             rrule_str: m.rrule_str,
         }))
     }

@@ -4,8 +4,8 @@
 //! sits in the plan database. Saving a source row reloads this instance's calendar at once;
 //! other instances pick it up within a minute.
 
+use crate::convert::{invalid, missing, to_status};
 use crate::pb;
-use crate::{invalid, missing, to_status};
 use chrono::{Datelike, NaiveDate, Weekday};
 use serde::Deserialize;
 use sqlx::Row;
@@ -380,7 +380,7 @@ impl Holidays {
     }
 
     /// `SaveHolidaySource`: inserts or replaces the row of its date, then reloads.
-    pub async fn save_source(&self, r: pb::SaveHolidaySourceReq) -> Res<pb::EmptyRes> {
+    pub async fn save_source(&self, r: pb::SaveHolidaySourceReq) -> Result<(), Status> {
         date(&r.date).ok_or_else(|| invalid(format!("date {:?}: yyyy-MM-dd", r.date)))?;
         let n = r.name.chars().count();
         if !(1..=32).contains(&n) {
@@ -414,11 +414,11 @@ impl Holidays {
         .map_err(bad)?;
         tx.commit().await.map_err(bad)?;
         self.reload().await.map_err(to_status)?;
-        Ok(Response::new(pb::EmptyRes {}))
+        Ok(())
     }
 
     /// `SetHolidaySourceEnabled`.
-    pub async fn set_enabled(&self, r: pb::SetHolidaySourceEnabledReq) -> Res<pb::EmptyRes> {
+    pub async fn set_enabled(&self, r: pb::SetHolidaySourceEnabledReq) -> Result<(), Status> {
         date(&r.date).ok_or_else(|| invalid(format!("date {:?}: yyyy-MM-dd", r.date)))?;
         let bad = |e: sqlx::Error| to_status(trigger_core::Error::Store(e.to_string()));
         let n = sqlx::query(&self.db.sql("UPDATE holiday_source SET enabled = ?, update_time = ? WHERE date = ?"))
@@ -433,7 +433,7 @@ impl Holidays {
             return Err(to_status(trigger_core::Error::NotFound(format!("holiday source {}", r.date))));
         }
         self.reload().await.map_err(to_status)?;
-        Ok(Response::new(pb::EmptyRes {}))
+        Ok(())
     }
 
     /// Reloads every minute (rows saved through another instance).

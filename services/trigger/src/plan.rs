@@ -2,9 +2,9 @@
 //! item through streamevent's `HandlerPlanTaskEvent` and reports finished batches and plans with
 //! `NotifyPlanEvent`.
 
+use crate::convert::{datetime, invalid, missing, pk, pk_filter, to_status};
 use crate::cron::{rule_of, rule_pb};
 use crate::pb;
-use crate::{datetime, invalid, missing, to_status};
 use std::sync::Arc;
 use std::time::Duration;
 use streamevent::pb as se;
@@ -34,7 +34,7 @@ impl StreamEventPlans {
     /// # Errors
     /// An unusable endpoint URL.
     pub fn new(endpoints: &[String]) -> Result<StreamEventPlans, String> {
-        Ok(StreamEventPlans { client: crate::streamevent_client(endpoints)? })
+        Ok(StreamEventPlans { client: crate::run::streamevent_client(endpoints)? })
     }
 }
 
@@ -145,18 +145,9 @@ pub struct Plans {
     pub events: Arc<dyn PlanHandler>,
 }
 
-fn reason(r: &str, max: usize) -> Result<(), Status> {
-    if r.chars().count() > max {
-        return Err(invalid(format!("reason: at most {max} characters")));
-    }
-    Ok(())
-}
-
-fn page(num: i32, size: i32) -> Result<Page, Status> {
-    if num < 0 || !(0..=1000).contains(&size) {
-        return Err(invalid("page_num >= 0 and 0 <= page_size <= 1000".into()));
-    }
-    Ok(Page { num: num.into(), size: size.into() })
+fn page(num: i64, size: i64) -> Page {
+    // the validate rules bound both (page_size 0..=500, page_num 0..=1000000)
+    Page { num, size }
 }
 
 fn plan_pb(p: Plan, progress: f32) -> pb::PlanPb {
@@ -167,7 +158,7 @@ fn plan_pb(p: Plan, progress: f32) -> pb::PlanPb {
         create_user: p.create_user,
         update_user: p.update_user,
         dept_code: p.dept_code,
-        id: p.id,
+        id: p.id.to_string(),
         plan_id: p.plan_id,
         plan_name: p.plan_name,
         r#type: p.plan_type,
@@ -199,8 +190,8 @@ fn batch_pb(b: Batch, counts: Vec<(i32, i64)>) -> pb::PlanBatchPb {
         create_user: String::new(),
         update_user: String::new(),
         dept_code: b.dept_code,
-        id: b.id,
-        plan_pk: b.plan_pk,
+        id: b.id.to_string(),
+        plan_pk: b.plan_pk.to_string(),
         plan_id: b.plan_id,
         batch_id: b.batch_id,
         batch_name: b.batch_name,
@@ -213,7 +204,7 @@ fn batch_pb(b: Batch, counts: Vec<(i32, i64)>) -> pb::PlanBatchPb {
         paused_reason: b.paused_reason,
         finished_time: opt_time(b.finished_time),
         exec_cnt: counts.iter().map(|c| c.1).sum(),
-        status_count_map: counts.into_iter().collect(),
+        status_count_map: counts.into_iter().map(|(status, n)| (status.to_string(), n)).collect(),
         ext1: b.ext[0].clone(),
         ext2: b.ext[1].clone(),
         ext3: b.ext[2].clone(),
@@ -229,16 +220,16 @@ fn item_pb(i: ExecItem) -> pb::PlanExecItemPb {
         create_user: String::new(),
         update_user: String::new(),
         dept_code: i.dept_code,
-        id: i.id,
-        plan_pk: i.plan_pk,
+        id: i.id.to_string(),
+        plan_pk: i.plan_pk.to_string(),
         plan_id: i.plan_id,
-        batch_pk: i.batch_pk,
+        batch_pk: i.batch_pk.to_string(),
         batch_id: i.batch_id,
         exec_id: i.exec_id,
         item_id: i.item_id,
         item_type: i.item_type,
         item_name: i.item_name,
-        item_row_id: i.item_row_id,
+        item_row_id: i64::from(i.item_row_id),
         point_id: i.point_id,
         payload: i.payload,
         request_timeout: i.request_timeout,
@@ -268,13 +259,13 @@ fn log_pb(l: ExecLog) -> pb::PlanExecLogPb {
         create_user: String::new(),
         update_user: String::new(),
         dept_code: String::new(),
-        id: l.id,
-        plan_pk: l.plan_pk,
+        id: l.id.to_string(),
+        plan_pk: l.plan_pk.to_string(),
         plan_id: l.plan_id,
         plan_name: l.plan_name,
-        batch_pk: l.batch_pk,
+        batch_pk: l.batch_pk.to_string(),
         batch_id: l.batch_id,
-        item_pk: l.item_pk,
+        item_pk: l.item_pk.to_string(),
         exec_id: l.exec_id,
         item_id: l.item_id,
         item_type: l.item_type,
@@ -292,8 +283,6 @@ fn time_filter(s: &str, what: &str) -> Result<Millis, Status> {
     }
     rule::parse_time(s).map_err(|_| invalid(format!("{what}: yyyy-MM-dd HH:mm:ss")))
 }
-
-const RESULTS: [&str; 5] = ["completed", "terminated", "failed", "delayed", "ongoing"];
 
 type Res<T> = Result<Response<T>, Status>;
 
@@ -348,64 +337,62 @@ impl Plans {
         let c = self.store.create(&built).await.map_err(to_status)?;
         self.wake.notify_one();
         Ok(Response::new(pb::CreatePlanTaskRes {
-            id: c.id,
+            id: c.id.to_string(),
             plan_id: r.plan_id,
             batch_cnt: c.batch_cnt,
             exec_cnt: c.exec_cnt,
         }))
     }
 
-    /// `PausePlan`, `ResumePlan`, `TerminatePlan`.
-    pub async fn plan_action(&self, r: pb::PlanActionReq, action: Action) -> Res<pb::EmptyRes> {
-        reason(&r.reason, 200)?;
-        let k = Key::of(r.id, &r.plan_id, "plan_id").map_err(to_status)?;
+    /// `PausePlan`, `ResumePlan`, `TerminatePlan` of the plan `id` or `plan_id`.
+    pub async fn plan_action(&self, id: &str, plan_id: &str, reason: &str, action: Action) -> Result<(), Status> {
+        let k = Key::of(pk(id)?, plan_id, "plan_id").map_err(to_status)?;
         let t = now();
         match action {
-            Action::Pause => self.store.pause_plan(&k, &r.reason, "", t).await.map_err(to_status)?,
+            Action::Pause => self.store.pause_plan(&k, reason, "", t).await.map_err(to_status)?,
             Action::Resume => {
                 self.store.resume_plan(&k, "", t).await.map_err(to_status)?;
                 self.wake.notify_one();
             }
             Action::Terminate => {
-                let ev = self.store.terminate_plan(&k, &r.reason, "", t).await.map_err(to_status)?;
+                let ev = self.store.terminate_plan(&k, reason, "", t).await.map_err(to_status)?;
                 self.notify_all(ev.into_iter().collect()).await;
             }
         }
-        Ok(Response::new(pb::EmptyRes {}))
+        Ok(())
     }
 
-    /// `PausePlanBatch`, `ResumePlanBatch`, `TerminatePlanBatch`.
-    pub async fn batch_action(&self, r: pb::PlanBatchActionReq, action: Action) -> Res<pb::EmptyRes> {
-        reason(&r.reason, 200)?;
-        let k = Key::of(r.id, &r.batch_id, "batch_id").map_err(to_status)?;
+    /// `PausePlanBatch`, `ResumePlanBatch`, `TerminatePlanBatch` of the batch `id` or `batch_id`.
+    pub async fn batch_action(&self, id: &str, batch_id: &str, reason: &str, action: Action) -> Result<(), Status> {
+        let k = Key::of(pk(id)?, batch_id, "batch_id").map_err(to_status)?;
         let t = now();
         match action {
-            Action::Pause => self.store.pause_batch(&k, &r.reason, t).await.map_err(to_status)?,
+            Action::Pause => self.store.pause_batch(&k, reason, t).await.map_err(to_status)?,
             Action::Resume => {
                 self.store.resume_batch(&k, t).await.map_err(to_status)?;
                 self.wake.notify_one();
             }
             Action::Terminate => {
-                let ev = self.store.terminate_batch(&k, &r.reason, t).await.map_err(to_status)?;
+                let ev = self.store.terminate_batch(&k, reason, t).await.map_err(to_status)?;
                 self.notify_all(ev).await;
             }
         }
-        Ok(Response::new(pb::EmptyRes {}))
+        Ok(())
     }
 
-    /// `PausePlanExecItem`, `ResumePlanExecItem`, `TerminatePlanExecItem`, `RunPlanExecItem`.
-    pub async fn item_action(&self, r: pb::PlanExecItemActionReq, action: ItemAction) -> Res<pb::EmptyRes> {
-        reason(&r.reason, 1000)?;
-        let k = Key::of(r.id, &r.exec_id, "exec_id").map_err(to_status)?;
+    /// `PausePlanExecItem`, `ResumePlanExecItem`, `TerminatePlanExecItem`, `RunPlanExecItem` of
+    /// the item `id` or `exec_id`.
+    pub async fn item_action(&self, id: &str, exec_id: &str, reason: &str, action: ItemAction) -> Result<(), Status> {
+        let k = Key::of(pk(id)?, exec_id, "exec_id").map_err(to_status)?;
         let t = now();
         match action {
-            ItemAction::Pause => self.store.pause_item(&k, &r.reason, t).await.map_err(to_status)?,
+            ItemAction::Pause => self.store.pause_item(&k, reason, t).await.map_err(to_status)?,
             ItemAction::Resume => {
                 self.store.resume_item(&k, t).await.map_err(to_status)?;
                 self.wake.notify_one();
             }
             ItemAction::Terminate => {
-                let ev = self.store.terminate_item(&k, &r.reason, t).await.map_err(to_status)?;
+                let ev = self.store.terminate_item(&k, reason, t).await.map_err(to_status)?;
                 self.notify_all(ev).await;
             }
             ItemAction::Run => {
@@ -413,23 +400,16 @@ impl Plans {
                 self.wake.notify_one();
             }
         }
-        Ok(Response::new(pb::EmptyRes {}))
+        Ok(())
     }
 
-    /// `CallbackPlanExecItem`.
-    pub async fn callback(&self, r: pb::CallbackPlanExecItemReq) -> Res<pb::EmptyRes> {
-        if !RESULTS.contains(&r.exec_result.as_str()) {
-            return Err(invalid(format!("exec_result {:?}: one of {}", r.exec_result, RESULTS.join(", "))));
-        }
-        if r.message.chars().count() > 1000 {
-            return Err(invalid("message: at most 1000 characters".into()));
-        }
-        reason(&r.reason, 1000)?;
+    /// `CallbackPlanExecItem` (exec_result, message and reason are checked by the validate rules).
+    pub async fn callback(&self, r: pb::CallbackPlanExecItemReq) -> Result<(), Status> {
         let delay = r.delay_config.unwrap_or_default();
         if !delay.next_trigger_time.is_empty() {
             time_filter(&delay.next_trigger_time, "delay_config.next_trigger_time")?;
         }
-        let k = Key::of(r.id, &r.exec_id, "exec_id").map_err(to_status)?;
+        let k = Key::of(pk(&r.id)?, &r.exec_id, "exec_id").map_err(to_status)?;
         let reply = Reply {
             exec_result: r.exec_result,
             message: r.message,
@@ -439,7 +419,7 @@ impl Plans {
         };
         let ev = self.store.callback(&k, &reply, now()).await.map_err(to_status)?;
         self.notify_all(ev).await;
-        Ok(Response::new(pb::EmptyRes {}))
+        Ok(())
     }
 
     async fn plan_with_progress(&self, p: Plan) -> Result<pb::PlanPb, Status> {
@@ -449,7 +429,7 @@ impl Plans {
 
     /// `GetPlan`.
     pub async fn get_plan(&self, r: pb::GetPlanReq) -> Res<pb::GetPlanRes> {
-        let k = Key::of(r.id, &r.plan_id, "plan_id").map_err(to_status)?;
+        let k = Key::of(pk(&r.id)?, &r.plan_id, "plan_id").map_err(to_status)?;
         let p = self.store.plan(&k).await.map_err(to_status)?;
         Ok(Response::new(pb::GetPlanRes { plan: Some(self.plan_with_progress(p).await?) }))
     }
@@ -457,17 +437,17 @@ impl Plans {
     /// `ListPlans`.
     pub async fn list_plans(&self, r: pb::ListPlansReq) -> Res<pb::ListPlansRes> {
         let f = PlanFilter { plan_id: r.plan_id, plan_name: r.plan_name, status: r.status, plan_type: r.r#type };
-        let (total, rows) = self.store.list_plans(&f, page(r.page_num, r.page_size)?).await.map_err(to_status)?;
+        let (total, rows) = self.store.list_plans(&f, page(r.page_num, r.page_size)).await.map_err(to_status)?;
         let pks: Vec<i64> = rows.iter().map(|p| p.id).collect();
         let mut counts = self.store.status_counts_of(StatusOf::Plan, &pks).await.map_err(to_status)?;
-        let list = rows
+        let plans = rows
             .into_iter()
             .map(|p| {
                 let progress = progress_of(&counts.remove(&p.id).unwrap_or_default());
                 plan_pb(p, progress)
             })
             .collect();
-        Ok(Response::new(pb::ListPlansRes { total, list }))
+        Ok(Response::new(pb::ListPlansRes { plans, total }))
     }
 
     async fn batch_with_counts(&self, b: Batch) -> Result<pb::PlanBatchPb, Status> {
@@ -477,44 +457,44 @@ impl Plans {
 
     /// `GetPlanBatch`.
     pub async fn get_batch(&self, r: pb::GetPlanBatchReq) -> Res<pb::GetPlanBatchRes> {
-        let k = Key::of(r.id, &r.batch_id, "batch_id").map_err(to_status)?;
+        let k = Key::of(pk(&r.id)?, &r.batch_id, "batch_id").map_err(to_status)?;
         let b = self.store.batch(&k).await.map_err(to_status)?;
-        Ok(Response::new(pb::GetPlanBatchRes { batch: Some(self.batch_with_counts(b).await?) }))
+        Ok(Response::new(pb::GetPlanBatchRes { plan_batch: Some(self.batch_with_counts(b).await?) }))
     }
 
     /// `ListPlanBatches`.
     pub async fn list_batches(&self, r: pb::ListPlanBatchesReq) -> Res<pb::ListPlanBatchesRes> {
         let f = BatchFilter {
-            plan_pk: r.plan_pk,
+            plan_pk: pk_filter(&r.plan_pk),
             plan_id: r.plan_id,
             batch_id: r.batch_id,
             status: r.status,
             plan_type: r.plan_type,
         };
-        let (total, rows) = self.store.list_batches(&f, page(r.page_num, r.page_size)?).await.map_err(to_status)?;
+        let (total, rows) = self.store.list_batches(&f, page(r.page_num, r.page_size)).await.map_err(to_status)?;
         let pks: Vec<i64> = rows.iter().map(|b| b.id).collect();
         let mut counts = self.store.status_counts_of(StatusOf::Batch, &pks).await.map_err(to_status)?;
-        let list = rows
+        let plan_batches = rows
             .into_iter()
             .map(|b| {
                 let c = counts.remove(&b.id).unwrap_or_default();
                 batch_pb(b, c)
             })
             .collect();
-        Ok(Response::new(pb::ListPlanBatchesRes { total, list }))
+        Ok(Response::new(pb::ListPlanBatchesRes { plan_batches, total }))
     }
 
     /// `GetPlanExecItem`.
     pub async fn get_item(&self, r: pb::GetPlanExecItemReq) -> Res<pb::GetPlanExecItemRes> {
-        let k = Key::of(r.id, &r.exec_id, "exec_id").map_err(to_status)?;
+        let k = Key::of(pk(&r.id)?, &r.exec_id, "exec_id").map_err(to_status)?;
         let i = self.store.item(&k).await.map_err(to_status)?;
-        Ok(Response::new(pb::GetPlanExecItemRes { list: vec![item_pb(i)] }))
+        Ok(Response::new(pb::GetPlanExecItemRes { plan_exec_item: vec![item_pb(i)] }))
     }
 
     /// `ListPlanExecItems`.
     pub async fn list_items(&self, r: pb::ListPlanExecItemsReq) -> Res<pb::ListPlanExecItemsRes> {
         let f = ItemFilter {
-            id: r.id,
+            id: pk_filter(&r.id),
             exec_id: r.exec_id,
             plan_id: r.plan_id,
             batch_id: r.batch_id,
@@ -522,25 +502,21 @@ impl Plans {
             item_name: r.item_name,
             status: r.status,
         };
-        let (total, rows) = self.store.list_items(&f, page(r.page_num, r.page_size)?).await.map_err(to_status)?;
-        Ok(Response::new(pb::ListPlanExecItemsRes { total, list: rows.into_iter().map(item_pb).collect() }))
+        let (total, rows) = self.store.list_items(&f, page(r.page_num, r.page_size)).await.map_err(to_status)?;
+        Ok(Response::new(pb::ListPlanExecItemsRes { plan_exec_items: rows.into_iter().map(item_pb).collect(), total }))
     }
 
     /// `GetPlanExecLog`.
     pub async fn get_log(&self, r: pb::GetPlanExecLogReq) -> Res<pb::GetPlanExecLogRes> {
-        if r.id == 0 {
-            return Err(missing("id"));
-        }
-        let l = self.store.log(r.id).await.map_err(to_status)?;
-        Ok(Response::new(pb::GetPlanExecLogRes { log: Some(log_pb(l)) }))
+        let l = self.store.log(pk(&r.id)?).await.map_err(to_status)?;
+        Ok(Response::new(pb::GetPlanExecLogRes { plan_exec_log: Some(log_pb(l)) }))
     }
 
     /// `ListPlanExecLogs`.
     pub async fn list_logs(&self, r: pb::ListPlanExecLogsReq) -> Res<pb::ListPlanExecLogsRes> {
         if !r.exec_result.is_empty() {
-            return Err(invalid(
-                "exec_result (ints) cannot match the stored result texts; filter with exec_results".into(),
-            ));
+            // upstream declares the filter as int32 while the logs keep result texts
+            return Err(invalid("exec_result (int32) cannot match the stored result texts".into()));
         }
         let f = LogFilter {
             plan_id: r.plan_id,
@@ -549,10 +525,10 @@ impl Plans {
             exec_id: r.exec_id,
             start: time_filter(&r.start_time, "start_time")?,
             end: time_filter(&r.end_time, "end_time")?,
-            exec_result: r.exec_results,
+            exec_result: vec![],
         };
-        let (total, rows) = self.store.list_logs(&f, page(r.page_num, r.page_size)?).await.map_err(to_status)?;
-        Ok(Response::new(pb::ListPlanExecLogsRes { total, list: rows.into_iter().map(log_pb).collect() }))
+        let (total, rows) = self.store.list_logs(&f, page(r.page_num, r.page_size)).await.map_err(to_status)?;
+        Ok(Response::new(pb::ListPlanExecLogsRes { plan_exec_logs: rows.into_iter().map(log_pb).collect(), total }))
     }
 
     /// `GetExecItemDashboard`.
@@ -561,11 +537,11 @@ impl Plans {
         Ok(Response::new(pb::GetExecItemDashboardRes {
             stats: stats
                 .into_iter()
-                .map(|s| pb::ExecItemStatPb {
+                .map(|s| pb::ExecItemDashboardItemPb {
                     plan_type: s.plan_type,
                     total: s.total,
-                    finished: Some(pb::ExecItemFinishedPb { total: s.finished, terminated: s.terminated }),
-                    pending: Some(pb::ExecItemPendingPb { total: s.pending, delayed: s.delayed }),
+                    finished: Some(pb::FinishedItemsStatsPb { total: s.finished, terminated: s.terminated }),
+                    pending: Some(pb::PendingItemsStatsPb { total: s.pending, delayed: s.delayed }),
                 })
                 .collect(),
         }))

@@ -108,12 +108,12 @@ async fn a_plan_runs_through_streamevent_and_reports_its_end() {
         .unwrap()
         .into_inner();
     assert_eq!(batches.total, 2);
-    let b = &batches.list[0];
-    assert_eq!((b.exec_cnt, b.status_count_map.get(&200).copied()), (2, Some(2)));
+    let b = &batches.plan_batches[0];
+    assert_eq!((b.exec_cnt, b.status_count_map.get("200").copied()), (2, Some(2)));
     assert!(b.batch_name.starts_with("name p1@") && b.batch_num.starts_with('B') && !b.finished_time.is_empty());
     let got =
         c.get_plan_batch(pb::GetPlanBatchReq { batch_id: b.batch_id.clone(), ..Default::default() }).await.unwrap();
-    assert_eq!(got.into_inner().batch.unwrap().id, b.id);
+    assert_eq!(got.into_inner().plan_batch.unwrap().id, b.id);
     let items = c
         .list_plan_exec_items(pb::ListPlanExecItemsReq {
             plan_id: "p1".into(),
@@ -124,25 +124,32 @@ async fn a_plan_runs_through_streamevent_and_reports_its_end() {
         .unwrap()
         .into_inner();
     assert_eq!(items.total, 2);
-    assert!(items.list.iter().all(|i| i.status == 200 && i.trigger_count == 1 && i.last_result == "completed"));
+    assert!(items
+        .plan_exec_items
+        .iter()
+        .all(|i| i.status == 200 && i.trigger_count == 1 && i.last_result == "completed"));
     let one = c
-        .get_plan_exec_item(pb::GetPlanExecItemReq { exec_id: items.list[0].exec_id.clone(), ..Default::default() })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(one.list[0].point_id, "pt-a");
-    let logs = c
-        .list_plan_exec_logs(pb::ListPlanExecLogsReq {
-            plan_id: "p1".into(),
-            exec_results: vec!["completed".into()],
+        .get_plan_exec_item(pb::GetPlanExecItemReq {
+            exec_id: items.plan_exec_items[0].exec_id.clone(),
             ..Default::default()
         })
         .await
         .unwrap()
         .into_inner();
+    assert_eq!(one.plan_exec_item[0].point_id, "pt-a");
+    let logs = c
+        .list_plan_exec_logs(pb::ListPlanExecLogsReq { plan_id: "p1".into(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(logs.total, 4);
-    let log =
-        c.get_plan_exec_log(pb::GetPlanExecLogReq { id: logs.list[0].id }).await.unwrap().into_inner().log.unwrap();
+    let log = c
+        .get_plan_exec_log(pb::GetPlanExecLogReq { id: logs.plan_exec_logs[0].id.clone() })
+        .await
+        .unwrap()
+        .into_inner()
+        .plan_exec_log
+        .unwrap();
     assert_eq!((log.plan_name.as_str(), log.message.as_str()), ("name p1", "recorded"));
     let dash = c
         .get_exec_item_dashboard(pb::GetExecItemDashboardReq { dept_code: "d1".into(), ..Default::default() })
@@ -153,7 +160,7 @@ async fn a_plan_runs_through_streamevent_and_reports_its_end() {
     assert_eq!((dash.stats[0].total, dash.stats[0].finished.unwrap().total), (4, 4));
     let listed =
         c.list_plans(pb::ListPlansReq { plan_name: "p1".into(), ..Default::default() }).await.unwrap().into_inner();
-    assert_eq!((listed.total, listed.list[0].progress), (1, 100.0));
+    assert_eq!((listed.total, listed.plans[0].progress), (1, 100.0));
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -170,7 +177,7 @@ async fn a_failed_dispatch_waits_for_a_callback_and_states_are_enforced() {
             .await
             .unwrap()
             .into_inner()
-            .list
+            .plan_exec_items
     };
     let running = wait("two dispatch failures", async || {
         let l = list(&mut c).await;
@@ -178,11 +185,15 @@ async fn a_failed_dispatch_waits_for_a_callback_and_states_are_enforced() {
     })
     .await;
     assert_eq!(running.len(), 2);
-    let pk = pb::PlanActionReq { plan_id: "p2".into(), reason: "stop".into(), ..Default::default() };
-    assert_eq!(code(&c.terminate_plan(pk.clone()).await.unwrap_err()), "105102", "items are running");
-    let item = |i: usize| pb::PlanExecItemActionReq { exec_id: running[i].exec_id.clone(), ..Default::default() };
-    assert_eq!(code(&c.pause_plan_exec_item(item(0)).await.unwrap_err()), "105102");
-    assert_eq!(code(&c.run_plan_exec_item(item(0)).await.unwrap_err()), "105102");
+    let pause = pb::PausePlanReq { plan_id: "p2".into(), reason: "stop".into(), ..Default::default() };
+    let resume = pb::ResumePlanReq { plan_id: "p2".into(), ..Default::default() };
+    let terminate = pb::TerminatePlanReq { plan_id: "p2".into(), reason: "stop".into(), ..Default::default() };
+    assert_eq!(code(&c.terminate_plan(terminate.clone()).await.unwrap_err()), "105102", "items are running");
+    let exec_id = |i: usize| running[i].exec_id.clone();
+    let pause_item = |i: usize| pb::PausePlanExecItemReq { exec_id: exec_id(i), ..Default::default() };
+    assert_eq!(code(&c.pause_plan_exec_item(pause_item(0)).await.unwrap_err()), "105102");
+    let run = pb::RunPlanExecItemReq { exec_id: exec_id(0), ..Default::default() };
+    assert_eq!(code(&c.run_plan_exec_item(run).await.unwrap_err()), "105102");
 
     let done = |i: usize, r: &str| pb::CallbackPlanExecItemReq {
         exec_id: running[i].exec_id.clone(),
@@ -209,9 +220,9 @@ async fn a_failed_dispatch_waits_for_a_callback_and_states_are_enforced() {
     assert!(b.last_reason.starts_with("busy, by callback, 下次重试时间"), "{}", b.last_reason);
 
     // pause and resume the delayed item, then terminate the plan: nothing runs any more
-    c.pause_plan_exec_item(item(1)).await.unwrap();
-    c.resume_plan_exec_item(item(1)).await.unwrap();
-    c.pause_plan(pk.clone()).await.unwrap();
+    c.pause_plan_exec_item(pause_item(1)).await.unwrap();
+    c.resume_plan_exec_item(pb::ResumePlanExecItemReq { exec_id: exec_id(1), ..Default::default() }).await.unwrap();
+    c.pause_plan(pause).await.unwrap();
     let plan = c
         .get_plan(pb::GetPlanReq { plan_id: "p2".into(), ..Default::default() })
         .await
@@ -220,12 +231,12 @@ async fn a_failed_dispatch_waits_for_a_callback_and_states_are_enforced() {
         .plan
         .unwrap();
     assert_eq!((plan.status, plan.paused_reason.as_str(), plan.progress), (2, "stop", 50.0));
-    c.resume_plan(pk.clone()).await.unwrap();
-    c.terminate_plan(pk.clone()).await.unwrap();
+    c.resume_plan(resume.clone()).await.unwrap();
+    c.terminate_plan(terminate).await.unwrap();
     let plan =
         c.get_plan(pb::GetPlanReq { id: plan.id, ..Default::default() }).await.unwrap().into_inner().plan.unwrap();
     assert_eq!((plan.status, plan.terminated_reason.as_str()), (3, "stop"));
-    assert_eq!(code(&c.resume_plan(pk).await.unwrap_err()), "105102");
+    assert_eq!(code(&c.resume_plan(resume).await.unwrap_err()), "105102");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -240,7 +251,7 @@ async fn bad_plan_requests_are_refused_and_store_nothing() {
         ("101103", Box::new(|r| r.plan_id.clear())),
         ("101103", Box::new(|r| r.dept_code.clear())),
         ("101103", Box::new(|r| r.exec_items.clear())),
-        ("101102", Box::new(|r| r.rule = None)),
+        ("101103", Box::new(|r| r.rule = None)),
         ("101103", Box::new(|r| r.rule.as_mut().unwrap().hours.clear())),
         ("101103", Box::new(|r| r.rule.as_mut().unwrap().freq = 9)),
         ("101103", Box::new(|r| r.start_time = "yesterday".into())),
@@ -263,13 +274,20 @@ async fn bad_plan_requests_are_refused_and_store_nothing() {
         let e = c.create_plan_task(r).await.unwrap_err();
         assert_eq!(code(&e), *want, "{e:?}");
     }
-    let none = pb::PlanActionReq::default();
+    let none = pb::PausePlanReq::default();
     assert_eq!(code(&c.pause_plan(none).await.unwrap_err()), "101103");
-    let long = pb::PlanActionReq { plan_id: "x".into(), reason: "r".repeat(201), ..Default::default() };
-    assert_eq!(code(&c.pause_plan(long).await.unwrap_err()), "101103");
-    let missing = pb::PlanActionReq { plan_id: "missing".into(), ..Default::default() };
-    assert_eq!(code(&c.pause_plan(missing.clone()).await.unwrap_err()), "102102");
-    c.resume_plan(missing).await.expect("resuming a missing plan is a no-op");
+    let long = pb::PausePlanReq { plan_id: "x".into(), reason: "r".repeat(201), ..Default::default() };
+    let e = c.pause_plan(long).await.unwrap_err();
+    assert_eq!((e.code(), code(&e).as_str()), (tonic::Code::InvalidArgument, "101103"));
+    assert_eq!(e.message(), "invalid PausePlanReq.Reason: value length must be at most 200 runes");
+    let missing = pb::PausePlanReq { plan_id: "missing".into(), ..Default::default() };
+    assert_eq!(code(&c.pause_plan(missing).await.unwrap_err()), "102102");
+    c.resume_plan(pb::ResumePlanReq { plan_id: "missing".into(), ..Default::default() })
+        .await
+        .expect("resuming a missing plan is a no-op");
+    // ids are strings on the wire: one that no plan of ours has is not found
+    let e = c.get_plan(pb::GetPlanReq { id: "0192f0c1-uuid".into(), ..Default::default() }).await.unwrap_err();
+    assert_eq!(code(&e), "102102");
     let e = c
         .get_plan_exec_item(pb::GetPlanExecItemReq { exec_id: "nope".into(), ..Default::default() })
         .await

@@ -80,7 +80,8 @@ async fn callbacks_inspection_and_bad_arguments() {
         .into_inner();
     assert_eq!((r.queue.as_str(), r.id.as_str()), ("critical", "m-1"));
     assert_eq!(r.trace_id.len(), 32);
-    let info = c.get_task_info(pb::TaskReq { queue: "critical".into(), id: "m-1".into() }).await.unwrap().into_inner();
+    let info =
+        c.get_task_info(pb::GetTaskInfoReq { queue: "critical".into(), id: "m-1".into() }).await.unwrap().into_inner();
     assert_eq!(info.task_info.unwrap().state, 3, "scheduled (asynq 3)");
     let t0 = Instant::now();
     loop {
@@ -95,16 +96,12 @@ async fn callbacks_inspection_and_bad_arguments() {
     assert_eq!(body, serde_json::json!({"msgId": "m-1", "Msg": {"order": 42}}));
     // completed, kept (retention), listed
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let done = c.get_task_info(pb::TaskReq { queue: "critical".into(), id: "m-1".into() }).await.unwrap().into_inner();
+    let done =
+        c.get_task_info(pb::GetTaskInfoReq { queue: "critical".into(), id: "m-1".into() }).await.unwrap().into_inner();
     let done = done.task_info.unwrap();
     assert_eq!((done.state, done.result.as_str()), (6, "success"));
     let list = c
-        .list_completed_tasks(pb::ListTasksReq {
-            queue: "critical".into(),
-            page_size: 10,
-            page_num: 1,
-            group: String::new(),
-        })
+        .list_completed_tasks(pb::ListCompletedTasksReq { queue: "critical".into(), page_size: 10, page_num: 1 })
         .await
         .unwrap()
         .into_inner();
@@ -158,7 +155,7 @@ async fn callbacks_inspection_and_bad_arguments() {
     let e = c.historical_stats(pb::HistoricalStatsReq { queue: "critical".into(), n: 91 }).await.unwrap_err();
     assert_eq!(code(&e), "101103");
     let e = c
-        .list_pending_tasks(pb::ListTasksReq { queue: "critical".into(), page_size: 501, ..Default::default() })
+        .list_pending_tasks(pb::ListPendingTasksReq { queue: "critical".into(), page_size: 501, ..Default::default() })
         .await
         .unwrap_err();
     assert_eq!(code(&e), "101103");
@@ -200,12 +197,12 @@ async fn callbacks_inspection_and_bad_arguments() {
         .unwrap()
         .into_inner()
         .results;
-    let by: HashMap<&str, &pb::InvokeResultPb> = res.iter().map(|r| (r.id.as_str(), r)).collect();
-    assert!(by["h-ok"].success && by["h-ok"].status_code == 200 && by["h-ok"].data == "ok", "{:?}", by["h-ok"]);
+    let by: HashMap<&str, &pb::InvokeTaskResultPb> = res.iter().map(|r| (r.id.as_str(), r)).collect();
+    assert!(by["h-ok"].success && by["h-ok"].status_code == 200 && by["h-ok"].data == b"ok", "{:?}", by["h-ok"]);
     assert!(seen.lock().unwrap().contains_key("inv-1"), "the HTTP call reached the server with its body");
     assert!(!by["h-down"].success && !by["h-down"].error.is_empty());
     // HealthCheckResponse{status: SERVING} = 08 01
-    assert!(by["g-ok"].success && by["g-ok"].data == "CAE=", "{:?}", by["g-ok"]);
+    assert!(by["g-ok"].success && by["g-ok"].data == [8, 1], "{:?}", by["g-ok"]);
     assert_eq!((by["g-missing"].success, by["g-missing"].status_code), (false, tonic::Code::Unimplemented as i32));
     let e = c
         .invoke(pb::InvokeReq {
@@ -215,20 +212,21 @@ async fn callbacks_inspection_and_bad_arguments() {
         .await
         .unwrap_err();
     assert_eq!(code(&e), "101103");
-    assert_eq!(code(&c.invoke(pb::InvokeReq::default()).await.unwrap_err()), "101102");
+    assert_eq!(code(&c.invoke(pb::InvokeReq::default()).await.unwrap_err()), "101103", "tasks: min_items 1");
 
     // ids: {prefix}{yyyyMMddHHmmss}{seq >= 4 digits}, from the shared Redis counter
-    let a = c.next_id(pb::NextIdReq { out_desc_type: "ORD".into(), separate: true }).await.unwrap().into_inner().id;
+    let a =
+        c.next_id(pb::NextIdReq { out_desc_type: "ORD".into(), separate: true }).await.unwrap().into_inner().next_id;
     let b = c
         .batch_next_id(pb::BatchNextIdReq { out_desc_type: "ORD".into(), separate: true, count: 3 })
         .await
         .unwrap()
         .into_inner()
-        .ids;
+        .next_ids;
     assert!(a.starts_with("ORD") && a.len() == 3 + 14 + 4 && a[3..].bytes().all(|x| x.is_ascii_digit()), "{a}");
     let seq = |s: &str| s[17..].parse::<u64>().unwrap();
     assert_eq!(b.iter().map(|x| seq(x)).collect::<Vec<_>>(), [seq(&a) + 1, seq(&a) + 2, seq(&a) + 3]);
-    let d = c.next_id(pb::NextIdReq::default()).await.unwrap().into_inner().id;
+    let d = c.next_id(pb::NextIdReq::default()).await.unwrap().into_inner().next_id;
     assert!(d.starts_with('O'), "default prefix: {d}");
     let e = c.batch_next_id(pb::BatchNextIdReq { count: 0, ..Default::default() }).await.unwrap_err();
     assert_eq!(code(&e), "101103");
@@ -258,7 +256,7 @@ async fn callbacks_inspection_and_bad_arguments() {
         .unwrap_err();
     assert_eq!(code(&e), "101103");
     let e = c.calc_plan_task_date(pb::CalcPlanTaskDateReq::default()).await.unwrap_err();
-    assert_eq!(code(&e), "101102");
+    assert_eq!((code(&e).as_str(), e.message()), ("101103", "invalid CalcPlanTaskDateReq.Rule: value is required"));
     let h = c.historical_stats(pb::HistoricalStatsReq { queue: "critical".into(), n: 2 }).await.unwrap().into_inner();
     assert_eq!(h.daily_stat[0].processed, 1);
     std::fs::remove_dir_all(&dir).ok();
@@ -341,7 +339,7 @@ async fn sqlite_default_survives_kill_9() {
     assert!(seen.lock().unwrap().is_empty());
     let _svc = start_with(&dir, &store, port);
     let mut c = client(port).await;
-    let later = c.get_task_info(pb::TaskReq { queue: "critical".into(), id: "later".into() }).await.unwrap();
+    let later = c.get_task_info(pb::GetTaskInfoReq { queue: "critical".into(), id: "later".into() }).await.unwrap();
     assert_eq!(later.into_inner().task_info.unwrap().state, 3, "still scheduled");
     let t0 = Instant::now();
     while !seen.lock().unwrap().contains_key("soon") {

@@ -1,0 +1,150 @@
+//! The service's configuration: the keys of the upstream `etc/trigger.yaml` and ours, with the
+//! embedded defaults in `etc/trigger.yaml`.
+
+use serde::{Deserialize, Serialize};
+
+/// The embedded default configuration.
+pub const DEFAULTS: &str = include_str!("../etc/trigger.yaml");
+
+/// The queue every callback task goes to (upstream).
+pub const QUEUE: &str = "critical";
+
+/// Configuration (see `etc/trigger.yaml`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Config {
+    /// gRPC listen address.
+    pub listen_on: String,
+    /// Logging.
+    pub log: zero_svc::config::Log,
+    /// Metrics endpoint.
+    pub prometheus: zero_svc::config::Prometheus,
+    /// Redis.
+    pub redis: RedisCfg,
+    /// Redis database number.
+    #[serde(rename = "RedisDB")]
+    pub redis_db: u32,
+    /// The embedded store, used when `Redis.Host` is empty.
+    #[serde(rename = "DB")]
+    pub db: DbCfg,
+    /// The engine.
+    pub engine: trigger_core::Config,
+    /// Workers.
+    pub worker: Worker,
+    /// Retention of completed tasks (s).
+    pub retention_seconds: u64,
+    /// streamevent, which handles cron occurrences.
+    pub stream_event_conf: StreamEventConf,
+    /// The cron scheduler.
+    pub cron_task: CronTask,
+    /// Plan tasks.
+    pub plan_task: PlanTask,
+    /// Shutdown grace (s).
+    pub grace_period_seconds: u64,
+}
+
+/// `Redis`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct RedisCfg {
+    /// `host:port`; empty for the in-memory store.
+    pub host: String,
+    /// Password.
+    pub pass: String,
+    /// Key prefix.
+    pub key: String,
+}
+
+/// `DB`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct DbCfg {
+    /// `sqlite://path` (created if missing); empty keeps tasks in memory only.
+    pub data_source: String,
+}
+
+/// `StreamEventConf`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct StreamEventConf {
+    /// gRPC endpoints (the first is used).
+    pub endpoints: Vec<String>,
+    /// Call timeout (ms).
+    pub timeout: u64,
+}
+
+/// `CronTask`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct CronTask {
+    /// Skip an occurrence this late (s) unless the job sets its own.
+    pub max_delay_seconds: i64,
+    /// Lease of a claimed occurrence when the job sets none (s).
+    pub lease_seconds: i64,
+    /// Shortest lease (s).
+    pub min_lease_seconds: i64,
+    /// Idle scan period (ms).
+    pub scan_millis: u64,
+}
+
+/// `PlanTask`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct PlanTask {
+    /// Where plans live: `sqlite://…`, `postgres://…` or `mysql://…`; empty: `DB.DataSource`
+    /// (and when that is empty too, memory only).
+    pub data_source: String,
+    /// Items handled at once by this instance.
+    pub concurrency: usize,
+    /// How long a claim holds an item (s).
+    pub lease_seconds: u64,
+    /// Idle scan pause, picked at random between these (ms).
+    pub idle_min_millis: u64,
+    /// See `idle_min_millis`.
+    pub idle_max_millis: u64,
+}
+
+impl PlanTask {
+    /// The database URL of the plan store.
+    pub fn url(&self, db: &DbCfg) -> String {
+        if !self.data_source.is_empty() {
+            self.data_source.clone()
+        } else if !db.data_source.is_empty() {
+            db.data_source.clone()
+        } else {
+            "sqlite::memory:".into()
+        }
+    }
+}
+
+/// `Worker`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Worker {
+    /// Tasks at once.
+    pub concurrency: usize,
+    /// Idle poll interval (ms).
+    pub poll_ms: u64,
+}
+
+impl Config {
+    /// The Redis URL of `Redis` and `RedisDB`.
+    pub fn redis_url(&self) -> String {
+        let auth = if self.redis.pass.is_empty() { String::new() } else { format!(":{}@", self.redis.pass) };
+        format!("redis://{auth}{}/{}", self.redis.host, self.redis_db)
+    }
+}
+
+impl zero_svc::ServiceConfig for Config {
+    const NAME: &'static str = "trigger";
+    const DEFAULTS: &'static str = DEFAULTS;
+    fn listen_on(&self) -> &str {
+        &self.listen_on
+    }
+    fn log_level(&self) -> &str {
+        &self.log.level
+    }
+    fn prometheus(&self) -> &str {
+        &self.prometheus.listen_on
+    }
+}

@@ -1,0 +1,168 @@
+//! Protobuf ↔ domain: statuses of the engine's errors, times as Asia/Shanghai datetimes, string
+//! ids of the wire ↔ the engine's numeric keys, task and queue views.
+
+use crate::pb;
+use tonic::Status;
+use trigger_core::task::{Millis, QueueInfo, TaskInfo};
+use zero_svc::errcode::status;
+
+/// The status of an engine error (its upstream code).
+pub(crate) fn to_status(e: trigger_core::Error) -> Status {
+    status(e.code(), e.to_string())
+}
+
+/// 101102: a required value is missing.
+pub(crate) fn missing(what: &str) -> Status {
+    status(101_102, format!("{what} is required"))
+}
+
+/// 101103: a value is invalid.
+pub(crate) fn invalid(what: String) -> Status {
+    status(101_103, what)
+}
+
+/// Asia/Shanghai (no daylight saving).
+pub(crate) fn shanghai() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset")
+}
+
+/// A datetime text (`yyyy-MM-dd HH:mm:ss`, Shanghai) of ms since the epoch.
+pub fn datetime(ms: Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.with_timezone(&shanghai()).format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
+/// The engine key of a wire id (ids are strings upstream; ours are the decimal text of the key).
+/// Empty → 0 (not given); text that no key of ours renders as → 102102.
+pub(crate) fn pk(id: &str) -> Result<i64, Status> {
+    if id.is_empty() {
+        return Ok(0);
+    }
+    id.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| status(102_102, format!("id {id:?} not found")))
+}
+
+/// [`pk`] for a list filter: an id no key renders as matches nothing (-1), not everything (0).
+pub(crate) fn pk_filter(id: &str) -> i64 {
+    pk(id).unwrap_or(-1)
+}
+
+/// A task as `TaskInfoPb`.
+pub(crate) fn task_pb(t: &TaskInfo, now: Millis) -> pb::TaskInfoPb {
+    let opt = |v: Option<Millis>| v.map(datetime).unwrap_or_default();
+    pb::TaskInfoPb {
+        id: t.id.clone(),
+        queue: t.queue.clone(),
+        r#type: t.kind.clone(),
+        payload: String::from_utf8_lossy(&t.payload).into_owned(),
+        state: t.state.code(),
+        max_retry: i32::try_from(t.max_retry).unwrap_or(i32::MAX),
+        retried: i32::try_from(t.retried).unwrap_or(i32::MAX),
+        last_err: t.last_err.clone(),
+        last_failed_at: opt(t.last_failed_at),
+        timeout: t.timeout_ms.unwrap_or(0),
+        deadline: opt(t.deadline),
+        group: String::new(),
+        next_process_at: datetime(t.next_process_at),
+        is_orphaned: t.is_orphaned(now),
+        retention: t.retention_ms,
+        completed_at: opt(t.completed_at),
+        result: String::from_utf8_lossy(&t.result).into_owned(),
+    }
+}
+
+/// Go's `time.Duration` text, as asynq's `QueueInfo.Latency` prints: `1.5s`, `250ms`, `0s`.
+pub(crate) fn go_duration(ms: i64) -> String {
+    let d = std::time::Duration::from_millis(ms.max(0) as u64);
+    if ms <= 0 {
+        "0s".into()
+    } else if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{}s", d.as_secs_f64())
+    } else {
+        let (h, m, s) = (ms / 3_600_000, (ms / 60_000) % 60, (ms % 60_000) as f64 / 1000.0);
+        if h > 0 {
+            format!("{h}h{m}m{s}s")
+        } else {
+            format!("{m}m{s}s")
+        }
+    }
+}
+
+/// A queue as `QueueInfoPb`.
+pub(crate) fn queue_pb(i: &QueueInfo, now: Millis) -> pb::QueueInfoPb {
+    pb::QueueInfoPb {
+        queue: i.queue.clone(),
+        memory_usage: 0,
+        latency: go_duration(i.latency_ms),
+        size: i.size,
+        groups: 0,
+        pending: i.pending,
+        active: i.active,
+        scheduled: i.scheduled,
+        retry: i.retry,
+        archived: i.archived,
+        completed: i.completed,
+        aggregating: 0,
+        processed: i.processed,
+        failed: i.failed,
+        processed_total: i.processed_total,
+        failed_total: i.failed_total,
+        paused: i.paused,
+        timestamp: datetime(now),
+    }
+}
+
+/// SubmitCronJob carries CreateCronJob's fields (its own message upstream).
+impl From<pb::SubmitCronJobReq> for pb::CreateCronJobReq {
+    fn from(r: pb::SubmitCronJobReq) -> Self {
+        pb::CreateCronJobReq {
+            task_code: r.task_code,
+            task_name: r.task_name,
+            r#type: r.r#type,
+            group_id: r.group_id,
+            description: r.description,
+            start_time: r.start_time,
+            end_time: r.end_time,
+            rule: r.rule,
+            exclude_dates: r.exclude_dates,
+            priority: r.priority,
+            payload: r.payload,
+            lock_timeout: r.lock_timeout,
+            max_delay: r.max_delay,
+            skip_time_filter: r.skip_time_filter,
+            specified_times: r.specified_times,
+            excluded_times: r.excluded_times,
+            ext1: r.ext1,
+            ext2: r.ext2,
+            ext3: r.ext3,
+            ext4: r.ext4,
+            ext5: r.ext5,
+            dept_code: r.dept_code,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_ids_map_to_keys_and_unknown_text_finds_nothing() {
+        assert_eq!(pk("").unwrap(), 0);
+        assert_eq!(pk("42").unwrap(), 42);
+        assert_eq!(zero_svc::errcode::reason(&pk("0192f0c1").unwrap_err()).as_deref(), Some("102102"));
+        assert_eq!(zero_svc::errcode::reason(&pk("-3").unwrap_err()).as_deref(), Some("102102"));
+        assert_eq!((pk_filter(""), pk_filter("7"), pk_filter("x")), (0, 7, -1));
+    }
+
+    #[test]
+    fn latency_renders_as_go_durations() {
+        assert_eq!(go_duration(0), "0s");
+        assert_eq!(go_duration(250), "250ms");
+        assert_eq!(go_duration(1500), "1.5s");
+        assert_eq!(go_duration(61_500), "1m1.5s");
+        assert_eq!(go_duration(3_723_000), "1h2m3s");
+    }
+}
