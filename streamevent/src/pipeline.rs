@@ -387,7 +387,7 @@ impl ChunkSender {
     /// # Errors
     /// [`crate::Error::Config`] for an invalid endpoint.
     pub fn with_timeout(endpoint: &str, retry: Retry, timeout: Option<Duration>) -> crate::error::Result<ChunkSender> {
-        let mut ep = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
+        let mut ep = tonic::transport::Endpoint::from_shared(endpoint_uri(endpoint))
             .map_err(|e| crate::Error::Config(format!("streamevent endpoint {endpoint:?}: {e}")))?
             .connect_timeout(timeout.unwrap_or(Duration::from_secs(5)));
         if let Some(t) = timeout {
@@ -521,4 +521,56 @@ mod tests {
         got.sort_unstable();
         assert_eq!(got, (0..70).collect::<Vec<_>>());
     }
+}
+
+/// A gRPC endpoint as go-zero configurations write them (`127.0.0.1:21009`) or as a URI
+/// (`http://127.0.0.1:21009`): the URI tonic connects to.
+///
+/// ```
+/// use streamevent::pipeline::endpoint_uri;
+/// assert_eq!(endpoint_uri("127.0.0.1:21009"), "http://127.0.0.1:21009");
+/// assert_eq!(endpoint_uri("https://se:443"), "https://se:443");
+/// ```
+pub fn endpoint_uri(endpoint: &str) -> String {
+    if endpoint.contains("://") {
+        endpoint.to_owned()
+    } else {
+        format!("http://{endpoint}")
+    }
+}
+
+/// Why a go-zero `Target` gives no endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TargetError {
+    /// A service-discovery target (`nacos://`, `etcd://`, `consul://`, ...): this platform does
+    /// not resolve them; list the endpoints instead.
+    #[error("target {0:?}: service discovery is not supported here; set Endpoints (or a direct:/// target)")]
+    Discovery(String),
+}
+
+/// The endpoints of a go-zero `Target`: `direct:///h1:p1,h2:p2`, `dns:///h:p` or a bare
+/// `h:p`; empty for an empty target.
+///
+/// # Errors
+/// [`TargetError::Discovery`] for a discovery scheme.
+///
+/// ```
+/// use streamevent::pipeline::target_endpoints;
+/// assert_eq!(target_endpoints("direct:///a:1,b:2").unwrap(), ["http://a:1", "http://b:2"]);
+/// assert!(target_endpoints("nacos://n:n@127.0.0.1:8848/stream-event?namespaceid=public").is_err());
+/// ```
+pub fn target_endpoints(target: &str) -> Result<Vec<String>, TargetError> {
+    let t = target.trim();
+    if t.is_empty() {
+        return Ok(vec![]);
+    }
+    let list = if let Some(rest) = t.strip_prefix("direct:///").or_else(|| t.strip_prefix("dns:///")) {
+        rest
+    } else if t.contains("://") {
+        return Err(TargetError::Discovery(t.to_owned()));
+    } else {
+        t
+    };
+    Ok(list.split(',').map(str::trim).filter(|e| !e.is_empty()).map(endpoint_uri).collect())
 }

@@ -46,28 +46,65 @@ macro_rules! with_pool {
 }
 pub(crate) use with_pool;
 
+/// The URL of a Go platform DSN, or `None` for a URL already: the SQLite DSN
+/// `file:path?_busy_timeout=5000&_journal_mode=WAL` (its parameters are what this crate sets
+/// anyway; the directory is created when missing) becomes `sqlite://path`, the go-sql-driver
+/// MySQL DSN `user:pass@tcp(host:port)/db?charset=utf8mb4&parseTime=true&loc=...` becomes
+/// `mysql://user:pass@host:port/db?charset=utf8mb4` (the Go-only parameters dropped).
+///
+/// # Errors
+/// [`Error::Config`] when the SQLite file's directory cannot be made.
+///
+/// # Examples
+/// ```
+/// use streamevent::store::go_dsn_url;
+/// assert_eq!(
+///     go_dsn_url("root:p@ss@tcp(localhost:33069)/zero?charset=utf8mb4&parseTime=true&loc=Asia%2FShanghai").unwrap(),
+///     Some("mysql://root:p%40ss@localhost:33069/zero?charset=utf8mb4".to_string())
+/// );
+/// assert_eq!(go_dsn_url("postgres://u@h/db").unwrap(), None);
+/// ```
+pub fn go_dsn_url(dsn: &str) -> Result<Option<String>> {
+    if let Some(rest) = dsn.strip_prefix("file:") {
+        let path = rest.split('?').next().unwrap_or_default();
+        if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::Config(format!("{}: {e}", dir.display())))?;
+        }
+        return Ok(Some(format!("sqlite://{path}")));
+    }
+    if dsn.contains("://") {
+        return Ok(None);
+    }
+    // [user[:password]@][net[(addr)]]/dbname[?params]; the password may hold '@'
+    let Some((before, after)) = dsn.split_once("@tcp(").or_else(|| dsn.split_once("@unix(")) else {
+        return Ok(None);
+    };
+    let Some((addr, rest)) = after.split_once(')') else { return Ok(None) };
+    let (db, params) = rest.trim_start_matches('/').split_once('?').unwrap_or((rest.trim_start_matches('/'), ""));
+    let (user, pass) = before.split_once(':').unwrap_or((before, ""));
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    let auth = if pass.is_empty() { enc(user) } else { format!("{}:{}", enc(user), enc(pass)) };
+    let keep: Vec<&str> = params.split('&').filter(|p| p.starts_with("charset=")).collect();
+    let query = if keep.is_empty() { String::new() } else { format!("?{}", keep.join("&")) };
+    Ok(Some(format!("mysql://{auth}@{addr}/{db}{query}")))
+}
+
 impl Db {
-    /// Connects: `sqlite://path` (created if missing), `sqlite::memory:`, the Go platform's
-    /// `file:path?...` SQLite DSN (its directory created if missing), `postgres://...`,
-    /// `mysql://...` (MariaDB too).
+    /// Connects: `sqlite://path` (created if missing), `sqlite::memory:`, `postgres://...`,
+    /// `mysql://...` (MariaDB too), and the Go platform's DSNs ([`go_dsn_url`]).
     ///
     /// # Errors
     /// [`Error::Config`] for an unknown scheme, [`Error::Db`] when the connection fails.
     pub async fn connect(url: &str) -> Result<Db> {
-        // the Go platform's SQLite DSN: `file:path?_busy_timeout=5000&_journal_mode=WAL` (its
-        // parameters are what this crate sets anyway)
-        let go_dsn;
-        let url = match url.strip_prefix("file:") {
-            Some(rest) => {
-                let path = rest.split('?').next().unwrap_or_default();
-                if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| Error::Config(format!("{}: {e}", dir.display())))?;
-                }
-                go_dsn = format!("sqlite://{path}");
-                go_dsn.as_str()
-            }
-            None => url,
-        };
+        let go_dsn = go_dsn_url(url)?;
+        let url = go_dsn.as_deref().unwrap_or(url);
         if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)

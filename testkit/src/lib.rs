@@ -3,6 +3,7 @@
 //! - [`port`]: loopback ports picked at run time;
 //! - [`wait`]: waiting for a condition with a deadline instead of a fixed sleep;
 //! - [`process`]: a guard that stops a peer process when the test ends, however it ends;
+//! - [`service`]: a service binary run from a configuration file (`print-config`, a run);
 //! - [`wire`]: the conformance check of our compiled `.proto` descriptors against the upstream
 //!   wire facts (`tests/data/wire/<package>.json` in each crate that serves a package).
 //!
@@ -10,5 +11,6 @@
 
 pub mod port;
 pub mod process;
+pub mod service;
 pub mod wait;
 pub mod wire;

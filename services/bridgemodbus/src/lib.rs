@@ -46,12 +46,9 @@ pub const DEFAULTS: &str = include_str!("../etc/bridgemodbus.yaml");
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct Config {
-    /// gRPC listen address.
-    pub listen_on: String,
-    /// Logging.
-    pub log: zero_svc::config::Log,
-    /// Metrics endpoint.
-    pub prometheus: zero_svc::config::Prometheus,
+    /// `ListenOn`, `Log`, `Prometheus`, `GracePeriod`.
+    #[serde(flatten)]
+    pub base: zero_svc::config::Base,
     /// Connections per device pool.
     pub modbus_pool: usize,
     /// The default device.
@@ -65,8 +62,6 @@ pub struct Config {
     pub stream_event_conf: StreamEventConf,
     /// Polling groups.
     pub poll: Vec<poll::Group>,
-    /// Shutdown grace (s).
-    pub grace_period_seconds: u64,
 }
 
 /// `ModbusClientConf`: a device's link settings.
@@ -129,14 +124,8 @@ pub struct StreamEventConf {
 impl zero_svc::ServiceConfig for Config {
     const NAME: &'static str = "bridgemodbus";
     const DEFAULTS: &'static str = DEFAULTS;
-    fn listen_on(&self) -> &str {
-        &self.listen_on
-    }
-    fn log_level(&self) -> &str {
-        &self.log.level
-    }
-    fn prometheus(&self) -> &str {
-        &self.prometheus.listen_on
+    fn base(&self) -> &zero_svc::config::Base {
+        &self.base
     }
 }
 
@@ -798,7 +787,7 @@ pub async fn run(
     let svc = Service::new(devices, store);
     let served = zero_svc::grpc::serve(listener, svc.into_server(), &[pb::FILE_DESCRIPTOR_SET], shutdown).await;
     let _ = stop_tx.send(true);
-    let grace = Duration::from_secs(cfg.grace_period_seconds);
+    let grace = cfg.base.grace_period.0;
     for p in pollers {
         let _ = tokio::time::timeout(grace, p).await;
     }

@@ -1,6 +1,6 @@
 //! One SQL pool for a service's own tables, over whichever database its `DataSource` names:
 //! `sqlite://file` (created when missing; WAL, busy timeout), `sqlite::memory:`, `postgres://…`
-//! or `mysql://…` (MariaDB too), through sqlx's `Any` driver. Statements are written with `?`
+//! or `mysql://…` (MariaDB too), or the Go platform's DSN of either, through sqlx's `Any` driver. Statements are written with `?`
 //! placeholders; [`Db::sql`] rewrites them for PostgreSQL.
 //!
 //! ```
@@ -41,6 +41,9 @@ impl Db {
     /// The URL names no supported database, or it cannot be reached.
     pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
         sqlx::any::install_default_drivers();
+        // the Go platform's DSNs (`file:…` SQLite, `user:pass@tcp(host:port)/db` MySQL)
+        let go = streamevent::store::go_dsn_url(url).map_err(|e| sqlx::Error::Configuration(e.to_string().into()))?;
+        let url = go.as_deref().unwrap_or(url);
         let kind = if url.starts_with("sqlite:") {
             Kind::Sqlite
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {

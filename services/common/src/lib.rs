@@ -90,12 +90,24 @@ pub trait ServiceConfig: serde::Serialize + serde::de::DeserializeOwned {
     /// Keys of the upstream service's configuration (dotted paths) that this one accepts and
     /// does not use, besides go-zero's own ([`config::GO_ZERO_IGNORED`]): each draws one warning.
     const IGNORED: &'static [&'static str] = &[];
+    /// The keys every service has.
+    fn base(&self) -> &config::Base;
     /// gRPC listen address.
-    fn listen_on(&self) -> &str;
+    fn listen_on(&self) -> &str {
+        &self.base().listen_on
+    }
     /// Log level filter.
-    fn log_level(&self) -> &str;
+    fn log_level(&self) -> &str {
+        &self.base().log.level
+    }
     /// Prometheus listen address; empty disables.
-    fn prometheus(&self) -> &str;
+    fn prometheus(&self) -> &str {
+        &self.base().prometheus.listen_on
+    }
+    /// How long shutdown waits for work in flight.
+    fn grace_period(&self) -> std::time::Duration {
+        self.base().grace_period.0
+    }
 }
 
 /// The whole of a service's `main`: parse the CLI, load the configuration (exit 2 with a clear

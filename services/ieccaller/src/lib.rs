@@ -16,14 +16,9 @@ pub const DEFAULTS: &str = include_str!("../etc/ieccaller.yaml");
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Config {
-    /// gRPC listen address.
-    pub listen_on: String,
-    /// Logging.
-    pub log: zero_svc::config::Log,
-    /// Metrics endpoint.
-    pub prometheus: zero_svc::config::Prometheus,
-    /// Shutdown grace period.
-    pub grace_period_seconds: u64,
+    /// `ListenOn`, `Log`, `Prometheus`, `GracePeriod`.
+    #[serde(flatten)]
+    pub base: zero_svc::config::Base,
     /// Stations, channels, schedules, cluster mode (every other key).
     #[serde(flatten)]
     pub caller: caller::Config,
@@ -32,14 +27,8 @@ pub struct Config {
 impl zero_svc::ServiceConfig for Config {
     const NAME: &'static str = "ieccaller";
     const DEFAULTS: &'static str = DEFAULTS;
-    fn listen_on(&self) -> &str {
-        &self.listen_on
-    }
-    fn log_level(&self) -> &str {
-        &self.log.level
-    }
-    fn prometheus(&self) -> &str {
-        &self.prometheus.listen_on
+    fn base(&self) -> &zero_svc::config::Base {
+        &self.base
     }
 }
 
@@ -67,7 +56,7 @@ pub async fn run(
     ));
     shutdown.await;
     let _ = stop_tx.send(());
-    let grace = Duration::from_secs(cfg.grace_period_seconds);
+    let grace = cfg.base.grace_period.0;
     let _ = tokio::time::timeout(grace, server).await;
     p.stop(grace).await;
     Ok(())

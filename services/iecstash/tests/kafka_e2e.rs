@@ -33,11 +33,12 @@ fn iecstash_with(brokers: &str, topic: &str, group: &str, se: &str, chunk_bytes:
         .env("ZERO_LISTENON", "127.0.0.1:0")
         .env("ZERO_PROMETHEUS", "{ListenOn: ''}")
         .env(
-            "ZERO_KAFKA",
+            "ZERO_KAFKAASDUCONFIG",
             format!("{{Brokers: ['{brokers}'], Group: {group}, Topic: {topic}, Offset: first, InstanceId: stash-1}}"),
         )
-        .env("ZERO_STREAMEVENT", format!("{{Endpoints: ['{se}']}}"))
-        .env("ZERO_COMPACTOR", format!("{{Mode: batch, ChunkBytes: {chunk_bytes}, FlushMillis: 200}}"))
+        .env("ZERO_STREAMEVENTCONF", format!("{{Endpoints: ['{se}']}}"))
+        .env("ZERO_PUSHASDUCHUNKBYTES", chunk_bytes.to_string())
+        .env("ZERO_COMPACTOR", "{Mode: batch, FlushMillis: 200}")
         .stdout(if std::env::var("E2E_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
         .stderr(if std::env::var("E2E_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
         .spawn()

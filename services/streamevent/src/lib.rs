@@ -13,12 +13,9 @@ pub const DEFAULTS: &str = include_str!("../etc/streamevent.yaml");
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct Config {
-    /// gRPC listen address.
-    pub listen_on: String,
-    /// Logging.
-    pub log: zero_svc::config::Log,
-    /// Metrics endpoint.
-    pub prometheus: zero_svc::config::Prometheus,
+    /// `ListenOn`, `Log`, `Prometheus`, `GracePeriod`.
+    #[serde(flatten)]
+    pub base: zero_svc::config::Base,
     /// Database (`DB`, as upstream spells it).
     #[serde(rename = "DB")]
     pub db: DbConfig,
@@ -27,8 +24,6 @@ pub struct Config {
     /// How long each stored message's claim is kept (a redelivery within it is recognised); 0
     /// keeps them for ever.
     pub message_claim_retention_seconds: u64,
-    /// Grace period after a shutdown signal, in seconds.
-    pub grace_period_seconds: u64,
 }
 
 /// `Db` section.
@@ -46,14 +41,8 @@ impl zero_svc::ServiceConfig for Config {
     const DEFAULTS: &'static str = DEFAULTS;
     // upstream writes points to TDengine; here they go to `Db` (raw and typed tables)
     const IGNORED: &'static [&'static str] = &["TaosDB", "DisableStmtLog"];
-    fn listen_on(&self) -> &str {
-        &self.listen_on
-    }
-    fn log_level(&self) -> &str {
-        &self.log.level
-    }
-    fn prometheus(&self) -> &str {
-        &self.prometheus.listen_on
+    fn base(&self) -> &zero_svc::config::Base {
+        &self.base
     }
 }
 
@@ -69,7 +58,7 @@ pub async fn run(
     let svc = Service::connect(&cfg.db.data_source, cfg.db.migrate, Duration::from_secs(cfg.mapping_cache_seconds))
         .await
         .map_err(|e| zero_svc::Error::Config(e.to_string()))?;
-    let grace = Duration::from_secs(cfg.grace_period_seconds);
+    let grace = cfg.base.grace_period.0;
     let pruner = (cfg.message_claim_retention_seconds > 0)
         .then(|| tokio::spawn(prune_claims(svc.sink(), Duration::from_secs(cfg.message_claim_retention_seconds))));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

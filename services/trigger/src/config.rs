@@ -13,12 +13,9 @@ pub const QUEUE: &str = "critical";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct Config {
-    /// gRPC listen address.
-    pub listen_on: String,
-    /// Logging.
-    pub log: zero_svc::config::Log,
-    /// Metrics endpoint.
-    pub prometheus: zero_svc::config::Prometheus,
+    /// `ListenOn`, `Log`, `Prometheus`, `GracePeriod`.
+    #[serde(flatten)]
+    pub base: zero_svc::config::Base,
     /// Redis.
     pub redis: RedisCfg,
     /// Redis database number.
@@ -39,8 +36,6 @@ pub struct Config {
     pub cron_task: CronTask,
     /// Plan tasks.
     pub plan_task: PlanTask,
-    /// Shutdown grace (s).
-    pub grace_period_seconds: u64,
 }
 
 /// `Redis`.
@@ -138,13 +133,7 @@ impl Config {
 impl zero_svc::ServiceConfig for Config {
     const NAME: &'static str = "trigger";
     const DEFAULTS: &'static str = DEFAULTS;
-    fn listen_on(&self) -> &str {
-        &self.listen_on
-    }
-    fn log_level(&self) -> &str {
-        &self.log.level
-    }
-    fn prometheus(&self) -> &str {
-        &self.prometheus.listen_on
+    fn base(&self) -> &zero_svc::config::Base {
+        &self.base
     }
 }

@@ -17,7 +17,7 @@ pub fn streamevent_client(
     endpoints: &[String],
 ) -> Result<Option<streamevent::pb::stream_event_client::StreamEventClient<tonic::transport::Channel>>, String> {
     let Some(ep) = endpoints.first() else { return Ok(None) };
-    let channel = tonic::transport::Endpoint::from_shared(ep.clone())
+    let channel = tonic::transport::Endpoint::from_shared(streamevent::pipeline::endpoint_uri(ep))
         .map_err(|e| format!("StreamEventConf.Endpoints {ep:?}: {e}"))?
         .connect_timeout(Duration::from_secs(5))
         .connect_lazy();
@@ -109,7 +109,7 @@ pub async fn run(
         concurrency: cfg.worker.concurrency.max(1),
         poll_ms: cfg.worker.poll_ms.max(1),
         heartbeat_ms: u64::try_from(cfg.engine.lease_ms / 3).unwrap_or(10_000).max(1),
-        grace_ms: cfg.grace_period_seconds.saturating_mul(1000),
+        grace_ms: u64::try_from(cfg.base.grace_period.0.as_millis()).unwrap_or(u64::MAX),
     };
     let mut rx = stop_rx.clone();
     let workers = tokio::spawn(driver::run(
@@ -211,9 +211,9 @@ pub async fn run(
     stats.abort();
     refresh.abort();
     let _ = scheduler.await;
-    let grace_plans = Duration::from_secs(cfg.grace_period_seconds + 1);
+    let grace_plans = cfg.base.grace_period.0 + Duration::from_secs(1);
     let _ = tokio::time::timeout(grace_plans, plan_scanner).await;
-    let grace = Duration::from_secs(cfg.grace_period_seconds + 1);
+    let grace = cfg.base.grace_period.0 + Duration::from_secs(1);
     let _ = tokio::time::timeout(grace, workers).await;
     match tokio::time::timeout(grace, server).await {
         Ok(Ok(r)) => r,
