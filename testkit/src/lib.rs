@@ -1,5 +1,6 @@
 //! What the workspace's tests share, so that no test crate carries its own copy.
 //!
+//! - [`db`]: throwaway PostgreSQL and MariaDB databases;
 //! - [`port`]: loopback ports picked at run time;
 //! - [`wait`]: waiting for a condition with a deadline instead of a fixed sleep;
 //! - [`process`]: a guard that stops a peer process when the test ends, however it ends;
@@ -9,6 +10,7 @@
 //!
 //! Dev-only: `publish = false`, used as a `[dev-dependencies]` entry.
 
+pub mod db;
 pub mod port;
 pub mod process;
 pub mod service;

@@ -39,18 +39,16 @@ fn unique() -> u64 {
     t.unwrap_or(0) ^ N.fetch_add(1, Ordering::Relaxed)
 }
 
-/// What `<bin> -c <file> print-config` printed: (success, stdout, stderr).
-pub fn print_config(bin: &str, file: &Path, env: &[(&str, &str)]) -> (bool, String, String) {
+/// What `<bin> -c <file> print-config` printed: (success, the configuration it printed, its
+/// warnings on stderr). The configuration is `Null` when the output is not YAML.
+pub fn print_config(bin: &str, file: &Path, env: &[(&str, &str)]) -> (bool, serde_yaml_ng::Value, String) {
     let out = Command::new(bin)
         .args(["-c", file.to_str().expect("a UTF-8 path"), "print-config"])
         .envs(env.iter().copied())
         .output()
         .expect("the service binary runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let yaml = serde_yaml_ng::from_slice(&out.stdout).unwrap_or(serde_yaml_ng::Value::Null);
+    (out.status.success(), yaml, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// `<bin> -c <file>` running until the guard drops; its output goes to the test's output when

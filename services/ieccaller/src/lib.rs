@@ -5,7 +5,6 @@
 
 use serde::{Deserialize, Serialize};
 use std::future::Future;
-use std::time::Duration;
 use streamevent::caller::{self, pb};
 use streamevent::channel::Fanout;
 

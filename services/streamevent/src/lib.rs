@@ -11,7 +11,7 @@ pub const DEFAULTS: &str = include_str!("../etc/streamevent.yaml");
 
 /// Service configuration (see `etc/streamevent.yaml` for every key and its default).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(rename_all = "PascalCase")]
 pub struct Config {
     /// `ListenOn`, `Log`, `Prometheus`, `GracePeriod`.
     #[serde(flatten)]

@@ -11,7 +11,7 @@ pub const QUEUE: &str = "critical";
 
 /// Configuration (see `etc/trigger.yaml`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(rename_all = "PascalCase")]
 pub struct Config {
     /// `ListenOn`, `Log`, `Prometheus`, `GracePeriod`.
     #[serde(flatten)]

@@ -1,0 +1,84 @@
+//! Throwaway databases on the PostgreSQL and MariaDB servers running on loopback
+//! (`TEST_PG_URL`, `TEST_MYSQL_URL` override the admin URLs): created for one test, dropped
+//! when the guard drops.
+
+use sqlx::Connection;
+
+/// The admin URL of the loopback PostgreSQL.
+pub fn pg_admin() -> String {
+    std::env::var("TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// The admin URL of the loopback MariaDB.
+pub fn mysql_admin() -> String {
+    std::env::var("TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+}
+
+/// A database created for one test; dropped (with its connections) on drop.
+#[derive(Debug)]
+pub struct TempDb {
+    /// Its name.
+    pub name: String,
+    /// Its URL.
+    pub url: String,
+    admin: String,
+}
+
+fn unique(prefix: &str) -> String {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{prefix}_{}_{t}", std::process::id())
+}
+
+fn with_db(url: &str, db: &str) -> String {
+    let (base, _) = url.rsplit_once('/').expect("an admin URL with a database");
+    format!("{base}/{db}")
+}
+
+impl TempDb {
+    /// A new PostgreSQL database.
+    ///
+    /// # Panics
+    /// When the server cannot be reached: the test needs it.
+    pub async fn postgres(prefix: &str) -> TempDb {
+        let admin = pg_admin();
+        let name = unique(prefix);
+        let mut c = sqlx::PgConnection::connect(&admin).await.expect("PostgreSQL on 127.0.0.1:5432");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.expect("CREATE DATABASE");
+        TempDb { url: with_db(&admin, &name), name, admin }
+    }
+
+    /// A new MariaDB database.
+    ///
+    /// # Panics
+    /// When the server cannot be reached: the test needs it.
+    pub async fn mysql(prefix: &str) -> TempDb {
+        let admin = mysql_admin();
+        let name = unique(prefix);
+        let mut c = sqlx::MySqlConnection::connect(&admin).await.expect("MariaDB on 127.0.0.1:3306");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.expect("CREATE DATABASE");
+        TempDb { url: with_db(&admin, &name), name, admin }
+    }
+
+    async fn drop_now(admin: String, name: String) {
+        if admin.starts_with("postgres") {
+            if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await;
+            }
+        } else if let Ok(mut c) = sqlx::MySqlConnection::connect(&admin).await {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&mut c).await;
+        }
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        // a runtime of its own: drop may run inside or outside the test's runtime
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                rt.block_on(TempDb::drop_now(admin, name));
+            }
+        })
+        .join();
+    }
+}
