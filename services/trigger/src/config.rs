@@ -72,8 +72,8 @@ pub struct StreamEventConf {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct CronTask {
-    /// Skip an occurrence this late (s) unless the job sets its own.
-    pub max_delay_seconds: i64,
+    /// Skip an occurrence this late unless the job sets its own (Go duration, upstream `30m`).
+    pub max_delay: zero_svc::config::GoDuration,
     /// Lease of a claimed occurrence when the job sets none (s).
     pub lease_seconds: i64,
     /// Shortest lease (s).
@@ -101,13 +101,18 @@ pub struct PlanTask {
 
 impl PlanTask {
     /// The database URL of the plan store.
+    /// The Go platform's DSNs (`user:pass@tcp(host:port)/db?...`, `file:...`) become URLs.
     pub fn url(&self, db: &DbCfg) -> String {
-        if !self.data_source.is_empty() {
-            self.data_source.clone()
+        let chosen = if !self.data_source.is_empty() {
+            self.data_source.as_str()
         } else if !db.data_source.is_empty() {
-            db.data_source.clone()
+            db.data_source.as_str()
         } else {
-            "sqlite::memory:".into()
+            return "sqlite::memory:".into();
+        };
+        match streamevent::store::go_dsn_url(chosen) {
+            Ok(Some(url)) => url,
+            _ => chosen.to_owned(),
         }
     }
 }
@@ -133,6 +138,22 @@ impl Config {
 impl zero_svc::ServiceConfig for Config {
     const NAME: &'static str = "trigger";
     const DEFAULTS: &'static str = DEFAULTS;
+    // Redis.Type: one node always (cluster mode is not served); gorm's pool and logging knobs:
+    // sqlx sizes its pools and logs through tracing; StreamEventConf.NonBlock: clients connect
+    // lazily always; StreamEventConf.GracePeriod: the sample's indentation slip (the top-level
+    // GracePeriod applies)
+    const IGNORED: &'static [&'static str] = &[
+        "Redis.Type",
+        "DB.MaxIdleConns",
+        "DB.MaxOpenConns",
+        "DB.SlowThreshold",
+        "DB.LogLevel",
+        "DB.ParameterizedQueries",
+        "DB.IgnoreRecordNotFoundError",
+        "DB.QueryFields",
+        "StreamEventConf.NonBlock",
+        "StreamEventConf.GracePeriod",
+    ];
     fn base(&self) -> &zero_svc::config::Base {
         &self.base
     }

@@ -133,7 +133,7 @@ pub async fn run(
     let ccfg = trigger_core::cron::CronConfig {
         default_lease_ms: cfg.cron_task.lease_seconds.saturating_mul(1000),
         min_lease_ms: cfg.cron_task.min_lease_seconds.saturating_mul(1000),
-        default_max_delay_ms: cfg.cron_task.max_delay_seconds.saturating_mul(1000),
+        default_max_delay_ms: i64::try_from(cfg.cron_task.max_delay.0.as_millis()).unwrap_or(i64::MAX),
         scan_ms: cfg.cron_task.scan_millis.max(1),
     };
     let plan_url = cfg.plan_task.url(&cfg.db);

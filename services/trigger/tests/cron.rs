@@ -13,8 +13,8 @@ fn start(dir: &std::path::Path, name: &str, store: &str, streamevent: &str, port
     let yaml = format!(
         "ListenOn: 127.0.0.1:{port}\nPrometheus: {{ListenOn: ''}}\nLog: {{Level: warn}}\n{store}\n\
          StreamEventConf: {{Endpoints: ['{streamevent}'], Timeout: 2000}}\n\
-         CronTask: {{MaxDelaySeconds: 60, LeaseSeconds: 3, MinLeaseSeconds: 1, ScanMillis: 20}}\n\
-         GracePeriodSeconds: 1\n"
+         CronTask: {{MaxDelay: 60s, LeaseSeconds: 3, MinLeaseSeconds: 1, ScanMillis: 20}}\n\
+         GracePeriod: 1s\n"
     );
     spawn_trigger(dir, name, &yaml)
 }

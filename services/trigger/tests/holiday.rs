@@ -9,7 +9,7 @@ use common::{client, code, free_port, spawn_trigger, tempdir, Guard};
 fn start(dir: &std::path::Path, port: u16) -> Guard {
     let yaml = format!(
         "ListenOn: 127.0.0.1:{port}\nPrometheus: {{ListenOn: ''}}\nLog: {{Level: warn}}\n\
-         DB: {{DataSource: 'sqlite://{}/t.db'}}\nStreamEventConf: {{Endpoints: [], Timeout: 2000}}\nGracePeriodSeconds: 1\n",
+         DB: {{DataSource: 'sqlite://{}/t.db'}}\nStreamEventConf: {{Endpoints: [], Timeout: 2000}}\nGracePeriod: 1s\n",
         dir.display()
     );
     spawn_trigger(dir, "h", &yaml)

@@ -14,7 +14,7 @@ fn start(dir: &std::path::Path, streamevent: &str, port: u16) -> Guard {
          DB: {{DataSource: 'sqlite://{}/t.db'}}\n\
          StreamEventConf: {{Endpoints: ['{streamevent}'], Timeout: 2000}}\n\
          PlanTask: {{DataSource: '', Concurrency: 4, LeaseSeconds: 300, IdleMinMillis: 50, IdleMaxMillis: 100}}\n\
-         GracePeriodSeconds: 1\n",
+         GracePeriod: 1s\n",
         dir.display()
     );
     spawn_trigger(dir, "t", &yaml)

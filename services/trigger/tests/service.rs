@@ -21,7 +21,7 @@ fn start_with(dir: &std::path::Path, store: &str, port: u16) -> Guard {
     let yaml = format!(
         "ListenOn: 127.0.0.1:{port}\nPrometheus: {{ListenOn: ''}}\nLog: {{Level: warn}}\n{store}\n\
          Engine: {{LeaseMs: 2000, Backoff: {{Kind: fixed, Ms: 200}}}}\n\
-         Worker: {{Concurrency: 20, PollMs: 10}}\nGracePeriodSeconds: 1\n"
+         Worker: {{Concurrency: 20, PollMs: 10}}\nGracePeriod: 1s\n"
     );
     spawn_trigger(dir, "trigger", &yaml)
 }
