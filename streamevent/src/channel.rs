@@ -239,8 +239,22 @@ impl StreamEventTransport {
     /// # Errors
     /// An invalid endpoint URI.
     pub fn new(endpoints: &[String], chunk_bytes: usize, linger: Duration) -> Result<Self, String> {
+        Self::with_timeout(endpoints, chunk_bytes, linger, None)
+    }
+
+    /// [`StreamEventTransport::new`] with a deadline on each try (`StreamEventConf.Timeout`).
+    ///
+    /// # Errors
+    /// No endpoint, or an unusable one.
+    pub fn with_timeout(
+        endpoints: &[String],
+        chunk_bytes: usize,
+        linger: Duration,
+        timeout: Option<Duration>,
+    ) -> Result<Self, String> {
         let ep = endpoints.first().ok_or("no streamevent endpoint")?;
-        let sender = ChunkSender::new(ep, Retry::default()).map_err(|e| format!("StreamEvent.Endpoints: {e}"))?;
+        let sender = ChunkSender::with_timeout(ep, Retry::default(), timeout)
+            .map_err(|e| format!("StreamEventConf.Endpoints: {e}"))?;
         Ok(StreamEventTransport {
             sender,
             chunk_bytes,

@@ -26,6 +26,8 @@ pub struct Config {
 impl zero_svc::ServiceConfig for Config {
     const NAME: &'static str = "ieccaller";
     const DEFAULTS: &'static str = DEFAULTS;
+    // the client connects lazily always
+    const IGNORED: &'static [&'static str] = &["StreamEventConf.NonBlock"];
     fn base(&self) -> &zero_svc::config::Base {
         &self.base
     }
@@ -76,7 +78,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_refused_at_both_levels() {
-        for yaml in ["Stationz: []\n", "Mqtt: {Brokr: x}\n", "Log: {Levl: info}\n"] {
+        for yaml in ["Stationz: []\n", "MqttConfig: {Brokr: x}\n", "Log: {Levl: info}\n"] {
             let r: Result<Config, _> = zero_svc::config::merge_str(DEFAULTS, Some(yaml), &[]);
             assert!(r.is_err(), "{yaml:?} accepted");
         }

@@ -19,14 +19,14 @@ fn run(yaml: &str) -> (Option<i32>, String) {
 fn bad_configuration_exits_2() {
     let cases = [
         ("Stationz: []\n", "unknown key Stationz"),
-        ("Stations: [{Host: 10.0.0.1, Prt: 2404}]\n", "unknown field `Prt`"),
-        ("Stations: [{Host: 10.0.0.1, Port: 99999}]\n", "99999"),
-        ("Stations: [{Host: 10.0.0.1, Backup: ['nohostport']}]\n", "is not host:port"),
-        ("Stations: [{Host: a}, {Host: a}]\n", "configured twice"),
+        ("IecServerConfig: [{Host: 10.0.0.1, Prt: 2404}]\n", "unknown field `Prt`"),
+        ("IecServerConfig: [{Host: 10.0.0.1, Port: 99999}]\n", "99999"),
+        ("IecServerConfig: [{Host: 10.0.0.1, Backup: ['nohostport']}]\n", "is not host:port"),
+        ("IecServerConfig: [{Host: a}, {Host: a}]\n", "configured twice"),
         ("InterrogationCron: '* * *'\n", "six fields"),
         (
-            "Mqtt: {IsPush: true, Broker: '', ClientId: '', Username: '', Password: '', Qos: 0, Topic: []}\n",
-            "Mqtt.IsPush needs",
+            "MqttConfig: {IsPush: true, Broker: '', ClientId: '', Username: '', Password: '', Qos: 0, Topic: []}\n",
+            "MqttConfig.IsPush needs",
         ),
         ("Db: {DataSource: 'redis://x', Migrate: true, CacheSeconds: 1}\n", "unsupported database URL"),
     ];

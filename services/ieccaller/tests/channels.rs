@@ -73,9 +73,9 @@ async fn mqtt_outage_leaves_other_channels_unaffected() {
     });
 
     let yaml = format!(
-        "ListenOn: 127.0.0.1:0\nPrometheus: {{ListenOn: ''}}\nStations: [{{Host: 127.0.0.1, Port: {port}, IcCoaList: []}}]\n\
-         StreamEvent: {{Endpoints: ['http://{se}'], ChunkBytes: 65536, FlushMillis: 100}}\n\
-         Mqtt: {{IsPush: true, Broker: '127.0.0.1:{mport}', Qos: 1, Topic: ['out/{{{{.Body.Ioa}}}}']}}\n"
+        "ListenOn: 127.0.0.1:0\nPrometheus: {{ListenOn: ''}}\nIecServerConfig: [{{Host: 127.0.0.1, Port: {port}, IcCoaList: []}}]\n\
+         StreamEventConf: {{Endpoints: ['http://{se}'], FlushMillis: 100}}\nPushAsduChunkBytes: 65536\n\
+         MqttConfig: {{IsPush: true, Broker: '127.0.0.1:{mport}', Qos: 1, Topic: ['out/{{{{.Body.Ioa}}}}']}}\n"
     );
     let cfg: ieccaller::Config = zero_svc::config::merge_str(ieccaller::DEFAULTS, Some(&yaml), &[]).unwrap();
     let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

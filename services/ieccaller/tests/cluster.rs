@@ -35,8 +35,8 @@ async fn instance(id: &str, prefix: &str, slaves: &[Slave]) -> streamevent::call
         .collect();
     let yaml = format!(
         "DeployMode: cluster\nCluster: {{InstanceId: {id}, MembersTopic: {prefix}/members}}\n\
-         Mqtt: {{IsPush: false, Broker: '127.0.0.1:1883', ClientId: '', Username: '', Password: '', Qos: 1, Topic: []}}\n\
-         Stations: [{}]\n",
+         MqttConfig: {{IsPush: false, Broker: '127.0.0.1:1883', ClientId: '', Username: '', Password: '', Qos: 1, Topic: []}}\n\
+         IecServerConfig: [{}]\n",
         list.join(", ")
     );
     let cfg: ieccaller::Config = zero_svc::config::merge_str(ieccaller::DEFAULTS, Some(&yaml), &[]).unwrap();

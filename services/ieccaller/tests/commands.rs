@@ -166,7 +166,7 @@ async fn every_command_rpc_reaches_our_slave_as_asked() {
     let (proxy, mut sent) = recording_proxy(slave.local_addr().unwrap()).await;
     let (tx, mut points) = mpsc::unbounded_channel();
     let yaml = format!(
-        "Stations: [{{Host: 127.0.0.1, Port: {}, IcCoaList: [1], InterrogateOnStart: false}}]\nUtcOffsetMinutes: 480\n",
+        "IecServerConfig: [{{Host: 127.0.0.1, Port: {}, IcCoaList: [1], InterrogateOnStart: false}}]\nUtcOffsetMinutes: 480\n",
         proxy.port()
     );
     let (pipeline, api) = caller(&yaml, Some(tx)).await;
@@ -343,7 +343,7 @@ async fn double_and_step_commands_mean_what_was_asked_at_c104() {
         tokio::task::spawn_blocking(move || iec::start_c104_server_with(None, &[("C104_COMMAND_LOG", &path)]))
             .await
             .unwrap();
-    let yaml = format!("Stations: [{{Host: 127.0.0.1, Port: {port}, IcCoaList: [1]}}]\n");
+    let yaml = format!("IecServerConfig: [{{Host: 127.0.0.1, Port: {port}, IcCoaList: [1]}}]\n");
     let (pipeline, api) = caller(&yaml, None).await;
     let mut c = IecCallerClient::connect(api).await.unwrap();
     let host = "127.0.0.1".to_string();
@@ -404,7 +404,7 @@ async fn a_one_second_interrogation_cron_fires_against_the_simulator() {
     let (proxy, mut sent) = recording_proxy(slave.local_addr().unwrap()).await;
     let (tx, mut points) = mpsc::unbounded_channel();
     let yaml = format!(
-        "Stations: [{{Host: 127.0.0.1, Port: {}, IcCoaList: [1], InterrogateOnStart: false}}]\n\
+        "IecServerConfig: [{{Host: 127.0.0.1, Port: {}, IcCoaList: [1], InterrogateOnStart: false}}]\n\
          InterrogationCron: '* * * * * *'\nUtcOffsetMinutes: 480\n",
         proxy.port()
     );

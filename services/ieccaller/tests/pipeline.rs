@@ -71,13 +71,14 @@ async fn c104_to_postgres_mqtt_and_commands() {
         r#"
 ListenOn: 127.0.0.1:0
 Prometheus: {{ListenOn: ""}}
-Stations:
+IecServerConfig:
   - Host: 127.0.0.1
     Port: {port}
     IcCoaList: [1]
 Db: {{DataSource: "{db}", Migrate: false, CacheSeconds: 60}}
-StreamEvent: {{Endpoints: ["http://{se_addr}"], ChunkBytes: 65536, FlushMillis: 100}}
-Mqtt: {{IsPush: true, Broker: "127.0.0.1:1883", Qos: 1, Topic: ["{prefix}/{{{{.Host}}}}/{{{{.Coa}}}}/{{{{.Body.Ioa}}}}", "{prefix}/dev/{{{{.Pm.DeviceId}}}}", "{prefix}/bad/+"]}}
+StreamEventConf: {{Endpoints: ["http://{se_addr}"], FlushMillis: 100}}
+PushAsduChunkBytes: 65536
+MqttConfig: {{IsPush: true, Broker: "127.0.0.1:1883", Qos: 1, Topic: ["{prefix}/{{{{.Host}}}}/{{{{.Coa}}}}/{{{{.Body.Ioa}}}}", "{prefix}/dev/{{{{.Pm.DeviceId}}}}", "{prefix}/bad/+"]}}
 "#,
         db = pg.url
     );

@@ -82,8 +82,8 @@ async fn c104_kafka_iecstash_postgres_survives_sigkill() {
     let se = streamevent_on(&pg.db).await;
 
     let yaml = format!(
-        "Stations: [{{Host: 127.0.0.1, Port: {port}, IcCoaList: [1]}}]\n\
-         Kafka: {{IsPush: true, Brokers: ['{brokers}'], Topic: {topic}}}\n"
+        "IecServerConfig: [{{Host: 127.0.0.1, Port: {port}, IcCoaList: [1]}}]\n\
+         KafkaConfig: {{IsPush: true, Brokers: ['{brokers}'], Topic: {topic}}}\n"
     );
     let api = caller(&yaml).await;
 
@@ -173,8 +173,8 @@ async fn broker_restart_ieccaller_buffers_and_delivers() {
     let topic = format!("asdu-{}", uuid::Uuid::now_v7().simple());
     create_topic(&brokers, &topic).await;
     let yaml = format!(
-        "Stations: [{{Host: 127.0.0.1, Port: {port}, IcCoaList: []}}]\n\
-         Kafka: {{IsPush: true, Brokers: ['{brokers}'], Topic: {topic}}}\n"
+        "IecServerConfig: [{{Host: 127.0.0.1, Port: {port}, IcCoaList: []}}]\n\
+         KafkaConfig: {{IsPush: true, Brokers: ['{brokers}'], Topic: {topic}}}\n"
     );
     let api = caller(&yaml).await;
     let mut client = IecCallerClient::connect(api).await.unwrap();

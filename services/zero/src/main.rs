@@ -94,14 +94,9 @@ async fn main() -> ExitCode {
         cfg.stations.push(streamevent::caller::config::Station {
             host,
             port,
-            backup: vec![],
-            station_id: String::new(),
-            meta_data: Default::default(),
             ic_coa_list: vec![1],
-            cc_coa_list: vec![],
-            interrogate_on_start: true,
-            reconnect_seconds: 60,
             ack_after_store,
+            ..Default::default()
         });
     }
     zero_svc::telemetry::init(&cfg.log.level);

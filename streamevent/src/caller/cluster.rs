@@ -317,15 +317,12 @@ async fn rebalance(cfg: &Config, starter: &Starter, members: &BTreeSet<String>, 
 /// calls, until dropped.
 pub async fn run(cfg: Config, starter: Starter, link: Arc<ClusterLink>) {
     let me = link.instance().to_owned();
-    let Some((host, port)) = cfg
-        .mqtt
-        .broker
-        .trim_start_matches("tcp://")
-        .rsplit_once(':')
-        .and_then(|(h, p)| p.parse::<u16>().ok().map(|p| (h.to_owned(), p)))
-    else {
-        tracing::error!(broker = %cfg.mqtt.broker, "cluster: Mqtt.Broker is not host:port");
-        return;
+    let (host, port) = match cfg.mqtt.broker_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!("cluster: {e}");
+            return;
+        }
     };
     let prefix = cfg.cluster.members_topic.trim_end_matches('/').to_owned();
     let my_topic = format!("{prefix}/{me}");

@@ -8,13 +8,14 @@ use std::collections::BTreeMap;
 /// Everything the acquisition side needs besides the service's own keys (listen address,
 /// logging, metrics, grace period).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default, deny_unknown_fields)]
+#[serde(rename_all = "PascalCase", default)]
 pub struct Config {
     /// `standalone`, or `cluster`: instances share the stations over MQTT (`Mqtt.Broker`).
     pub deploy_mode: String,
     /// Cluster settings.
     pub cluster: Cluster,
-    /// Stations to poll.
+    /// Stations to poll (`IecServerConfig`, as upstream names the list).
+    #[serde(rename = "IecServerConfig")]
     pub stations: Vec<Station>,
     /// Six-field cron for general interrogation of every station's `IcCoaList`.
     pub interrogation_cron: String,
@@ -26,11 +27,16 @@ pub struct Config {
     pub utc_offset_minutes: i32,
     /// Point mappings.
     pub db: Db,
-    /// gRPC channel to streamevent.
+    /// gRPC channel to streamevent (`StreamEventConf`).
+    #[serde(rename = "StreamEventConf")]
     pub stream_event: StreamEvent,
-    /// Kafka channel.
+    /// A chunk to streamevent closes at this many bytes of JSON.
+    pub push_asdu_chunk_bytes: usize,
+    /// Kafka channel (`KafkaConfig`).
+    #[serde(rename = "KafkaConfig")]
     pub kafka: Kafka,
-    /// MQTT channel.
+    /// MQTT channel (`MqttConfig`).
+    #[serde(rename = "MqttConfig")]
     pub mqtt: Mqtt,
     /// Per-channel queue length.
     pub channel_queue: usize,
@@ -49,7 +55,8 @@ impl Default for Config {
             command_timeout_seconds: 10,
             utc_offset_minutes: 480,
             db: Db { data_source: String::new(), migrate: true, cache_seconds: 86_400 },
-            stream_event: StreamEvent { endpoints: vec![], chunk_bytes: 1 << 20, flush_millis: 1000 },
+            stream_event: StreamEvent { endpoints: vec![], timeout: 10_000, flush_millis: 1000 },
+            push_asdu_chunk_bytes: 1 << 20,
             kafka: Kafka { is_push: false, brokers: vec![], topic: "asdu".into() },
             mqtt: Mqtt::default(),
             channel_queue: 100_000,
@@ -95,6 +102,13 @@ pub struct Station {
     /// frames in flight, so give it a window that covers a commit (hundreds of frames).
     #[serde(default)]
     pub ack_after_store: bool,
+    /// Log every ASDU received from the station (upstream `LogEnable`), at `info`.
+    #[serde(default)]
+    pub log_enable: bool,
+    /// Upstream's worker count per station (`TaskConcurrency`): accepted for its files; one task
+    /// per station decodes in order here, and the channels fan out beside it.
+    #[serde(default)]
+    pub task_concurrency: usize,
 }
 
 fn default_port() -> u16 {
@@ -105,6 +119,26 @@ fn yes() -> bool {
 }
 fn default_reconnect() -> u64 {
     60
+}
+
+impl Default for Station {
+    /// No host, port 2404, interrogation on start, 60 s reconnect backoff, nothing else.
+    fn default() -> Station {
+        Station {
+            host: String::new(),
+            port: default_port(),
+            backup: vec![],
+            station_id: String::new(),
+            meta_data: BTreeMap::new(),
+            ic_coa_list: vec![],
+            cc_coa_list: vec![],
+            interrogate_on_start: true,
+            reconnect_seconds: default_reconnect(),
+            ack_after_store: false,
+            log_enable: false,
+            task_concurrency: 0,
+        }
+    }
 }
 
 impl Station {
@@ -145,19 +179,19 @@ pub struct Db {
     pub cache_seconds: u64,
 }
 
-/// `StreamEvent`.
+/// `StreamEventConf`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct StreamEvent {
-    /// Endpoints; empty disables the channel.
+    /// Endpoints (`host:port` or a URI); empty disables the channel.
     pub endpoints: Vec<String>,
-    /// Chunk size in JSON bytes.
-    pub chunk_bytes: usize,
+    /// Deadline of each PushChunkAsdu try (ms); 0: none.
+    pub timeout: u64,
     /// Longest wait before a partial chunk is sent.
     pub flush_millis: u64,
 }
 
-/// `Kafka`.
+/// `KafkaConfig`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct Kafka {
@@ -169,14 +203,16 @@ pub struct Kafka {
     pub topic: String,
 }
 
-/// `Mqtt`.
+/// `MqttConfig`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct Mqtt {
     /// Enable the channel.
     pub is_push: bool,
-    /// Broker `host:port`.
-    pub broker: String,
+    /// Brokers, `tcp://host:port` or `host:port` (the first is used); upstream writes a list, a
+    /// single text is accepted too.
+    #[serde(deserialize_with = "one_or_many")]
+    pub broker: Vec<String>,
     /// Client id; empty: generated.
     pub client_id: String,
     /// User name.
@@ -189,19 +225,56 @@ pub struct Mqtt {
     pub topic: Vec<String>,
 }
 
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) if s.is_empty() => vec![],
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+impl Mqtt {
+    /// `(host, port)` of the first broker (`tcp://` and `mqtt://` accepted; 1883 when the port
+    /// is left out).
+    ///
+    /// # Errors
+    /// No broker, a TLS scheme (`ssl://`, `tls://`, `mqtts://`: not served), or no valid port.
+    pub fn broker_addr(&self) -> Result<(String, u16), String> {
+        let b = self.broker.first().ok_or("MqttConfig.Broker is empty")?;
+        if ["ssl://", "tls://", "mqtts://", "ws://", "wss://"].iter().any(|p| b.starts_with(p)) {
+            return Err(format!("MqttConfig.Broker {b:?}: only tcp:// brokers are served"));
+        }
+        let hp = b.trim_start_matches("tcp://").trim_start_matches("mqtt://").trim_end_matches('/');
+        match hp.rsplit_once(':') {
+            Some((h, p)) => p
+                .parse::<u16>()
+                .map(|p| (h.to_owned(), p))
+                .map_err(|_| format!("MqttConfig.Broker {b:?} is not host:port")),
+            None if !hp.is_empty() => Ok((hp.to_owned(), 1883)),
+            None => Err(format!("MqttConfig.Broker {b:?} is not host:port")),
+        }
+    }
+}
+
 /// Why a configuration is unusable.
 pub fn validate(cfg: &Config) -> Result<(), String> {
     let mut keys = std::collections::HashSet::new();
     for (i, s) in cfg.stations.iter().enumerate() {
         if s.host.is_empty() {
-            return Err(format!("Stations[{i}].Host is empty"));
+            return Err(format!("IecServerConfig[{i}].Host is empty"));
         }
         if !keys.insert(s.key()) {
-            return Err(format!("Stations[{i}]: {} is configured twice", s.key()));
+            return Err(format!("IecServerConfig[{i}]: {} is configured twice", s.key()));
         }
         for b in &s.backup {
             if b.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
-                return Err(format!("Stations[{i}].Backup {b:?} is not host:port"));
+                return Err(format!("IecServerConfig[{i}].Backup {b:?} is not host:port"));
             }
         }
     }
@@ -213,17 +286,20 @@ pub fn validate(cfg: &Config) -> Result<(), String> {
         }
     }
     if cfg.mqtt.is_push && (cfg.mqtt.broker.is_empty() || cfg.mqtt.topic.is_empty()) {
-        return Err("Mqtt.IsPush needs Mqtt.Broker and Mqtt.Topic".into());
+        return Err("MqttConfig.IsPush needs MqttConfig.Broker and MqttConfig.Topic".into());
+    }
+    if cfg.mqtt.is_push || cfg.deploy_mode == "cluster" {
+        cfg.mqtt.broker_addr()?;
     }
     if cfg.mqtt.qos > 2 {
-        return Err(format!("Mqtt.Qos {} is not 0, 1 or 2", cfg.mqtt.qos));
+        return Err(format!("MqttConfig.Qos {} is not 0, 1 or 2", cfg.mqtt.qos));
     }
     if cfg.kafka.is_push && (cfg.kafka.brokers.is_empty() || cfg.kafka.topic.is_empty()) {
-        return Err("Kafka.IsPush needs Kafka.Brokers and Kafka.Topic".into());
+        return Err("KafkaConfig.IsPush needs KafkaConfig.Brokers and KafkaConfig.Topic".into());
     }
     match cfg.deploy_mode.as_str() {
         "standalone" => {}
-        "cluster" if cfg.mqtt.broker.is_empty() => return Err("DeployMode cluster needs Mqtt.Broker".into()),
+        "cluster" if cfg.mqtt.broker.is_empty() => return Err("DeployMode cluster needs MqttConfig.Broker".into()),
         "cluster" => {}
         other => return Err(format!("DeployMode {other:?} is not standalone or cluster")),
     }

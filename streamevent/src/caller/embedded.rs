@@ -184,6 +184,7 @@ pub async fn start(settings: Settings, service: &Service) -> Result<Running, Err
             reconnect_seconds: 5,
             // in this process: a crash takes the simulator with it, nothing to send again
             ack_after_store: false,
+            ..Default::default()
         });
         simulated.push(addr);
     }

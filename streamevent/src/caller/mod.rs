@@ -91,10 +91,11 @@ pub async fn start_with_store(
         Some(Arc::new(crate::store::MappingStore::new(db, Duration::from_secs(cfg.db.cache_seconds))))
     };
     if !cfg.stream_event.endpoints.is_empty() {
-        let t = channel::StreamEventTransport::new(
+        let t = channel::StreamEventTransport::with_timeout(
             &cfg.stream_event.endpoints,
-            cfg.stream_event.chunk_bytes,
+            cfg.push_asdu_chunk_bytes,
             Duration::from_millis(cfg.stream_event.flush_millis),
+            (cfg.stream_event.timeout > 0).then(|| Duration::from_millis(cfg.stream_event.timeout)),
         )
         .map_err(bad)?;
         workers.push(fanout.add(t, cfg.channel_queue));

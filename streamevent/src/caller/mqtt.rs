@@ -87,12 +87,7 @@ impl MqttTransport {
     /// # Errors
     /// A broker address that is not `host:port`.
     pub fn new(cfg: &super::config::Mqtt) -> Result<MqttTransport, String> {
-        let (host, port) = cfg
-            .broker
-            .trim_start_matches("tcp://")
-            .rsplit_once(':')
-            .and_then(|(h, p)| p.parse::<u16>().ok().map(|p| (h.to_owned(), p)))
-            .ok_or_else(|| format!("Mqtt.Broker {:?} is not host:port", cfg.broker))?;
+        let (host, port) = cfg.broker_addr()?;
         let id = if cfg.client_id.is_empty() {
             format!("ieccaller-{}", crate::msg::new_msg_id())
         } else {

@@ -164,6 +164,9 @@ async fn consume(
     while let Some(ev) = events.recv().await {
         match ev {
             Event::Data(d) => {
+                if st.log_enable {
+                    tracing::info!(station = %sid, type_id = d.type_id.0, coa = d.common_address.0, points = d.points.len(), "asdu");
+                }
                 let now = crate::point::now_us();
                 // acknowledged to the station once every point of the frame is stored
                 let receipt = d.receipt.clone().map(|r| Arc::new(r) as Arc<dyn std::any::Any + Send + Sync>);
