@@ -2,12 +2,18 @@
 //! whose code follows the business code's HTTP class, with an `ErrorInfo` detail whose reason is
 //! the code. A code raised without a message gets its display name.
 //!
+//! [`ErrCode`] names every code; its gRPC status and HTTP status are derived in one place
+//! ([`ErrCode::http`], [`ErrCode::grpc`]), so a service raises `ErrCode::InvalidParam.status(msg)`
+//! and never writes a number.
+//!
 //! ```
-//! use streamevent::errcode::{status, reason};
-//! let s = status(101_103, "port out of range");
+//! use streamevent::errcode::{reason, ErrCode};
+//! let s = ErrCode::InvalidParam.status("port out of range");
 //! assert_eq!(s.code(), tonic::Code::InvalidArgument);
 //! assert_eq!(reason(&s).as_deref(), Some("101103"));
-//! assert_eq!(status(105_102, "").code(), tonic::Code::Aborted);
+//! assert_eq!(ErrCode::StateNotAllowed.status("").code(), tonic::Code::Aborted);
+//! assert_eq!(ErrCode::of_status(&s), Some(ErrCode::InvalidParam));
+//! assert_eq!(ErrCode::NotFound.http(), 404);
 //! ```
 
 use tonic::Code;
@@ -15,6 +21,118 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 /// The domain named in `ErrorInfo`.
 pub const DOMAIN: &str = "zero";
+
+/// The upstream business codes (spec §0.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrCode {
+    /// 100999: unknown error.
+    Unknown,
+    /// 100998: internal error.
+    Internal,
+    /// 100997: timeout.
+    Timeout,
+    /// 101101: bad parameter (e.g. a time in the past).
+    BadParam,
+    /// 101102: a required parameter is missing.
+    MissingParam,
+    /// 101103: a parameter is invalid.
+    InvalidParam,
+    /// 102101: database error.
+    DbError,
+    /// 102102: not found.
+    NotFound,
+    /// 102103: already exists.
+    AlreadyExists,
+    /// 102104: conflict.
+    Conflict,
+    /// 103101: cache error.
+    CacheError,
+    /// 103102: cache miss.
+    CacheMiss,
+    /// 103103: message-queue error.
+    MqError,
+    /// 104101: unauthenticated.
+    Unauthenticated,
+    /// 104102: forbidden.
+    Forbidden,
+    /// 105101: business failure (e.g. a device's exception answer).
+    BusinessFailure,
+    /// 105102: the current state does not allow the operation.
+    StateNotAllowed,
+    /// 105103: duplicate operation.
+    DuplicateOperation,
+    /// 106101: a remote call failed (a peer unreachable).
+    RemoteCallFailed,
+    /// 106102: a third-party service failed.
+    ThirdPartyFailure,
+}
+
+const ALL: [(ErrCode, u32); 20] = [
+    (ErrCode::Unknown, 100_999),
+    (ErrCode::Internal, 100_998),
+    (ErrCode::Timeout, 100_997),
+    (ErrCode::BadParam, 101_101),
+    (ErrCode::MissingParam, 101_102),
+    (ErrCode::InvalidParam, 101_103),
+    (ErrCode::DbError, 102_101),
+    (ErrCode::NotFound, 102_102),
+    (ErrCode::AlreadyExists, 102_103),
+    (ErrCode::Conflict, 102_104),
+    (ErrCode::CacheError, 103_101),
+    (ErrCode::CacheMiss, 103_102),
+    (ErrCode::MqError, 103_103),
+    (ErrCode::Unauthenticated, 104_101),
+    (ErrCode::Forbidden, 104_102),
+    (ErrCode::BusinessFailure, 105_101),
+    (ErrCode::StateNotAllowed, 105_102),
+    (ErrCode::DuplicateOperation, 105_103),
+    (ErrCode::RemoteCallFailed, 106_101),
+    (ErrCode::ThirdPartyFailure, 106_102),
+];
+
+impl ErrCode {
+    /// The six-digit code.
+    pub fn value(self) -> u32 {
+        ALL.iter().find(|(c, _)| *c == self).map_or(100_999, |(_, v)| *v)
+    }
+
+    /// The code of a six-digit value.
+    pub fn from_value(v: u32) -> Option<ErrCode> {
+        ALL.iter().find(|(_, n)| *n == v).map(|(c, _)| *c)
+    }
+
+    /// The code a status carries.
+    pub fn of_status(s: &tonic::Status) -> Option<ErrCode> {
+        reason(s).and_then(|r| r.parse().ok()).and_then(ErrCode::from_value)
+    }
+
+    /// Its HTTP status class (what gateways answer).
+    pub fn http(self) -> u16 {
+        describe(self.value()).0
+    }
+
+    /// Its gRPC status code.
+    pub fn grpc(self) -> Code {
+        grpc_code(self.http())
+    }
+
+    /// Its display name (the message of a status raised without one).
+    pub fn name(self) -> &'static str {
+        describe(self.value()).1
+    }
+
+    /// A status with this code and `message` (the display name when empty).
+    pub fn status(self, message: impl Into<String>) -> tonic::Status {
+        status(self.value(), message)
+    }
+}
+
+impl std::fmt::Display for ErrCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.value())
+    }
+}
 
 /// HTTP class and display name of a code.
 pub fn describe(code: u32) -> (u16, &'static str) {
@@ -98,5 +216,17 @@ mod tests {
             assert_eq!(reason(&s), Some(code.to_string()));
         }
         assert_eq!(status(102_102, "").message(), "记录不存在");
+    }
+
+    #[test]
+    fn every_named_code_round_trips_and_maps_once() {
+        for (c, v) in ALL {
+            assert_eq!((c.value(), ErrCode::from_value(v)), (v, Some(c)));
+            assert_eq!(ErrCode::of_status(&c.status("m")), Some(c));
+            assert_eq!(c.grpc(), grpc_code(c.http()));
+            assert_ne!(describe(v).1, "", "{v}");
+        }
+        assert_eq!(ErrCode::from_value(123_456), None);
+        assert_eq!(ErrCode::RemoteCallFailed.grpc(), Code::Unavailable);
     }
 }

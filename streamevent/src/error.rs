@@ -29,16 +29,22 @@ pub enum Error {
 }
 
 impl Error {
+    /// The upstream business code.
+    pub fn err_code(&self) -> crate::errcode::ErrCode {
+        use crate::errcode::ErrCode;
+        match self {
+            Error::InvalidArgument(_) => ErrCode::InvalidParam,
+            Error::MissingArgument(_) => ErrCode::MissingParam,
+            Error::Db(_) | Error::Migrate(_) => ErrCode::DbError,
+            Error::NotFound(_) => ErrCode::NotFound,
+            Error::Conflict(_) => ErrCode::Conflict,
+            Error::Config(_) => ErrCode::Internal,
+        }
+    }
+
     /// The upstream six-digit business code.
     pub fn code(&self) -> u32 {
-        match self {
-            Error::InvalidArgument(_) => 101_103,
-            Error::MissingArgument(_) => 101_102,
-            Error::Db(_) | Error::Migrate(_) => 102_101,
-            Error::NotFound(_) => 102_102,
-            Error::Conflict(_) => 102_104,
-            Error::Config(_) => 100_998,
-        }
+        self.err_code().value()
     }
 }
 

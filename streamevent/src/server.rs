@@ -14,6 +14,7 @@
 //! 101103 (invalid) before anything is written.
 
 use crate::errcode::status;
+use crate::errcode::ErrCode;
 use crate::id::ChunkId;
 use crate::ingest::{rows_of_pb, Skip};
 use crate::pb;
@@ -102,11 +103,11 @@ fn to_status(e: crate::Error) -> Status {
 }
 
 fn missing(what: &str) -> Status {
-    status(101_102, format!("{what} is required"))
+    ErrCode::MissingParam.status(format!("{what} is required"))
 }
 
 fn invalid(what: String) -> Status {
-    status(101_103, what)
+    ErrCode::InvalidParam.status(what)
 }
 
 /// Bytes as JSON: the text when it is UTF-8, else `{"base64": ...}`.
@@ -207,7 +208,7 @@ impl StreamEvent for Service {
         .await
         // a failed lookup fails the call (nothing written): the sender retries the chunk instead
         // of the point being dropped, as the Go service does
-        .map_err(|_| status(102_101, "point mapping lookup failed; retry the chunk"))?;
+        .map_err(|_| ErrCode::DbError.status("point mapping lookup failed; retry the chunk"))?;
         // the duplicate check and the writes are one transaction on the chunk's key
         let id = ChunkId::from_wire(&r.t_id);
         let stored = self.sink.write_chunk(&id, &rows).await.map_err(|e| {

@@ -82,9 +82,15 @@ fn diff(out: &mut Vec<String>, path: &str, ours: &Value, upstream: &Value) {
         }
         (Value::Array(a), Value::Array(b)) if a.iter().chain(b).all(|v| element_key(v).is_some()) => {
             let name = |v: &Value| v.get("name").and_then(Value::as_str).map(str::to_string);
+            // a field names itself "field x (#n)": the list's own key would say it twice
+            let base = if a.iter().chain(b).any(|v| v.get("label").is_some()) {
+                path.strip_suffix(" / field").unwrap_or(path)
+            } else {
+                path
+            };
             for y in b {
                 let key = element_key(y).unwrap_or_default();
-                let p = format!("{path} / {key}");
+                let p = format!("{base} / {key}");
                 match a.iter().find(|x| name(x) == name(y)) {
                     Some(x) => diff(out, &p, x, y),
                     None => out.push(format!("{p}: missing")),
@@ -92,7 +98,7 @@ fn diff(out: &mut Vec<String>, path: &str, ours: &Value, upstream: &Value) {
             }
             for x in a {
                 if !b.iter().any(|y| name(x) == name(y)) {
-                    out.push(format!("{path} / {}: not upstream", element_key(x).unwrap_or_default()));
+                    out.push(format!("{base} / {}: not upstream", element_key(x).unwrap_or_default()));
                 }
             }
         }

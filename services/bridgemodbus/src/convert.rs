@@ -7,10 +7,10 @@ use modbus_bridge::value::{binary, decimal_to_register, hex, register_bytes};
 use modbus_bridge::{Error as MbError, ExceptionCode};
 use std::collections::HashMap;
 use tonic::Status;
-use zero_svc::errcode::status;
+use zero_svc::errcode::ErrCode;
 
 pub(crate) fn addr16(what: &str, v: u32) -> Result<u16, Status> {
-    u16::try_from(v).map_err(|_| status(101_103, format!("{what} {v}: 0..=65535")))
+    u16::try_from(v).map_err(|_| ErrCode::InvalidParam.status(format!("{what} {v}: 0..=65535")))
 }
 
 pub(crate) fn exception_name(e: ExceptionCode) -> String {
@@ -47,13 +47,14 @@ pub fn answer<T>(r: modbus_bridge::Result<Result<T, ExceptionCode>>) -> Result<T
     metrics::counter!("bridgemodbus_device_calls_total", "outcome" => outcome).increment(1);
     match r {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(status(
-            105_101,
-            format!("the device answered exception 0x{:02X} ({})", exception_code(e), exception_name(e)),
-        )),
-        Err(e @ (MbError::InvalidArgument(_) | MbError::Layout(_))) => Err(status(101_103, e.to_string())),
-        Err(e @ MbError::Timeout(_)) => Err(status(100_997, e.to_string())),
-        Err(e) => Err(status(106_101, e.to_string())),
+        Ok(Err(e)) => Err(ErrCode::BusinessFailure.status(format!(
+            "the device answered exception 0x{:02X} ({})",
+            exception_code(e),
+            exception_name(e)
+        ))),
+        Err(e @ (MbError::InvalidArgument(_) | MbError::Layout(_))) => Err(ErrCode::InvalidParam.status(e.to_string())),
+        Err(e @ MbError::Timeout(_)) => Err(ErrCode::Timeout.status(e.to_string())),
+        Err(e) => Err(ErrCode::RemoteCallFailed.status(e.to_string())),
     }
 }
 
@@ -87,7 +88,9 @@ pub(crate) fn regs_of(values: &[u32]) -> Result<Vec<u16>, Status> {
     values
         .iter()
         .enumerate()
-        .map(|(i, v)| u16::try_from(*v).map_err(|_| status(101_103, format!("values[{i}] {v}: 0..=65535"))))
+        .map(|(i, v)| {
+            u16::try_from(*v).map_err(|_| ErrCode::InvalidParam.status(format!("values[{i}] {v}: 0..=65535")))
+        })
         .collect()
 }
 
@@ -96,7 +99,8 @@ pub(crate) fn decimals(values: &[i32], unsigned: bool) -> Result<Vec<u16>, Statu
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            decimal_to_register(i64::from(*v), unsigned).map_err(|e| status(101_103, format!("values[{i}]: {e}")))
+            decimal_to_register(i64::from(*v), unsigned)
+                .map_err(|e| ErrCode::InvalidParam.status(format!("values[{i}]: {e}")))
         })
         .collect()
 }
@@ -104,10 +108,10 @@ pub(crate) fn decimals(values: &[i32], unsigned: bool) -> Result<Vec<u16>, Statu
 /// `quantity` checked against the number of values (0: take the values' count).
 pub(crate) fn quantity(what: &str, quantity: u32, n: usize) -> Result<(), Status> {
     if n == 0 {
-        return Err(status(101_102, format!("{what}: no values")));
+        return Err(ErrCode::MissingParam.status(format!("{what}: no values")));
     }
     if quantity != 0 && quantity as usize != n {
-        return Err(status(101_103, format!("{what}: quantity {quantity} but {n} values")));
+        return Err(ErrCode::InvalidParam.status(format!("{what}: quantity {quantity} but {n} values")));
     }
     Ok(())
 }
@@ -165,16 +169,16 @@ pub fn to_pb(r: &store::Config) -> pb::PbModbusConfig {
 pub async fn checked_row(q: &pb::SaveConfigReq, connections: usize) -> Result<store::Config, Status> {
     let code = q.modbus_code.trim();
     if code.is_empty() {
-        return Err(status(101_102, "modbus_code is required"));
+        return Err(ErrCode::MissingParam.status("modbus_code is required"));
     }
     if code.len() > 128 {
-        return Err(status(101_103, "modbus_code: at most 128 bytes"));
+        return Err(ErrCode::InvalidParam.status("modbus_code: at most 128 bytes"));
     }
     if q.slave_address.trim().is_empty() {
-        return Err(status(101_102, "slave_address is required"));
+        return Err(ErrCode::MissingParam.status("slave_address is required"));
     }
     if q.slave > 255 {
-        return Err(status(101_103, format!("slave {}: 0..=255", q.slave)));
+        return Err(ErrCode::InvalidParam.status(format!("slave {}: 0..=255", q.slave)));
     }
     let row = store::Config {
         modbus_code: code.to_owned(),
@@ -189,6 +193,6 @@ pub async fn checked_row(q: &pb::SaveConfigReq, connections: usize) -> Result<st
         ..Default::default()
     };
     // the address and TLS files must make a device now, not fail at the first read
-    off_runtime(row_conf(&row), connections).await.map_err(|e| status(101_103, e))?;
+    off_runtime(row_conf(&row), connections).await.map_err(|e| ErrCode::InvalidParam.status(e))?;
     Ok(row)
 }

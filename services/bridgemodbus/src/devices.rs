@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tonic::Status;
-use zero_svc::errcode::status;
+use zero_svc::errcode::ErrCode;
 
 pub(crate) fn socket_addr(s: &str) -> Result<(std::net::SocketAddr, String), String> {
     use std::net::ToSocketAddrs as _;
@@ -123,7 +123,7 @@ impl std::fmt::Debug for Devices {
 }
 
 pub(crate) fn db_err(e: sqlx::Error) -> Status {
-    status(102_101, format!("database: {e}"))
+    ErrCode::DbError.status(format!("database: {e}"))
 }
 
 impl Devices {
@@ -142,7 +142,7 @@ impl Devices {
     /// 102102 unknown code, 105102 disabled, 101103 unusable row, 102101 database.
     pub async fn get(&self, code: &str) -> Result<Device, Status> {
         if code.is_empty() {
-            return self.default.clone().map_err(|e| status(101_103, format!("ModbusClientConf: {e}")));
+            return self.default.clone().map_err(|e| ErrCode::InvalidParam.status(format!("ModbusClientConf: {e}")));
         }
         if let Some(c) = self.cache().get(code) {
             if c.checked.elapsed() < self.refresh {
@@ -151,11 +151,11 @@ impl Devices {
         }
         let Some(row) = self.store.by_code(code).await.map_err(db_err)? else {
             self.forget(code);
-            return Err(status(102_102, format!("modbus_code {code:?} not found")));
+            return Err(ErrCode::NotFound.status(format!("modbus_code {code:?} not found")));
         };
         if row.status == store::DISABLED {
             self.forget(code);
-            return Err(status(105_102, format!("modbus_code {code:?} is disabled")));
+            return Err(ErrCode::StateNotAllowed.status(format!("modbus_code {code:?} is disabled")));
         }
         if let Some(c) = self.cache().get_mut(code) {
             if c.update_time == row.update_time {
@@ -165,7 +165,7 @@ impl Devices {
         }
         let cfg = off_runtime(row_conf(&row), self.connections)
             .await
-            .map_err(|e| status(101_103, format!("modbus_code {code:?}: {e}")))?;
+            .map_err(|e| ErrCode::InvalidParam.status(format!("modbus_code {code:?}: {e}")))?;
         let device = Device::new(cfg);
         let mut cache = self.cache();
         // a concurrent first use of the same row may have won: share its pool

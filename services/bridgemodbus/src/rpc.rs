@@ -7,7 +7,7 @@ use modbus_bridge::client::Device;
 use modbus_bridge::value::{pack_bits, register_bytes};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
-use zero_svc::errcode::status;
+use zero_svc::errcode::ErrCode;
 
 /// The BridgeModbus service.
 #[derive(Debug, Clone)]
@@ -46,10 +46,10 @@ impl pb::bridge_modbus_server::BridgeModbus for Service {
     async fn delete_config(&self, r: Request<pb::DeleteConfigReq>) -> Res<pb::DeleteConfigRes> {
         let ids = r.into_inner().ids;
         if ids.is_empty() {
-            return Err(status(101_102, "ids is required"));
+            return Err(ErrCode::MissingParam.status("ids is required"));
         }
         if ids.len() > 1000 {
-            return Err(status(101_103, "ids: at most 1000"));
+            return Err(ErrCode::InvalidParam.status("ids: at most 1000"));
         }
         for code in self.store.delete(&ids).await.map_err(db_err)? {
             self.devices.forget(&code);
@@ -60,7 +60,7 @@ impl pb::bridge_modbus_server::BridgeModbus for Service {
     async fn page_list_config(&self, r: Request<pb::PageListConfigReq>) -> Res<pb::PageListConfigRes> {
         let q = r.into_inner();
         if q.status > 2 {
-            return Err(status(101_103, format!("status {}: 0 any, 1 enabled, 2 disabled", q.status)));
+            return Err(ErrCode::InvalidParam.status(format!("status {}: 0 any, 1 enabled, 2 disabled", q.status)));
         }
         let page = q.page.max(1);
         let size = if q.page_size <= 0 { 10 } else { q.page_size.min(1000) };
@@ -74,11 +74,11 @@ impl pb::bridge_modbus_server::BridgeModbus for Service {
     async fn get_config_by_code(&self, r: Request<pb::GetConfigByCodeReq>) -> Res<pb::GetConfigByCodeRes> {
         let code = r.into_inner().modbus_code;
         if code.is_empty() {
-            return Err(status(101_102, "modbus_code is required"));
+            return Err(ErrCode::MissingParam.status("modbus_code is required"));
         }
         match self.store.by_code(&code).await.map_err(db_err)? {
             Some(row) => Ok(Response::new(pb::GetConfigByCodeRes { cfg: Some(to_pb(&row)) })),
-            None => Err(status(102_102, format!("modbus_code {code:?} not found"))),
+            None => Err(ErrCode::NotFound.status(format!("modbus_code {code:?} not found"))),
         }
     }
 
@@ -88,7 +88,7 @@ impl pb::bridge_modbus_server::BridgeModbus for Service {
     ) -> Res<pb::BatchGetConfigByCodeRes> {
         let codes = r.into_inner().modbus_code;
         if codes.len() > 1000 {
-            return Err(status(101_103, "modbus_code: at most 1000 codes"));
+            return Err(ErrCode::InvalidParam.status("modbus_code: at most 1000 codes"));
         }
         let rows = self.store.by_codes(&codes).await.map_err(db_err)?;
         Ok(Response::new(pb::BatchGetConfigByCodeRes { cfg: rows.iter().map(to_pb).collect() }))
@@ -236,10 +236,8 @@ impl pb::bridge_modbus_server::BridgeModbus for Service {
     ) -> Res<pb::ReadDeviceIdentificationRes> {
         let q = r.into_inner();
         if !(1..=3).contains(&q.read_device_id_code) {
-            return Err(status(
-                101_103,
-                format!("read_device_id_code {}: 1 basic, 2 regular, 3 extended", q.read_device_id_code),
-            ));
+            return Err(ErrCode::InvalidParam
+                .status(format!("read_device_id_code {}: 1 basic, 2 regular, 3 extended", q.read_device_id_code)));
         }
         let dev = self.dev(&q.modbus_code).await?;
         let objs = answer(dev.read_device_identification(None, q.read_device_id_code as u8, 0).await)?;
@@ -252,8 +250,8 @@ impl pb::bridge_modbus_server::BridgeModbus for Service {
         r: Request<pb::ReadDeviceIdentificationSpecificObjectReq>,
     ) -> Res<pb::ReadDeviceIdentificationSpecificObjectRes> {
         let q = r.into_inner();
-        let id =
-            u8::try_from(q.object_id).map_err(|_| status(101_103, format!("object_id {}: 0..=255", q.object_id)))?;
+        let id = u8::try_from(q.object_id)
+            .map_err(|_| ErrCode::InvalidParam.status(format!("object_id {}: 0..=255", q.object_id)))?;
         let objs = answer(self.dev(&q.modbus_code).await?.read_device_identification(None, 4, id).await)?;
         let (results, hex_results, semantic_results) = ident_maps(objs);
         Ok(Response::new(pb::ReadDeviceIdentificationSpecificObjectRes { results, hex_results, semantic_results }))
@@ -265,7 +263,7 @@ impl pb::bridge_modbus_server::BridgeModbus for Service {
     ) -> Res<pb::BatchConvertDecimalToRegisterRes> {
         let q = r.into_inner();
         if q.values.len() > 65_536 {
-            return Err(status(101_103, "values: at most 65536"));
+            return Err(ErrCode::InvalidParam.status("values: at most 65536"));
         }
         let regs = decimals(&q.values, q.unsigned)?;
         let Rendered { bytes, uint: uint16_values, int: int16_values, hex: hex_values, binary: binary_values } =

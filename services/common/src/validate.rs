@@ -25,6 +25,7 @@
 //! # Ok(()) }
 //! ```
 
+use crate::errcode::ErrCode;
 use prost_reflect::{
     DescriptorPool, DynamicMessage, ExtensionDescriptor, FieldDescriptor, Kind, ReflectMessage, Value,
 };
@@ -151,7 +152,7 @@ impl Validator {
             return Ok(()); // a message of another file: no rules here
         };
         let dynamic = DynamicMessage::decode(desc, msg.encode_to_vec().as_slice())
-            .map_err(|e| crate::errcode::status(101_103, format!("request does not decode: {e}")))?;
+            .map_err(|e| ErrCode::InvalidParam.status(format!("request does not decode: {e}")))?;
         self.check_dynamic(&dynamic)
     }
 
@@ -160,7 +161,7 @@ impl Validator {
     /// # Errors
     /// As [`check`](Self::check).
     pub fn check_dynamic(&self, msg: &DynamicMessage) -> Result<(), tonic::Status> {
-        self.message(msg).map_err(|e| crate::errcode::status(101_103, e))
+        self.message(msg).map_err(|e| ErrCode::InvalidParam.status(e))
     }
 
     fn message(&self, m: &DynamicMessage) -> Result<(), String> {

@@ -5,6 +5,7 @@ use crate::pb;
 use tonic::Status;
 use trigger_core::task::{Millis, QueueInfo, TaskInfo};
 use zero_svc::errcode::status;
+use zero_svc::errcode::ErrCode;
 
 /// The status of an engine error (its upstream code).
 pub(crate) fn to_status(e: trigger_core::Error) -> Status {
@@ -13,12 +14,12 @@ pub(crate) fn to_status(e: trigger_core::Error) -> Status {
 
 /// 101102: a required value is missing.
 pub(crate) fn missing(what: &str) -> Status {
-    status(101_102, format!("{what} is required"))
+    ErrCode::MissingParam.status(format!("{what} is required"))
 }
 
 /// 101103: a value is invalid.
 pub(crate) fn invalid(what: String) -> Status {
-    status(101_103, what)
+    ErrCode::InvalidParam.status(what)
 }
 
 /// Asia/Shanghai (no daylight saving).
@@ -39,7 +40,7 @@ pub(crate) fn pk(id: &str) -> Result<i64, Status> {
     if id.is_empty() {
         return Ok(0);
     }
-    id.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| status(102_102, format!("id {id:?} not found")))
+    id.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| ErrCode::NotFound.status(format!("id {id:?} not found")))
 }
 
 /// [`pk`] for a list filter: an id no key renders as matches nothing (-1), not everything (0).

@@ -12,7 +12,7 @@ use trigger_core::cron::{CronJob, CronOutcome, CronStore, Schedule, StoredJob};
 use trigger_core::driver::now;
 use trigger_core::rule::{self, PlanRule, RuleInput};
 use trigger_core::task::Millis;
-use zero_svc::errcode::status;
+use zero_svc::errcode::ErrCode;
 
 /// What the upstream keeps with a job beyond what the scheduler reads.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -343,7 +343,7 @@ impl Cron {
             .get(job_id)
             .await
             .map_err(to_status)?
-            .ok_or_else(|| status(102_102, format!("cron job {job_id} not found")))
+            .ok_or_else(|| ErrCode::NotFound.status(format!("cron job {job_id} not found")))
     }
 
     async fn by_code(&self, code: &str) -> Result<Option<StoredJob>, Status> {
@@ -359,7 +359,7 @@ impl Cron {
             return Err(invalid("task_code: at most 128 characters".into()));
         }
         if self.by_code(&r.task_code).await?.is_some() {
-            return Err(status(102_103, format!("task_code {} already exists", r.task_code)));
+            return Err(ErrCode::AlreadyExists.status(format!("task_code {} already exists", r.task_code)));
         }
         let t = now();
         let group_id = if r.group_id.is_empty() { uuid::Uuid::now_v7().to_string() } else { r.group_id.clone() };
@@ -382,7 +382,7 @@ impl Cron {
             meta: serde_json::Value::Null,
         };
         let next = apply(spec_of_create(&r), &mut meta, &mut job, t)?;
-        job.meta = serde_json::to_value(&meta).map_err(|e| status(100_998, e.to_string()))?;
+        job.meta = serde_json::to_value(&meta).map_err(|e| ErrCode::Internal.status(e.to_string()))?;
         let id = job.job_id.clone();
         self.store.save(job, next).await.map_err(to_status)?;
         Ok(Response::new(pb::CreateCronJobRes {
@@ -414,11 +414,11 @@ impl Cron {
             return Err(invalid("type and dept_code cannot change".into()));
         }
         if cur.scheduled.is_some() {
-            return Err(status(105_102, "an execution is in flight".to_owned()));
+            return Err(ErrCode::StateNotAllowed.status("an execution is in flight".to_owned()));
         }
         let mut job = cur.job.clone();
         let next = apply(spec_of_create(&r), &mut meta, &mut job, now())?;
-        job.meta = serde_json::to_value(&meta).map_err(|e| status(100_998, e.to_string()))?;
+        job.meta = serde_json::to_value(&meta).map_err(|e| ErrCode::Internal.status(e.to_string()))?;
         let (id, code) = (job.job_id.clone(), job.task_code.clone());
         self.store.save(job, next).await.map_err(to_status)?;
         Ok(Response::new(pb::SubmitCronJobRes {
@@ -433,7 +433,7 @@ impl Cron {
     pub async fn update(&self, r: pb::UpdateCronJobReq) -> Result<Response<pb::UpdateCronJobRes>, Status> {
         let cur = self.stored(&r.job_id).await?;
         if cur.scheduled.is_some() {
-            return Err(status(105_102, "an execution is in flight".to_owned()));
+            return Err(ErrCode::StateNotAllowed.status("an execution is in flight".to_owned()));
         }
         let mut meta = meta_of(&cur.job);
         let mut job = cur.job.clone();
@@ -454,7 +454,7 @@ impl Cron {
             ext: [r.ext1, r.ext2, r.ext3, r.ext4, r.ext5],
         };
         let next = apply(spec, &mut meta, &mut job, now())?;
-        job.meta = serde_json::to_value(&meta).map_err(|e| status(100_998, e.to_string()))?;
+        job.meta = serde_json::to_value(&meta).map_err(|e| ErrCode::Internal.status(e.to_string()))?;
         let (id, code) = (job.job_id.clone(), job.task_code.clone());
         self.store.save(job, next).await.map_err(to_status)?;
         Ok(Response::new(pb::UpdateCronJobRes {
@@ -474,7 +474,7 @@ impl Cron {
         let mut job = cur.job;
         // enabling recomputes the next run from now; disabling stops the scan
         let next = if on { Schedule::parse(&job.rrule).map_err(to_status)?.next_after(now()) } else { None };
-        job.meta = serde_json::to_value(&meta).map_err(|e| status(100_998, e.to_string()))?;
+        job.meta = serde_json::to_value(&meta).map_err(|e| ErrCode::Internal.status(e.to_string()))?;
         self.store.save(job, next).await.map_err(to_status)
     }
 

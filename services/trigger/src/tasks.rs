@@ -11,7 +11,7 @@ use tonic::Status;
 use trigger_core::callback::{grpc_endpoints, Callbacks, GrpcTask, HttpTask, GRPC_TASK, HTTP_TASK};
 use trigger_core::driver::now;
 use trigger_core::task::{Millis, NewTask, TaskState};
-use zero_svc::errcode::status;
+use zero_svc::errcode::ErrCode;
 
 /// When a task is due: `trigger_time` if set (must parse and not be past), else now +
 /// `process_in` seconds.
@@ -32,7 +32,7 @@ pub(crate) fn due(trigger_time: &str, process_in: u64, now: Millis) -> Result<Mi
         .timestamp_millis();
     // the RPC's own second: a trigger_time equal to "now" to the second is not in the past
     if at < now - now.rem_euclid(1000) {
-        return Err(status(101_101, format!("trigger_time {trigger_time} is in the past")));
+        return Err(ErrCode::BadParam.status(format!("trigger_time {trigger_time} is in the past")));
     }
     Ok(at)
 }
@@ -113,7 +113,7 @@ impl Service {
             url: r.url,
             ..Default::default()
         };
-        let payload = serde_json::to_vec(&p).map_err(|e| status(100_998, e.to_string()))?;
+        let payload = serde_json::to_vec(&p).map_err(|e| ErrCode::Internal.status(e.to_string()))?;
         let id = self.enqueue(&r.msg_id, HTTP_TASK, payload, retries, at).await?;
         Ok((trace_id, id))
     }
@@ -141,7 +141,7 @@ impl Service {
             payload: base64::engine::general_purpose::STANDARD.encode(&r.payload),
             request_timeout: r.request_timeout as u64,
         };
-        let payload = serde_json::to_vec(&p).map_err(|e| status(100_998, e.to_string()))?;
+        let payload = serde_json::to_vec(&p).map_err(|e| ErrCode::Internal.status(e.to_string()))?;
         let id = self.enqueue(&r.msg_id, GRPC_TASK, payload, retries, at).await?;
         Ok((trace_id, id))
     }
@@ -190,7 +190,7 @@ impl Service {
         let prefix = if prefix.is_empty() { "O" } else { prefix };
         let counter = if separate { prefix } else { "P" };
         let t = now();
-        let first = self.ids.reserve(counter, u64::from(count), t).await.map_err(|e| status(103_101, e))?;
+        let first = self.ids.reserve(counter, u64::from(count), t).await.map_err(|e| ErrCode::CacheError.status(e))?;
         Ok((0..u64::from(count)).map(|i| crate::ids::format_id(prefix, t, first + i)).collect())
     }
 
@@ -215,7 +215,7 @@ impl Service {
             .collect();
         let mut results = Vec::with_capacity(handles.len());
         for h in handles {
-            results.push(h.await.map_err(|e| status(100_998, e.to_string()))?);
+            results.push(h.await.map_err(|e| ErrCode::Internal.status(e.to_string()))?);
         }
         Ok(results)
     }

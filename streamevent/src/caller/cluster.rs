@@ -16,7 +16,7 @@
 
 use super::config::Config;
 use super::station::Starter;
-use crate::errcode::status;
+use crate::errcode::ErrCode;
 use base64::Engine;
 use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage};
@@ -178,8 +178,10 @@ impl ClusterLink {
         rpc: &str,
         req: &Req,
     ) -> Result<Res, tonic::Status> {
-        let client =
-            self.client.get().ok_or_else(|| status(106_101, "client does not exist (cluster not connected)"))?;
+        let client = self
+            .client
+            .get()
+            .ok_or_else(|| ErrCode::RemoteCallFailed.status("client does not exist (cluster not connected)"))?;
         let t_id = uuid::Uuid::now_v7().simple().to_string();
         let method = format!("/ieccaller.IecCaller/{rpc}");
         let b = Broadcast {
@@ -193,21 +195,23 @@ impl ClusterLink {
         client
             .publish(BROADCAST, QoS::AtLeastOnce, false, wrap(BROADCAST, &b))
             .await
-            .map_err(|e| status(106_102, e.to_string()))?;
+            .map_err(|e| ErrCode::ThirdPartyFailure.status(e.to_string()))?;
         let ack = tokio::time::timeout(Duration::from_secs(10), rx).await;
         self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&t_id);
         let ack = match ack {
             Ok(Ok(a)) => a,
-            _ => return Err(status(100_997, format!("no instance answered {method} within 10 s"))),
+            _ => return Err(ErrCode::Timeout.status(format!("no instance answered {method} within 10 s"))),
         };
         if ack.success {
-            return self.from_json(&format!("ieccaller.{rpc}Res"), &ack.response_body).map_err(|e| status(106_102, e));
+            return self
+                .from_json(&format!("ieccaller.{rpc}Res"), &ack.response_body)
+                .map_err(|e| ErrCode::ThirdPartyFailure.status(e));
         }
         Err(match ack.error_kind.as_str() {
-            "timeout" => status(100_997, ack.error),
-            "duplicate" => status(105_103, ack.error),
-            "iec_rejected" => status(105_102, ack.error),
-            _ => status(106_102, ack.error),
+            "timeout" => ErrCode::Timeout.status(ack.error),
+            "duplicate" => ErrCode::DuplicateOperation.status(ack.error),
+            "iec_rejected" => ErrCode::StateNotAllowed.status(ack.error),
+            _ => ErrCode::ThirdPartyFailure.status(ack.error),
         })
     }
 

@@ -9,6 +9,7 @@ use super::pb;
 use super::pb::iec_caller_server::IecCaller;
 use super::station::{StationHandle, Stations};
 use crate::errcode::status;
+use crate::errcode::ErrCode;
 use crate::store::{MappingStore, PointMapping};
 use iec104::asdu::{Cause, InfoObjects, OwnedAsdu, Qcc, Qrp, Read};
 use iec104::master::{CommandMode, CommandOutcome, CommandValue};
@@ -50,7 +51,9 @@ impl Service {
     }
 
     fn station(&self, host: &str, port: u32) -> Result<Arc<StationHandle>, Status> {
-        self.stations.get(host, port).ok_or_else(|| status(106_101, format!("client does not exist: {host}:{port}")))
+        self.stations
+            .get(host, port)
+            .ok_or_else(|| ErrCode::RemoteCallFailed.status(format!("client does not exist: {host}:{port}")))
     }
 
     fn now(&self) -> Cp56Time2a {
@@ -58,7 +61,7 @@ impl Service {
     }
 
     fn store(&self) -> Result<&Arc<MappingStore>, Status> {
-        self.store.as_ref().ok_or_else(|| status(105_101, "no point-mapping database configured"))
+        self.store.as_ref().ok_or_else(|| ErrCode::BusinessFailure.status("no point-mapping database configured"))
     }
 
     async fn typed(
@@ -100,26 +103,26 @@ pub fn dcs_of(value: i32) -> Result<u8, Status> {
         Ok(pb::DoubleCommandValue::DcoOn) => Ok(2),
         Ok(pb::DoubleCommandValue::DcoOff) => Ok(1),
         Ok(pb::DoubleCommandValue::DcoNotAllowed) => Ok(0),
-        Err(_) => Err(status(101_103, format!("value {value} is not a DoubleCommandValue"))),
+        Err(_) => Err(ErrCode::InvalidParam.status(format!("value {value} is not a DoubleCommandValue"))),
     }
 }
 
 fn ca(coa: u32) -> Result<CommonAddress, Status> {
-    u16::try_from(coa).map(CommonAddress).map_err(|_| status(101_103, format!("coa {coa} exceeds 65535")))
+    u16::try_from(coa).map(CommonAddress).map_err(|_| ErrCode::InvalidParam.status(format!("coa {coa} exceeds 65535")))
 }
 
 fn io(ioa: u32) -> Result<Ioa, Status> {
-    Ioa::new(ioa).ok_or_else(|| status(101_103, format!("ioa {ioa} exceeds 16777215")))
+    Ioa::new(ioa).ok_or_else(|| ErrCode::InvalidParam.status(format!("ioa {ioa} exceeds 16777215")))
 }
 
 /// Spec §1.5 error mapping.
 fn command_error(e: iec104::Error) -> Status {
     match e {
-        iec104::Error::Timeout(w) => status(100_997, format!("timed out waiting for {w}")),
-        iec104::Error::Duplicate { .. } => status(105_103, e.to_string()),
-        iec104::Error::NotConnected | iec104::Error::Stopped => status(106_102, "not connected"),
-        iec104::Error::Encode(e) => status(101_103, e.to_string()),
-        other => status(106_102, other.to_string()),
+        iec104::Error::Timeout(w) => ErrCode::Timeout.status(format!("timed out waiting for {w}")),
+        iec104::Error::Duplicate { .. } => ErrCode::DuplicateOperation.status(e.to_string()),
+        iec104::Error::NotConnected | iec104::Error::Stopped => ErrCode::ThirdPartyFailure.status("not connected"),
+        iec104::Error::Encode(e) => ErrCode::InvalidParam.status(e.to_string()),
+        other => ErrCode::ThirdPartyFailure.status(other.to_string()),
     }
 }
 
@@ -140,17 +143,14 @@ fn cot_name(c: Cot) -> &'static str {
 
 fn rejected(out: &CommandOutcome, ca: CommonAddress, ioa: Ioa) -> Status {
     let c = out.termination.filter(|t| t.negative).unwrap_or(out.confirmation);
-    status(
-        105_102,
-        format!(
-            "command rejected: cot={} isNegative={} typeId={} coa={} ioa={}",
-            cot_name(c.cot),
-            c.negative,
-            out.echo.type_id().0,
-            ca.0,
-            ioa.get()
-        ),
-    )
+    ErrCode::StateNotAllowed.status(format!(
+        "command rejected: cot={} isNegative={} typeId={} coa={} ioa={}",
+        cot_name(c.cot),
+        c.negative,
+        out.echo.type_id().0,
+        ca.0,
+        ioa.get()
+    ))
 }
 
 /// A mapping row as the gRPC surface shows it: its numeric id, and its times as datetime-micro at
@@ -179,22 +179,22 @@ fn to_pb(m: &PointMapping, utc_offset: i32) -> pb::PbDevicePointMapping {
 /// Parses a float set-point the way the spec asks: a number with at most 7 significant digits.
 pub fn parse_setpoint(s: &str) -> Result<f32, Status> {
     let t = s.trim();
-    let v: f32 = t.parse().map_err(|_| status(101_103, format!("value {s:?} is not a number")))?;
+    let v: f32 = t.parse().map_err(|_| ErrCode::InvalidParam.status(format!("value {s:?} is not a number")))?;
     if !v.is_finite() {
-        return Err(status(101_103, format!("value {s:?} is not finite")));
+        return Err(ErrCode::InvalidParam.status(format!("value {s:?} is not finite")));
     }
     let mantissa = t.split(['e', 'E']).next().unwrap_or(t);
     let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
     let significant = digits.trim_start_matches('0').trim_end_matches('0').len();
     if significant > 7 {
-        return Err(status(101_103, format!("value {s:?} has more than 7 significant digits")));
+        return Err(ErrCode::InvalidParam.status(format!("value {s:?} has more than 7 significant digits")));
     }
     Ok(v)
 }
 
 /// The generic SendCommand: the ASDU for `type_id` with `value` coerced per type.
 fn generic_asdu(type_id: u32, ca: CommonAddress, ioa: Ioa, value: &str, now: Cp56Time2a) -> Result<OwnedAsdu, Status> {
-    let bad = |what: &str| status(101_103, format!("value {value:?} is not {what} for type {type_id}"));
+    let bad = |what: &str| ErrCode::InvalidParam.status(format!("value {value:?} is not {what} for type {type_id}"));
     let time = |tid: u32| (tid >= 58).then_some(now);
     let act = |body| OwnedAsdu { cause: Cause::new(Cot::ACTIVATION), common_address: ca, body };
     let cmd = |v: CommandValue, tid: u32| act(v.body(ioa, false, time(tid)));
@@ -234,7 +234,7 @@ fn generic_asdu(type_id: u32, ca: CommonAddress, ioa: Ioa, value: &str, now: Cp5
             ca,
             InfoObjects::one(Ioa::default(), iec104::asdu::TestWithTime { tsc: 0, time: now }),
         ),
-        other => return Err(status(101_103, format!("unknown type id {other}"))),
+        other => return Err(ErrCode::InvalidParam.status(format!("unknown type id {other}"))),
     })
 }
 
@@ -355,7 +355,7 @@ impl IecCaller for Service {
         let state = u8::try_from(r.value)
             .ok()
             .filter(|v| *v <= 2)
-            .ok_or_else(|| status(101_103, format!("value {} is not a StepCommandValue", r.value)))?;
+            .ok_or_else(|| ErrCode::InvalidParam.status(format!("value {} is not a StepCommandValue", r.value)))?;
         self.typed(&r.host, r.port, r.coa, r.ioa, CommandValue::Step { state, qu: 0 }, r.with_time).await?;
         Ok(Response::new(pb::SendStepCommandRes { value: r.value }))
     }
@@ -370,7 +370,8 @@ impl IecCaller for Service {
         {
             return out.map(Response::new);
         }
-        let v = i16::try_from(r.value).map_err(|_| status(101_103, format!("value {} does not fit int16", r.value)))?;
+        let v = i16::try_from(r.value)
+            .map_err(|_| ErrCode::InvalidParam.status(format!("value {} does not fit int16", r.value)))?;
         self.typed(&r.host, r.port, r.coa, r.ioa, CommandValue::Normalized(iec104::asdu::Nva(v)), r.with_time).await?;
         Ok(Response::new(pb::SendSetpointNormalizedRes { value: r.value }))
     }
@@ -384,7 +385,8 @@ impl IecCaller for Service {
         {
             return out.map(Response::new);
         }
-        let v = i16::try_from(r.value).map_err(|_| status(101_103, format!("value {} does not fit int16", r.value)))?;
+        let v = i16::try_from(r.value)
+            .map_err(|_| ErrCode::InvalidParam.status(format!("value {} does not fit int16", r.value)))?;
         self.typed(&r.host, r.port, r.coa, r.ioa, CommandValue::Scaled(v), r.with_time).await?;
         Ok(Response::new(pb::SendSetpointScaledRes { value: r.value }))
     }
@@ -412,8 +414,8 @@ impl IecCaller for Service {
         {
             return out.map(Response::new);
         }
-        let v =
-            u32::try_from(r.value).map_err(|_| status(101_103, format!("value {} does not fit uint32", r.value)))?;
+        let v = u32::try_from(r.value)
+            .map_err(|_| ErrCode::InvalidParam.status(format!("value {} does not fit uint32", r.value)))?;
         self.typed(&r.host, r.port, r.coa, r.ioa, CommandValue::Bitstring(v), r.with_time).await?;
         Ok(Response::new(pb::SendBitstringCommandRes { value: r.value }))
     }
@@ -425,11 +427,11 @@ impl IecCaller for Service {
         let id = req.into_inner().id;
         let store = self.store()?;
         if id <= 0 {
-            return Err(status(101_103, format!("id must be positive, got {id}")));
+            return Err(ErrCode::InvalidParam.status(format!("id must be positive, got {id}")));
         }
         // the numeric id each row reports (the UUID primary key cannot be an int64)
         let m = store.get_by_num_id(id).await.map_err(|e| status(e.code(), e.to_string()))?;
-        let m = m.ok_or_else(|| status(102_102, format!("no point mapping has the id {id}")))?;
+        let m = m.ok_or_else(|| ErrCode::NotFound.status(format!("no point mapping has the id {id}")))?;
         Ok(Response::new(pb::QueryPointMappingByIdRes { mapping: Some(to_pb(&m, self.utc_offset)) }))
     }
 
@@ -439,11 +441,12 @@ impl IecCaller for Service {
     ) -> Result<Response<pb::QueryPointMappingByKeyRes>, Status> {
         let r = req.into_inner();
         if r.tag_station.is_empty() {
-            return Err(status(101_102, "tag_station is required"));
+            return Err(ErrCode::MissingParam.status("tag_station is required"));
         }
         let (coa, ioa) = (key_part(r.coa, "coa")?, key_part(r.ioa, "ioa")?);
         let m = self.store()?.get(&r.tag_station, coa, ioa).await.map_err(|e| status(e.code(), e.to_string()))?;
-        let m = m.ok_or_else(|| status(102_102, format!("no mapping for {}:{}:{}", r.tag_station, r.coa, r.ioa)))?;
+        let m =
+            m.ok_or_else(|| ErrCode::NotFound.status(format!("no mapping for {}:{}:{}", r.tag_station, r.coa, r.ioa)))?;
         Ok(Response::new(pb::QueryPointMappingByKeyRes { mapping: Some(to_pb(&m, self.utc_offset)) }))
     }
 
@@ -453,7 +456,7 @@ impl IecCaller for Service {
     ) -> Result<Response<pb::PageListPointMappingRes>, Status> {
         let r = req.into_inner();
         if r.page < 0 || r.page_size < 0 {
-            return Err(status(101_103, "page and page_size must not be negative"));
+            return Err(ErrCode::InvalidParam.status("page and page_size must not be negative"));
         }
         let size = if r.page_size == 0 { 20 } else { r.page_size };
         let (total, rows) = self
@@ -486,7 +489,7 @@ impl IecCaller for Service {
 
 /// A mapping key's `coa` or `ioa` (int64 on the wire, a 32-bit column in the table).
 fn key_part(v: i64, what: &str) -> Result<i32, Status> {
-    i32::try_from(v).map_err(|_| status(101_103, format!("{what} {v} is out of range")))
+    i32::try_from(v).map_err(|_| ErrCode::InvalidParam.status(format!("{what} {v} is out of range")))
 }
 
 /// Drops one cached mapping; a key out of the column's range was never cached.
