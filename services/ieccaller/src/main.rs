@@ -7,5 +7,5 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    zero_svc::main(ieccaller::run).await
+    zero_svc::main(ieccaller_svc::run).await
 }

@@ -77,10 +77,10 @@ async fn mqtt_outage_leaves_other_channels_unaffected() {
          StreamEventConf: {{Endpoints: ['http://{se}'], FlushMillis: 100}}\nPushAsduChunkBytes: 65536\n\
          MqttConfig: {{IsPush: true, Broker: '127.0.0.1:{mport}', Qos: 1, Topic: ['out/{{{{.Body.Ioa}}}}']}}\n"
     );
-    let cfg: ieccaller::Config = zero_svc::config::merge_str(ieccaller::DEFAULTS, Some(&yaml), &[]).unwrap();
+    let cfg: ieccaller_svc::Config = zero_svc::config::merge_str(ieccaller_svc::DEFAULTS, Some(&yaml), &[]).unwrap();
     let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api = format!("http://{}", api_listener.local_addr().unwrap());
-    tokio::spawn(ieccaller::run(cfg, api_listener, std::future::pending()));
+    tokio::spawn(ieccaller_svc::run(cfg, api_listener, std::future::pending()));
     let mut client = IecCallerClient::connect(api).await.unwrap();
     let trigger = SendSingleCommandReq {
         host: "127.0.0.1".into(),

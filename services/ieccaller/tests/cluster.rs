@@ -39,7 +39,7 @@ async fn instance(id: &str, prefix: &str, slaves: &[Slave]) -> streamevent::call
          IecServerConfig: [{}]\n",
         list.join(", ")
     );
-    let cfg: ieccaller::Config = zero_svc::config::merge_str(ieccaller::DEFAULTS, Some(&yaml), &[]).unwrap();
+    let cfg: ieccaller_svc::Config = zero_svc::config::merge_str(ieccaller_svc::DEFAULTS, Some(&yaml), &[]).unwrap();
     streamevent::caller::start(&cfg.caller, streamevent::channel::Fanout::default(), vec![]).await.unwrap()
 }
 

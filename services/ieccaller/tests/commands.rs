@@ -128,7 +128,7 @@ async fn caller(
     yaml: &str,
     capture: Option<mpsc::UnboundedSender<(u8, u32)>>,
 ) -> (streamevent::caller::Pipeline, String) {
-    let cfg: ieccaller::Config = zero_svc::config::merge_str(ieccaller::DEFAULTS, Some(yaml), &[]).unwrap();
+    let cfg: ieccaller_svc::Config = zero_svc::config::merge_str(ieccaller_svc::DEFAULTS, Some(yaml), &[]).unwrap();
     let mut fanout = Fanout::default();
     let mut workers = vec![];
     if let Some(tx) = capture {

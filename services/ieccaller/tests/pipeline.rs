@@ -82,11 +82,11 @@ MqttConfig: {{IsPush: true, Broker: "127.0.0.1:1883", Qos: 1, Topic: ["{prefix}/
 "#,
         db = pg.url
     );
-    let cfg: ieccaller::Config = zero_svc::config::merge_str(ieccaller::DEFAULTS, Some(&yaml), &[]).unwrap();
+    let cfg: ieccaller_svc::Config = zero_svc::config::merge_str(ieccaller_svc::DEFAULTS, Some(&yaml), &[]).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api = listener.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let caller = tokio::spawn(ieccaller::run(cfg, listener, async move {
+    let caller = tokio::spawn(ieccaller_svc::run(cfg, listener, async move {
         let _ = stop_rx.await;
     }));
 

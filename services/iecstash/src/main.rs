@@ -7,5 +7,5 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    zero_svc::main(iecstash::run).await
+    zero_svc::main(iecstash_svc::run).await
 }

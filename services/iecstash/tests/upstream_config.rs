@@ -3,7 +3,7 @@
 //! free ones) and answers Ping. Its streamevent target is a Nacos discovery URL, which this
 //! platform does not resolve: the consumer stays off with a warning, nothing is read from Kafka.
 
-use iecstash::pb::iec_stash_client::IecStashClient;
+use iecstash_svc::pb::iec_stash_client::IecStashClient;
 use std::time::Duration;
 use testkit::port::free_port;
 use testkit::service::{assert_ignored_with_warnings, print_config, spawn, wait_listening, ConfigFile};
@@ -53,7 +53,7 @@ async fn the_upstream_sample_configures_and_starts_iecstash() {
     let _svc = spawn(BIN, &file.path, &no_metrics);
     wait_listening(grpc, Duration::from_secs(30));
     let mut c = IecStashClient::connect(format!("http://127.0.0.1:{grpc}")).await.unwrap();
-    let pong = c.ping(iecstash::pb::Req { ping: "hi".into() }).await.unwrap().into_inner().pong;
+    let pong = c.ping(iecstash_svc::pb::Req { ping: "hi".into() }).await.unwrap().into_inner().pong;
     assert_eq!(pong, "hi");
 }
 

@@ -4,7 +4,7 @@
 #[test]
 fn iecstash_proto_is_the_upstream_wire() {
     testkit::wire::assert_conforms(
-        iecstash::pb::FILE_DESCRIPTOR_SET,
+        iecstash_svc::pb::FILE_DESCRIPTOR_SET,
         "iecstash.proto",
         include_str!("data/wire/iecstash.json"),
     );
