@@ -2,7 +2,7 @@
 //! loopback sends one point of every type c104 supports; we decode the frames and check the
 //! values equal what c104 was given. `scripts/test` installs c104.
 
-mod common;
+use testkit::iec104 as common;
 
 use common::{normalise, same_point, ChildGuard, RawMaster};
 use iec104::apci::Apci;

@@ -2,7 +2,7 @@
 //! with the values and qualities c104 holds, spontaneous changes arrive, commands are accepted
 //! and rejected, clock sync works, and a killed station is reconnected to and interrogated again.
 
-mod common;
+use testkit::iec104 as common;
 
 use common::{normalise_point, same_point, start_c104_server, tolerance};
 use iec104::master::{connect, CommandMode, CommandValue, ConnectionState, Event, Events, Master, MasterConfig};

@@ -1,7 +1,7 @@
 //! A lib60870 controlling station (the `c104` package) against our slave: GI, spontaneous data,
 //! commands reaching our handler (accepted and refused).
 
-mod common;
+use testkit::iec104 as common;
 
 use common::ChildGuard;
 use iec104::asdu::Nva;

@@ -18,9 +18,7 @@ impl Drop for Peer {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use testkit::port::free_port;
 
 /// Starts the pymodbus server on `port` and waits until it listens.
 fn pymodbus(port: u16) -> Peer {

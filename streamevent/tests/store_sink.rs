@@ -1,7 +1,7 @@
 //! Migrations, mapping lookups with their cache, inbound events and the raw-row sink against
 //! SQLite, and the PostgreSQL and MariaDB running on loopback.
 
-mod common;
+use testkit::streamevent as common;
 
 use common::TestDb;
 use std::time::Duration;

@@ -24,12 +24,12 @@ pub struct TempDb {
     admin: String,
 }
 
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     format!("{prefix}_{}_{t}", std::process::id())
 }
 
-fn with_db(url: &str, db: &str) -> String {
+pub(crate) fn with_db(url: &str, db: &str) -> String {
     let (base, _) = url.rsplit_once('/').expect("an admin URL with a database");
     format!("{base}/{db}")
 }

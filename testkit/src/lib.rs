@@ -5,14 +5,20 @@
 //! - [`wait`]: waiting for a condition with a deadline instead of a fixed sleep;
 //! - [`process`]: a guard that stops a peer process when the test ends, however it ends;
 //! - [`service`]: a service binary run from a configuration file (`print-config`, a run);
+//! - [`iec104`]: IEC 104 peers (a raw-socket master, the c104 station) and the interop JSON form;
+//! - [`kafka`]: a tansu broker, topics, and the acquisition side producing to it;
+//! - [`streamevent`]: throwaway `streamevent` databases on SQLite, PostgreSQL and MariaDB;
 //! - [`wire`]: the conformance check of our compiled `.proto` descriptors against the upstream
 //!   wire facts (`tests/data/wire/<package>.json` in each crate that serves a package).
 //!
 //! Dev-only: `publish = false`, used as a `[dev-dependencies]` entry.
 
 pub mod db;
+pub mod iec104;
+pub mod kafka;
 pub mod port;
 pub mod process;
 pub mod service;
+pub mod streamevent;
 pub mod wait;
 pub mod wire;

@@ -21,9 +21,7 @@ impl Drop for Peer {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use testkit::port::free_port;
 
 fn pymodbus(port: u16) -> Peer {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../modbus-bridge/tests/peers/pymodbus_server.py");

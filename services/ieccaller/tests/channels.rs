@@ -2,8 +2,7 @@
 //! delivering; when the broker returns, MQTT resumes. A private Mosquitto on a free port is
 //! started and stopped by the test (the machine's own broker is left alone).
 
-#[path = "../../../iec104/tests/common/mod.rs"]
-mod iec;
+use testkit::iec104 as iec;
 
 use iec::{free_port, ChildGuard};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};

@@ -2,8 +2,7 @@
 //! slave behind a recording proxy (what went on the wire is decoded and checked), and lib60870
 //! (c104) for the double and step commands, whose meaning the station reports back.
 
-#[path = "../../../iec104/tests/common/mod.rs"]
-mod iec;
+use testkit::iec104 as iec;
 
 use iec104::apci::Apdu;
 use iec104::asdu::Bcr;

@@ -2,10 +2,8 @@
 //! running Mosquitto with the spec's topic templates, and commands through the IecCaller API
 //! reaching the station.
 
-#[path = "../../../streamevent/tests/common/mod.rs"]
-mod dbs;
-#[path = "../../../iec104/tests/common/mod.rs"]
-mod iec;
+use testkit::iec104 as iec;
+use testkit::streamevent as dbs;
 
 use dbs::TestDb;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};

@@ -2,12 +2,9 @@
 //! iecstash (the binary, killed with SIGKILL mid-stream and restarted) -> streamevent ->
 //! PostgreSQL. No point may be missing.
 
-#[path = "../../../streamevent/tests/common/mod.rs"]
-mod dbs;
-#[path = "../../../iec104/tests/common/mod.rs"]
-mod iec;
-#[path = "common/kafka.rs"]
-mod kafka;
+use testkit::iec104 as iec;
+use testkit::kafka;
+use testkit::streamevent as dbs;
 
 use dbs::TestDb;
 use iec::{free_port, ChildGuard};

@@ -2,8 +2,7 @@
 //! loopback: PushChunkAsdu into each database, redelivery, bad arguments, the other RPCs, health
 //! and reflection.
 
-#[path = "../../../streamevent/tests/common/mod.rs"]
-mod common;
+use testkit::streamevent as common;
 
 use common::TestDb;
 use iec104::point::{Point, PointValue, TimeTag};

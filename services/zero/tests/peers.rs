@@ -4,10 +4,8 @@
 //! against a station that sends again what was not acknowledged, SIGKILLed mid-stream: every
 //! time-tagged point the station sent is stored exactly once.
 
-#[path = "../../../iec104/tests/common/mod.rs"]
-mod iec;
-#[path = "../../iecstash/tests/common/kafka.rs"]
-mod kafka;
+use testkit::iec104 as iec;
+use testkit::kafka;
 
 use iec::{free_port, ChildGuard};
 use std::collections::BTreeSet;

@@ -38,10 +38,7 @@ impl Drop for Prefix {
     }
 }
 
-/// A loopback port free at the time of the call.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+pub use testkit::port::free_port;
 
 /// A fresh temporary folder.
 pub fn tempdir() -> std::path::PathBuf {

@@ -1,37 +1,25 @@
-//! Fresh databases for the tests: a SQLite file, and a new database on the PostgreSQL and
+//! Fresh `streamevent` databases for the tests: a SQLite file, and a new database on the PostgreSQL and
 //! MariaDB servers running on loopback (`TEST_PG_URL`, `TEST_MYSQL_URL` override the admin
 //! URLs). Each is dropped by [`TestDb::cleanup`].
-#![allow(dead_code, unreachable_pub)]
 
+use crate::db::{mysql_admin, pg_admin, unique, with_db};
 use sqlx::Connection;
 use streamevent::store::Db;
 
+/// A migrated (or not) database of one backend, dropped by [`TestDb::cleanup`].
 pub struct TestDb {
+    /// `sqlite`, `postgres` or `mysql`.
     pub name: &'static str,
+    /// Its URL.
     pub url: String,
+    /// A pool on it.
     pub db: Db,
     drop_sql: Option<(String, String)>,
     _dir: Option<std::path::PathBuf>,
 }
 
-fn pg_admin() -> String {
-    std::env::var("TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-fn mysql_admin() -> String {
-    std::env::var("TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
-}
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
-}
-
-fn with_db(url: &str, db: &str) -> String {
-    let (base, _) = url.rsplit_once('/').expect("URL with a database");
-    format!("{base}/{db}")
-}
-
 impl TestDb {
+    /// A SQLite file in a fresh directory, migrated.
     pub async fn sqlite() -> TestDb {
         TestDb::sqlite_with(true).await
     }
@@ -48,6 +36,7 @@ impl TestDb {
         TestDb { name: "sqlite", url, db, drop_sql: None, _dir: Some(dir) }
     }
 
+    /// A fresh PostgreSQL database, migrated.
     pub async fn postgres() -> TestDb {
         TestDb::postgres_with(true).await
     }
@@ -72,6 +61,7 @@ impl TestDb {
         }
     }
 
+    /// A fresh MariaDB database, migrated.
     pub async fn mysql() -> TestDb {
         TestDb::mysql_with(true).await
     }
@@ -101,10 +91,12 @@ impl TestDb {
         vec![TestDb::sqlite_with(false).await, TestDb::postgres_with(false).await, TestDb::mysql_with(false).await]
     }
 
+    /// One migrated database of each backend.
     pub async fn all() -> Vec<TestDb> {
         vec![TestDb::sqlite().await, TestDb::postgres().await, TestDb::mysql().await]
     }
 
+    /// Closes the pool and drops the database.
     pub async fn cleanup(self) {
         let TestDb { db, drop_sql, _dir, .. } = self;
         match &db {

@@ -1,6 +1,6 @@
-//! Helpers shared by the interop tests: a raw-socket master built on this crate's codec, and a
-//! guard that stops a peer process.
-#![allow(dead_code, unreachable_pub)]
+//! IEC 104 peers for tests: a raw-socket master built on the `iec104` codec, the c104
+//! (lib60870) station started from `iec104/tests/interop/c104_server.py`, and the normalised JSON
+//! form the interop peers print.
 
 use bytes::BytesMut;
 use iec104::apci::{Apci, UFunction};
@@ -10,34 +10,24 @@ use iec104::types::SeqNo;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
-/// Kills the child on drop.
-pub struct ChildGuard(pub Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A loopback port free at the time of the call.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+pub use crate::port::free_port;
+pub use crate::process::ChildGuard;
 
 /// A minimal controlling station over a blocking socket: enough to drive a peer in a test.
 pub struct RawMaster {
+    /// The socket.
     pub stream: TcpStream,
     buf: BytesMut,
     send: SeqNo,
     recv: SeqNo,
+    /// Every frame received, in order.
     pub log: Vec<Frame>,
 }
 
 impl RawMaster {
+    /// Connects to `addr`, retrying until `within`.
     pub fn connect(addr: &str, within: Duration) -> RawMaster {
         let deadline = Instant::now() + within;
         loop {
@@ -58,12 +48,14 @@ impl RawMaster {
         }
     }
 
+    /// Sends a U-frame.
     pub fn send_u(&mut self, f: UFunction) {
         let mut out = BytesMut::new();
         Frame::control(Apci::U(f)).encode(&mut out).unwrap();
         self.stream.write_all(&out).unwrap();
     }
 
+    /// Sends `asdu` in an I-frame.
     pub fn send_asdu(&mut self, asdu: &OwnedAsdu) {
         let mut out = BytesMut::new();
         let apci = Apci::I { send: self.send, recv: self.recv };
@@ -103,6 +95,7 @@ impl RawMaster {
         }
     }
 
+    /// STARTDT, waiting for its confirmation.
     pub fn start_dt(&mut self) {
         self.send_u(UFunction::StartDtAct);
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -291,13 +284,11 @@ pub fn start_c104_server_with(port: Option<u16>, env: &[(&str, &std::path::Path)
     (guard, port, hello["points"].as_array().unwrap().clone())
 }
 
-/// The path of `iec104/tests/interop/<name>`, from whichever workspace crate includes this file.
+/// The path of `iec104/tests/interop/<name>` in this workspace.
 pub fn interop_script(name: &str) -> std::path::PathBuf {
-    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.ancestors()
-        .flat_map(|d| [d.join("tests/interop").join(name), d.join("iec104/tests/interop").join(name)])
-        .find(|p| p.exists())
-        .unwrap_or_else(|| panic!("interop script {name} not found above {}", here.display()))
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../iec104/tests/interop").join(name);
+    assert!(p.exists(), "interop script {} not found", p.display());
+    p
 }
 
 /// Tolerance for comparing a point's value: normalised values are quantised.

@@ -1,8 +1,7 @@
-//! Kafka helpers shared by the end-to-end tests (included with `#[path]`; the including crate has
-//! `mod iec` from `iec104/tests/common`): a tansu broker on loopback, topics, reading a topic.
-#![allow(dead_code, unreachable_pub)]
+//! Kafka for tests: a tansu broker on loopback (installed by `scripts/test`), topics, reading a
+//! topic back, and the acquisition side producing to it.
 
-use crate::iec::ChildGuard;
+use crate::process::ChildGuard;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -34,6 +33,7 @@ pub fn tansu(port: u16) -> ChildGuard {
     ChildGuard(child)
 }
 
+/// Creates `topic` with three partitions.
 pub async fn create_topic(brokers: &str, topic: &str) {
     let admin: AdminClient<DefaultClientContext> =
         ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap();
@@ -72,7 +72,6 @@ pub async fn read_records(brokers: &str, topic: &str) -> Vec<(String, Vec<u8>)> 
 
 /// The acquisition side (masters -> Kafka) from ieccaller's YAML keys, with its
 /// `ieccaller.IecCaller` API served on a free port; returns the API's URL.
-#[allow(dead_code)] // not every test that includes this file starts one
 pub async fn caller(yaml: &str) -> String {
     let cfg: streamevent::caller::Config = serde_yaml_ng::from_str(yaml).expect("caller config");
     let p = streamevent::caller::start(&cfg, streamevent::channel::Fanout::default(), vec![]).await.expect("caller");
