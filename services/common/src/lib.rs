@@ -15,6 +15,7 @@
 
 pub mod config;
 pub mod db;
+pub mod duration;
 pub use streamevent::errcode;
 pub mod grpc;
 pub mod telemetry;

@@ -3,11 +3,11 @@
 
 use crate::convert::{datetime, invalid, missing};
 use crate::pb;
+use crate::plan_convert::{job_pb, rule_of};
 use crate::tasks::{need, simple_id};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use std::time::Duration;
-use tonic::{Request, Response, Status};
+use tonic::{Response, Status};
 use trigger_core::cron::{CronJob, CronOutcome, CronStore, Schedule, StoredJob};
 use trigger_core::driver::now;
 use trigger_core::rule::{self, PlanRule, RuleInput};
@@ -18,27 +18,27 @@ use zero_svc::errcode::ErrCode;
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Meta {
-    task_name: String,
-    r#type: String,
-    dept_code: String,
-    group_id: String,
-    description: String,
-    start_time: String,
-    end_time: String,
-    rule: PlanRule,
-    exclude_dates: Vec<String>,
-    specified_times: Vec<String>,
-    excluded_times: Vec<String>,
-    skip_time_filter: bool,
+    pub(crate) task_name: String,
+    pub(crate) r#type: String,
+    pub(crate) dept_code: String,
+    pub(crate) group_id: String,
+    pub(crate) description: String,
+    pub(crate) start_time: String,
+    pub(crate) end_time: String,
+    pub(crate) rule: PlanRule,
+    pub(crate) exclude_dates: Vec<String>,
+    pub(crate) specified_times: Vec<String>,
+    pub(crate) excluded_times: Vec<String>,
+    pub(crate) skip_time_filter: bool,
     /// 0 disabled, 1 enabled
-    status: i32,
-    ext: [String; 5],
-    create_time: Millis,
-    update_time: Millis,
-    rrule_str: String,
-    description_text: String,
-    lock_timeout: i64,
-    max_delay: i64,
+    pub(crate) status: i32,
+    pub(crate) ext: [String; 5],
+    pub(crate) create_time: Millis,
+    pub(crate) update_time: Millis,
+    pub(crate) rrule_str: String,
+    pub(crate) description_text: String,
+    pub(crate) lock_timeout: i64,
+    pub(crate) max_delay: i64,
 }
 
 /// The mutable fields of a job, from any of the write RPCs.
@@ -75,30 +75,6 @@ fn spec_of_create(r: &pb::CreateCronJobReq) -> Spec {
         specified_times: r.specified_times.clone(),
         excluded_times: r.excluded_times.clone(),
         ext: [r.ext1.clone(), r.ext2.clone(), r.ext3.clone(), r.ext4.clone(), r.ext5.clone()],
-    }
-}
-
-pub(crate) fn rule_of(p: &pb::PlanRulePb) -> PlanRule {
-    PlanRule {
-        freq: p.freq,
-        month: p.month.clone(),
-        day: p.day.clone(),
-        week: p.week.clone(),
-        hours: p.hours.clone(),
-        minutes: p.minutes.clone(),
-        interval: p.interval,
-    }
-}
-
-pub(crate) fn rule_pb(r: &PlanRule) -> pb::PlanRulePb {
-    pb::PlanRulePb {
-        freq: r.freq,
-        month: r.month.clone(),
-        day: r.day.clone(),
-        week: r.week.clone(),
-        hours: r.hours.clone(),
-        minutes: r.minutes.clone(),
-        interval: r.interval,
     }
 }
 
@@ -163,45 +139,11 @@ fn apply(spec: Spec, meta: &mut Meta, job: &mut CronJob, now: Millis) -> Result<
     Ok(if meta.status == 1 { next } else { None })
 }
 
-fn meta_of(job: &CronJob) -> Meta {
+pub(crate) fn meta_of(job: &CronJob) -> Meta {
     serde_json::from_value(job.meta.clone()).unwrap_or_default()
 }
 
-fn job_pb(s: &StoredJob) -> pb::CronJobPb {
-    let m = meta_of(&s.job);
-    let opt = |v: Option<Millis>| v.map(datetime).unwrap_or_default();
-    pb::CronJobPb {
-        job_id: s.job.job_id.clone(),
-        task_code: s.job.task_code.clone(),
-        task_name: m.task_name,
-        priority: s.job.priority,
-        lock_timeout: m.lock_timeout,
-        max_delay: m.max_delay,
-        payload: s.job.payload.clone(),
-        status: m.status,
-        next_run: opt(s.next_run),
-        last_run: opt(s.last_run),
-        r#type: m.r#type,
-        group_id: m.group_id,
-        description: m.description,
-        start_time: m.start_time,
-        end_time: m.end_time,
-        rule: Some(rule_pb(&m.rule)),
-        exclude_dates: m.exclude_dates,
-        schedule_description: m.description_text,
-        rrule_str: m.rrule_str,
-        specified_times: m.specified_times,
-        excluded_times: m.excluded_times,
-        ext1: m.ext[0].clone(),
-        ext2: m.ext[1].clone(),
-        ext3: m.ext[2].clone(),
-        ext4: m.ext[3].clone(),
-        ext5: m.ext[4].clone(),
-        create_time: datetime(m.create_time),
-        update_time: datetime(m.update_time),
-        dept_code: m.dept_code,
-    }
-}
+pub use crate::cron_run::{ExecLog, Handler};
 
 /// The cron half of the service.
 pub struct Cron {
@@ -211,125 +153,6 @@ pub struct Cron {
     pub handler: Handler,
     /// The audit table.
     pub log: ExecLog,
-}
-
-/// Calls streamevent's `HandleCronJobEvent`.
-#[derive(Clone)]
-pub struct Handler {
-    client: Option<streamevent::pb::stream_event_client::StreamEventClient<tonic::transport::Channel>>,
-    timeout: Duration,
-}
-
-impl Handler {
-    /// A client for the first of `endpoints` (none: every occurrence fails and retries).
-    ///
-    /// # Errors
-    /// An unusable endpoint URL.
-    pub fn new(endpoints: &[String], timeout: Duration) -> Result<Handler, String> {
-        Ok(Handler { client: crate::run::streamevent_client(endpoints)?, timeout })
-    }
-
-    /// Handles one occurrence: the outcome, and the handler's message or the error.
-    pub async fn call(&self, job: &CronJob, scheduled: Millis) -> (CronOutcome, String) {
-        let Some(client) = &self.client else {
-            tracing::warn!(job = %job.job_id, "no StreamEventConf endpoint: occurrence not handled");
-            return (CronOutcome::Retry, "no StreamEventConf endpoint".into());
-        };
-        let m = meta_of(job);
-        let req = streamevent::pb::HandleCronJobEventReq {
-            job_id: job.job_id.clone(),
-            task_code: job.task_code.clone(),
-            task_name: m.task_name,
-            priority: job.priority,
-            payload: job.payload.clone(),
-            scheduled_time: datetime(scheduled),
-            r#type: m.r#type,
-            group_id: m.group_id,
-            description: m.description,
-            ext1: m.ext[0].clone(),
-            ext2: m.ext[1].clone(),
-            ext3: m.ext[2].clone(),
-            ext4: m.ext[3].clone(),
-            ext5: m.ext[4].clone(),
-            dept_code: m.dept_code,
-        };
-        let mut r = Request::new(req);
-        r.set_timeout(self.timeout);
-        match tokio::time::timeout(self.timeout, client.clone().handle_cron_job_event(r)).await {
-            Ok(Ok(res)) => {
-                let res = res.into_inner();
-                let outcome = match streamevent::pb::CronJobReceiptPb::try_from(res.receipt) {
-                    Ok(streamevent::pb::CronJobReceiptPb::CronJobReceiptSuccess) => CronOutcome::Success,
-                    Ok(streamevent::pb::CronJobReceiptPb::CronJobReceiptTaskNotFound) => CronOutcome::TaskNotFound,
-                    _ => CronOutcome::Retry,
-                };
-                (outcome, res.message)
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(job = %job.job_id, error = %e, "HandleCronJobEvent failed");
-                (CronOutcome::Retry, format!("rpc error: {}", e.message()))
-            }
-            Err(_) => (CronOutcome::Retry, "timed out".into()),
-        }
-    }
-}
-
-/// The `cron_exec_log` audit table: one row per handler run, in the plan database (SQLite,
-/// PostgreSQL or MySQL; `PlanTask.DataSource`, else `DB.DataSource`).
-#[derive(Clone, Default)]
-pub struct ExecLog(Option<trigger_core::plan::store::PlanStore>);
-
-impl ExecLog {
-    /// Creates the table in `db` when missing.
-    ///
-    /// # Errors
-    /// The database's error text.
-    pub async fn open(db: trigger_core::plan::store::PlanStore) -> Result<ExecLog, String> {
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS cron_exec_log (id BIGINT PRIMARY KEY, trace_id VARCHAR(64) NOT NULL, \
-             job_id VARCHAR(64) NOT NULL, task_code VARCHAR(128) NOT NULL, task_name VARCHAR(255) NOT NULL, \
-             scheduled_time VARCHAR(19) NOT NULL, start_time VARCHAR(19) NOT NULL, end_time VARCHAR(19) NOT NULL, \
-             cost_ms BIGINT NOT NULL, status BIGINT NOT NULL, message TEXT NOT NULL, error_message TEXT NOT NULL)",
-        )
-        .execute(db.pool())
-        .await
-        .map_err(|e| e.to_string())?;
-        Ok(ExecLog(Some(db)))
-    }
-
-    /// Runs the handler for one occurrence and writes its row.
-    pub async fn run(&self, handler: &Handler, job: &CronJob, scheduled: Millis) -> CronOutcome {
-        let start = now();
-        let (outcome, text) = handler.call(job, scheduled).await;
-        let end = now();
-        let ok = outcome == CronOutcome::Success;
-        if let Some(db) = &self.0 {
-            let (message, error) = if ok { (text, String::new()) } else { (String::new(), text) };
-            let sql = db.sql(
-                "INSERT INTO cron_exec_log (id, trace_id, job_id, task_code, task_name, scheduled_time, start_time, \
-                 end_time, cost_ms, status, message, error_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            );
-            let r = sqlx::query(&sql)
-                .bind(trigger_core::plan::new_pk(end))
-                .bind(simple_id())
-                .bind(&job.job_id)
-                .bind(&job.task_code)
-                .bind(meta_of(job).task_name)
-                .bind(datetime(scheduled))
-                .bind(datetime(start))
-                .bind(datetime(end))
-                .bind(end - start)
-                .bind(i64::from(ok))
-                .bind(message)
-                .bind(error)
-                .execute(db.pool())
-                .await;
-            if let Err(e) = r {
-                tracing::warn!(job = %job.job_id, error = %e, "cron_exec_log row not written");
-            }
-        }
-        outcome
-    }
 }
 
 fn to_status(e: trigger_core::Error) -> Status {

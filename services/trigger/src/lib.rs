@@ -22,12 +22,16 @@
 //! | [`run`] | wiring: stores, workers, scheduler, scanner, server |
 //! | `tasks`, [`cron`], [`plan`], [`holiday`], [`ids`] | the service's halves over `trigger_core` |
 
+pub mod calendar;
 pub mod config;
 pub mod convert;
 pub mod cron;
+mod cron_run;
+pub mod dispatch;
 pub mod holiday;
 pub mod ids;
 pub mod plan;
+mod plan_convert;
 pub mod rpc;
 pub mod run;
 mod tasks;

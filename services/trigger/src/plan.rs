@@ -2,137 +2,21 @@
 //! item through streamevent's `HandlerPlanTaskEvent` and reports finished batches and plans with
 //! `NotifyPlanEvent`.
 
-use crate::convert::{datetime, invalid, missing, pk, pk_filter, to_status};
-use crate::cron::{rule_of, rule_pb};
+use crate::convert::{invalid, missing, pk, pk_filter, to_status};
 use crate::pb;
+use crate::plan_convert::rule_of;
 use std::sync::Arc;
-use std::time::Duration;
-use streamevent::pb as se;
 use tokio::sync::Notify;
-use tonic::{Request, Response, Status};
+use tonic::{Response, Status};
 use trigger_core::driver::now;
-use trigger_core::plan::scanner::{Dispatch, PlanHandler};
+use trigger_core::plan::scanner::PlanHandler;
 use trigger_core::plan::store::{
     progress_of, BatchFilter, ItemFilter, LogFilter, Page, PlanFilter, PlanStore, StatusOf,
 };
-use trigger_core::plan::{self, Batch, ExecItem, ExecLog, Key, NewItem, NewPlan, Plan, PlanEvent, Reply};
-use trigger_core::rule::{self, RuleInput};
-use trigger_core::store::BoxFuture;
-use trigger_core::task::Millis;
+use trigger_core::plan::{self, Batch, Key, NewItem, NewPlan, Plan, PlanEvent, Reply};
+use trigger_core::rule::RuleInput;
 
-type Client = se::stream_event_client::StreamEventClient<tonic::transport::Channel>;
-
-/// Runs items through streamevent and reports plan events to it.
-#[derive(Clone)]
-pub struct StreamEventPlans {
-    client: Option<Client>,
-}
-
-impl StreamEventPlans {
-    /// A client for the first of `endpoints` (none: every dispatch fails and is retried).
-    ///
-    /// # Errors
-    /// An unusable endpoint URL.
-    pub fn new(endpoints: &[String]) -> Result<StreamEventPlans, String> {
-        Ok(StreamEventPlans { client: crate::run::streamevent_client(endpoints)? })
-    }
-}
-
-fn opt_time(t: Option<Millis>) -> String {
-    t.map(datetime).unwrap_or_default()
-}
-
-fn plan_of_event(p: &Plan) -> se::PlanPb {
-    se::PlanPb {
-        create_time: datetime(p.create_time),
-        update_time: datetime(p.update_time),
-        create_user: p.create_user.clone(),
-        update_user: p.update_user.clone(),
-        dept_code: p.dept_code.clone(),
-        id: p.id.to_string(),
-        plan_id: p.plan_id.clone(),
-        plan_name: p.plan_name.clone(),
-        r#type: p.plan_type.clone(),
-        group_id: p.group_id.clone(),
-        description: p.description.clone(),
-        start_time: datetime(p.start_time),
-        end_time: datetime(p.end_time),
-        ext1: p.ext[0].clone(),
-        ext2: p.ext[1].clone(),
-        ext3: p.ext[2].clone(),
-        ext4: p.ext[3].clone(),
-        ext5: p.ext[4].clone(),
-    }
-}
-
-impl PlanHandler for StreamEventPlans {
-    fn handle(&self, d: &Dispatch) -> BoxFuture<'_, Result<Reply, String>> {
-        let it = &d.item;
-        let req = se::HandlerPlanTaskEventReq {
-            plan: Some(plan_of_event(&d.plan)),
-            id: it.id.to_string(),
-            plan_pk: it.plan_pk.to_string(),
-            plan_id: it.plan_id.clone(),
-            batch_pk: it.batch_pk.to_string(),
-            batch_id: it.batch_id.clone(),
-            exec_id: it.exec_id.clone(),
-            item_id: it.item_id.clone(),
-            item_type: it.item_type.clone(),
-            item_name: it.item_name.clone(),
-            item_row_id: i64::from(it.item_row_id),
-            point_id: it.point_id.clone(),
-            payload: it.payload.clone(),
-            plan_trigger_time: datetime(it.plan_trigger_time),
-            last_trigger_time: opt_time(it.last_trigger_time),
-            last_result: it.last_result.clone(),
-            last_message: it.last_message.clone(),
-            last_reason: it.last_reason.clone(),
-        };
-        let timeout = d.timeout;
-        let trace = d.trace_id.clone();
-        Box::pin(async move {
-            let Some(mut client) = self.client.clone() else {
-                return Err("no StreamEventConf endpoint".into());
-            };
-            let mut r = Request::new(req);
-            r.set_timeout(timeout);
-            if let Ok(v) = trace.parse() {
-                r.metadata_mut().insert("x-trace-id", v);
-            }
-            let res =
-                client.handler_plan_task_event(r).await.map_err(|s| format!("{:?}: {}", s.code(), s.message()))?;
-            let res = res.into_inner();
-            let delay = res.delay_config.unwrap_or_default();
-            metrics::counter!("trigger_plan_items_dispatched_total", "result" => res.exec_result.clone()).increment(1);
-            Ok(Reply {
-                exec_result: res.exec_result,
-                message: res.message,
-                reason: res.reason,
-                next_trigger_time: delay.next_trigger_time,
-                delay_reason: delay.delay_reason,
-            })
-        })
-    }
-
-    fn notify(&self, e: PlanEvent) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move {
-            let Some(mut client) = self.client.clone() else {
-                return Err("no StreamEventConf endpoint".into());
-            };
-            let req = se::NotifyPlanEventReq {
-                event_type: e.event_type,
-                plan_id: e.plan_id,
-                plan_type: e.plan_type,
-                batch_id: e.batch_id,
-                attributes: Default::default(),
-            };
-            let mut r = Request::new(req);
-            r.set_timeout(Duration::from_secs(30));
-            client.notify_plan_event(r).await.map_err(|s| format!("{:?}: {}", s.code(), s.message()))?;
-            Ok(())
-        })
-    }
-}
+use crate::plan_convert::{batch_pb, item_pb, log_pb, plan_pb, time_filter};
 
 /// The plan half of the service.
 #[derive(Clone)]
@@ -148,140 +32,6 @@ pub struct Plans {
 fn page(num: i64, size: i64) -> Page {
     // the validate rules bound both (page_size 0..=500, page_num 0..=1000000)
     Page { num, size }
-}
-
-fn plan_pb(p: Plan, progress: f32) -> pb::PlanPb {
-    let rule = serde_json::from_str::<rule::PlanRule>(&p.recurrence_rule).ok();
-    pb::PlanPb {
-        create_time: datetime(p.create_time),
-        update_time: datetime(p.update_time),
-        create_user: p.create_user,
-        update_user: p.update_user,
-        dept_code: p.dept_code,
-        id: p.id.to_string(),
-        plan_id: p.plan_id,
-        plan_name: p.plan_name,
-        r#type: p.plan_type,
-        group_id: p.group_id,
-        description: p.description,
-        start_time: datetime(p.start_time),
-        end_time: datetime(p.end_time),
-        schedule_description: rule.as_ref().map(rule::PlanRule::describe).unwrap_or_default(),
-        rule: rule.as_ref().map(rule_pb),
-        status: p.status,
-        scan_flg: p.scan_flg,
-        terminated_reason: p.terminated_reason,
-        paused_time: opt_time(p.paused_time),
-        paused_reason: p.paused_reason,
-        progress,
-        ext1: p.ext[0].clone(),
-        ext2: p.ext[1].clone(),
-        ext3: p.ext[2].clone(),
-        ext4: p.ext[3].clone(),
-        ext5: p.ext[4].clone(),
-        rrule_str: p.rrule_str,
-    }
-}
-
-fn batch_pb(b: Batch, counts: Vec<(i32, i64)>) -> pb::PlanBatchPb {
-    pb::PlanBatchPb {
-        create_time: datetime(b.create_time),
-        update_time: datetime(b.update_time),
-        create_user: String::new(),
-        update_user: String::new(),
-        dept_code: b.dept_code,
-        id: b.id.to_string(),
-        plan_pk: b.plan_pk.to_string(),
-        plan_id: b.plan_id,
-        batch_id: b.batch_id,
-        batch_name: b.batch_name,
-        batch_num: b.batch_num,
-        status: b.status,
-        scan_flg: b.scan_flg,
-        plan_trigger_time: datetime(b.plan_trigger_time),
-        terminated_reason: b.terminated_reason,
-        paused_time: opt_time(b.paused_time),
-        paused_reason: b.paused_reason,
-        finished_time: opt_time(b.finished_time),
-        exec_cnt: counts.iter().map(|c| c.1).sum(),
-        status_count_map: counts.into_iter().map(|(status, n)| (status.to_string(), n)).collect(),
-        ext1: b.ext[0].clone(),
-        ext2: b.ext[1].clone(),
-        ext3: b.ext[2].clone(),
-        ext4: b.ext[3].clone(),
-        ext5: b.ext[4].clone(),
-    }
-}
-
-fn item_pb(i: ExecItem) -> pb::PlanExecItemPb {
-    pb::PlanExecItemPb {
-        create_time: datetime(i.create_time),
-        update_time: datetime(i.update_time),
-        create_user: String::new(),
-        update_user: String::new(),
-        dept_code: i.dept_code,
-        id: i.id.to_string(),
-        plan_pk: i.plan_pk.to_string(),
-        plan_id: i.plan_id,
-        batch_pk: i.batch_pk.to_string(),
-        batch_id: i.batch_id,
-        exec_id: i.exec_id,
-        item_id: i.item_id,
-        item_type: i.item_type,
-        item_name: i.item_name,
-        item_row_id: i64::from(i.item_row_id),
-        point_id: i.point_id,
-        payload: i.payload,
-        request_timeout: i.request_timeout,
-        plan_trigger_time: datetime(i.plan_trigger_time),
-        next_trigger_time: datetime(i.next_trigger_time),
-        last_trigger_time: opt_time(i.last_trigger_time),
-        trigger_count: i.trigger_count,
-        status: i.status,
-        last_result: i.last_result,
-        last_message: i.last_message,
-        last_reason: i.last_reason,
-        terminated_reason: i.terminated_reason,
-        paused_time: opt_time(i.paused_time),
-        paused_reason: i.paused_reason,
-        ext1: i.ext[0].clone(),
-        ext2: i.ext[1].clone(),
-        ext3: i.ext[2].clone(),
-        ext4: i.ext[3].clone(),
-        ext5: i.ext[4].clone(),
-    }
-}
-
-fn log_pb(l: ExecLog) -> pb::PlanExecLogPb {
-    pb::PlanExecLogPb {
-        create_time: datetime(l.create_time),
-        update_time: datetime(l.create_time),
-        create_user: String::new(),
-        update_user: String::new(),
-        dept_code: String::new(),
-        id: l.id.to_string(),
-        plan_pk: l.plan_pk.to_string(),
-        plan_id: l.plan_id,
-        plan_name: l.plan_name,
-        batch_pk: l.batch_pk.to_string(),
-        batch_id: l.batch_id,
-        item_pk: l.item_pk.to_string(),
-        exec_id: l.exec_id,
-        item_id: l.item_id,
-        item_type: l.item_type,
-        item_name: l.item_name,
-        point_id: l.point_id,
-        trigger_time: datetime(l.trigger_time),
-        exec_result: l.exec_result,
-        message: l.message,
-    }
-}
-
-fn time_filter(s: &str, what: &str) -> Result<Millis, Status> {
-    if s.is_empty() {
-        return Ok(0);
-    }
-    rule::parse_time(s).map_err(|_| invalid(format!("{what}: yyyy-MM-dd HH:mm:ss")))
 }
 
 type Res<T> = Result<Response<T>, Status>;

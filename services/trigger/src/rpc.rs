@@ -122,7 +122,7 @@ impl pb::trigger_rpc_server::TriggerRpc for Service {
         let input = rule::RuleInput {
             start: r.start_time,
             end: r.end_time,
-            rule: cron::rule_of(p),
+            rule: crate::plan_convert::rule_of(p),
             exclude_dates: r.exclude_dates,
             specified_times: r.specified_times,
             excluded_times: r.excluded_times,

@@ -166,8 +166,9 @@ pub async fn run(
             .map_err(|e| zero_svc::Error::Config(format!("Redis: {e}")))?;
         ids::Sequences::Redis { conn, key: cfg.redis.key.clone() }
     };
-    let plan_events: Arc<dyn trigger_core::plan::scanner::PlanHandler> =
-        Arc::new(plan::StreamEventPlans::new(&cfg.stream_event_conf.endpoints).map_err(zero_svc::Error::Config)?);
+    let plan_events: Arc<dyn trigger_core::plan::scanner::PlanHandler> = Arc::new(
+        crate::dispatch::StreamEventPlans::new(&cfg.stream_event_conf.endpoints).map_err(zero_svc::Error::Config)?,
+    );
     let wake = Arc::new(tokio::sync::Notify::new());
     let pt = &cfg.plan_task;
     let scfg = trigger_core::plan::scanner::ScanConfig {

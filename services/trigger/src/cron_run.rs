@@ -1,0 +1,130 @@
+//! Running a cron occurrence: streamevent's `HandleCronJobEvent` through [`Handler`], each run
+//! recorded in the `cron_exec_log` audit table by [`ExecLog`].
+
+use crate::convert::datetime;
+use crate::cron::meta_of;
+use crate::tasks::simple_id;
+use std::time::Duration;
+use tonic::Request;
+use trigger_core::cron::{CronJob, CronOutcome};
+use trigger_core::driver::now;
+use trigger_core::task::Millis;
+
+/// Calls streamevent's `HandleCronJobEvent`.
+#[derive(Clone)]
+pub struct Handler {
+    client: Option<streamevent::pb::stream_event_client::StreamEventClient<tonic::transport::Channel>>,
+    timeout: Duration,
+}
+
+impl Handler {
+    /// A client for the first of `endpoints` (none: every occurrence fails and retries).
+    ///
+    /// # Errors
+    /// An unusable endpoint URL.
+    pub fn new(endpoints: &[String], timeout: Duration) -> Result<Handler, String> {
+        Ok(Handler { client: crate::run::streamevent_client(endpoints)?, timeout })
+    }
+
+    /// Handles one occurrence: the outcome, and the handler's message or the error.
+    pub async fn call(&self, job: &CronJob, scheduled: Millis) -> (CronOutcome, String) {
+        let Some(client) = &self.client else {
+            tracing::warn!(job = %job.job_id, "no StreamEventConf endpoint: occurrence not handled");
+            return (CronOutcome::Retry, "no StreamEventConf endpoint".into());
+        };
+        let m = meta_of(job);
+        let req = streamevent::pb::HandleCronJobEventReq {
+            job_id: job.job_id.clone(),
+            task_code: job.task_code.clone(),
+            task_name: m.task_name,
+            priority: job.priority,
+            payload: job.payload.clone(),
+            scheduled_time: datetime(scheduled),
+            r#type: m.r#type,
+            group_id: m.group_id,
+            description: m.description,
+            ext1: m.ext[0].clone(),
+            ext2: m.ext[1].clone(),
+            ext3: m.ext[2].clone(),
+            ext4: m.ext[3].clone(),
+            ext5: m.ext[4].clone(),
+            dept_code: m.dept_code,
+        };
+        let mut r = Request::new(req);
+        r.set_timeout(self.timeout);
+        match tokio::time::timeout(self.timeout, client.clone().handle_cron_job_event(r)).await {
+            Ok(Ok(res)) => {
+                let res = res.into_inner();
+                let outcome = match streamevent::pb::CronJobReceiptPb::try_from(res.receipt) {
+                    Ok(streamevent::pb::CronJobReceiptPb::CronJobReceiptSuccess) => CronOutcome::Success,
+                    Ok(streamevent::pb::CronJobReceiptPb::CronJobReceiptTaskNotFound) => CronOutcome::TaskNotFound,
+                    _ => CronOutcome::Retry,
+                };
+                (outcome, res.message)
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(job = %job.job_id, error = %e, "HandleCronJobEvent failed");
+                (CronOutcome::Retry, format!("rpc error: {}", e.message()))
+            }
+            Err(_) => (CronOutcome::Retry, "timed out".into()),
+        }
+    }
+}
+
+/// The `cron_exec_log` audit table: one row per handler run, in the plan database (SQLite,
+/// PostgreSQL or MySQL; `PlanTask.DataSource`, else `DB.DataSource`).
+#[derive(Clone, Default)]
+pub struct ExecLog(Option<trigger_core::plan::store::PlanStore>);
+
+impl ExecLog {
+    /// Creates the table in `db` when missing.
+    ///
+    /// # Errors
+    /// The database's error text.
+    pub async fn open(db: trigger_core::plan::store::PlanStore) -> Result<ExecLog, String> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS cron_exec_log (id BIGINT PRIMARY KEY, trace_id VARCHAR(64) NOT NULL, \
+             job_id VARCHAR(64) NOT NULL, task_code VARCHAR(128) NOT NULL, task_name VARCHAR(255) NOT NULL, \
+             scheduled_time VARCHAR(19) NOT NULL, start_time VARCHAR(19) NOT NULL, end_time VARCHAR(19) NOT NULL, \
+             cost_ms BIGINT NOT NULL, status BIGINT NOT NULL, message TEXT NOT NULL, error_message TEXT NOT NULL)",
+        )
+        .execute(db.pool())
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok(ExecLog(Some(db)))
+    }
+
+    /// Runs the handler for one occurrence and writes its row.
+    pub async fn run(&self, handler: &Handler, job: &CronJob, scheduled: Millis) -> CronOutcome {
+        let start = now();
+        let (outcome, text) = handler.call(job, scheduled).await;
+        let end = now();
+        let ok = outcome == CronOutcome::Success;
+        if let Some(db) = &self.0 {
+            let (message, error) = if ok { (text, String::new()) } else { (String::new(), text) };
+            let sql = db.sql(
+                "INSERT INTO cron_exec_log (id, trace_id, job_id, task_code, task_name, scheduled_time, start_time, \
+                 end_time, cost_ms, status, message, error_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            );
+            let r = sqlx::query(&sql)
+                .bind(trigger_core::plan::new_pk(end))
+                .bind(simple_id())
+                .bind(&job.job_id)
+                .bind(&job.task_code)
+                .bind(meta_of(job).task_name)
+                .bind(datetime(scheduled))
+                .bind(datetime(start))
+                .bind(datetime(end))
+                .bind(end - start)
+                .bind(i64::from(ok))
+                .bind(message)
+                .bind(error)
+                .execute(db.pool())
+                .await;
+            if let Err(e) = r {
+                tracing::warn!(job = %job.job_id, error = %e, "cron_exec_log row not written");
+            }
+        }
+        outcome
+    }
+}
