@@ -11,7 +11,6 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use sqlx::Connection;
-use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use streamevent::caller::embedded::{start, Bus, Settings, Simulator};
@@ -280,29 +279,9 @@ fn main() {
         }
 
         // 2. Kafka (tansu) + PostgreSQL
-        let kport = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let url = format!("tcp://127.0.0.1:{kport}");
-        let Ok(mut broker) = Command::new("tansu")
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "memory://tansu/",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-        else {
-            panic!("pipeline/kafka_postgres: tansu is not installed (scripts/test installs it)");
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", kport)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not listen within 30 s");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let kport = testkit::port::free_port();
+        // a tansu broker on loopback (scripts/test installs it), stopped when the guard drops
+        let broker = testkit::kafka::tansu(kport);
         let brokers = format!("127.0.0.1:{kport}");
         let admin: AdminClient<DefaultClientContext> =
             ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
@@ -341,8 +320,7 @@ fn main() {
                 );
             }
         }
-        let _ = broker.kill();
-        let _ = broker.wait();
+        drop(broker);
         sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut a).await.unwrap();
     });
 }

@@ -2,8 +2,7 @@
 //! MariaDB servers running on loopback (`TEST_PG_URL`, `TEST_MYSQL_URL` override the admin
 //! URLs). Each is dropped by [`TestDb::cleanup`].
 
-use crate::db::{mysql_admin, pg_admin, unique, with_db};
-use sqlx::Connection;
+use crate::db::{unique, TempDb};
 use streamevent::store::Db;
 
 /// A migrated (or not) database of one backend, dropped by [`TestDb::cleanup`].
@@ -14,7 +13,7 @@ pub struct TestDb {
     pub url: String,
     /// A pool on it.
     pub db: Db,
-    drop_sql: Option<(String, String)>,
+    tmp: Option<TempDb>,
     _dir: Option<std::path::PathBuf>,
 }
 
@@ -33,7 +32,7 @@ impl TestDb {
         if migrate {
             db.migrate().await.unwrap();
         }
-        TestDb { name: "sqlite", url, db, drop_sql: None, _dir: Some(dir) }
+        TestDb { name: "sqlite", url, db, tmp: None, _dir: Some(dir) }
     }
 
     /// A fresh PostgreSQL database, migrated.
@@ -43,22 +42,7 @@ impl TestDb {
 
     /// Without this crate's migrations when `migrate` is false (a database that upstream made).
     pub async fn postgres_with(migrate: bool) -> TestDb {
-        let admin = pg_admin();
-        let name = unique("se_test");
-        let mut c = sqlx::PgConnection::connect(&admin).await.expect("PostgreSQL on 127.0.0.1:5432");
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
-        let url = with_db(&admin, &name);
-        let db = Db::connect(&url).await.unwrap();
-        if migrate {
-            db.migrate().await.unwrap();
-        }
-        TestDb {
-            name: "postgres",
-            url,
-            db,
-            drop_sql: Some((admin, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))),
-            _dir: None,
-        }
+        TestDb::server("postgres", TempDb::postgres("se_test").await, migrate).await
     }
 
     /// A fresh MariaDB database, migrated.
@@ -68,22 +52,15 @@ impl TestDb {
 
     /// Without this crate's migrations when `migrate` is false (a database that upstream made).
     pub async fn mysql_with(migrate: bool) -> TestDb {
-        let admin = mysql_admin();
-        let name = unique("se_test");
-        let mut c = sqlx::MySqlConnection::connect(&admin).await.expect("MariaDB on 127.0.0.1:3306");
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
-        let url = with_db(&admin, &name);
-        let db = Db::connect(&url).await.unwrap();
+        TestDb::server("mysql", TempDb::mysql("se_test").await, migrate).await
+    }
+
+    async fn server(name: &'static str, tmp: TempDb, migrate: bool) -> TestDb {
+        let db = Db::connect(&tmp.url).await.unwrap();
         if migrate {
             db.migrate().await.unwrap();
         }
-        TestDb {
-            name: "mysql",
-            url,
-            db,
-            drop_sql: Some((admin, format!("DROP DATABASE IF EXISTS {name}"))),
-            _dir: None,
-        }
+        TestDb { name, url: tmp.url.clone(), db, tmp: Some(tmp), _dir: None }
     }
 
     /// One unmigrated database of each backend.
@@ -98,21 +75,13 @@ impl TestDb {
 
     /// Closes the pool and drops the database.
     pub async fn cleanup(self) {
-        let TestDb { db, drop_sql, _dir, .. } = self;
+        let TestDb { db, tmp, _dir, .. } = self;
         match &db {
             Db::Sqlite(p) => p.close().await,
             Db::Postgres(p) => p.close().await,
             Db::MySql(p) => p.close().await,
         }
-        if let Some((admin, sql)) = drop_sql {
-            if admin.starts_with("postgres") {
-                let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
-                sqlx::query(&sql).execute(&mut c).await.unwrap();
-            } else {
-                let mut c = sqlx::MySqlConnection::connect(&admin).await.unwrap();
-                sqlx::query(&sql).execute(&mut c).await.unwrap();
-            }
-        }
+        drop(tmp);
         if let Some(d) = _dir {
             let _ = std::fs::remove_dir_all(d);
         }

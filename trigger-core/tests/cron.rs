@@ -131,7 +131,15 @@ async fn a_dead_instances_claim_is_taken_over_after_the_lease() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     let took_over_after = now() - claimed_at;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // the two occurrences that fell due during the lease follow, late
+    let due = [claim.scheduled + 1000, claim.scheduled + 2000];
+    testkit::wait::until("the occurrences that fell due during the lease", Duration::from_secs(10), || {
+        let f = fired.lock().unwrap();
+        std::future::ready(due.iter().all(|t| f.contains_key(t)).then_some(()))
+    })
+    .await;
+    // and none fires twice: give a duplicate one scan period to show up
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let _ = stop_tx.send(true);
     for h in hs {
         h.await.unwrap();

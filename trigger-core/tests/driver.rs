@@ -214,8 +214,11 @@ async fn a_dead_workers_tasks_run_after_its_lease() {
         WorkerConfig { concurrency: 50, ..WorkerConfig::default() },
         std::future::pending(),
     ));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(s.info("default", now()).await.unwrap().active, 50);
+    testkit::wait::until("worker 1 to hold all 50 tasks", Duration::from_secs(10), || {
+        let s = s.clone();
+        async move { (s.info("default", now()).await.unwrap().active == 50).then_some(()) }
+    })
+    .await;
     w1.abort();
     let r2 = ran.clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -33,7 +33,12 @@ async fn delayed_tasks_start_on_time() {
     for i in 0..50 {
         s.enqueue(NewTask::new("default", "d", vec![]).with_process_at(t0 + 100 + i * 7), t0).await.unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(100 + 50 * 7 + 300)).await;
+    // every task has run (the last is due at +443 ms), within a deadline
+    testkit::wait::until("the 50 delayed tasks", Duration::from_secs(10), || {
+        let n = late.lock().unwrap().len();
+        std::future::ready((n == 50).then_some(()))
+    })
+    .await;
     let _ = stop_tx.send(());
     w.await.unwrap();
     let late = late.lock().unwrap();

@@ -19,7 +19,7 @@
 
 //!
 //! ## Layout
-//! [`config`], [`convert`] (protobuf ↔ domain), [`rpc`] (handlers), [`run`] (wiring),
+//! [`config`], [`convert`] (protobuf ↔ domain), [`rpc`] (handlers), [`run`](mod@run) (wiring),
 //! [`devices`] (the pools), [`store`] (the `modbus_slave_config` table), [`poll`] (polling
 //! groups pushing to streamevent).
 

@@ -8,7 +8,7 @@
 //! stops reading (back-pressure) and retries the chunk with capped backoff.
 //!
 //! ## Layout
-//! [`config`] (the upstream keys and ours), [`rpc`] (Ping), [`run`] (wiring); the consumer and
+//! [`config`] (the upstream keys and ours), [`rpc`] (Ping), [`run`](mod@run) (wiring); the consumer and
 //! the compactor live in the `streamevent` library.
 
 pub mod config;

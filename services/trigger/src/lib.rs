@@ -19,7 +19,7 @@
 //! | [`config`] | the typed configuration and its embedded defaults |
 //! | [`convert`] | protobuf ↔ domain: statuses, datetimes, string ids ↔ keys |
 //! | [`rpc`] | the handlers: validate, call a half, shape the response |
-//! | [`run`] | wiring: stores, workers, scheduler, scanner, server |
+//! | [`run`](mod@run) | wiring: stores, workers, scheduler, scanner, server |
 //! | `tasks`, [`cron`], [`plan`], [`holiday`], [`ids`] | the service's halves over `trigger_core` |
 
 pub mod calendar;
