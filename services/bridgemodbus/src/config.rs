@@ -20,11 +20,11 @@ pub struct Config {
     pub modbus_client_conf: ClientConf,
     /// Where device rows live.
     #[serde(rename = "DB")]
-    pub db: DbCfg,
+    pub db: zero_svc::config::DbConf,
     /// How long a device row read from DB is trusted before checking it again (ms).
     pub config_refresh_millis: u64,
     /// streamevent, which receives polled points.
-    pub stream_event_conf: StreamEventConf,
+    pub stream_event_conf: zero_svc::config::StreamEventConf,
     /// Polling groups.
     pub poll: Vec<poll::Group>,
 }
@@ -66,24 +66,6 @@ pub struct TlsConf {
     /// Name to check on the device's certificate; empty: the address's host.
     #[serde(default)]
     pub server_name: String,
-}
-
-/// `DB`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct DbCfg {
-    /// `sqlite://…`, `postgres://…` or `mysql://…`.
-    pub data_source: String,
-}
-
-/// `StreamEventConf`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct StreamEventConf {
-    /// gRPC endpoints (the first is used).
-    pub endpoints: Vec<String>,
-    /// Call timeout (ms).
-    pub timeout: u64,
 }
 
 impl zero_svc::ServiceConfig for Config {

@@ -310,3 +310,22 @@ pub struct Base {
 }
 
 pub use crate::duration::GoDuration;
+
+/// A `DB` section: where a service keeps its tables.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct DbConf {
+    /// `sqlite://path` (created if missing), `postgres://…`, `mysql://…`, or the Go platform's
+    /// DSN of either.
+    pub data_source: String,
+}
+
+/// A `StreamEventConf` section of a service that calls streamevent.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct StreamEventConf {
+    /// gRPC endpoints, `host:port` or a URI (the first is used).
+    pub endpoints: Vec<String>,
+    /// Call timeout (ms).
+    pub timeout: u64,
+}

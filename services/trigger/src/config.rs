@@ -23,7 +23,7 @@ pub struct Config {
     pub redis_db: u32,
     /// The embedded store, used when `Redis.Host` is empty.
     #[serde(rename = "DB")]
-    pub db: DbCfg,
+    pub db: zero_svc::config::DbConf,
     /// The engine.
     pub engine: trigger_core::Config,
     /// Workers.
@@ -31,7 +31,7 @@ pub struct Config {
     /// Retention of completed tasks (s).
     pub retention_seconds: u64,
     /// streamevent, which handles cron occurrences.
-    pub stream_event_conf: StreamEventConf,
+    pub stream_event_conf: zero_svc::config::StreamEventConf,
     /// The cron scheduler.
     pub cron_task: CronTask,
     /// Plan tasks.
@@ -48,24 +48,6 @@ pub struct RedisCfg {
     pub pass: String,
     /// Key prefix.
     pub key: String,
-}
-
-/// `DB`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct DbCfg {
-    /// `sqlite://path` (created if missing); empty keeps tasks in memory only.
-    pub data_source: String,
-}
-
-/// `StreamEventConf`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct StreamEventConf {
-    /// gRPC endpoints (the first is used).
-    pub endpoints: Vec<String>,
-    /// Call timeout (ms).
-    pub timeout: u64,
 }
 
 /// `CronTask`.
@@ -102,7 +84,7 @@ pub struct PlanTask {
 impl PlanTask {
     /// The database URL of the plan store.
     /// The Go platform's DSNs (`user:pass@tcp(host:port)/db?...`, `file:...`) become URLs.
-    pub fn url(&self, db: &DbCfg) -> String {
+    pub fn url(&self, db: &zero_svc::config::DbConf) -> String {
         let chosen = if !self.data_source.is_empty() {
             self.data_source.as_str()
         } else if !db.data_source.is_empty() {
