@@ -193,6 +193,6 @@ pub async fn checked_row(q: &pb::SaveConfigReq, connections: usize) -> Result<st
         ..Default::default()
     };
     // the address and TLS files must make a device now, not fail at the first read
-    off_runtime(row_conf(&row), connections).await.map_err(|e| ErrCode::InvalidParam.status(e))?;
+    off_runtime(row_conf(&row), connections).await.map_err(|e| ErrCode::InvalidParam.status(e.detail()))?;
     Ok(row)
 }

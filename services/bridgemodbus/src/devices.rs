@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tonic::Status;
 use zero_svc::errcode::ErrCode;
 
-pub(crate) fn socket_addr(s: &str) -> Result<(std::net::SocketAddr, String), String> {
+pub(crate) fn socket_addr(s: &str) -> Result<(std::net::SocketAddr, String), zero_svc::Error> {
     use std::net::ToSocketAddrs as _;
     let host = s.rsplit_once(':').map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']')).unwrap_or(s);
     let addr = s
@@ -25,10 +25,10 @@ pub(crate) fn socket_addr(s: &str) -> Result<(std::net::SocketAddr, String), Str
 ///
 /// # Errors
 /// A message naming what does not fit (address, TLS files).
-pub fn device_config(conf: &ClientConf, connections: usize) -> Result<DeviceConfig, String> {
+pub fn device_config(conf: &ClientConf, connections: usize) -> Result<DeviceConfig, zero_svc::Error> {
     let a = conf.address.trim();
     if a.is_empty() {
-        return Err("address is empty".into());
+        return Err(zero_svc::Error::Config("address is empty".into()));
     }
     let transport = if let Some(rest) = a.strip_prefix("rtuovertcp://") {
         Transport::RtuOverTcp(socket_addr(rest)?.0)
@@ -38,11 +38,13 @@ pub fn device_config(conf: &ClientConf, connections: usize) -> Result<DeviceConf
         for kv in query.split('&').filter(|s| !s.is_empty()) {
             match kv.split_once('=') {
                 Some(("baud", v)) => baud_rate = v.parse().map_err(|_| format!("address {a:?}: baud {v:?}"))?,
-                _ => return Err(format!("address {a:?}: unknown option {kv:?} (only baud=N)")),
+                _ => {
+                    return Err(zero_svc::Error::Config(format!("address {a:?}: unknown option {kv:?} (only baud=N)")))
+                }
             }
         }
         if path.is_empty() {
-            return Err(format!("address {a:?}: no serial port"));
+            return Err(zero_svc::Error::Config(format!("address {a:?}: no serial port")));
         }
         Transport::Rtu { path: path.to_owned(), baud_rate }
     } else {
@@ -59,7 +61,7 @@ pub fn device_config(conf: &ClientConf, connections: usize) -> Result<DeviceConf
         }
     };
     if conf.tls.enable && !matches!(transport, Transport::Tls(..)) {
-        return Err(format!("address {a:?}: TLS is for Modbus TCP addresses only"));
+        return Err(zero_svc::Error::Config(format!("address {a:?}: TLS is for Modbus TCP addresses only")));
     }
     let serial = matches!(transport, Transport::Rtu { .. });
     let mut d = DeviceConfig::new(transport);
@@ -74,10 +76,10 @@ pub fn device_config(conf: &ClientConf, connections: usize) -> Result<DeviceConf
 }
 
 /// [`device_config`] on a blocking thread: it may resolve a host name and read TLS files.
-pub(crate) async fn off_runtime(conf: ClientConf, connections: usize) -> Result<DeviceConfig, String> {
+pub(crate) async fn off_runtime(conf: ClientConf, connections: usize) -> Result<DeviceConfig, zero_svc::Error> {
     tokio::task::spawn_blocking(move || device_config(&conf, connections))
         .await
-        .unwrap_or_else(|e| Err(format!("address check failed: {e}")))
+        .unwrap_or_else(|e| Err(zero_svc::Error::Config(format!("address check failed: {e}"))))
 }
 
 /// A row's link settings, upstream defaults for its zero fields.
@@ -128,7 +130,14 @@ pub(crate) fn db_err(e: sqlx::Error) -> Status {
 
 impl Devices {
     /// The registry over `store`.
-    pub fn new(default: Result<Device, String>, store: store::Store, connections: usize, refresh: Duration) -> Devices {
+    pub fn new(
+        default: Result<Device, zero_svc::Error>,
+        store: store::Store,
+        connections: usize,
+        refresh: Duration,
+    ) -> Devices {
+        // kept as its message: answered to every request that names no device
+        let default = default.map_err(|e| e.detail());
         Devices { default, store, connections, refresh, cache: Mutex::default() }
     }
 
@@ -165,7 +174,7 @@ impl Devices {
         }
         let cfg = off_runtime(row_conf(&row), self.connections)
             .await
-            .map_err(|e| ErrCode::InvalidParam.status(format!("modbus_code {code:?}: {e}")))?;
+            .map_err(|e| ErrCode::InvalidParam.status(format!("modbus_code {code:?}: {}", e.detail())))?;
         let device = Device::new(cfg);
         let mut cache = self.cache();
         // a concurrent first use of the same row may have won: share its pool

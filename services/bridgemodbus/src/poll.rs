@@ -93,9 +93,11 @@ impl PointCfg {
     ///
     /// # Errors
     /// An unknown type or a bad bit or length.
-    pub fn layout(&self) -> Result<Layout, String> {
+    pub fn layout(&self) -> Result<Layout, zero_svc::Error> {
         let t = match self.r#type.to_ascii_lowercase().as_str() {
-            "bool" if self.bit > 15 => return Err(format!("point {:?}: Bit {} is not 0..15", self.name, self.bit)),
+            "bool" if self.bit > 15 => {
+                return Err(zero_svc::Error::Config(format!("point {:?}: Bit {} is not 0..15", self.name, self.bit)))
+            }
             "bool" => DataType::Bool { bit: self.bit },
             "u16" => DataType::U16,
             "i16" => DataType::I16,
@@ -106,13 +108,13 @@ impl PointCfg {
             "f32" => DataType::F32,
             "f64" => DataType::F64,
             "string" if self.len == 0 || self.len > 125 => {
-                return Err(format!("point {:?}: a string needs Len 1..125", self.name))
+                return Err(zero_svc::Error::Config(format!("point {:?}: a string needs Len 1..125", self.name)))
             }
             "string" => DataType::String { len: self.len },
-            x => return Err(format!("point {:?}: unknown Type {x:?}", self.name)),
+            x => return Err(zero_svc::Error::Config(format!("point {:?}: unknown Type {x:?}", self.name))),
         };
         if !self.scale.is_finite() || !self.offset.is_finite() {
-            return Err(format!("point {:?}: Scale and Offset must be finite", self.name));
+            return Err(zero_svc::Error::Config(format!("point {:?}: Scale and Offset must be finite", self.name)));
         }
         Ok(Layout {
             data_type: t,
@@ -140,19 +142,19 @@ impl Group {
     ///
     /// # Errors
     /// A message naming the group and what does not fit.
-    pub fn prepare(&self, n: usize) -> Result<Prepared, String> {
+    pub fn prepare(&self, n: usize) -> Result<Prepared, zero_svc::Error> {
         let what = format!("Poll[{n}] ({:?})", self.modbus_code);
         if self.points.is_empty() {
-            return Err(format!("{what}: no Points"));
+            return Err(zero_svc::Error::Config(format!("{what}: no Points")));
         }
         if self.interval_millis == 0 {
-            return Err(format!("{what}: IntervalMillis must be > 0"));
+            return Err(zero_svc::Error::Config(format!("{what}: IntervalMillis must be > 0")));
         }
         let points = self
             .points
             .iter()
             .map(|p| Ok(PointDef { name: p.name.clone(), table: p.table, address: p.address, layout: p.layout()? }))
-            .collect::<Result<Vec<_>, String>>()
+            .collect::<Result<Vec<_>, zero_svc::Error>>()
             .map_err(|e| format!("{what}: {e}"))?;
         let reads = plan(&points, self.max_gap).map_err(|e| format!("{what}: {e}"))?;
         Ok(Prepared { group: self.clone(), points, reads })
@@ -275,13 +277,13 @@ pub fn start(
     cfg: &crate::Config,
     devices: Arc<Devices>,
     stop: tokio::sync::watch::Receiver<bool>,
-) -> Result<Vec<JoinHandle<()>>, String> {
+) -> Result<Vec<JoinHandle<()>>, zero_svc::Error> {
     if cfg.poll.is_empty() {
         return Ok(vec![]);
     }
     let prepared = cfg.poll.iter().enumerate().map(|(i, g)| g.prepare(i)).collect::<Result<Vec<_>, _>>()?;
     let Some(ep) = cfg.stream_event_conf.endpoints.first() else {
-        return Err("Poll needs StreamEventConf.Endpoints".into());
+        return Err(zero_svc::Error::Config("Poll needs StreamEventConf.Endpoints".into()));
     };
     let timeout = Duration::from_millis(cfg.stream_event_conf.timeout.max(1));
     let sender = ChunkSender::with_timeout(ep, Retry::default(), Some(timeout))

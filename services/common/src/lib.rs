@@ -59,6 +59,23 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
+impl Error {
+    /// What went wrong, without the kind's prefix (for messages that name their context).
+    pub fn detail(&self) -> String {
+        match self {
+            Error::Config(m) | Error::Serve(m) => m.clone(),
+            Error::Io(e) => e.to_string(),
+        }
+    }
+}
+
+/// A configuration message: `?` on a `Result<_, String>` of a configuration check.
+impl From<String> for Error {
+    fn from(message: String) -> Error {
+        Error::Config(message)
+    }
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

@@ -22,7 +22,7 @@ impl Handler {
     ///
     /// # Errors
     /// An unusable endpoint URL.
-    pub fn new(endpoints: &[String], timeout: Duration) -> Result<Handler, String> {
+    pub fn new(endpoints: &[String], timeout: Duration) -> Result<Handler, zero_svc::Error> {
         Ok(Handler { client: crate::run::streamevent_client(endpoints)?, timeout })
     }
 
@@ -80,8 +80,8 @@ impl ExecLog {
     /// Creates the table in `db` when missing.
     ///
     /// # Errors
-    /// The database's error text.
-    pub async fn open(db: trigger_core::plan::store::PlanStore) -> Result<ExecLog, String> {
+    /// Database errors.
+    pub async fn open(db: trigger_core::plan::store::PlanStore) -> Result<ExecLog, sqlx::Error> {
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS cron_exec_log (id BIGINT PRIMARY KEY, trace_id VARCHAR(64) NOT NULL, \
              job_id VARCHAR(64) NOT NULL, task_code VARCHAR(128) NOT NULL, task_name VARCHAR(255) NOT NULL, \
@@ -89,8 +89,7 @@ impl ExecLog {
              cost_ms BIGINT NOT NULL, status BIGINT NOT NULL, message TEXT NOT NULL, error_message TEXT NOT NULL)",
         )
         .execute(db.pool())
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         Ok(ExecLog(Some(db)))
     }
 

@@ -23,7 +23,7 @@ impl StreamEventPlans {
     ///
     /// # Errors
     /// An unusable endpoint URL.
-    pub fn new(endpoints: &[String]) -> Result<StreamEventPlans, String> {
+    pub fn new(endpoints: &[String]) -> Result<StreamEventPlans, zero_svc::Error> {
         Ok(StreamEventPlans { client: crate::run::streamevent_client(endpoints)? })
     }
 }

@@ -26,8 +26,8 @@ impl Sequences {
     /// Reserves `count` numbers under `counter`; returns the first.
     ///
     /// # Errors
-    /// The Redis error text.
-    pub async fn reserve(&self, counter: &str, count: u64, now: Millis) -> Result<u64, String> {
+    /// Redis errors.
+    pub async fn reserve(&self, counter: &str, count: u64, now: Millis) -> Result<u64, redis::RedisError> {
         match self {
             Sequences::Redis { conn, key } => {
                 let k = format!("{key}:outId_{counter}");
@@ -42,8 +42,7 @@ impl Sequences {
                     .arg(60)
                     .arg("NX")
                     .query_async(&mut conn.clone())
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
                 Ok(last + 1 - count)
             }
             Sequences::Local(m) => {

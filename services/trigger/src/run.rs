@@ -15,10 +15,11 @@ use trigger_core::store::{MemoryStore, RedisStore, SqliteStore, Store};
 /// An unusable endpoint URL.
 pub fn streamevent_client(
     endpoints: &[String],
-) -> Result<Option<streamevent::pb::stream_event_client::StreamEventClient<tonic::transport::Channel>>, String> {
+) -> Result<Option<streamevent::pb::stream_event_client::StreamEventClient<tonic::transport::Channel>>, zero_svc::Error>
+{
     let Some(ep) = endpoints.first() else { return Ok(None) };
     let channel = tonic::transport::Endpoint::from_shared(streamevent::pipeline::endpoint_uri(ep))
-        .map_err(|e| format!("StreamEventConf.Endpoints {ep:?}: {e}"))?
+        .map_err(|e| zero_svc::Error::Config(format!("StreamEventConf.Endpoints {ep:?}: {e}")))?
         .connect_timeout(Duration::from_secs(5))
         .connect_lazy();
     Ok(Some(streamevent::pb::stream_event_client::StreamEventClient::new(channel)))
@@ -128,8 +129,7 @@ pub async fn run(
     let handler = cron::Handler::new(
         &cfg.stream_event_conf.endpoints,
         Duration::from_millis(cfg.stream_event_conf.timeout.max(1)),
-    )
-    .map_err(zero_svc::Error::Config)?;
+    )?;
     let ccfg = trigger_core::cron::CronConfig {
         default_lease_ms: cfg.cron_task.lease_seconds.saturating_mul(1000),
         min_lease_ms: cfg.cron_task.min_lease_seconds.saturating_mul(1000),
@@ -166,9 +166,8 @@ pub async fn run(
             .map_err(|e| zero_svc::Error::Config(format!("Redis: {e}")))?;
         ids::Sequences::Redis { conn, key: cfg.redis.key.clone() }
     };
-    let plan_events: Arc<dyn trigger_core::plan::scanner::PlanHandler> = Arc::new(
-        crate::dispatch::StreamEventPlans::new(&cfg.stream_event_conf.endpoints).map_err(zero_svc::Error::Config)?,
-    );
+    let plan_events: Arc<dyn trigger_core::plan::scanner::PlanHandler> =
+        Arc::new(crate::dispatch::StreamEventPlans::new(&cfg.stream_event_conf.endpoints)?);
     let wake = Arc::new(tokio::sync::Notify::new());
     let pt = &cfg.plan_task;
     let scfg = trigger_core::plan::scanner::ScanConfig {

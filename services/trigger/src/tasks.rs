@@ -190,7 +190,11 @@ impl Service {
         let prefix = if prefix.is_empty() { "O" } else { prefix };
         let counter = if separate { prefix } else { "P" };
         let t = now();
-        let first = self.ids.reserve(counter, u64::from(count), t).await.map_err(|e| ErrCode::CacheError.status(e))?;
+        let first = self
+            .ids
+            .reserve(counter, u64::from(count), t)
+            .await
+            .map_err(|e| ErrCode::CacheError.status(e.to_string()))?;
         Ok((0..u64::from(count)).map(|i| crate::ids::format_id(prefix, t, first + i)).collect())
     }
 

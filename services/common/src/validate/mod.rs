@@ -32,6 +32,22 @@ use std::borrow::Cow;
 
 mod rules;
 
+/// Why a value breaks a rule (the protoc-gen-validate wording, without the field's name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Violation(pub(crate) String);
+
+impl From<String> for Violation {
+    fn from(s: String) -> Violation {
+        Violation(s)
+    }
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// The rules of one descriptor set, ready to check messages.
 #[derive(Debug, Clone)]
 pub struct Validator {
@@ -162,10 +178,10 @@ impl Validator {
     /// # Errors
     /// As [`check`](Self::check).
     pub fn check_dynamic(&self, msg: &DynamicMessage) -> Result<(), tonic::Status> {
-        self.message(msg).map_err(|e| ErrCode::InvalidParam.status(e))
+        self.message(msg).map_err(|e| ErrCode::InvalidParam.status(e.0))
     }
 
-    fn message(&self, m: &DynamicMessage) -> Result<(), String> {
+    fn message(&self, m: &DynamicMessage) -> Result<(), Violation> {
         let desc = m.descriptor();
         for f in desc.fields() {
             let rules = self.field_rules(&f);
@@ -194,13 +210,13 @@ impl Validator {
         Ok(())
     }
 
-    fn field(&self, f: &FieldDescriptor, rules: &DynamicMessage, v: &Value, present: bool) -> Result<(), String> {
+    fn field(&self, f: &FieldDescriptor, rules: &DynamicMessage, v: &Value, present: bool) -> Result<(), Violation> {
         for (kind, r) in rules.fields() {
             let Value::Message(r) = r else { continue };
             match kind.name() {
                 "message" => {
                     if get_bool(r, "required") && !present {
-                        return Err("value is required".into());
+                        return Err(Violation("value is required".into()));
                     }
                 }
                 "repeated" => repeated(self, f, r, v)?,
@@ -210,10 +226,10 @@ impl Validator {
                         _ => 0,
                     };
                     if let Some(min) = get_u64(r, "min_pairs").filter(|min| n < *min) {
-                        return Err(format!("value must contain at least {min} pair(s)"));
+                        return Err(Violation(format!("value must contain at least {min} pair(s)")));
                     }
                     if let Some(max) = get_u64(r, "max_pairs").filter(|max| n > *max) {
-                        return Err(format!("value must contain no more than {max} pair(s)"));
+                        return Err(Violation(format!("value must contain no more than {max} pair(s)")));
                     }
                 }
                 k => scalar(f, k, r, v)?,

@@ -1,6 +1,6 @@
 //! The rules themselves: numbers, strings and bytes, enums, repeated fields.
 
-use super::Validator;
+use super::{Validator, Violation};
 use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, ReflectMessage, Value};
 use std::borrow::Cow;
 
@@ -32,7 +32,7 @@ pub(super) fn get_u64(r: &DynamicMessage, name: &str) -> Option<u64> {
     }
 }
 
-pub(super) fn repeated(vd: &Validator, f: &FieldDescriptor, r: &DynamicMessage, v: &Value) -> Result<(), String> {
+pub(super) fn repeated(vd: &Validator, f: &FieldDescriptor, r: &DynamicMessage, v: &Value) -> Result<(), Violation> {
     let items: &[Value] = match v {
         Value::List(l) => l,
         _ => &[],
@@ -42,15 +42,15 @@ pub(super) fn repeated(vd: &Validator, f: &FieldDescriptor, r: &DynamicMessage, 
     }
     let n = items.len() as u64;
     if let Some(min) = get_u64(r, "min_items").filter(|min| n < *min) {
-        return Err(format!("value must contain at least {min} item(s)"));
+        return Err(Violation(format!("value must contain at least {min} item(s)")));
     }
     if let Some(max) = get_u64(r, "max_items").filter(|max| n > *max) {
-        return Err(format!("value must contain no more than {max} item(s)"));
+        return Err(Violation(format!("value must contain no more than {max} item(s)")));
     }
     if get_bool(r, "unique") {
         for (i, a) in items.iter().enumerate() {
             if items[..i].contains(a) {
-                return Err("repeated value must contain unique items".into());
+                return Err(Violation("repeated value must contain unique items".into()));
             }
         }
     }
@@ -114,24 +114,24 @@ pub(super) fn list(r: &DynamicMessage, name: &str) -> Vec<Value> {
     }
 }
 
-pub(super) fn scalar(f: &FieldDescriptor, kind: &str, r: &DynamicMessage, v: &Value) -> Result<(), String> {
+pub(super) fn scalar(f: &FieldDescriptor, kind: &str, r: &DynamicMessage, v: &Value) -> Result<(), Violation> {
     use std::cmp::Ordering::{Equal, Greater, Less};
     match kind {
         "bool" => match get(r, "const") {
-            Some(c) if &c != v => Err(format!("value must equal {c:?}")),
+            Some(c) if &c != v => Err(Violation(format!("value must equal {c:?}"))),
             _ => Ok(()),
         },
         "string" | "bytes" => text(kind, r, v),
         "enum" => {
             let Some(n) = Num::of(v) else { return Ok(()) };
             if let Some(c) = get(r, "const").as_ref().and_then(Num::of).filter(|c| *c != n) {
-                return Err(format!("value must equal {c}"));
+                return Err(Violation(format!("value must equal {c}")));
             }
             if get_bool(r, "defined_only") {
                 let Value::EnumNumber(e) = v else { return Ok(()) };
                 if let Kind::Enum(ed) = f.kind() {
                     if ed.get_value(*e).is_none() {
-                        return Err("value must be one of the defined enum values".into());
+                        return Err(Violation("value must be one of the defined enum values".into()));
                     }
                 }
             }
@@ -144,7 +144,7 @@ pub(super) fn scalar(f: &FieldDescriptor, kind: &str, r: &DynamicMessage, v: &Va
             }
             let bound = |name: &str| get(r, name).as_ref().and_then(Num::of);
             if let Some(c) = bound("const").filter(|c| *c != n) {
-                return Err(format!("value must equal {c}"));
+                return Err(Violation(format!("value must equal {c}")));
             }
             let (lt, lte, gt, gte) = (bound("lt"), bound("lte"), bound("gt"), bound("gte"));
             let ok_low = match (gt, gte) {
@@ -161,25 +161,25 @@ pub(super) fn scalar(f: &FieldDescriptor, kind: &str, r: &DynamicMessage, v: &Va
                 let low =
                     gt.map(|g| format!("greater than {g}")).or(gte.map(|g| format!("greater than or equal to {g}")));
                 let high = lt.map(|l| format!("less than {l}")).or(lte.map(|l| format!("less than or equal to {l}")));
-                return Err(format!(
+                return Err(Violation(format!(
                     "value must be {}",
                     [low, high].into_iter().flatten().collect::<Vec<_>>().join(" and ")
-                ));
+                )));
             }
             in_not_in(r, n)
         }
     }
 }
 
-pub(super) fn in_not_in(r: &DynamicMessage, n: Num) -> Result<(), String> {
+pub(super) fn in_not_in(r: &DynamicMessage, n: Num) -> Result<(), Violation> {
     let set = |name| list(r, name).iter().filter_map(Num::of).collect::<Vec<_>>();
     let allowed = set("in");
     if !allowed.is_empty() && !allowed.contains(&n) {
-        return Err(format!("value must be in list {}", join(&allowed)));
+        return Err(Violation(format!("value must be in list {}", join(&allowed))));
     }
     let refused = set("not_in");
     if refused.contains(&n) {
-        return Err(format!("value must not be in list {}", join(&refused)));
+        return Err(Violation(format!("value must not be in list {}", join(&refused))));
     }
     Ok(())
 }
@@ -188,7 +188,7 @@ pub(super) fn join<T: std::fmt::Display>(v: &[T]) -> String {
     format!("[{}]", v.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "))
 }
 
-pub(super) fn text(kind: &str, r: &DynamicMessage, v: &Value) -> Result<(), String> {
+pub(super) fn text(kind: &str, r: &DynamicMessage, v: &Value) -> Result<(), Violation> {
     let (s, bytes): (Cow<'_, str>, &[u8]) = match v {
         Value::String(s) => (Cow::Borrowed(s.as_str()), s.as_bytes()),
         Value::Bytes(b) => (String::from_utf8_lossy(b), b.as_ref()),
@@ -206,38 +206,38 @@ pub(super) fn text(kind: &str, r: &DynamicMessage, v: &Value) -> Result<(), Stri
         _ => None,
     };
     if let Some(c) = text_of("const").filter(|c| c.as_str() != s) {
-        return Err(format!("value must equal {c:?}"));
+        return Err(Violation(format!("value must equal {c:?}")));
     }
     if let Some(l) = get_u64(r, "len").filter(|l| n != *l) {
-        return Err(format!("value length must be {l} {unit}"));
+        return Err(Violation(format!("value length must be {l} {unit}")));
     }
     if let Some(l) = get_u64(r, "min_len").filter(|l| n < *l) {
-        return Err(format!("value length must be at least {l} {unit}"));
+        return Err(Violation(format!("value length must be at least {l} {unit}")));
     }
     if let Some(l) = get_u64(r, "max_len").filter(|l| n > *l) {
-        return Err(format!("value length must be at most {l} {unit}"));
+        return Err(Violation(format!("value length must be at most {l} {unit}")));
     }
     let nb = bytes.len() as u64;
     if let Some(l) = get_u64(r, "len_bytes").filter(|l| nb != *l) {
-        return Err(format!("value length must be {l} bytes"));
+        return Err(Violation(format!("value length must be {l} bytes")));
     }
     if let Some(l) = get_u64(r, "min_bytes").filter(|l| nb < *l) {
-        return Err(format!("value length must be at least {l} bytes"));
+        return Err(Violation(format!("value length must be at least {l} bytes")));
     }
     if let Some(l) = get_u64(r, "max_bytes").filter(|l| nb > *l) {
-        return Err(format!("value length must be at most {l} bytes"));
+        return Err(Violation(format!("value length must be at most {l} bytes")));
     }
     if let Some(p) = text_of("prefix").filter(|p| !s.starts_with(p.as_str())) {
-        return Err(format!("value does not have prefix {p:?}"));
+        return Err(Violation(format!("value does not have prefix {p:?}")));
     }
     if let Some(p) = text_of("suffix").filter(|p| !s.ends_with(p.as_str())) {
-        return Err(format!("value does not have suffix {p:?}"));
+        return Err(Violation(format!("value does not have suffix {p:?}")));
     }
     if let Some(p) = text_of("contains").filter(|p| !s.contains(p.as_str())) {
-        return Err(format!("value does not contain substring {p:?}"));
+        return Err(Violation(format!("value does not contain substring {p:?}")));
     }
     if let Some(p) = text_of("not_contains").filter(|p| s.contains(p.as_str())) {
-        return Err(format!("value contains substring {p:?}"));
+        return Err(Violation(format!("value contains substring {p:?}")));
     }
     let texts = |name| {
         list(r, name)
@@ -251,14 +251,14 @@ pub(super) fn text(kind: &str, r: &DynamicMessage, v: &Value) -> Result<(), Stri
     };
     let allowed = texts("in");
     if !allowed.is_empty() && !allowed.iter().any(|a| a.as_str() == s) {
-        return Err(format!("value must be in list {}", join(&allowed)));
+        return Err(Violation(format!("value must be in list {}", join(&allowed))));
     }
     let refused = texts("not_in");
     if refused.iter().any(|a| a.as_str() == s) {
-        return Err(format!("value must not be in list {}", join(&refused)));
+        return Err(Violation(format!("value must not be in list {}", join(&refused))));
     }
     if get_bool(r, "uuid") && uuid_text(&s).is_none() {
-        return Err("value must be a valid UUID".into());
+        return Err(Violation("value must be a valid UUID".into()));
     }
     Ok(())
 }
