@@ -68,38 +68,39 @@ pub enum ErrCode {
     ThirdPartyFailure,
 }
 
-const ALL: [(ErrCode, u32); 20] = [
-    (ErrCode::Unknown, 100_999),
-    (ErrCode::Internal, 100_998),
-    (ErrCode::Timeout, 100_997),
-    (ErrCode::BadParam, 101_101),
-    (ErrCode::MissingParam, 101_102),
-    (ErrCode::InvalidParam, 101_103),
-    (ErrCode::DbError, 102_101),
-    (ErrCode::NotFound, 102_102),
-    (ErrCode::AlreadyExists, 102_103),
-    (ErrCode::Conflict, 102_104),
-    (ErrCode::CacheError, 103_101),
-    (ErrCode::CacheMiss, 103_102),
-    (ErrCode::MqError, 103_103),
-    (ErrCode::Unauthenticated, 104_101),
-    (ErrCode::Forbidden, 104_102),
-    (ErrCode::BusinessFailure, 105_101),
-    (ErrCode::StateNotAllowed, 105_102),
-    (ErrCode::DuplicateOperation, 105_103),
-    (ErrCode::RemoteCallFailed, 106_101),
-    (ErrCode::ThirdPartyFailure, 106_102),
+/// Every code: its name, value, HTTP class and display name (the one table of these facts).
+const ALL: [(ErrCode, u32, u16, &str); 20] = [
+    (ErrCode::Unknown, 100_999, 500, "未知错误"),
+    (ErrCode::Internal, 100_998, 500, "服务内部错误"),
+    (ErrCode::Timeout, 100_997, 504, "请求超时"),
+    (ErrCode::BadParam, 101_101, 400, "参数错误"),
+    (ErrCode::MissingParam, 101_102, 400, "缺少参数"),
+    (ErrCode::InvalidParam, 101_103, 400, "参数无效"),
+    (ErrCode::DbError, 102_101, 500, "数据库错误"),
+    (ErrCode::NotFound, 102_102, 404, "记录不存在"),
+    (ErrCode::AlreadyExists, 102_103, 409, "记录已存在"),
+    (ErrCode::Conflict, 102_104, 409, "数据冲突"),
+    (ErrCode::CacheError, 103_101, 500, "缓存错误"),
+    (ErrCode::CacheMiss, 103_102, 500, "缓存未命中"),
+    (ErrCode::MqError, 103_103, 503, "消息队列错误"),
+    (ErrCode::Unauthenticated, 104_101, 401, "未认证"),
+    (ErrCode::Forbidden, 104_102, 403, "无权限"),
+    (ErrCode::BusinessFailure, 105_101, 400, "业务处理失败"),
+    (ErrCode::StateNotAllowed, 105_102, 409, "当前状态不允许该操作"),
+    (ErrCode::DuplicateOperation, 105_103, 409, "重复操作"),
+    (ErrCode::RemoteCallFailed, 106_101, 503, "远程调用失败"),
+    (ErrCode::ThirdPartyFailure, 106_102, 503, "第三方服务失败"),
 ];
 
 impl ErrCode {
     /// The six-digit code.
     pub fn value(self) -> u32 {
-        ALL.iter().find(|(c, _)| *c == self).map_or(100_999, |(_, v)| *v)
+        ALL.iter().find(|r| r.0 == self).map_or(100_999, |r| r.1)
     }
 
     /// The code of a six-digit value.
     pub fn from_value(v: u32) -> Option<ErrCode> {
-        ALL.iter().find(|(_, n)| *n == v).map(|(c, _)| *c)
+        ALL.iter().find(|r| r.1 == v).map(|r| r.0)
     }
 
     /// The code a status carries.
@@ -134,31 +135,9 @@ impl std::fmt::Display for ErrCode {
     }
 }
 
-/// HTTP class and display name of a code.
+/// HTTP class and display name of a code (an unknown code is 500, "未知错误").
 pub fn describe(code: u32) -> (u16, &'static str) {
-    match code {
-        100_999 => (500, "未知错误"),
-        100_998 => (500, "服务内部错误"),
-        100_997 => (504, "请求超时"),
-        101_101 => (400, "参数错误"),
-        101_102 => (400, "缺少参数"),
-        101_103 => (400, "参数无效"),
-        102_101 => (500, "数据库错误"),
-        102_102 => (404, "记录不存在"),
-        102_103 => (409, "记录已存在"),
-        102_104 => (409, "数据冲突"),
-        103_101 => (500, "缓存错误"),
-        103_102 => (500, "缓存未命中"),
-        103_103 => (503, "消息队列错误"),
-        104_101 => (401, "未认证"),
-        104_102 => (403, "无权限"),
-        105_101 => (400, "业务处理失败"),
-        105_102 => (409, "当前状态不允许该操作"),
-        105_103 => (409, "重复操作"),
-        106_101 => (503, "远程调用失败"),
-        106_102 => (503, "第三方服务失败"),
-        _ => (500, "未知错误"),
-    }
+    ALL.iter().find(|r| r.1 == code).map_or((500, "未知错误"), |r| (r.2, r.3))
 }
 
 /// The gRPC code of an HTTP class.
@@ -220,7 +199,7 @@ mod tests {
 
     #[test]
     fn every_named_code_round_trips_and_maps_once() {
-        for (c, v) in ALL {
+        for (c, v, _, _) in ALL {
             assert_eq!((c.value(), ErrCode::from_value(v)), (v, Some(c)));
             assert_eq!(ErrCode::of_status(&c.status("m")), Some(c));
             assert_eq!(c.grpc(), grpc_code(c.http()));

@@ -24,9 +24,13 @@ pub struct TempDb {
     admin: String,
 }
 
+/// `{prefix}_{pid}_{n}`: unique in this process (a counter) and across processes (the pid),
+/// usable as a database or directory name.
 pub(crate) fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("{prefix}_{}_{t}", std::process::id())
+    format!("{prefix}_{}_{t}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
 pub(crate) fn with_db(url: &str, db: &str) -> String {

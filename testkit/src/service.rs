@@ -18,7 +18,7 @@ pub struct ConfigFile {
 impl ConfigFile {
     /// Writes `text` to `<fresh dir>/<name>`.
     pub fn new(name: &str, text: &str) -> ConfigFile {
-        let dir = std::env::temp_dir().join(format!("testkit-{}-{}", std::process::id(), unique()));
+        let dir = std::env::temp_dir().join(crate::db::unique("testkit"));
         std::fs::create_dir_all(&dir).expect("a temporary directory");
         let path = dir.join(name);
         std::fs::write(&path, text).expect("the configuration file");
@@ -30,13 +30,6 @@ impl Drop for ConfigFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn unique() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64);
-    t.unwrap_or(0) ^ N.fetch_add(1, Ordering::Relaxed)
 }
 
 /// What `<bin> -c <file> print-config` printed: (success, the configuration it printed, its

@@ -72,23 +72,9 @@ pub(crate) fn task_pb(t: &TaskInfo, now: Millis) -> pb::TaskInfoPb {
     }
 }
 
-/// Go's `time.Duration` text, as asynq's `QueueInfo.Latency` prints: `1.5s`, `250ms`, `0s`.
-pub(crate) fn go_duration(ms: i64) -> String {
-    let d = std::time::Duration::from_millis(ms.max(0) as u64);
-    if ms <= 0 {
-        "0s".into()
-    } else if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms < 60_000 {
-        format!("{}s", d.as_secs_f64())
-    } else {
-        let (h, m, s) = (ms / 3_600_000, (ms / 60_000) % 60, (ms % 60_000) as f64 / 1000.0);
-        if h > 0 {
-            format!("{h}h{m}m{s}s")
-        } else {
-            format!("{m}m{s}s")
-        }
-    }
+/// asynq's `QueueInfo.Latency` as Go prints a `time.Duration`: `1.5s`, `250ms`, `0s`.
+pub(crate) fn latency(ms: i64) -> String {
+    zero_svc::config::GoDuration(std::time::Duration::from_millis(ms.max(0) as u64)).to_string()
 }
 
 /// A queue as `QueueInfoPb`.
@@ -96,7 +82,7 @@ pub(crate) fn queue_pb(i: &QueueInfo, now: Millis) -> pb::QueueInfoPb {
     pb::QueueInfoPb {
         queue: i.queue.clone(),
         memory_usage: 0,
-        latency: go_duration(i.latency_ms),
+        latency: latency(i.latency_ms),
         size: i.size,
         groups: 0,
         pending: i.pending,
@@ -160,10 +146,10 @@ mod tests {
 
     #[test]
     fn latency_renders_as_go_durations() {
-        assert_eq!(go_duration(0), "0s");
-        assert_eq!(go_duration(250), "250ms");
-        assert_eq!(go_duration(1500), "1.5s");
-        assert_eq!(go_duration(61_500), "1m1.5s");
-        assert_eq!(go_duration(3_723_000), "1h2m3s");
+        assert_eq!(latency(0), "0s");
+        assert_eq!(latency(250), "250ms");
+        assert_eq!(latency(1500), "1.5s");
+        assert_eq!(latency(61_500), "1m1.5s");
+        assert_eq!(latency(3_723_000), "1h2m3s");
     }
 }

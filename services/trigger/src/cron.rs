@@ -1,7 +1,7 @@
 //! Cron jobs (spec §6.3) over [`trigger_core::cron`]: the RPCs, and the scheduler that calls
 //! streamevent's `HandleCronJobEvent` for each occurrence.
 
-use crate::convert::{datetime, invalid, missing};
+use crate::convert::{datetime, invalid, missing, to_status};
 use crate::pb;
 use crate::plan_convert::{job_pb, rule_of};
 use crate::tasks::{need, simple_id};
@@ -153,10 +153,6 @@ pub struct Cron {
     pub handler: Handler,
     /// The audit table.
     pub log: ExecLog,
-}
-
-fn to_status(e: trigger_core::Error) -> Status {
-    crate::convert::to_status(e)
 }
 
 impl Cron {

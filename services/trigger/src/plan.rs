@@ -1,6 +1,5 @@
-//! Plan tasks (spec §6.2) over [`trigger_core::plan`]: the RPCs, and the handler that runs each
-//! item through streamevent's `HandlerPlanTaskEvent` and reports finished batches and plans with
-//! `NotifyPlanEvent`.
+//! Plan tasks (spec §6.2) over [`trigger_core::plan`]: the RPCs. Items run through streamevent
+//! by [`crate::dispatch`]; the messages are built in `plan_convert`.
 
 use crate::convert::{invalid, missing, pk, pk_filter, to_status};
 use crate::pb;

@@ -29,6 +29,7 @@ use crate::errcode::ErrCode;
 use prost_reflect::{DescriptorPool, DynamicMessage, ExtensionDescriptor, FieldDescriptor, ReflectMessage, Value};
 use rules::{get_bool, get_u64, go_name, repeated, scalar, skipped};
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 mod rules;
 
@@ -48,11 +49,41 @@ impl std::fmt::Display for Violation {
     }
 }
 
+fn collect_unsupported(f: &FieldDescriptor, rules: &DynamicMessage, out: &mut Vec<String>) {
+    for (kind_field, kind_rules) in rules.fields() {
+        let kind = kind_field.name();
+        let Value::Message(kind_rules) = kind_rules else { continue };
+        for (rule, value) in kind_rules.fields() {
+            if !supported(kind, rule.name()) {
+                out.push(format!("{} ({kind}.{})", f.full_name(), rule.name()));
+            } else if rule.name() == "items" {
+                if let Value::Message(items) = value {
+                    collect_unsupported(f, items, out);
+                }
+            }
+        }
+    }
+}
+
+/// A field's `validate.rules` option, when it has one.
+fn rules_of(ext: &ExtensionDescriptor, f: &FieldDescriptor) -> Option<DynamicMessage> {
+    let opts = f.options();
+    if !opts.has_extension(ext) {
+        return None;
+    }
+    match opts.get_extension(ext) {
+        Cow::Borrowed(Value::Message(m)) => Some(m.clone()),
+        Cow::Owned(Value::Message(m)) => Some(m),
+        _ => None,
+    }
+}
+
 /// The rules of one descriptor set, ready to check messages.
 #[derive(Debug, Clone)]
 pub struct Validator {
     pool: DescriptorPool,
-    rules: Option<ExtensionDescriptor>,
+    /// Each annotated field's `validate.rules`, read once (keyed by the field's full name).
+    rules: HashMap<String, DynamicMessage>,
 }
 
 /// A descriptor set the validator cannot use.
@@ -113,16 +144,26 @@ impl Validator {
     /// The set does not decode, or a field carries a rule this module does not enforce.
     pub fn new(descriptor_set: &[u8]) -> Result<Validator, Error> {
         let pool = DescriptorPool::decode(descriptor_set)?;
-        let rules = pool.get_extension_by_name("validate.rules");
+        let mut rules = HashMap::new();
+        if let Some(ext) = pool.get_extension_by_name("validate.rules") {
+            for m in pool.all_messages() {
+                for f in m.fields() {
+                    if let Some(r) = rules_of(&ext, &f) {
+                        rules.insert(f.full_name().to_owned(), r);
+                    }
+                }
+            }
+        }
         let v = Validator { pool, rules };
         let mut unsupported = vec![];
         for m in v.pool.all_messages() {
             for f in m.fields() {
                 if let Some(r) = v.field_rules(&f) {
-                    v.collect_unsupported(&f, &r, &mut unsupported);
+                    collect_unsupported(&f, r, &mut unsupported);
                 }
             }
         }
+        unsupported.sort();
         if unsupported.is_empty() {
             Ok(v)
         } else {
@@ -130,33 +171,8 @@ impl Validator {
         }
     }
 
-    fn collect_unsupported(&self, f: &FieldDescriptor, rules: &DynamicMessage, out: &mut Vec<String>) {
-        for (kind_field, kind_rules) in rules.fields() {
-            let kind = kind_field.name();
-            let Value::Message(kind_rules) = kind_rules else { continue };
-            for (rule, value) in kind_rules.fields() {
-                if !supported(kind, rule.name()) {
-                    out.push(format!("{} ({kind}.{})", f.full_name(), rule.name()));
-                } else if rule.name() == "items" {
-                    if let Value::Message(items) = value {
-                        self.collect_unsupported(f, items, out);
-                    }
-                }
-            }
-        }
-    }
-
-    fn field_rules(&self, f: &FieldDescriptor) -> Option<DynamicMessage> {
-        let ext = self.rules.as_ref()?;
-        let opts = f.options();
-        if !opts.has_extension(ext) {
-            return None;
-        }
-        match opts.get_extension(ext) {
-            Cow::Borrowed(Value::Message(m)) => Some(m.clone()),
-            Cow::Owned(Value::Message(m)) => Some(m),
-            _ => None,
-        }
+    fn field_rules(&self, f: &FieldDescriptor) -> Option<&DynamicMessage> {
+        self.rules.get(f.full_name())
     }
 
     /// Checks `msg` against its rules.
@@ -191,7 +207,7 @@ impl Validator {
             if let Some(r) = &rules {
                 self.field(&f, r, &value, present).map_err(|e| format!("{}: {e}", name()))?;
             }
-            if skipped(rules.as_ref()) {
+            if skipped(rules) {
                 continue;
             }
             // embedded messages are checked too, as protoc-gen-validate does
