@@ -46,55 +46,9 @@ macro_rules! with_pool {
 }
 pub(crate) use with_pool;
 
-/// The URL of a Go platform DSN, or `None` for a URL already: the SQLite DSN
-/// `file:path?_busy_timeout=5000&_journal_mode=WAL` (its parameters are what this crate sets
-/// anyway; the directory is created when missing) becomes `sqlite://path`, the go-sql-driver
-/// MySQL DSN `user:pass@tcp(host:port)/db?charset=utf8mb4&parseTime=true&loc=...` becomes
-/// `mysql://user:pass@host:port/db?charset=utf8mb4` (the Go-only parameters dropped).
-///
-/// # Errors
-/// [`Error::Config`] when the SQLite file's directory cannot be made.
-///
-/// # Examples
-/// ```
-/// use streamevent::store::go_dsn_url;
-/// assert_eq!(
-///     go_dsn_url("root:p@ss@tcp(localhost:33069)/zero?charset=utf8mb4&parseTime=true&loc=Asia%2FShanghai").unwrap(),
-///     Some("mysql://root:p%40ss@localhost:33069/zero?charset=utf8mb4".to_string())
-/// );
-/// assert_eq!(go_dsn_url("postgres://u@h/db").unwrap(), None);
-/// ```
-pub fn go_dsn_url(dsn: &str) -> Result<Option<String>> {
-    if let Some(rest) = dsn.strip_prefix("file:") {
-        let path = rest.split('?').next().unwrap_or_default();
-        if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::Config(format!("{}: {e}", dir.display())))?;
-        }
-        return Ok(Some(format!("sqlite://{path}")));
-    }
-    if dsn.contains("://") {
-        return Ok(None);
-    }
-    // [user[:password]@][net[(addr)]]/dbname[?params]; the password may hold '@'
-    let Some((before, after)) = dsn.split_once("@tcp(").or_else(|| dsn.split_once("@unix(")) else {
-        return Ok(None);
-    };
-    let Some((addr, rest)) = after.split_once(')') else { return Ok(None) };
-    let (db, params) = rest.trim_start_matches('/').split_once('?').unwrap_or((rest.trim_start_matches('/'), ""));
-    let (user, pass) = before.split_once(':').unwrap_or((before, ""));
-    let enc = |s: &str| {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-                _ => format!("%{b:02X}"),
-            })
-            .collect::<String>()
-    };
-    let auth = if pass.is_empty() { enc(user) } else { format!("{}:{}", enc(user), enc(pass)) };
-    let keep: Vec<&str> = params.split('&').filter(|p| p.starts_with("charset=")).collect();
-    let query = if keep.is_empty() { String::new() } else { format!("?{}", keep.join("&")) };
-    Ok(Some(format!("mysql://{auth}@{addr}/{db}{query}")))
-}
+/// The Go platform's DSNs as sqlx URLs (`file:path?…` SQLite, go-sql-driver's
+/// `user:pass@tcp(host:port)/db?…` MySQL): [`zero_sql::go_dsn_url`], shared by every store.
+pub use zero_sql::go_dsn_url;
 
 impl Db {
     /// Connects: `sqlite://path` (created if missing), `sqlite::memory:`, `postgres://...`,
@@ -103,7 +57,7 @@ impl Db {
     /// # Errors
     /// [`Error::Config`] for an unknown scheme, [`Error::Db`] when the connection fails.
     pub async fn connect(url: &str) -> Result<Db> {
-        let go_dsn = go_dsn_url(url)?;
+        let go_dsn = go_dsn_url(url).map_err(|e| Error::Config(e.to_string()))?;
         let url = go_dsn.as_deref().unwrap_or(url);
         if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)?
@@ -164,41 +118,32 @@ impl Db {
     /// [`Error::Migrate`].
     pub async fn migrate(&self) -> Result<()> {
         match self {
-            Db::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(p).await?,
-            Db::Postgres(p) => sqlx::migrate!("migrations/postgres").run(p).await?,
-            Db::MySql(p) => sqlx::migrate!("migrations/mysql").run(p).await?,
+            // versions 1–99999 are this crate's (zero_sql::Migrations); other owners' rows in a
+            // shared database are left alone
+            Db::Sqlite(p) => zero_sql::shared(sqlx::migrate!("migrations/sqlite")).run(p).await?,
+            Db::Postgres(p) => zero_sql::shared(sqlx::migrate!("migrations/postgres")).run(p).await?,
+            Db::MySql(p) => zero_sql::shared(sqlx::migrate!("migrations/mysql")).run(p).await?,
         }
         Ok(())
     }
 
     /// The backend's name.
     pub fn kind(&self) -> &'static str {
+        self.backend().name()
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> zero_sql::Kind {
         match self {
-            Db::Sqlite(_) => "sqlite",
-            Db::Postgres(_) => "postgres",
-            Db::MySql(_) => "mysql",
+            Db::Sqlite(_) => zero_sql::Kind::Sqlite,
+            Db::Postgres(_) => zero_sql::Kind::Postgres,
+            Db::MySql(_) => zero_sql::Kind::Mysql,
         }
     }
 
-    /// `sql` with `?` placeholders rewritten for this backend.
+    /// `sql` with `?` placeholders rewritten for this backend ([`zero_sql::Kind::sql`]).
     pub(crate) fn sql(&self, sql: &str) -> String {
-        match self {
-            Db::Postgres(_) => {
-                let mut out = String::with_capacity(sql.len() + 8);
-                let mut n = 0;
-                for c in sql.chars() {
-                    if c == '?' {
-                        n += 1;
-                        out.push('$');
-                        out.push_str(&n.to_string());
-                    } else {
-                        out.push(c);
-                    }
-                }
-                out
-            }
-            _ => sql.to_owned(),
-        }
+        self.backend().sql(sql).into_owned()
     }
 
     /// Records an inbound event (the RPCs other than PushChunkAsdu store what they receive).

@@ -1,6 +1,6 @@
 //! Throwaway databases on the PostgreSQL and MariaDB servers running on loopback
-//! (`TEST_PG_URL`, `TEST_MYSQL_URL` override the admin URLs): created for one test, dropped
-//! when the guard drops.
+//! (`TEST_PG_URL`, `TEST_MYSQL_URL` override the admin URLs), and SQLite files in a fresh
+//! directory: created for one test, dropped when the guard drops.
 
 use sqlx::Connection;
 
@@ -63,6 +63,19 @@ impl TempDb {
         TempDb { url: with_db(&admin, &name), name, admin }
     }
 
+    /// A SQLite file in a new directory (removed on drop).
+    pub fn sqlite(prefix: &str) -> TempDb {
+        let name = unique(prefix);
+        let dir = std::env::temp_dir().join(&name);
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        TempDb { url: format!("sqlite://{}", dir.join("test.db").display()), name, admin: String::new() }
+    }
+
+    /// One of each: SQLite, PostgreSQL, MariaDB.
+    pub async fn all(prefix: &str) -> Vec<TempDb> {
+        vec![TempDb::sqlite(prefix), TempDb::postgres(prefix).await, TempDb::mysql(prefix).await]
+    }
+
     async fn drop_now(admin: String, name: String) {
         if admin.starts_with("postgres") {
             if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
@@ -76,6 +89,10 @@ impl TempDb {
 
 impl Drop for TempDb {
     fn drop(&mut self) {
+        if self.admin.is_empty() {
+            let _ = std::fs::remove_dir_all(std::env::temp_dir().join(&self.name));
+            return;
+        }
         let (admin, name) = (self.admin.clone(), self.name.clone());
         // a runtime of its own: drop may run inside or outside the test's runtime
         let _ = std::thread::spawn(move || {

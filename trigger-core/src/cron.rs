@@ -587,15 +587,11 @@ impl SqliteCron {
             .busy_timeout(Duration::from_secs(5));
         let max = if url.contains(":memory:") { 1 } else { 4 };
         let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(max).connect_with(opts).await?;
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS trigger_cron (job_id TEXT PRIMARY KEY NOT NULL, job TEXT NOT NULL, \
-             next_run INTEGER NULL, sched INTEGER NULL, last_run INTEGER NULL, last_sched INTEGER NULL)",
-        )
-        .execute(&pool)
-        .await?;
-        sqlx::query("CREATE INDEX IF NOT EXISTS idx_trigger_cron_next ON trigger_cron (next_run)")
-            .execute(&pool)
-            .await?;
+        // this crate owns trigger_cron (versions 120001..)
+        zero_sql::shared(sqlx::migrate!("migrations/sqlite-cron"))
+            .run(&pool)
+            .await
+            .map_err(crate::store::sqlite::migrate_error)?;
         Ok(SqliteCron { pool })
     }
 

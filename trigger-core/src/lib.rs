@@ -19,6 +19,15 @@
 //!   instances (spec §6.3).
 //! - [`plan`] (feature `plan`): plan tasks (spec §6.2): batches and execution items in SQLite,
 //!   PostgreSQL or MySQL, claimed by a scanner with leases, results applied as upstream does.
+//! - [`holiday`] (feature `plan`): the mainland-China holiday calendar (spec §6.4) and its
+//!   `holiday_source` overrides; [`cron_log`] (feature `plan`): the `cron_exec_log` audit table.
+//!
+//! ## Tables
+//! This crate owns, creates and migrates its tables with sqlx migrations (`migrations/`,
+//! versions 100001–199999, see [`zero_sql::Migrations`]): `plan`, `plan_batch`,
+//! `plan_exec_item`, `plan_exec_log`, `cron_exec_log` and `holiday_source` on SQLite,
+//! PostgreSQL or MySQL ([`plan::store::open`]); `trigger_task`, `trigger_queue`,
+//! `trigger_stats` ([`store::SqliteStore`]) and `trigger_cron` (`cron::SqliteCron`) on SQLite.
 //!
 //! ## Example
 //! ```
@@ -49,8 +58,12 @@ pub mod config;
 pub mod core;
 #[cfg(feature = "cron")]
 pub mod cron;
+#[cfg(feature = "plan")]
+pub mod cron_log;
 pub mod driver;
 pub mod error;
+#[cfg(feature = "plan")]
+pub mod holiday;
 #[cfg(feature = "plan")]
 pub mod plan;
 #[cfg(feature = "cron")]

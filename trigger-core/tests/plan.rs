@@ -1,13 +1,13 @@
 //! Plan tasks on real databases: SQLite, PostgreSQL and MariaDB on loopback (`TEST_PG_URL`,
 //! `TEST_MYSQL_URL` override the admin URLs). Each test runs on a fresh database of each kind.
 
-use sqlx::Connection;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use testkit::db::TempDb;
 use tokio::sync::Notify;
 use trigger_core::driver::now;
-use trigger_core::plan::scanner::{self, Dispatch, PlanHandler, ScanConfig};
+use trigger_core::plan::scanner::{self, Dispatch, HandlerError, PlanHandler, ScanConfig};
 use trigger_core::plan::store::{ItemFilter, LogFilter, Page, PlanFilter, PlanStore, StatusOf};
 use trigger_core::plan::{
     apply_result, build, item, status, Key, NewItem, NewPlan, PlanEvent, Reply, Via, BATCH_FINISHED, PLAN_FINISHED,
@@ -15,63 +15,6 @@ use trigger_core::plan::{
 use trigger_core::rule::{format_time, PlanRule, RuleInput};
 use trigger_core::store::BoxFuture;
 use trigger_core::Error;
-
-struct Db {
-    url: String,
-    drop: Option<(String, String)>,
-    _dir: Option<std::path::PathBuf>,
-}
-
-fn unique() -> String {
-    format!("plan_{}", uuid::Uuid::now_v7().simple())
-}
-
-fn with_db(admin: &str, db: &str) -> String {
-    format!("{}/{db}", admin.rsplit_once('/').expect("URL with a database").0)
-}
-
-impl Db {
-    async fn all() -> Vec<Db> {
-        let dir = std::env::temp_dir().join(unique());
-        std::fs::create_dir_all(&dir).unwrap();
-        let sqlite = Db { url: format!("sqlite://{}", dir.join("plans.db").display()), drop: None, _dir: Some(dir) };
-        let pg_admin =
-            std::env::var("TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let name = unique();
-        let mut c = sqlx::PgConnection::connect(&pg_admin).await.expect("PostgreSQL on 127.0.0.1:5432");
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
-        let pg = Db {
-            url: with_db(&pg_admin, &name),
-            drop: Some((pg_admin, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))),
-            _dir: None,
-        };
-        let my_admin = std::env::var("TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
-        let name = unique();
-        let mut c = sqlx::MySqlConnection::connect(&my_admin).await.expect("MariaDB on 127.0.0.1:3306");
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
-        let my = Db {
-            url: with_db(&my_admin, &name),
-            drop: Some((my_admin, format!("DROP DATABASE IF EXISTS {name}"))),
-            _dir: None,
-        };
-        vec![sqlite, pg, my]
-    }
-
-    async fn cleanup(self) {
-        if let Some((admin, sql)) = self.drop {
-            if admin.starts_with("postgres") {
-                let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
-                sqlx::query(&sql).execute(&mut c).await.unwrap();
-            } else {
-                let mut c = sqlx::MySqlConnection::connect(&admin).await.unwrap();
-                sqlx::query(&sql).execute(&mut c).await.unwrap();
-            }
-        }
-        if let Some(d) = self._dir {
-            let _ = std::fs::remove_dir_all(d);
-        }
-    }
-}
 
 /// A plan with `days` daily times ending yesterday (kept with skip_time_filter, so due now) and
 /// `items` items per batch.
@@ -112,7 +55,7 @@ struct Recorder {
 }
 
 impl PlanHandler for Recorder {
-    fn handle(&self, d: &Dispatch) -> BoxFuture<'_, Result<Reply, String>> {
+    fn handle(&self, d: &Dispatch) -> BoxFuture<'_, Result<Reply, HandlerError>> {
         let exec_id = d.item.exec_id.clone();
         Box::pin(async move {
             tokio::time::sleep(self.delay).await;
@@ -120,7 +63,7 @@ impl PlanHandler for Recorder {
             Ok(Reply { exec_result: "completed".into(), message: "ok".into(), ..Reply::default() })
         })
     }
-    fn notify(&self, e: PlanEvent) -> BoxFuture<'_, Result<(), String>> {
+    fn notify(&self, e: PlanEvent) -> BoxFuture<'_, Result<(), HandlerError>> {
         let first = self.notified.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
         Box::pin(async move {
             if first {
@@ -151,7 +94,7 @@ async fn until(what: &str, mut f: impl FnMut() -> bool) {
 #[tokio::test]
 async fn a_plan_runs_every_item_once_and_reports_its_batches_and_itself() {
     logs();
-    for db in Db::all().await {
+    for db in TempDb::all("plan").await {
         let store = PlanStore::connect(&db.url).await.unwrap();
         let new = past_plan("p-run", 2, 3);
         let created = store.create(&build(&new, now()).unwrap()).await.unwrap();
@@ -222,7 +165,7 @@ async fn a_plan_runs_every_item_once_and_reports_its_batches_and_itself() {
         }
         let counts = store.status_counts_of(StatusOf::Batch, &[b.id, 42]).await.unwrap();
         assert_eq!((counts.len(), counts[&b.id].clone()), (1, vec![(item::COMPLETED, 3)]));
-        db.cleanup().await;
+        drop(db);
     }
 }
 
@@ -231,7 +174,7 @@ async fn a_plan_runs_every_item_once_and_reports_its_batches_and_itself() {
 #[tokio::test]
 async fn a_plans_event_comes_after_its_batches_events() {
     logs();
-    for db in Db::all().await {
+    for db in TempDb::all("plan").await {
         let store = PlanStore::connect(&db.url).await.unwrap();
         store.create(&build(&past_plan("p-order", 2, 1), now()).unwrap()).await.unwrap();
         let rec = Arc::new(Recorder { first_notify_delay: Duration::from_millis(300), ..Recorder::default() });
@@ -245,14 +188,14 @@ async fn a_plans_event_comes_after_its_batches_events() {
         task.await.unwrap();
         let kinds: Vec<i32> = rec.events.lock().unwrap().iter().map(|e| e.event_type).collect();
         assert_eq!(kinds, vec![BATCH_FINISHED, BATCH_FINISHED, PLAN_FINISHED], "{}", db.url);
-        db.cleanup().await;
+        drop(db);
     }
 }
 
 #[tokio::test]
 async fn results_move_items_and_callbacks_finish_them() {
     logs();
-    for db in Db::all().await {
+    for db in TempDb::all("plan").await {
         let store = PlanStore::connect(&db.url).await.unwrap();
         store.create(&build(&past_plan("p-res", 1, 5), now()).unwrap()).await.unwrap();
         let mut by_item = HashMap::new();
@@ -327,14 +270,14 @@ async fn results_move_items_and_callbacks_finish_them() {
             .await
             .unwrap();
         assert_eq!(n, 1);
-        db.cleanup().await;
+        drop(db);
     }
 }
 
 #[tokio::test]
 async fn pause_resume_terminate_and_run_follow_the_states() {
     logs();
-    for db in Db::all().await {
+    for db in TempDb::all("plan").await {
         let store = PlanStore::connect(&db.url).await.unwrap();
         let mut future = past_plan("p-ctl", 1, 2);
         future.skip_time_filter = false;
@@ -407,14 +350,14 @@ async fn pause_resume_terminate_and_run_follow_the_states() {
         assert!(store.claim(t + 10 * 86_400_000, 1000).await.unwrap().is_none(), "a terminated plan is not scanned");
         assert!(matches!(store.plan(&Key::Id(42)).await, Err(Error::NotFound(_))));
         assert!(matches!(store.pause_item(&Key::Code("nope".into()), "", t).await, Err(Error::NotFound(_))));
-        db.cleanup().await;
+        drop(db);
     }
 }
 
 #[tokio::test]
 async fn an_expired_lease_is_claimed_again_and_the_old_result_is_dropped() {
     logs();
-    for db in Db::all().await {
+    for db in TempDb::all("plan").await {
         let store = PlanStore::connect(&db.url).await.unwrap();
         store.create(&build(&past_plan("p-lease", 1, 1), now()).unwrap()).await.unwrap();
         let t = now();
@@ -430,14 +373,14 @@ async fn an_expired_lease_is_claimed_again_and_the_old_result_is_dropped() {
         let events =
             store.finish(&second.item, &second.plan, &a, Default::default(), t + 1_600).await.unwrap().unwrap();
         assert_eq!(events.len(), 2);
-        db.cleanup().await;
+        drop(db);
     }
 }
 
 #[tokio::test]
 async fn two_scanners_on_one_database_run_each_item_once() {
     logs();
-    for db in Db::all().await {
+    for db in TempDb::all("plan").await {
         let a = PlanStore::connect(&db.url).await.unwrap();
         let b = PlanStore::connect(&db.url).await.unwrap();
         a.create(&build(&past_plan("p-two", 3, 20), now()).unwrap()).await.unwrap();
@@ -464,6 +407,6 @@ async fn two_scanners_on_one_database_run_each_item_once() {
         assert_eq!((seen.len(), unique.len()), (60, 60), "{}", db.url);
         assert_eq!(rec.events.lock().unwrap().iter().filter(|e| e.event_type == BATCH_FINISHED).count(), 3);
         assert_eq!(a.progress(a.plan(&Key::Code("p-two".into())).await.unwrap().id).await.unwrap(), 100.0);
-        db.cleanup().await;
+        drop(db);
     }
 }

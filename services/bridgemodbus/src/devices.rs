@@ -111,7 +111,7 @@ pub(crate) struct Cached {
 
 /// The devices: the file's default and one pool per `modbus_code` in use.
 pub struct Devices {
-    default: Result<Device, String>,
+    default: Result<Device, zero_svc::Error>,
     store: store::Store,
     pub(crate) connections: usize,
     refresh: Duration,
@@ -136,8 +136,7 @@ impl Devices {
         connections: usize,
         refresh: Duration,
     ) -> Devices {
-        // kept as its message: answered to every request that names no device
-        let default = default.map_err(|e| e.detail());
+        // an unusable default is answered to every request that names no device
         Devices { default, store, connections, refresh, cache: Mutex::default() }
     }
 
@@ -151,7 +150,10 @@ impl Devices {
     /// 102102 unknown code, 105102 disabled, 101103 unusable row, 102101 database.
     pub async fn get(&self, code: &str) -> Result<Device, Status> {
         if code.is_empty() {
-            return self.default.clone().map_err(|e| ErrCode::InvalidParam.status(format!("ModbusClientConf: {e}")));
+            return match &self.default {
+                Ok(d) => Ok(d.clone()),
+                Err(e) => Err(ErrCode::InvalidParam.status(format!("ModbusClientConf: {}", e.detail()))),
+            };
         }
         if let Some(c) = self.cache().get(code) {
             if c.checked.elapsed() < self.refresh {

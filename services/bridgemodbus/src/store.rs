@@ -6,13 +6,6 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use zero_svc::db::{is_unique_violation, like_pattern, text, Db};
 
-const DDL: [&str; 1] = ["CREATE TABLE IF NOT EXISTS modbus_slave_config (id VARCHAR(64) PRIMARY KEY, \
-    create_time BIGINT NOT NULL, update_time BIGINT NOT NULL, modbus_code VARCHAR(128) NOT NULL UNIQUE, \
-    slave_address VARCHAR(512) NOT NULL, slave BIGINT NOT NULL, timeout BIGINT NOT NULL, idle_timeout BIGINT NOT NULL, \
-    link_recovery_timeout BIGINT NOT NULL, protocol_recovery_timeout BIGINT NOT NULL, connect_delay BIGINT NOT NULL, \
-    enable_tls BIGINT NOT NULL, tls_cert_file VARCHAR(1024) NOT NULL, tls_key_file VARCHAR(1024) NOT NULL, \
-    tls_ca_file VARCHAR(1024) NOT NULL, status BIGINT NOT NULL, remark VARCHAR(1024) NOT NULL)"];
-
 const COLS: &str = "id, create_time, update_time, modbus_code, slave_address, slave, timeout, idle_timeout, \
     link_recovery_timeout, protocol_recovery_timeout, connect_delay, enable_tls, tls_cert_file, tls_key_file, \
     tls_ca_file, status, remark";
@@ -109,13 +102,19 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects and creates the table when missing.
+    /// Connects and applies this crate's migrations (`migrations/<backend>/`, versions
+    /// 200001–299999: this service owns `modbus_slave_config`).
     ///
     /// # Errors
-    /// The database cannot be reached or the table cannot be made.
+    /// The database cannot be reached or a migration failed.
     pub async fn connect(url: &str) -> Result<Store, sqlx::Error> {
         let db = Db::connect(url).await?;
-        db.execute_ddl(&DDL).await?;
+        db.migrate(zero_svc::db::Migrations {
+            sqlite: sqlx::migrate!("migrations/sqlite"),
+            postgres: sqlx::migrate!("migrations/postgres"),
+            mysql: sqlx::migrate!("migrations/mysql"),
+        })
+        .await?;
         Ok(Store { db })
     }
 

@@ -8,13 +8,14 @@
 //! - [`telemetry::init`]: `tracing` logs (level from config or `RUST_LOG`);
 //! - [`telemetry::metrics`]: a Prometheus scrape endpoint;
 //! - [`grpc::serve`]: a tonic server with gRPC health and reflection and graceful shutdown;
-//! - [`db`]: one SQL pool over SQLite, PostgreSQL or MySQL/MariaDB (sqlx `Any`);
+//! - [`db`]: one SQL pool over SQLite, PostgreSQL or MySQL/MariaDB and per-owner migrations
+//!   (the [`zero_sql`] crate, re-exported);
 //! - [`errcode`]: the upstream business error codes (spec §0.2) as gRPC statuses;
 //! - [`validate`]: protoc-gen-validate rules from a service's descriptors, enforced as
 //!   InvalidArgument (101103).
 
 pub mod config;
-pub mod db;
+pub use zero_sql as db;
 pub mod duration;
 pub use streamevent::errcode;
 pub mod grpc;

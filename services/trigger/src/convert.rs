@@ -28,11 +28,7 @@ pub(crate) fn shanghai() -> chrono::FixedOffset {
 }
 
 /// A datetime text (`yyyy-MM-dd HH:mm:ss`, Shanghai) of ms since the epoch.
-pub fn datetime(ms: Millis) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.with_timezone(&shanghai()).format("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_default()
-}
+pub use trigger_core::rule::format_time as datetime;
 
 /// The engine key of a wire id (ids are strings upstream; ours are the decimal text of the key).
 /// Empty → 0 (not given); text that no key of ours renders as → 102102.
@@ -127,6 +123,60 @@ impl From<pb::SubmitCronJobReq> for pb::CreateCronJobReq {
             ext4: r.ext4,
             ext5: r.ext5,
             dept_code: r.dept_code,
+        }
+    }
+}
+
+impl From<trigger_core::holiday::HolidayDay> for pb::HolidayDayPb {
+    fn from(d: trigger_core::holiday::HolidayDay) -> Self {
+        pb::HolidayDayPb {
+            date: d.date,
+            name: d.name,
+            r#type: d.r#type,
+            kind: d.kind as i32,
+            note: d.note,
+            is_holiday: d.is_holiday,
+            is_workday: !d.is_holiday,
+            is_festival_day: d.is_festival_day,
+        }
+    }
+}
+
+impl From<trigger_core::holiday::Festival> for pb::HolidayFestivalPb {
+    fn from(f: trigger_core::holiday::Festival) -> Self {
+        pb::HolidayFestivalPb {
+            year: f.year,
+            name: f.name,
+            start_date: f.start_date,
+            end_date: f.end_date,
+            holiday_days: f.holiday_days,
+            makeup_workdays: f.makeup_workdays,
+            festival_days: f.festival_days,
+        }
+    }
+}
+
+impl From<trigger_core::holiday::YearSummary> for pb::HolidayYearSummaryPb {
+    fn from(s: trigger_core::holiday::YearSummary) -> Self {
+        pb::HolidayYearSummaryPb {
+            year: s.year,
+            holiday_days: s.holiday_days,
+            makeup_workdays: s.makeup_workdays,
+            festival_days: s.festival_days,
+            names: s.names,
+        }
+    }
+}
+
+impl From<trigger_core::holiday::Source> for pb::HolidaySourcePb {
+    fn from(s: trigger_core::holiday::Source) -> Self {
+        pb::HolidaySourcePb {
+            date: s.date,
+            name: s.name,
+            r#type: s.r#type,
+            note: s.note,
+            is_festival_day: s.is_festival_day,
+            enabled: s.enabled,
         }
     }
 }

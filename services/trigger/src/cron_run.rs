@@ -7,6 +7,7 @@ use crate::tasks::simple_id;
 use std::time::Duration;
 use tonic::Request;
 use trigger_core::cron::{CronJob, CronOutcome};
+use trigger_core::cron_log::CronRun;
 use trigger_core::driver::now;
 use trigger_core::task::Millis;
 
@@ -71,56 +72,29 @@ impl Handler {
     }
 }
 
-/// The `cron_exec_log` audit table: one row per handler run, in the plan database (SQLite,
-/// PostgreSQL or MySQL; `PlanTask.DataSource`, else `DB.DataSource`).
+/// Runs the handler and records each run in trigger-core's `cron_exec_log` table (none in
+/// unit tests that have no database).
 #[derive(Clone, Default)]
-pub struct ExecLog(Option<trigger_core::plan::store::PlanStore>);
+pub struct ExecLog(pub Option<trigger_core::cron_log::CronExecLog>);
 
 impl ExecLog {
-    /// Creates the table in `db` when missing.
-    ///
-    /// # Errors
-    /// Database errors.
-    pub async fn open(db: trigger_core::plan::store::PlanStore) -> Result<ExecLog, sqlx::Error> {
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS cron_exec_log (id BIGINT PRIMARY KEY, trace_id VARCHAR(64) NOT NULL, \
-             job_id VARCHAR(64) NOT NULL, task_code VARCHAR(128) NOT NULL, task_name VARCHAR(255) NOT NULL, \
-             scheduled_time VARCHAR(19) NOT NULL, start_time VARCHAR(19) NOT NULL, end_time VARCHAR(19) NOT NULL, \
-             cost_ms BIGINT NOT NULL, status BIGINT NOT NULL, message TEXT NOT NULL, error_message TEXT NOT NULL)",
-        )
-        .execute(db.pool())
-        .await?;
-        Ok(ExecLog(Some(db)))
-    }
-
     /// Runs the handler for one occurrence and writes its row.
     pub async fn run(&self, handler: &Handler, job: &CronJob, scheduled: Millis) -> CronOutcome {
         let start = now();
         let (outcome, text) = handler.call(job, scheduled).await;
-        let end = now();
-        let ok = outcome == CronOutcome::Success;
-        if let Some(db) = &self.0 {
-            let (message, error) = if ok { (text, String::new()) } else { (String::new(), text) };
-            let sql = db.sql(
-                "INSERT INTO cron_exec_log (id, trace_id, job_id, task_code, task_name, scheduled_time, start_time, \
-                 end_time, cost_ms, status, message, error_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            );
-            let r = sqlx::query(&sql)
-                .bind(trigger_core::plan::new_pk(end))
-                .bind(simple_id())
-                .bind(&job.job_id)
-                .bind(&job.task_code)
-                .bind(meta_of(job).task_name)
-                .bind(datetime(scheduled))
-                .bind(datetime(start))
-                .bind(datetime(end))
-                .bind(end - start)
-                .bind(i64::from(ok))
-                .bind(message)
-                .bind(error)
-                .execute(db.pool())
-                .await;
-            if let Err(e) = r {
+        if let Some(log) = &self.0 {
+            let run = CronRun {
+                trace_id: simple_id(),
+                job_id: job.job_id.clone(),
+                task_code: job.task_code.clone(),
+                task_name: meta_of(job).task_name,
+                scheduled,
+                start,
+                end: now(),
+                ok: outcome == CronOutcome::Success,
+                text,
+            };
+            if let Err(e) = log.write(&run).await {
                 tracing::warn!(job = %job.job_id, error = %e, "cron_exec_log row not written");
             }
         }

@@ -5,7 +5,7 @@ use crate::convert::datetime;
 use std::time::Duration;
 use streamevent::pb as se;
 use tonic::Request;
-use trigger_core::plan::scanner::{Dispatch, PlanHandler};
+use trigger_core::plan::scanner::{Dispatch, HandlerError, PlanHandler};
 use trigger_core::plan::{Plan, PlanEvent, Reply};
 use trigger_core::store::BoxFuture;
 use trigger_core::task::Millis;
@@ -55,8 +55,13 @@ fn plan_of_event(p: &Plan) -> se::PlanPb {
     }
 }
 
+/// A gRPC error of streamevent as the scanner's [`HandlerError`].
+fn failed(s: tonic::Status) -> HandlerError {
+    HandlerError::Failed { status: format!("{:?}", s.code()), message: s.message().to_owned() }
+}
+
 impl PlanHandler for StreamEventPlans {
-    fn handle(&self, d: &Dispatch) -> BoxFuture<'_, Result<Reply, String>> {
+    fn handle(&self, d: &Dispatch) -> BoxFuture<'_, Result<Reply, HandlerError>> {
         let it = &d.item;
         let req = se::HandlerPlanTaskEventReq {
             plan: Some(plan_of_event(&d.plan)),
@@ -82,15 +87,14 @@ impl PlanHandler for StreamEventPlans {
         let trace = d.trace_id.clone();
         Box::pin(async move {
             let Some(mut client) = self.client.clone() else {
-                return Err("no StreamEventConf endpoint".into());
+                return Err(HandlerError::Unconfigured("no StreamEventConf endpoint".into()));
             };
             let mut r = Request::new(req);
             r.set_timeout(timeout);
             if let Ok(v) = trace.parse() {
                 r.metadata_mut().insert("x-trace-id", v);
             }
-            let res =
-                client.handler_plan_task_event(r).await.map_err(|s| format!("{:?}: {}", s.code(), s.message()))?;
+            let res = client.handler_plan_task_event(r).await.map_err(failed)?;
             let res = res.into_inner();
             let delay = res.delay_config.unwrap_or_default();
             metrics::counter!("trigger_plan_items_dispatched_total", "result" => res.exec_result.clone()).increment(1);
@@ -104,10 +108,10 @@ impl PlanHandler for StreamEventPlans {
         })
     }
 
-    fn notify(&self, e: PlanEvent) -> BoxFuture<'_, Result<(), String>> {
+    fn notify(&self, e: PlanEvent) -> BoxFuture<'_, Result<(), HandlerError>> {
         Box::pin(async move {
             let Some(mut client) = self.client.clone() else {
-                return Err("no StreamEventConf endpoint".into());
+                return Err(HandlerError::Unconfigured("no StreamEventConf endpoint".into()));
             };
             let req = se::NotifyPlanEventReq {
                 event_type: e.event_type,
@@ -118,7 +122,7 @@ impl PlanHandler for StreamEventPlans {
             };
             let mut r = Request::new(req);
             r.set_timeout(Duration::from_secs(30));
-            client.notify_plan_event(r).await.map_err(|s| format!("{:?}: {}", s.code(), s.message()))?;
+            client.notify_plan_event(r).await.map_err(failed)?;
             Ok(())
         })
     }

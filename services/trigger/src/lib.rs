@@ -22,7 +22,6 @@
 //! | [`run`](mod@run) | wiring: stores, workers, scheduler, scanner, server |
 //! | `tasks`, [`cron`], [`plan`], [`holiday`], [`ids`] | the service's halves over `trigger_core` |
 
-pub mod calendar;
 pub mod config;
 pub mod convert;
 pub mod cron;

@@ -137,12 +137,12 @@ pub async fn run(
         scan_ms: cfg.cron_task.scan_millis.max(1),
     };
     let plan_url = cfg.plan_task.url(&cfg.db);
-    let plan_store = trigger_core::plan::store::PlanStore::connect(&plan_url)
+    // trigger-core's plan database: plans, cron_exec_log and holiday_source, migrated by it
+    let plan_db = trigger_core::plan::store::open(&plan_url)
         .await
         .map_err(|e| zero_svc::Error::Config(format!("PlanTask store {plan_url}: {e}")))?;
-    let log = cron::ExecLog::open(plan_store.clone())
-        .await
-        .map_err(|e| zero_svc::Error::Config(format!("cron_exec_log table: {e}")))?;
+    let plan_store = trigger_core::plan::store::PlanStore::new(plan_db.clone());
+    let log = cron::ExecLog(Some(trigger_core::cron_log::CronExecLog::new(plan_db.clone())));
     let mut rx = stop_rx.clone();
     let (h, l) = (handler.clone(), log.clone());
     let scheduler = tokio::spawn(trigger_core::cron::run(
@@ -191,12 +191,19 @@ pub async fn run(
             let _ = rx.changed().await;
         },
     ));
-    let holidays = holiday::Holidays::open(plan_store.clone())
+    let holidays = trigger_core::holiday::store::HolidayStore::open(plan_db)
         .await
         .map_err(|e| zero_svc::Error::Config(format!("holiday_source table: {e}")))?;
     let refresh = tokio::spawn(holidays.clone().refresh());
     let plans = plan::Plans { store: plan_store, wake, events: plan_events };
-    let svc = Service::new(store, cron::Cron { store: cron_store, handler, log }, plans, holidays, ids, &cfg);
+    let svc = Service::new(
+        store,
+        cron::Cron { store: cron_store, handler, log },
+        plans,
+        holiday::Holidays(holidays),
+        ids,
+        &cfg,
+    );
     let mut rx = stop_rx.clone();
     let server = tokio::spawn(zero_svc::grpc::serve(
         listener,

@@ -26,18 +26,35 @@ pub struct Dispatch {
     pub timeout: Duration,
 }
 
+/// Why a [`PlanHandler`] could not run an item or deliver an event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandlerError {
+    /// Nothing is configured to run it (no endpoint).
+    #[error("no handler configured: {0}")]
+    Unconfigured(String),
+    /// The handler was called and answered with an error: its status name and message.
+    #[error("{status}: {message}")]
+    Failed {
+        /// The status (a gRPC code name, an HTTP status).
+        status: String,
+        /// What the handler said.
+        message: String,
+    },
+}
+
 /// What runs the items: the service calls streamevent (`HandlerPlanTaskEvent`,
 /// `NotifyPlanEvent`).
 pub trait PlanHandler: Send + Sync + 'static {
     /// Runs one item; `Err` is a dispatch failure (the item is dispatched again after its lease).
-    fn handle(&self, d: &Dispatch) -> BoxFuture<'_, Result<Reply, String>>;
+    fn handle(&self, d: &Dispatch) -> BoxFuture<'_, Result<Reply, HandlerError>>;
     /// Reports a finished batch or plan (failures are only logged). A scanner calls it from one
     /// task, one event at a time, in the order the results were committed: a plan's
     /// PLAN_FINISHED comes after the BATCH_FINISHED of every batch this scanner finished.
     /// Events of results applied elsewhere (another instance, `CallbackPlanExecItem` through
     /// [`PlanStore::callback`]) are delivered by whoever applied them, in no order relative to
     /// these.
-    fn notify(&self, e: PlanEvent) -> BoxFuture<'_, Result<(), String>>;
+    fn notify(&self, e: PlanEvent) -> BoxFuture<'_, Result<(), HandlerError>>;
 }
 
 /// Scanner settings.
@@ -105,7 +122,7 @@ async fn dispatch(store: PlanStore, handler: Arc<dyn PlanHandler>, out: Outlet, 
     let at = now();
     let reply = match res {
         Ok(Ok(reply)) => reply,
-        Ok(Err(msg)) => return failed(&store, &d.item, &msg, at).await,
+        Ok(Err(e)) => return failed(&store, &d.item, &e.to_string(), at).await,
         Err(_) => return failed(&store, &d.item, &format!("handler timed out after {timeout:?}"), at).await,
     };
     let applied = apply_result(&d.item, &reply, at, Via::Scanner);

@@ -9,44 +9,9 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::task::Millis;
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
-use std::borrow::Cow;
-
-const DDL: [&str; 8] = [
-    "CREATE TABLE IF NOT EXISTS plan (id BIGINT PRIMARY KEY, plan_id VARCHAR(128) NOT NULL UNIQUE, \
-     plan_name VARCHAR(255) NOT NULL, type VARCHAR(128) NOT NULL, group_id VARCHAR(128) NOT NULL, \
-     recurrence_rule TEXT NOT NULL, rrule_str TEXT NOT NULL, start_time BIGINT NOT NULL, end_time BIGINT NOT NULL, \
-     status BIGINT NOT NULL, scan_flg BIGINT NOT NULL, terminated_reason TEXT NOT NULL, paused_time BIGINT NULL, \
-     paused_reason TEXT NOT NULL, finished_time BIGINT NULL, description TEXT NOT NULL, ext_1 TEXT NOT NULL, \
-     ext_2 TEXT NOT NULL, ext_3 TEXT NOT NULL, ext_4 TEXT NOT NULL, ext_5 TEXT NOT NULL, dept_code VARCHAR(128) NOT NULL, \
-     create_user VARCHAR(128) NOT NULL, update_user VARCHAR(128) NOT NULL, create_time BIGINT NOT NULL, \
-     update_time BIGINT NOT NULL, is_deleted BIGINT NOT NULL, version BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS plan_batch (id BIGINT PRIMARY KEY, plan_pk BIGINT NOT NULL, plan_id VARCHAR(128) NOT NULL, \
-     batch_id VARCHAR(64) NOT NULL UNIQUE, batch_name VARCHAR(255) NOT NULL, batch_num VARCHAR(128) NOT NULL UNIQUE, \
-     status BIGINT NOT NULL, scan_flg BIGINT NOT NULL, plan_trigger_time BIGINT NOT NULL, terminated_reason TEXT NOT NULL, \
-     paused_time BIGINT NULL, paused_reason TEXT NOT NULL, finished_time BIGINT NULL, ext_1 TEXT NOT NULL, \
-     ext_2 TEXT NOT NULL, ext_3 TEXT NOT NULL, ext_4 TEXT NOT NULL, ext_5 TEXT NOT NULL, dept_code VARCHAR(128) NOT NULL, \
-     create_time BIGINT NOT NULL, update_time BIGINT NOT NULL, is_deleted BIGINT NOT NULL, version BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS plan_exec_item (id BIGINT PRIMARY KEY, plan_pk BIGINT NOT NULL, plan_id VARCHAR(128) NOT NULL, \
-     batch_pk BIGINT NOT NULL, batch_id VARCHAR(64) NOT NULL, exec_id VARCHAR(64) NOT NULL UNIQUE, item_id VARCHAR(255) NOT NULL, \
-     item_type VARCHAR(128) NOT NULL, item_name VARCHAR(255) NOT NULL, item_row_id BIGINT NOT NULL, point_id VARCHAR(255) NOT NULL, \
-     payload TEXT NOT NULL, request_timeout BIGINT NOT NULL, plan_trigger_time BIGINT NOT NULL, next_trigger_time BIGINT NOT NULL, \
-     last_trigger_time BIGINT NULL, trigger_count BIGINT NOT NULL, status BIGINT NOT NULL, last_result VARCHAR(64) NOT NULL, \
-     last_message TEXT NOT NULL, last_reason TEXT NOT NULL, terminated_reason TEXT NOT NULL, paused_time BIGINT NULL, \
-     paused_reason TEXT NOT NULL, ext_1 TEXT NOT NULL, ext_2 TEXT NOT NULL, ext_3 TEXT NOT NULL, ext_4 TEXT NOT NULL, \
-     ext_5 TEXT NOT NULL, dept_code VARCHAR(128) NOT NULL, create_time BIGINT NOT NULL, update_time BIGINT NOT NULL, \
-     is_deleted BIGINT NOT NULL, version BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS plan_exec_log (id BIGINT PRIMARY KEY, plan_pk BIGINT NOT NULL, plan_id VARCHAR(128) NOT NULL, \
-     plan_name VARCHAR(255) NOT NULL, batch_pk BIGINT NOT NULL, batch_id VARCHAR(64) NOT NULL, item_pk BIGINT NOT NULL, \
-     exec_id VARCHAR(64) NOT NULL, item_id VARCHAR(255) NOT NULL, item_type VARCHAR(128) NOT NULL, item_name VARCHAR(255) NOT NULL, \
-     point_id VARCHAR(255) NOT NULL, trigger_time BIGINT NOT NULL, trace_id VARCHAR(64) NOT NULL, exec_result VARCHAR(64) NOT NULL, \
-     message TEXT NOT NULL, reason TEXT NOT NULL, create_time BIGINT NOT NULL, is_deleted BIGINT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS idx_plan_exec_item_scan ON plan_exec_item (is_deleted, next_trigger_time, status)",
-    "CREATE INDEX IF NOT EXISTS idx_plan_exec_item_batch ON plan_exec_item (batch_pk, status)",
-    "CREATE INDEX IF NOT EXISTS idx_plan_batch_plan ON plan_batch (plan_pk)",
-    "CREATE INDEX IF NOT EXISTS idx_plan_exec_log_item ON plan_exec_log (plan_id, exec_id)",
-];
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use zero_sql::Db;
 
 const PLAN_COLS: &str = "id, plan_id, plan_name, type, group_id, recurrence_rule, rrule_str, start_time, end_time, status, \
     scan_flg, terminated_reason, paused_time, paused_reason, finished_time, description, ext_1, ext_2, ext_3, ext_4, ext_5, \
@@ -86,13 +51,7 @@ fn bind_all<'q>(mut q: Q<'q>, vals: &'q [V]) -> Q<'q> {
 
 /// A text column (MySQL TEXT comes through `Any` as a blob).
 fn txt(r: &AnyRow, c: &str) -> Result<String> {
-    match r.try_get::<String, _>(c) {
-        Ok(s) => Ok(s),
-        Err(e) => match r.try_get::<Vec<u8>, _>(c) {
-            Ok(b) => String::from_utf8(b).map_err(|u| Error::Store(format!("{c}: {u}"))),
-            Err(_) => Err(e.into()),
-        },
-    }
+    zero_sql::text(r, c).map_err(|e| Error::Store(format!("{c}: {e}")))
 }
 
 fn ext(r: &AnyRow) -> Result<[String; 5]> {
@@ -509,8 +468,26 @@ impl Where {
 /// The plan tables in one database.
 #[derive(Debug, Clone)]
 pub struct PlanStore {
-    pool: AnyPool,
-    pg: bool,
+    db: Db,
+}
+
+/// Connects to `url` (`sqlite://file`, `sqlite::memory:`, `postgres://…`, `mysql://…`, or a Go
+/// DSN) and applies this crate's SQL migrations (`migrations/plan/<backend>/`, versions
+/// 100001..): the plan tables, `cron_exec_log` ([`crate::cron_log`]) and `holiday_source`
+/// ([`crate::holiday`]), which this crate owns.
+///
+/// # Errors
+/// [`Error::Store`] when the database cannot be reached or a migration fails.
+pub async fn open(url: &str) -> Result<Db> {
+    let db = Db::connect(url).await?;
+    db.migrate(zero_sql::Migrations {
+        sqlite: sqlx::migrate!("migrations/plan/sqlite"),
+        postgres: sqlx::migrate!("migrations/plan/postgres"),
+        mysql: sqlx::migrate!("migrations/plan/mysql"),
+    })
+    .await
+    .map_err(crate::store::sqlite::migrate_error)?;
+    Ok(db)
 }
 
 fn key_clause(k: &Key, code_col: &str) -> (String, V) {
@@ -521,77 +498,27 @@ fn key_clause(k: &Key, code_col: &str) -> (String, V) {
 }
 
 impl PlanStore {
-    /// Connects to `url` (`sqlite://file`, `sqlite::memory:`, `postgres://…`, `mysql://…`) and
-    /// creates the tables when missing.
+    /// Connects to `url` and migrates ([`open`]).
     ///
     /// # Errors
-    /// [`Error::Store`] when the database cannot be reached or the tables cannot be created.
+    /// [`Error::Store`] when the database cannot be reached or a migration fails.
     pub async fn connect(url: &str) -> Result<PlanStore> {
-        sqlx::any::install_default_drivers();
-        let sqlite = url.starts_with("sqlite:");
-        let memory = url.contains(":memory:");
-        let mysql = url.starts_with("mysql:") || url.starts_with("mariadb:");
-        let url: Cow<str> = if sqlite && !memory && !url.contains("mode=") {
-            Cow::Owned(format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' }))
-        } else {
-            Cow::Borrowed(url)
-        };
-        let pool = AnyPoolOptions::new()
-            .max_connections(if memory { 1 } else { 4 })
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    use sqlx::Executor as _;
-                    if mysql {
-                        // counts inside a transaction must see what finished meanwhile (InnoDB's
-                        // default, repeatable read, keeps the transaction's first snapshot)
-                        conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED").await?;
-                    }
-                    if sqlite {
-                        conn.execute("PRAGMA busy_timeout = 5000").await?;
-                        if !memory {
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&url)
-            .await?;
-        let s = PlanStore { pool, pg: url.starts_with("postgres") };
-        for d in DDL {
-            sqlx::query(d).execute(&s.pool).await?;
-        }
-        Ok(s)
+        Ok(PlanStore { db: open(url).await? })
     }
 
-    /// The connection pool, for tables that live beside the plans (the service keeps its
-    /// holiday sources there).
-    pub fn pool(&self) -> &AnyPool {
-        &self.pool
+    /// The plans of a database that [`open`] migrated.
+    pub fn new(db: Db) -> PlanStore {
+        PlanStore { db }
     }
 
-    /// `sql` with its `?` placeholders as this database wants them.
-    pub fn sql<'a>(&self, sql: &'a str) -> Cow<'a, str> {
-        self.q(sql)
+    /// The database, for the other tables this crate keeps beside the plans
+    /// ([`crate::cron_log::CronExecLog`], [`crate::holiday::HolidayStore`]).
+    pub fn db(&self) -> &Db {
+        &self.db
     }
 
-    /// `?` placeholders as the database wants them.
-    fn q<'a>(&self, sql: &'a str) -> Cow<'a, str> {
-        if !self.pg {
-            return Cow::Borrowed(sql);
-        }
-        let mut out = String::with_capacity(sql.len() + 16);
-        let mut n = 0;
-        for c in sql.chars() {
-            if c == '?' {
-                n += 1;
-                out.push('$');
-                out.push_str(&n.to_string());
-            } else {
-                out.push(c);
-            }
-        }
-        Cow::Owned(out)
+    fn q<'a>(&self, sql: &'a str) -> std::borrow::Cow<'a, str> {
+        self.db.sql(sql)
     }
 
     async fn exec(&self, ex: &mut sqlx::AnyConnection, sql: &str, vals: &[V]) -> Result<u64> {
@@ -601,7 +528,7 @@ impl PlanStore {
 
     async fn rows(&self, sql: &str, vals: &[V]) -> Result<Vec<AnyRow>> {
         let sql = self.q(sql);
-        Ok(bind_all(sqlx::query(&sql), vals).fetch_all(&self.pool).await?)
+        Ok(bind_all(sqlx::query(&sql), vals).fetch_all(self.db.pool()).await?)
     }
 
     async fn rows_in(&self, ex: &mut sqlx::AnyConnection, sql: &str, vals: &[V]) -> Result<Vec<AnyRow>> {
@@ -619,7 +546,7 @@ impl PlanStore {
     /// # Errors
     /// [`Error::Exists`] when the plan id is taken; [`Error::Store`].
     pub async fn create(&self, built: &Built) -> Result<Created> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.pool().begin().await?;
         let now = built.plan.create_time;
         let mut plan = built.plan.clone();
         plan.id = new_pk(now);
@@ -631,7 +558,7 @@ impl PlanStore {
         if let Err(e) = self.exec(&mut tx, &insert_sql("plan", PLAN_COLS), &plan_vals(&plan)).await {
             // a concurrent create of the same plan id loses on the unique index
             drop(tx);
-            let mut c = self.pool.acquire().await?;
+            let mut c = self.db.pool().acquire().await?;
             let key = [V::S(plan.plan_id.clone())];
             let again = self.count(&mut c, "SELECT COUNT(*) FROM plan WHERE plan_id = ?", &key).await.unwrap_or(0);
             return Err(if again > 0 { Error::Exists(format!("plan {:?}", plan.plan_id)) } else { e });
@@ -708,7 +635,7 @@ impl PlanStore {
         f: fn(&AnyRow) -> Result<T>,
     ) -> Result<(i64, Vec<T>)> {
         let (limit, offset) = page.limit_offset();
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.db.pool().acquire().await?;
         let total = self.count(&mut conn, &format!("SELECT COUNT(*) FROM {table}{}", w.text()), &w.vals).await?;
         let mut vals = w.vals.clone();
         vals.extend([V::I(limit), V::I(offset)]);
@@ -880,7 +807,7 @@ impl PlanStore {
             status::TERMINATED => return Err(Error::Refused(format!("plan {} is terminated", p.plan_id))),
             _ => {}
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.pool().begin().await?;
         self.exec(
             &mut tx,
             "UPDATE plan SET status = 2, paused_time = ?, paused_reason = ?, update_user = ?, update_time = ?, version = version + 1 \
@@ -912,7 +839,7 @@ impl PlanStore {
         if p.status == status::TERMINATED {
             return Err(Error::Refused(format!("plan {} is terminated", p.plan_id)));
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.pool().begin().await?;
         self.exec(
             &mut tx,
             "UPDATE plan SET status = 1, paused_time = NULL, paused_reason = '', update_user = ?, update_time = ?, \
@@ -941,7 +868,7 @@ impl PlanStore {
         if p.status == status::TERMINATED {
             return Ok(None);
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.pool().begin().await?;
         // batches before the plan: the lock order of finish aggregation
         self.exec(
             &mut tx,
@@ -983,7 +910,7 @@ impl PlanStore {
         if b.status == status::TERMINATED || b.finished_time.is_some() {
             return Err(Error::Refused(format!("batch {} has finished", b.batch_id)));
         }
-        let mut c = self.pool.acquire().await?;
+        let mut c = self.db.pool().acquire().await?;
         self.exec(
             &mut c,
             "UPDATE plan_batch SET status = 2, paused_time = ?, paused_reason = ?, update_time = ?, version = version + 1 \
@@ -1003,7 +930,7 @@ impl PlanStore {
         if b.status == status::TERMINATED {
             return Err(Error::Refused(format!("batch {} is terminated", b.batch_id)));
         }
-        let mut c = self.pool.acquire().await?;
+        let mut c = self.db.pool().acquire().await?;
         self.exec(
             &mut c,
             "UPDATE plan_batch SET status = 1, paused_time = NULL, paused_reason = '', update_time = ?, version = version + 1 \
@@ -1025,7 +952,7 @@ impl PlanStore {
             return Ok(vec![]);
         }
         let p = self.plan(&Key::Id(b.plan_pk)).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.pool().begin().await?;
         let n = self
             .exec(
                 &mut tx,
@@ -1058,7 +985,7 @@ impl PlanStore {
     /// [`Error::Refused`] in another state (running included); [`Error::NotFound`]; [`Error::Store`].
     pub async fn pause_item(&self, k: &Key, reason: &str, now: Millis) -> Result<()> {
         let it = self.item(k).await?;
-        let mut c = self.pool.acquire().await?;
+        let mut c = self.db.pool().acquire().await?;
         let n = self
             .exec(
                 &mut c,
@@ -1082,7 +1009,7 @@ impl PlanStore {
     /// [`Error::Refused`] when it is not paused; [`Error::NotFound`]; [`Error::Store`].
     pub async fn resume_item(&self, k: &Key, now: Millis) -> Result<()> {
         let it = self.item(k).await?;
-        let mut c = self.pool.acquire().await?;
+        let mut c = self.db.pool().acquire().await?;
         let n = self
             .exec(
                 &mut c,
@@ -1104,7 +1031,7 @@ impl PlanStore {
     pub async fn terminate_item(&self, k: &Key, reason: &str, now: Millis) -> Result<Vec<PlanEvent>> {
         let it = self.item(k).await?;
         let p = self.plan(&Key::Id(it.plan_pk)).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.pool().begin().await?;
         self.lock(&mut tx, "plan_batch", it.batch_pk).await?;
         let n = self
             .exec(
@@ -1128,7 +1055,7 @@ impl PlanStore {
     /// [`Error::Refused`] otherwise; [`Error::NotFound`]; [`Error::Store`].
     pub async fn run_item(&self, k: &Key, now: Millis) -> Result<()> {
         let it = self.item(k).await?;
-        let mut c = self.pool.acquire().await?;
+        let mut c = self.db.pool().acquire().await?;
         let n = self
             .exec(
                 &mut c,
@@ -1169,7 +1096,7 @@ impl PlanStore {
             due.iter().map(|r| Ok((r.try_get("id")?, r.try_get("version")?))).collect::<Result<_>>()?;
         // instances racing for the same rows spread out
         fastrand::shuffle(&mut cands);
-        let mut c = self.pool.acquire().await?;
+        let mut c = self.db.pool().acquire().await?;
         for (id, version) in cands {
             let n = self
                 .exec(
@@ -1186,7 +1113,7 @@ impl PlanStore {
             let item = self.item(&Key::Id(id)).await?;
             let plan = self.plan(&Key::Id(item.plan_pk)).await?;
             let batch = self.batch(&Key::Id(item.batch_pk)).await?;
-            let mut c = self.pool.acquire().await?;
+            let mut c = self.db.pool().acquire().await?;
             if plan.scan_flg == 0 {
                 self.exec(&mut c, "UPDATE plan SET scan_flg = 1 WHERE id = ?", &[V::I(plan.id)]).await?;
             }
@@ -1291,7 +1218,7 @@ impl PlanStore {
         mut log: ExecLog,
         now: Millis,
     ) -> Result<Option<Vec<PlanEvent>>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.pool().begin().await?;
         self.lock(&mut tx, "plan_batch", it.batch_pk).await?;
         let n = self
             .exec(
@@ -1334,7 +1261,7 @@ impl PlanStore {
     /// # Errors
     /// [`Error::Store`].
     pub async fn dispatch_failed(&self, it: &ExecItem, message: &str, now: Millis) -> Result<()> {
-        let mut c = self.pool.acquire().await?;
+        let mut c = self.db.pool().acquire().await?;
         self.exec(
             &mut c,
             "UPDATE plan_exec_item SET last_result = 'dispatch_failed', last_message = ?, update_time = ? \

@@ -21,6 +21,10 @@ impl From<sqlx::Error> for Error {
     }
 }
 
+pub(crate) fn migrate_error(e: sqlx::migrate::MigrateError) -> Error {
+    Error::Store(format!("migration: {e}"))
+}
+
 /// The [`Core`] in memory, every change written through to SQLite before the call returns,
 /// and everything read back at start. One process per database file. Tasks that were running
 /// when the process died run again (at-least-once); the processed and failed counters are kept
@@ -46,23 +50,8 @@ impl SqliteStore {
             .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
             .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
         let pool = SqlitePoolOptions::new().max_connections(1).connect_with(opts).await?;
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS trigger_task (queue TEXT NOT NULL, id TEXT NOT NULL, info TEXT NOT NULL, \
-             payload BLOB NOT NULL, PRIMARY KEY (queue, id))",
-        )
-        .execute(&pool)
-        .await?;
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS trigger_queue (queue TEXT PRIMARY KEY NOT NULL, paused INTEGER NOT NULL)",
-        )
-        .execute(&pool)
-        .await?;
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS trigger_stats (queue TEXT NOT NULL, day INTEGER NOT NULL, \
-             processed INTEGER NOT NULL, failed INTEGER NOT NULL, PRIMARY KEY (queue, day))",
-        )
-        .execute(&pool)
-        .await?;
+        // this crate owns trigger_task, trigger_queue and trigger_stats (versions 110001..)
+        zero_sql::shared(sqlx::migrate!("migrations/sqlite-store")).run(&pool).await.map_err(migrate_error)?;
         let mut core = Core::new(cfg);
         let rows: Vec<(String, Vec<u8>)> =
             sqlx::query_as("SELECT info, payload FROM trigger_task").fetch_all(&pool).await?;

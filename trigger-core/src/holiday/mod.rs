@@ -1,27 +1,36 @@
-//! The mainland-China holiday calendar (spec §6.4) itself: the embedded years 2023-2046
-//! (`holidays/holidays.json`; published arrangements to 2026, statutory days only after that,
-//! see `holidays/generate.py`), overlaid by source rows. Pure: no database, no clock.
+//! The mainland-China holiday calendar (spec §6.4): the embedded years 2023-2046
+//! (`holidays/holidays.json` in this crate; published arrangements to 2026, statutory days only
+//! after that, see `holidays/generate.py`), overlaid by the enabled rows of the `holiday_source`
+//! table ([`store::HolidayStore`]). [`Calendar`] itself is pure: no database, no clock.
+//!
+//! ```
+//! use trigger_core::holiday::{date, Calendar, DayKind};
+//! let c = Calendar::embedded();
+//! assert_eq!(c.query(date("2025-01-29").unwrap()).kind, DayKind::StatutoryHoliday); // 春节
+//! assert_eq!(c.query(date("2025-03-10").unwrap()).kind, DayKind::NormalWorkday);
+//! ```
 
-use crate::pb;
+pub mod store;
+
 use chrono::{Datelike, NaiveDate, Weekday};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 
-const EMBEDDED: &str = include_str!("../holidays/holidays.json");
+const EMBEDDED: &str = include_str!("../../holidays/holidays.json");
 
 #[derive(Deserialize)]
-pub(crate) struct File {
+struct File {
     years: BTreeMap<String, Year>,
 }
 
 #[derive(Deserialize)]
-pub(crate) struct Year {
+struct Year {
     projected: bool,
     days: Vec<EmbeddedDay>,
 }
 
 #[derive(Deserialize)]
-pub(crate) struct EmbeddedDay {
+struct EmbeddedDay {
     date: String,
     name: String,
     r#type: String,
@@ -30,7 +39,7 @@ pub(crate) struct EmbeddedDay {
 
 /// A special day: a day off or a makeup workday.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Day {
+struct Day {
     /// The festival it belongs to.
     name: String,
     /// Off (true) or a makeup workday.
@@ -66,15 +75,83 @@ pub struct Calendar {
     years: BTreeSet<i32>,
 }
 
-pub(crate) fn date(s: &str) -> Option<NaiveDate> {
+/// What a day is (`HolidayDayKindPb`'s numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DayKind {
+    /// A statutory day off.
+    StatutoryHoliday = 1,
+    /// A Saturday or Sunday that is no makeup workday.
+    Weekend = 2,
+    /// A weekend day worked instead of a weekday off.
+    MakeupWorkday = 3,
+    /// A weekday.
+    NormalWorkday = 4,
+}
+
+/// One day as the calendar sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HolidayDay {
+    /// `yyyy-MM-dd`.
+    pub date: String,
+    /// The festival, or 周末 / 工作日.
+    pub name: String,
+    /// `holiday`, `workday` or `weekend`.
+    pub r#type: String,
+    /// What the day is.
+    pub kind: DayKind,
+    /// Why (makeup day, projected year, outside the calendar), or empty.
+    pub note: String,
+    /// A day off.
+    pub is_holiday: bool,
+    /// The festival's own day.
+    pub is_festival_day: bool,
+}
+
+/// One festival of one year.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Festival {
+    /// The festival's year (元旦's days off may start in December).
+    pub year: i32,
+    /// Its name.
+    pub name: String,
+    /// The first day off (or makeup day when it has no day off).
+    pub start_date: String,
+    /// The last one.
+    pub end_date: String,
+    /// Its days off, `yyyy-MM-dd`.
+    pub holiday_days: Vec<String>,
+    /// Its makeup workdays.
+    pub makeup_workdays: Vec<String>,
+    /// Its own days.
+    pub festival_days: Vec<String>,
+}
+
+/// A year at a glance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YearSummary {
+    /// The year.
+    pub year: i32,
+    /// Every day off, sorted.
+    pub holiday_days: Vec<String>,
+    /// Every makeup workday, sorted.
+    pub makeup_workdays: Vec<String>,
+    /// Every festival day, sorted.
+    pub festival_days: Vec<String>,
+    /// The festivals, in date order.
+    pub names: Vec<String>,
+}
+
+/// `yyyy-MM-dd` as a date (exactly ten characters).
+pub fn date(s: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().filter(|_| s.len() == 10)
 }
 
-pub(crate) fn is_weekend(d: NaiveDate) -> bool {
+fn is_weekend(d: NaiveDate) -> bool {
     matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
 }
 
-pub(crate) fn text(d: NaiveDate) -> String {
+fn text(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
 
@@ -124,10 +201,12 @@ impl Calendar {
     }
 
     /// What `d` is.
-    pub fn query(&self, d: NaiveDate) -> pb::HolidayDayPb {
+    pub fn query(&self, d: NaiveDate) -> HolidayDay {
         let (name, r#type, kind, note, off, festival) = match self.days.get(&d) {
-            Some(x) if x.off => (x.name.clone(), "holiday", Kind::StatutoryHoliday, x.note.clone(), true, x.festival),
-            Some(x) => (x.name.clone(), "workday", Kind::MakeupWorkday, x.note.clone(), false, x.festival),
+            Some(x) if x.off => {
+                (x.name.clone(), "holiday", DayKind::StatutoryHoliday, x.note.clone(), true, x.festival)
+            }
+            Some(x) => (x.name.clone(), "workday", DayKind::MakeupWorkday, x.note.clone(), false, x.festival),
             None => {
                 let note = if self.years.contains(&d.year()) {
                     String::new()
@@ -135,32 +214,31 @@ impl Calendar {
                     format!("{} 年不在日历中，按周末推算", d.year())
                 };
                 if is_weekend(d) {
-                    ("周末".to_owned(), "weekend", Kind::Weekend, note, true, false)
+                    ("周末".to_owned(), "weekend", DayKind::Weekend, note, true, false)
                 } else {
-                    ("工作日".to_owned(), "workday", Kind::NormalWorkday, note, false, false)
+                    ("工作日".to_owned(), "workday", DayKind::NormalWorkday, note, false, false)
                 }
             }
         };
-        pb::HolidayDayPb {
+        HolidayDay {
             date: text(d),
             name,
             r#type: r#type.into(),
-            kind: kind as i32,
+            kind,
             note,
             is_holiday: off,
-            is_workday: !off,
             is_festival_day: festival,
         }
     }
 
     /// The festivals of `year`, in date order.
-    pub fn festivals(&self, year: i32) -> Vec<pb::HolidayFestivalPb> {
-        let mut by_name: Vec<pb::HolidayFestivalPb> = vec![];
+    pub fn festivals(&self, year: i32) -> Vec<Festival> {
+        let mut by_name: Vec<Festival> = vec![];
         for (d, x) in self.days.iter().filter(|(_, x)| x.year == year) {
             let i = match by_name.iter().position(|f| f.name == x.name) {
                 Some(i) => i,
                 None => {
-                    by_name.push(pb::HolidayFestivalPb { year, name: x.name.clone(), ..Default::default() });
+                    by_name.push(Festival { year, name: x.name.clone(), ..Default::default() });
                     by_name.len() - 1
                 }
             };
@@ -189,17 +267,17 @@ impl Calendar {
     }
 
     /// A year's days off, makeup workdays, festival days and festival names.
-    pub fn summary(&self, year: i32) -> Option<pb::HolidayYearSummaryPb> {
+    pub fn summary(&self, year: i32) -> Option<YearSummary> {
         if !self.years.contains(&year) {
             return None;
         }
         let fs = self.festivals(year);
-        let all = |f: fn(&pb::HolidayFestivalPb) -> &Vec<String>| {
+        let all = |f: fn(&Festival) -> &Vec<String>| {
             let mut v: Vec<String> = fs.iter().flat_map(|x| f(x).iter().cloned()).collect();
             v.sort();
             v
         };
-        Some(pb::HolidayYearSummaryPb {
+        Some(YearSummary {
             year,
             holiday_days: all(|f| &f.holiday_days),
             makeup_workdays: all(|f| &f.makeup_workdays),
@@ -207,15 +285,6 @@ impl Calendar {
             names: fs.iter().map(|f| f.name.clone()).collect(),
         })
     }
-}
-
-/// `HolidayDayKindPb`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Kind {
-    StatutoryHoliday = 1,
-    Weekend = 2,
-    MakeupWorkday = 3,
-    NormalWorkday = 4,
 }
 
 #[cfg(test)]
@@ -243,17 +312,20 @@ mod tests {
         let spring = c.query(d("2025-01-29"));
         assert_eq!(
             (spring.kind, spring.name.as_str(), spring.is_festival_day, spring.is_holiday),
-            (1, "春节", true, true)
+            (DayKind::StatutoryHoliday, "春节", true, true)
         );
         let makeup = c.query(d("2025-01-26")); // a Sunday worked for 春节
-        assert_eq!((makeup.kind, makeup.is_workday, makeup.r#type.as_str()), (3, true, "workday"));
-        assert_eq!(c.query(d("2025-03-08")).kind, 2, "a Saturday");
-        assert_eq!(c.query(d("2025-03-10")).kind, 4, "a Monday");
+        assert_eq!(
+            (makeup.kind, makeup.is_holiday, makeup.r#type.as_str()),
+            (DayKind::MakeupWorkday, false, "workday")
+        );
+        assert_eq!(c.query(d("2025-03-08")).kind, DayKind::Weekend, "a Saturday");
+        assert_eq!(c.query(d("2025-03-10")).kind, DayKind::NormalWorkday, "a Monday");
         let eve = c.query(d("2022-12-31"));
-        assert_eq!((eve.kind, eve.name.as_str()), (1, "元旦"), "元旦 2023 starts in December");
+        assert_eq!((eve.kind, eve.name.as_str()), (DayKind::StatutoryHoliday, "元旦"), "元旦 2023 starts in December");
         assert_eq!(c.festivals(2023)[0].start_date, "2022-12-31");
         let projected = c.query(d("2030-10-02"));
-        assert_eq!((projected.kind, projected.name.as_str()), (1, "国庆节"));
+        assert_eq!((projected.kind, projected.name.as_str()), (DayKind::StatutoryHoliday, "国庆节"));
         assert!(projected.note.contains("预计"));
         assert!(!c.query(d("2050-06-01")).note.is_empty(), "outside the calendar");
     }
@@ -293,9 +365,9 @@ mod tests {
             },
         ];
         let c = Calendar::with_sources(&rows);
-        assert_eq!(c.query(d("2030-10-04")).kind, 1);
+        assert_eq!(c.query(d("2030-10-04")).kind, DayKind::StatutoryHoliday);
         assert_eq!(c.query(d("2030-10-04")).note, "bridge");
-        assert_eq!(c.query(d("2030-10-06")).kind, 2, "a disabled row does nothing (a Sunday)");
+        assert_eq!(c.query(d("2030-10-06")).kind, DayKind::Weekend, "a disabled row does nothing (a Sunday)");
         let f = c.festivals(2030).into_iter().find(|f| f.name == "国庆节").unwrap();
         assert_eq!(f.holiday_days.len(), 4);
     }

@@ -1,0 +1,1 @@
+CREATE TABLE b_items (id BIGINT PRIMARY KEY);
