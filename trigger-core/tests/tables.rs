@@ -27,13 +27,7 @@ async fn check(url: &str) {
     let db = trigger_core::plan::store::open(url).await.unwrap();
     trigger_core::plan::store::open(url).await.unwrap();
     se.migrate().await.unwrap();
-    let versions: Vec<i64> = sqlx::query("SELECT version FROM _sqlx_migrations ORDER BY version")
-        .fetch_all(db.pool())
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get::<i64, _>(0))
-        .collect();
+    let versions = db.applied_versions().await.unwrap();
     let ours: Vec<i64> = versions.iter().copied().filter(|v| *v > 100_000).collect();
     assert_eq!(ours, [100_001, 100_002, 100_003], "{url}");
     assert!(versions.iter().any(|v| *v < 100_000), "{url}: streamevent's rows stay: {versions:?}");

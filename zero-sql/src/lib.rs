@@ -5,10 +5,10 @@
 //!   session settings every store wants (SQLite WAL and busy timeout, MySQL `READ COMMITTED`);
 //! - [`Kind::sql`]: statements are written once with `?` placeholders and rewritten to `$1`, `$2`…
 //!   for PostgreSQL;
-//! - [`Db::migrate`] and [`shared`]: each table has one owner crate that creates and migrates it
-//!   with sqlx migrations (one directory per backend), and several owners can share one
-//!   database: each numbers its migrations in a range of its own (see [`Migrations`]) and ignores
-//!   the others' rows in `_sqlx_migrations`;
+//! - [`Db::migrate`], [`Db::migrate_each`] and [`shared`]: each table has one owner crate that
+//!   creates and migrates it with sqlx migrations (one directory of portable SQL, or one per
+//!   backend), and several owners can share one database: each numbers its migrations in a range
+//!   of its own (see [`Migrations`]) and ignores the others' rows in `_sqlx_migrations`;
 //! - small row helpers ([`text`], [`like_pattern`], [`is_unique_violation`]).
 //!
 //! Stores that need a backend's own API (streamevent's PostgreSQL `COPY`) keep typed pools and
@@ -162,7 +162,8 @@ pub fn resolve(url: &str) -> Result<(Kind, String), sqlx::Error> {
     }
 }
 
-/// One owner crate's migrations, one directory per backend:
+/// One owner crate's migrations when they differ by backend, one directory each (owners whose SQL
+/// is the same on all three use [`Db::migrate`] with one directory):
 ///
 /// ```ignore
 /// zero_sql::Migrations {
@@ -257,19 +258,38 @@ impl Db {
         self.kind.sql(sql)
     }
 
-    /// Applies one owner's migrations for this backend (see [`Migrations`]); rows of other
-    /// owners in `_sqlx_migrations` are left alone. Safe to run from several processes at once
-    /// (sqlx takes the database's advisory lock on PostgreSQL and MySQL).
+    /// Applies one owner's migrations, written in the SQL all three backends share
+    /// (`sqlx::migrate!("migrations")`); rows of other owners in `_sqlx_migrations` are left alone
+    /// (versions: see [`Migrations`]). Safe to run from several processes at once (sqlx takes the
+    /// database's advisory lock on PostgreSQL and MySQL).
     ///
     /// # Errors
-    /// A migration failed, or a version this owner applied earlier has changed.
-    pub async fn migrate(&self, m: Migrations) -> Result<(), MigrateError> {
-        let m = match self.kind {
+    /// A migration failed, or a version this owner applied earlier has changed (also when another
+    /// owner applied the same version).
+    pub async fn migrate(&self, m: Migrator) -> Result<(), MigrateError> {
+        shared(m).run(&self.pool).await
+    }
+
+    /// [`Db::migrate`] with the directory of this pool's backend.
+    ///
+    /// # Errors
+    /// As [`Db::migrate`].
+    pub async fn migrate_each(&self, m: Migrations) -> Result<(), MigrateError> {
+        self.migrate(match self.kind {
             Kind::Sqlite => m.sqlite,
             Kind::Postgres => m.postgres,
             Kind::Mysql => m.mysql,
-        };
-        shared(m).run(&self.pool).await
+        })
+        .await
+    }
+
+    /// The versions applied to this database by every owner, in order.
+    ///
+    /// # Errors
+    /// The query failed (no migration ever ran: the table is missing).
+    pub async fn applied_versions(&self) -> Result<Vec<i64>, sqlx::Error> {
+        let rows = sqlx::query("SELECT version FROM _sqlx_migrations ORDER BY version").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| r.try_get::<i64, _>(0)).collect()
     }
 }
 

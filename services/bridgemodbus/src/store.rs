@@ -102,19 +102,14 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects and applies this crate's migrations (`migrations/<backend>/`, versions
+    /// Connects and applies this crate's migrations (`migrations/`, portable SQL, versions
     /// 200001–299999: this service owns `modbus_slave_config`).
     ///
     /// # Errors
     /// The database cannot be reached or a migration failed.
     pub async fn connect(url: &str) -> Result<Store, sqlx::Error> {
         let db = Db::connect(url).await?;
-        db.migrate(zero_svc::db::Migrations {
-            sqlite: sqlx::migrate!("migrations/sqlite"),
-            postgres: sqlx::migrate!("migrations/postgres"),
-            mysql: sqlx::migrate!("migrations/mysql"),
-        })
-        .await?;
+        db.migrate(sqlx::migrate!("./migrations")).await?;
         Ok(Store { db })
     }
 

@@ -472,7 +472,7 @@ pub struct PlanStore {
 }
 
 /// Connects to `url` (`sqlite://file`, `sqlite::memory:`, `postgres://…`, `mysql://…`, or a Go
-/// DSN) and applies this crate's SQL migrations (`migrations/plan/<backend>/`, versions
+/// DSN) and applies this crate's SQL migrations (`migrations/plan/`, one portable set, versions
 /// 100001..): the plan tables, `cron_exec_log` ([`crate::cron_log`]) and `holiday_source`
 /// ([`crate::holiday`]), which this crate owns.
 ///
@@ -480,13 +480,7 @@ pub struct PlanStore {
 /// [`Error::Store`] when the database cannot be reached or a migration fails.
 pub async fn open(url: &str) -> Result<Db> {
     let db = Db::connect(url).await?;
-    db.migrate(zero_sql::Migrations {
-        sqlite: sqlx::migrate!("migrations/plan/sqlite"),
-        postgres: sqlx::migrate!("migrations/plan/postgres"),
-        mysql: sqlx::migrate!("migrations/plan/mysql"),
-    })
-    .await
-    .map_err(crate::store::sqlite::migrate_error)?;
+    db.migrate(sqlx::migrate!("migrations/plan")).await.map_err(crate::store::sqlite::migrate_error)?;
     Ok(db)
 }
 

@@ -1,5 +1,6 @@
 -- spec §10: one row per device, keyed by its unique modbus_code; times in ms since the epoch.
--- IF NOT EXISTS: a database the Go service made already holds the table.
+-- IF NOT EXISTS: a database the Go service made already holds the table. Portable SQL: one file
+-- for SQLite, PostgreSQL and MySQL/MariaDB.
 CREATE TABLE IF NOT EXISTS modbus_slave_config (
     id VARCHAR(64) PRIMARY KEY,
     create_time BIGINT NOT NULL,

@@ -1,5 +1,6 @@
 -- the plan tables (spec §6.2), upstream's names and columns; times in ms since the epoch.
--- IF NOT EXISTS on tables: a database the Go service made already holds them.
+-- IF NOT EXISTS on tables: a database the Go service made already holds them. Written in the SQL
+-- that SQLite, PostgreSQL and MySQL/MariaDB share, so one file serves all three.
 CREATE TABLE IF NOT EXISTS plan (id BIGINT PRIMARY KEY, plan_id VARCHAR(128) NOT NULL UNIQUE,
     plan_name VARCHAR(255) NOT NULL, type VARCHAR(128) NOT NULL, group_id VARCHAR(128) NOT NULL,
     recurrence_rule TEXT NOT NULL, rrule_str TEXT NOT NULL, start_time BIGINT NOT NULL, end_time BIGINT NOT NULL,
@@ -28,7 +29,7 @@ CREATE TABLE IF NOT EXISTS plan_exec_log (id BIGINT PRIMARY KEY, plan_pk BIGINT 
     exec_id VARCHAR(64) NOT NULL, item_id VARCHAR(255) NOT NULL, item_type VARCHAR(128) NOT NULL, item_name VARCHAR(255) NOT NULL,
     point_id VARCHAR(255) NOT NULL, trigger_time BIGINT NOT NULL, trace_id VARCHAR(64) NOT NULL, exec_result VARCHAR(64) NOT NULL,
     message TEXT NOT NULL, reason TEXT NOT NULL, create_time BIGINT NOT NULL, is_deleted BIGINT NOT NULL);
-CREATE INDEX IF NOT EXISTS idx_plan_exec_item_scan ON plan_exec_item (is_deleted, next_trigger_time, status);
-CREATE INDEX IF NOT EXISTS idx_plan_exec_item_batch ON plan_exec_item (batch_pk, status);
-CREATE INDEX IF NOT EXISTS idx_plan_batch_plan ON plan_batch (plan_pk);
-CREATE INDEX IF NOT EXISTS idx_plan_exec_log_item ON plan_exec_log (plan_id, exec_id);
+CREATE INDEX idx_plan_exec_item_scan ON plan_exec_item (is_deleted, next_trigger_time, status);
+CREATE INDEX idx_plan_exec_item_batch ON plan_exec_item (batch_pk, status);
+CREATE INDEX idx_plan_batch_plan ON plan_batch (plan_pk);
+CREATE INDEX idx_plan_exec_log_item ON plan_exec_log (plan_id, exec_id);
