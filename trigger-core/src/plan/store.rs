@@ -506,7 +506,7 @@ impl PlanStore {
     }
 
     /// The database, for the other tables this crate keeps beside the plans
-    /// ([`crate::cron_log::CronExecLog`], [`crate::holiday::HolidayStore`]).
+    /// ([`crate::cron_log::CronExecLog`], [`crate::holiday::store::HolidayStore`]).
     pub fn db(&self) -> &Db {
         &self.db
     }

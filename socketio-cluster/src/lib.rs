@@ -1,0 +1,33 @@
+//! # socketio-cluster
+//!
+//! A clustered Socket.IO gateway without a broker (spec §7, issue #15). This first part is the
+//! cluster's routing core, sans-IO and tested on its own:
+//!
+//! ## Layout
+//! | module | holds |
+//! |---|---|
+//! | [`route`] | the cluster index (which gateway holds which sessions, rooms and metadata values, kept current by the gateways' [`route::Update`]s) and the fan-out plan of a push ([`route::Index::plan`]) |
+//! | [`fanout`] | one push's per-node results against a deadline (default 250 ms): delivered counts, failures, time-outs |
+//!
+//! Still to come (issue #15): the gateway layer on socketioxide (JWT handshake, the reserved
+//! events, replies, `__stat_down__`, the streamevent hooks), the gRPC cluster transport and node
+//! registry (static endpoints, etcd), and the `socketgtw` / `socketpush` services.
+//!
+//! ## Example
+//! ```
+//! use socketio_cluster::fanout::{Fanout, NodeResult, DEFAULT_DEADLINE};
+//! use socketio_cluster::route::{Index, NodeId, Target, Update};
+//! use std::time::Instant;
+//! let a = NodeId::from("127.0.0.1:25001");
+//! let mut ix = Index::default();
+//! ix.apply(&a, Update::Snapshot { sessions: vec![] });
+//! ix.apply(&a, Update::Joined { sid: "s1".into(), room: "line-1".into() });
+//! let plan = ix.plan(&Target::Room("line-1".into()));
+//! let mut push = Fanout::new(plan.nodes, Instant::now(), DEFAULT_DEADLINE);
+//! push.handle_result(&a, NodeResult::Delivered { sessions: 1 });
+//! assert!(push.is_done());
+//! assert_eq!(push.report().delivered(), 1);
+//! ```
+
+pub mod fanout;
+pub mod route;
