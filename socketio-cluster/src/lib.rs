@@ -8,8 +8,9 @@
 //! |---|---|
 //! | [`route`] | the cluster index (which gateway holds which sessions, rooms and metadata values, kept current by the gateways' [`route::Update`]s) and the fan-out plan of a push ([`route::Index::plan`]) |
 //! | [`fanout`] | one push's per-node results against a deadline (default 250 ms): delivered counts, failures, time-outs |
+//! | [`auth`] | tokens: the handshake check (HS256 pinned, `AccessSecret` then `PrevAccessSecret`, `Bearer ` prefix, `exp`), claims → session metadata (`SocketMetaData`), `GenToken` / `VerifyToken` |
 //!
-//! Still to come (issue #15): the gateway layer on socketioxide (JWT handshake, the reserved
+//! Still to come (issue #15): the gateway layer on socketioxide (the handshake hook, the reserved
 //! events, replies, `__stat_down__`, the streamevent hooks), the gRPC cluster transport and node
 //! registry (static endpoints, etcd), and the `socketgtw` / `socketpush` services.
 //!
@@ -29,5 +30,6 @@
 //! assert_eq!(push.report().delivered(), 1);
 //! ```
 
+pub mod auth;
 pub mod fanout;
 pub mod route;

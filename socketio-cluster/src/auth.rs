@@ -1,0 +1,236 @@
+//! Tokens (spec §7.1, §7.5): the gateway's handshake check and the push service's `GenToken` /
+//! `VerifyToken`. HS256 only (the algorithm is pinned: a token signed with anything else, `none`
+//! included, is refused), `AccessSecret` first and then `PrevAccessSecret` so secrets can be
+//! rotated without dropping clients, an optional `Bearer ` prefix, `exp` checked when present
+//! with no leeway (as go-zero does).
+//!
+//! ```
+//! use socketio_cluster::auth::JwtAuth;
+//! let auth = JwtAuth::new("s3cret", "", 3600);
+//! let t = auth.issue("u1", [("deptCode", "D1")], 1_700_000_000).unwrap();
+//! assert_eq!((t.access_expire, t.refresh_after), (1_700_003_600, 1_700_001_800));
+//! let claims = auth.verify(&format!("Bearer {}", t.access_token), 1_700_000_001).unwrap();
+//! assert_eq!(claims["user-id"], "u1");
+//! let meta = JwtAuth::metadata(&claims, &["deptCode".to_string(), "uid".to_string()]);
+//! assert_eq!(meta, [("deptCode".to_string(), "D1".to_string())]);
+//! ```
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde_json::{Map, Value};
+
+/// The claims of a token.
+pub type Claims = Map<String, Value>;
+
+/// Claims `GenToken` sets itself; payload keys with these names are dropped.
+pub const RESERVED: [&str; 8] = ["aud", "exp", "jti", "iat", "iss", "nbf", "sub", "user-id"];
+
+/// Why a token was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// No token where one is required.
+    #[error("token missing")]
+    Missing,
+    /// `GenToken` without a uid.
+    #[error("uid is required")]
+    NoUid,
+    /// The token is past its `exp`.
+    #[error("token expired")]
+    Expired,
+    /// Neither secret verifies it, or it is no HS256 JWT.
+    #[error("token invalid: {0}")]
+    Invalid(jsonwebtoken::errors::Error),
+}
+
+/// A minted token (`GenTokenRes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    /// The JWT.
+    pub access_token: String,
+    /// Its `exp`, unix seconds.
+    pub access_expire: i64,
+    /// When to get a new one: half way, unix seconds.
+    pub refresh_after: i64,
+}
+
+/// The `JwtAuth` section: secrets and token lifetime.
+#[derive(Clone)]
+pub struct JwtAuth {
+    current: Option<(EncodingKey, DecodingKey)>,
+    previous: Option<DecodingKey>,
+    expire_secs: i64,
+}
+
+impl std::fmt::Debug for JwtAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtAuth")
+            .field("enabled", &self.current.is_some())
+            .field("previous", &self.previous.is_some())
+            .field("expire_secs", &self.expire_secs)
+            .finish()
+    }
+}
+
+impl JwtAuth {
+    /// `AccessSecret`, `PrevAccessSecret` (empty: none) and `AccessExpire` in seconds. An empty
+    /// `AccessSecret` turns checking off (every handshake is accepted, as upstream).
+    pub fn new(access_secret: &str, prev_access_secret: &str, access_expire_secs: i64) -> JwtAuth {
+        fn key(s: &str) -> Option<&[u8]> {
+            (!s.is_empty()).then_some(s.as_bytes())
+        }
+        JwtAuth {
+            current: key(access_secret).map(|k| (EncodingKey::from_secret(k), DecodingKey::from_secret(k))),
+            previous: key(prev_access_secret).map(DecodingKey::from_secret),
+            expire_secs: access_expire_secs,
+        }
+    }
+
+    /// Whether tokens are checked at all.
+    pub fn enabled(&self) -> bool {
+        self.current.is_some()
+    }
+
+    fn validation() -> Validation {
+        let mut v = Validation::new(Algorithm::HS256);
+        v.required_spec_claims.clear();
+        v.leeway = 0;
+        v.validate_exp = false; // checked below against the `now` passed in
+        v.validate_aud = false;
+        v
+    }
+
+    /// The claims of `token` (an optional `Bearer ` prefix is stripped) at unix time `now`.
+    ///
+    /// # Errors
+    /// [`AuthError::Missing`] for an empty token, [`AuthError::Expired`], [`AuthError::Invalid`]
+    /// when neither secret verifies it as HS256.
+    pub fn verify(&self, token: &str, now: i64) -> Result<Claims, AuthError> {
+        let token = token.strip_prefix("Bearer ").unwrap_or(token).trim();
+        if token.is_empty() {
+            return Err(AuthError::Missing);
+        }
+        let Some((_, current)) = &self.current else { return Err(AuthError::Missing) };
+        let v = JwtAuth::validation();
+        let claims = match jsonwebtoken::decode::<Claims>(token, current, &v) {
+            Ok(d) => d.claims,
+            Err(first) => match &self.previous {
+                Some(prev) => {
+                    jsonwebtoken::decode::<Claims>(token, prev, &v).map_err(|_| AuthError::Invalid(first))?.claims
+                }
+                None => return Err(AuthError::Invalid(first)),
+            },
+        };
+        if let Some(exp) = claims.get("exp") {
+            match exp.as_f64() {
+                Some(e) if e > now as f64 => {}
+                Some(_) => return Err(AuthError::Expired),
+                None => {
+                    return Err(AuthError::Invalid(
+                        jsonwebtoken::errors::ErrorKind::InvalidClaimFormat("exp".into()).into(),
+                    ))
+                }
+            }
+        }
+        Ok(claims)
+    }
+
+    /// The session metadata of `claims`: the `keys` (`SocketMetaData`) whose values are
+    /// non-empty strings, in `keys` order.
+    pub fn metadata(claims: &Claims, keys: &[String]) -> Vec<(String, String)> {
+        keys.iter()
+            .filter_map(|k| match claims.get(k) {
+                Some(Value::String(v)) if !v.is_empty() => Some((k.clone(), v.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// `GenToken`: an HS256 JWT for `uid` with `exp = now + AccessExpire`, `iat = now`,
+    /// `user-id = uid` and the `payload` claims except [`RESERVED`] ones.
+    ///
+    /// # Errors
+    /// [`AuthError::NoUid`]; [`AuthError::Missing`] when no `AccessSecret` is configured.
+    pub fn issue<'a>(
+        &self,
+        uid: &str,
+        payload: impl IntoIterator<Item = (&'a str, &'a str)>,
+        now: i64,
+    ) -> Result<Token, AuthError> {
+        if uid.is_empty() {
+            return Err(AuthError::NoUid);
+        }
+        let Some((key, _)) = &self.current else { return Err(AuthError::Missing) };
+        let mut claims = Claims::new();
+        for (k, v) in payload {
+            if !RESERVED.contains(&k) {
+                claims.insert(k.to_owned(), Value::String(v.to_owned()));
+            }
+        }
+        let exp = now + self.expire_secs;
+        claims.insert("exp".into(), exp.into());
+        claims.insert("iat".into(), now.into());
+        claims.insert("user-id".into(), Value::String(uid.to_owned()));
+        let access_token =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, key).map_err(AuthError::Invalid)?;
+        Ok(Token { access_token, access_expire: exp, refresh_after: now + self.expire_secs / 2 })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_700_000_000;
+
+    #[test]
+    fn rotation_prefix_expiry_and_pinned_algorithm() {
+        let old = JwtAuth::new("old", "", 60);
+        let t_old = old.issue("u", [], NOW).unwrap().access_token;
+        let rotated = JwtAuth::new("new", "old", 60);
+        assert_eq!(rotated.verify(&t_old, NOW).unwrap()["user-id"], "u", "the previous secret still verifies");
+        let t_new = rotated.issue("u", [], NOW).unwrap().access_token;
+        assert!(matches!(old.verify(&t_new, NOW), Err(AuthError::Invalid(_))), "a wrong secret is refused");
+        assert!(rotated.verify(&format!("Bearer {t_new}"), NOW).is_ok());
+        assert!(matches!(rotated.verify(&t_new, NOW + 60), Err(AuthError::Expired)), "exp is exclusive, no leeway");
+        assert!(matches!(rotated.verify("", NOW), Err(AuthError::Missing)));
+        assert!(matches!(rotated.verify("a.b.c", NOW), Err(AuthError::Invalid(_))));
+        // the same claims signed with HS512 and with `none` are refused
+        let claims: Claims = serde_json::from_str(r#"{"user-id":"u"}"#).unwrap();
+        let hs512 =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS512), &claims, &EncodingKey::from_secret(b"new")).unwrap();
+        assert!(matches!(rotated.verify(&hs512, NOW), Err(AuthError::Invalid(_))));
+        let none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.", b64(r#"{"user-id":"u"}"#));
+        assert!(matches!(rotated.verify(&none, NOW), Err(AuthError::Invalid(_))));
+        // a token without exp is accepted (go-zero checks exp only when present)
+        let no_exp =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(b"new")).unwrap();
+        assert!(rotated.verify(&no_exp, NOW).is_ok());
+    }
+
+    fn b64(s: &str) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+    }
+
+    #[test]
+    fn issued_claims_drop_reserved_keys() {
+        let a = JwtAuth::new("k", "", 31_536_000);
+        let t = a.issue("u9", [("exp", "1"), ("sub", "x"), ("user-id", "evil"), ("dept_code", "D")], NOW).unwrap();
+        let c = a.verify(&t.access_token, NOW).unwrap();
+        assert_eq!(c["user-id"], "u9");
+        assert_eq!(c["exp"], NOW + 31_536_000);
+        assert_eq!(c["iat"], NOW);
+        assert_eq!(c["dept_code"], "D");
+        assert!(c.get("sub").is_none());
+        assert!(matches!(a.issue("", [], NOW), Err(AuthError::NoUid)));
+        assert!(matches!(JwtAuth::new("", "", 1).issue("u", [], NOW), Err(AuthError::Missing)));
+        assert!(!JwtAuth::new("", "", 1).enabled());
+    }
+
+    #[test]
+    fn metadata_keeps_non_empty_strings_only() {
+        let c: Claims = serde_json::from_str(r#"{"uid":"7","deviceId":"","dept_id":12,"user_name":"张三"}"#).unwrap();
+        let keys: Vec<String> = ["uid", "deviceId", "dept_id", "user_name", "absent"].map(String::from).to_vec();
+        assert_eq!(JwtAuth::metadata(&c, &keys), [("uid".into(), "7".into()), ("user_name".into(), "张三".into())]);
+    }
+}
