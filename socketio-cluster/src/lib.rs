@@ -8,11 +8,13 @@
 //! |---|---|
 //! | [`route`] | the cluster index (which gateway holds which sessions, rooms and metadata values, kept current by the gateways' [`route::Update`]s) and the fan-out plan of a push ([`route::Index::plan`]) |
 //! | [`fanout`] | one push's per-node results against a deadline (default 250 ms): delivered counts, failures, time-outs |
+//! | [`events`] | the reserved events as data: requests parsed and validated (400 with upstream's messages), `SocketResp`, `SocketDown`, `__stat_down__` as the JSON strings upstream sends, rooms paging |
 //! | [`auth`] | tokens: the handshake check (HS256 pinned, `AccessSecret` then `PrevAccessSecret`, `Bearer ` prefix, `exp`), claims → session metadata (`SocketMetaData`), `GenToken` / `VerifyToken` |
 //!
-//! Still to come (issue #15): the gateway layer on socketioxide (the handshake hook, the reserved
-//! events, replies, `__stat_down__`, the streamevent hooks), the gRPC cluster transport and node
-//! registry (static endpoints, etcd), and the `socketgtw` / `socketpush` services.
+//! Still to come (issue #15): the gateway layer on socketioxide (the handshake hook, dispatching
+//! the reserved events, ack or `__down__` replies, the 60 s `__stat_down__`, the streamevent
+//! hooks), the gRPC cluster transport and node registry (static endpoints, etcd), and the
+//! `socketgtw` / `socketpush` services.
 //!
 //! ## Example
 //! ```
@@ -31,5 +33,6 @@
 //! ```
 
 pub mod auth;
+pub mod events;
 pub mod fanout;
 pub mod route;
