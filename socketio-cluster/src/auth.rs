@@ -31,6 +31,9 @@ pub enum AuthError {
     /// No token where one is required.
     #[error("token missing")]
     Missing,
+    /// No `AccessSecret` is configured: tokens can be neither issued nor verified.
+    #[error("no AccessSecret configured")]
+    NoSecret,
     /// `GenToken` without a uid.
     #[error("uid is required")]
     NoUid,
@@ -102,14 +105,14 @@ impl JwtAuth {
     /// The claims of `token` (an optional `Bearer ` prefix is stripped) at unix time `now`.
     ///
     /// # Errors
-    /// [`AuthError::Missing`] for an empty token, [`AuthError::Expired`], [`AuthError::Invalid`]
-    /// when neither secret verifies it as HS256.
+    /// [`AuthError::Missing`] for an empty token, [`AuthError::NoSecret`] when checking is off,
+    /// [`AuthError::Expired`], [`AuthError::Invalid`] when neither secret verifies it as HS256.
     pub fn verify(&self, token: &str, now: i64) -> Result<Claims, AuthError> {
         let token = token.strip_prefix("Bearer ").unwrap_or(token).trim();
         if token.is_empty() {
             return Err(AuthError::Missing);
         }
-        let Some((_, current)) = &self.current else { return Err(AuthError::Missing) };
+        let Some((_, current)) = &self.current else { return Err(AuthError::NoSecret) };
         let v = JwtAuth::validation();
         let claims = match jsonwebtoken::decode::<Claims>(token, current, &v) {
             Ok(d) => d.claims,
@@ -149,7 +152,7 @@ impl JwtAuth {
     /// `user-id = uid` and the `payload` claims except [`RESERVED`] ones.
     ///
     /// # Errors
-    /// [`AuthError::NoUid`]; [`AuthError::Missing`] when no `AccessSecret` is configured.
+    /// [`AuthError::NoUid`]; [`AuthError::NoSecret`].
     pub fn issue<'a>(
         &self,
         uid: &str,
@@ -159,7 +162,7 @@ impl JwtAuth {
         if uid.is_empty() {
             return Err(AuthError::NoUid);
         }
-        let Some((key, _)) = &self.current else { return Err(AuthError::Missing) };
+        let Some((key, _)) = &self.current else { return Err(AuthError::NoSecret) };
         let mut claims = Claims::new();
         for (k, v) in payload {
             if !RESERVED.contains(&k) {
@@ -223,7 +226,8 @@ mod tests {
         assert_eq!(c["dept_code"], "D");
         assert!(c.get("sub").is_none());
         assert!(matches!(a.issue("", [], NOW), Err(AuthError::NoUid)));
-        assert!(matches!(JwtAuth::new("", "", 1).issue("u", [], NOW), Err(AuthError::Missing)));
+        assert!(matches!(JwtAuth::new("", "", 1).issue("u", [], NOW), Err(AuthError::NoSecret)));
+        assert!(matches!(JwtAuth::new("", "", 1).verify("t", NOW), Err(AuthError::NoSecret)));
         assert!(!JwtAuth::new("", "", 1).enabled());
     }
 

@@ -15,6 +15,7 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// Join a room.
 pub const JOIN_ROOM_UP: &str = "__join_room_up__";
@@ -154,11 +155,12 @@ pub fn embed(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
 }
 
-fn object(data: &Value) -> Option<Map<String, Value>> {
+/// The request object: borrowed when the client sent an object, parsed when it sent its text.
+fn object(data: &Value) -> Option<Cow<'_, Map<String, Value>>> {
     match data {
-        Value::Object(m) => Some(m.clone()),
+        Value::Object(m) => Some(Cow::Borrowed(m)),
         Value::String(s) => match serde_json::from_str(s) {
-            Ok(Value::Object(m)) => Some(m),
+            Ok(Value::Object(m)) => Some(Cow::Owned(m)),
             _ => None,
         },
         _ => None,
@@ -202,12 +204,12 @@ pub fn parse(event: &str, data: &Value) -> Result<Option<Request>, Resp> {
     let bad_type = || Resp::bad(&req_id, "参数解析失败");
     let room = text(&m, "room").map_err(|()| bad_type())?;
     let ev = text(&m, "event").map_err(|()| bad_type())?;
-    let payload = m.get("payload").cloned().unwrap_or(Value::Null);
+    let payload = m.get("payload").unwrap_or(&Value::Null);
     let missing = required.iter().any(|k| match *k {
         "reqId" => req_id.is_empty(),
         "room" => room.is_empty(),
         "event" => ev.is_empty(),
-        _ => payload.is_null() || payload == Value::String(String::new()),
+        _ => payload.is_null() || payload.as_str() == Some(""),
     });
     if missing {
         return Err(Resp::bad(&req_id, &format!("{}为必填项", required.join("|"))));
@@ -221,9 +223,9 @@ pub fn parse(event: &str, data: &Value) -> Result<Option<Request>, Resp> {
             let page_size = if size == 0 { PAGE_SIZE } else { size.min(MAX_PAGE_SIZE) };
             Request::RoomsPage { req_id, page, page_size }
         }
-        UP => Request::Up { req_id, raw: Value::Object(m).to_string() },
-        ROOM_BROADCAST_UP => Request::RoomBroadcast { req_id, room, event: ev, payload },
-        _ => Request::GlobalBroadcast { req_id, event: ev, payload },
+        UP => Request::Up { req_id, raw: serde_json::to_string(&*m).unwrap_or_default() },
+        ROOM_BROADCAST_UP => Request::RoomBroadcast { req_id, room, event: ev, payload: payload.clone() },
+        _ => Request::GlobalBroadcast { req_id, event: ev, payload: payload.clone() },
     }))
 }
 

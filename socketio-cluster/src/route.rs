@@ -170,6 +170,11 @@ fn dec<K: std::hash::Hash + Eq>(m: &mut HashMap<K, Counts>, k: &K, node: &NodeId
     }
 }
 
+/// The nodes in a count map (none for a missing entry).
+fn holders(c: Option<&Counts>) -> impl Iterator<Item = NodeId> + '_ {
+    c.into_iter().flat_map(|c| c.keys().cloned())
+}
+
 impl Index {
     /// Adds a node the registry discovered (unsynced until its first snapshot: it gets every
     /// push meanwhile). Known nodes stay as they are.
@@ -222,15 +227,17 @@ impl Index {
     }
 
     fn connect(&mut self, node: &NodeId, sid: String, meta: Vec<(String, String)>) {
-        let n = self.nodes.entry(node.clone()).or_default();
-        if let Some(old) = n.sessions.remove(&sid) {
+        let old = self.nodes.entry(node.clone()).or_default().sessions.remove(&sid);
+        if let Some(old) = old {
             self.drop_session(node, &sid, old);
         }
         for kv in &meta {
             inc(&mut self.meta, kv.clone(), node);
         }
         self.sessions.insert(sid.clone(), node.clone());
-        self.nodes.entry(node.clone()).or_default().sessions.insert(sid, Session { rooms: BTreeSet::new(), meta });
+        if let Some(n) = self.nodes.get_mut(node) {
+            n.sessions.insert(sid, Session { rooms: BTreeSet::new(), meta });
+        }
     }
 
     /// Applies a node's report. Reports about sessions the index does not know (a join before
@@ -286,17 +293,12 @@ impl Index {
     pub fn plan(&self, t: &Target) -> Plan {
         let mut nodes: BTreeSet<NodeId> =
             self.nodes.iter().filter(|(_, n)| !n.synced).map(|(id, _)| id.clone()).collect();
-        let holders = |c: Option<&Counts>| c.into_iter().flat_map(|c| c.keys().cloned()).collect::<Vec<_>>();
         match t {
             Target::Global => nodes.extend(self.nodes.keys().cloned()),
             Target::Room(r) => nodes.extend(holders(self.rooms.get(r))),
             Target::Sessions(sids) => nodes.extend(sids.iter().filter_map(|s| self.sessions.get(s).cloned())),
             Target::Meta { key, value } => nodes.extend(holders(self.meta.get(&(key.clone(), value.clone())))),
-            Target::MetaAny(kvs) => {
-                for kv in kvs {
-                    nodes.extend(holders(self.meta.get(kv)));
-                }
-            }
+            Target::MetaAny(kvs) => nodes.extend(kvs.iter().flat_map(|kv| holders(self.meta.get(kv)))),
         }
         Plan { nodes }
     }

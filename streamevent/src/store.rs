@@ -118,7 +118,7 @@ impl Db {
     /// [`Error::Migrate`].
     pub async fn migrate(&self) -> Result<()> {
         match self {
-            // versions 1–99999 are this crate's (zero_sql::Migrations); other owners' rows in a
+            // versions 1–99999 are this crate's (see the zero_sql docs); other owners' rows in a
             // shared database are left alone
             Db::Sqlite(p) => zero_sql::shared(sqlx::migrate!("migrations/sqlite")).run(p).await?,
             Db::Postgres(p) => zero_sql::shared(sqlx::migrate!("migrations/postgres")).run(p).await?,

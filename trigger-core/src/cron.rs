@@ -588,10 +588,7 @@ impl SqliteCron {
         let max = if url.contains(":memory:") { 1 } else { 4 };
         let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(max).connect_with(opts).await?;
         // this crate owns trigger_cron (versions 120001..)
-        zero_sql::shared(sqlx::migrate!("migrations/sqlite-cron"))
-            .run(&pool)
-            .await
-            .map_err(crate::store::sqlite::migrate_error)?;
+        zero_sql::shared(sqlx::migrate!("migrations/sqlite-cron")).run(&pool).await?;
         Ok(SqliteCron { pool })
     }
 

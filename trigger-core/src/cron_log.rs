@@ -66,8 +66,7 @@ impl CronExecLog {
             .bind(message)
             .bind(error)
             .execute(self.db.pool())
-            .await
-            .map_err(|e| Error::Store(e.to_string()))?;
+            .await?;
         Ok(())
     }
 

@@ -72,6 +72,20 @@ impl Error {
     }
 }
 
+#[cfg(feature = "sqlite")]
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Error {
+        Error::Store(e.to_string())
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl From<sqlx::migrate::MigrateError> for Error {
+    fn from(e: sqlx::migrate::MigrateError) -> Error {
+        Error::Store(format!("migration: {e}"))
+    }
+}
+
 #[cfg(feature = "redis")]
 impl From<redis::RedisError> for Error {
     fn from(e: redis::RedisError) -> Error {

@@ -24,7 +24,7 @@
 //!
 //! ## Tables
 //! This crate owns, creates and migrates its tables with sqlx migrations (`migrations/`,
-//! versions 100001–199999, see [`zero_sql::Migrations`]): `plan`, `plan_batch`,
+//! versions 100001–199999, see [`zero_sql`]): `plan`, `plan_batch`,
 //! `plan_exec_item`, `plan_exec_log`, `cron_exec_log` and `holiday_source` on SQLite,
 //! PostgreSQL or MySQL ([`plan::store::open`]); `trigger_task`, `trigger_queue`,
 //! `trigger_stats` ([`store::SqliteStore`]) and `trigger_cron` (`cron::SqliteCron`) on SQLite.

@@ -63,7 +63,8 @@ pub struct Calculated {
 const FREQS: [&str; 6] = ["YEARLY", "MONTHLY", "WEEKLY", "DAILY", "HOURLY", "MINUTELY"];
 const DAYS: [&str; 7] = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"];
 
-fn shanghai() -> chrono::FixedOffset {
+/// Asia/Shanghai (UTC+8, no daylight saving): the zone of every upstream datetime text.
+pub fn shanghai() -> chrono::FixedOffset {
     chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset")
 }
 

@@ -5,10 +5,11 @@
 //!   session settings every store wants (SQLite WAL and busy timeout, MySQL `READ COMMITTED`);
 //! - [`Kind::sql`]: statements are written once with `?` placeholders and rewritten to `$1`, `$2`…
 //!   for PostgreSQL;
-//! - [`Db::migrate`], [`Db::migrate_each`] and [`shared`]: each table has one owner crate that
-//!   creates and migrates it with sqlx migrations (one directory of portable SQL, or one per
-//!   backend), and several owners can share one database: each numbers its migrations in a range
-//!   of its own (see [`Migrations`]) and ignores the others' rows in `_sqlx_migrations`;
+//! - [`Db::migrate`] and [`shared`]: each table has one owner crate that creates and migrates it
+//!   with sqlx migrations, and several owners can share one database: each numbers its
+//!   migrations in a range of its own and ignores the others' rows in `_sqlx_migrations`
+//!   (streamevent 1–99999, trigger-core 100001–199999, the bridgemodbus service
+//!   200001–299999); a version two owners use is refused with `VersionMismatch`, not skipped;
 //! - small row helpers ([`text`], [`like_pattern`], [`is_unique_violation`]).
 //!
 //! Stores that need a backend's own API (streamevent's PostgreSQL `COPY`) keep typed pools and
@@ -162,31 +163,6 @@ pub fn resolve(url: &str) -> Result<(Kind, String), sqlx::Error> {
     }
 }
 
-/// One owner crate's migrations when they differ by backend, one directory each (owners whose SQL
-/// is the same on all three use [`Db::migrate`] with one directory):
-///
-/// ```ignore
-/// zero_sql::Migrations {
-///     sqlite: sqlx::migrate!("migrations/sqlite"),
-///     postgres: sqlx::migrate!("migrations/postgres"),
-///     mysql: sqlx::migrate!("migrations/mysql"),
-/// }
-/// ```
-///
-/// Owners share `_sqlx_migrations` when they share a database, so each numbers its files in a
-/// range of its own (the file name's leading number is the version): streamevent 1–99999,
-/// trigger-core 100001–199999, the bridgemodbus service 200001–299999. A version used by two
-/// owners is refused with [`MigrateError::VersionMismatch`] rather than skipped.
-#[derive(Debug)]
-pub struct Migrations {
-    /// For SQLite.
-    pub sqlite: Migrator,
-    /// For PostgreSQL.
-    pub postgres: Migrator,
-    /// For MySQL and MariaDB.
-    pub mysql: Migrator,
-}
-
 /// `m` set to leave other owners' migrations in the same database alone (sqlx refuses a
 /// database holding versions it does not know by default).
 pub fn shared(mut m: Migrator) -> Migrator {
@@ -259,8 +235,9 @@ impl Db {
     }
 
     /// Applies one owner's migrations, written in the SQL all three backends share
-    /// (`sqlx::migrate!("migrations")`); rows of other owners in `_sqlx_migrations` are left alone
-    /// (versions: see [`Migrations`]). Safe to run from several processes at once (sqlx takes the
+    /// (`sqlx::migrate!("./migrations")`); rows of other owners in `_sqlx_migrations` are left
+    /// alone (versions: see the crate docs). An owner whose SQL differs by backend keeps a typed
+    /// pool per backend and runs its own directories through [`shared`]. Safe to run from several processes at once (sqlx takes the
     /// database's advisory lock on PostgreSQL and MySQL).
     ///
     /// # Errors
@@ -268,19 +245,6 @@ impl Db {
     /// owner applied the same version).
     pub async fn migrate(&self, m: Migrator) -> Result<(), MigrateError> {
         shared(m).run(&self.pool).await
-    }
-
-    /// [`Db::migrate`] with the directory of this pool's backend.
-    ///
-    /// # Errors
-    /// As [`Db::migrate`].
-    pub async fn migrate_each(&self, m: Migrations) -> Result<(), MigrateError> {
-        self.migrate(match self.kind {
-            Kind::Sqlite => m.sqlite,
-            Kind::Postgres => m.postgres,
-            Kind::Mysql => m.mysql,
-        })
-        .await
     }
 
     /// The versions applied to this database by every owner, in order.

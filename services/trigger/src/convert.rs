@@ -22,11 +22,6 @@ pub(crate) fn invalid(what: String) -> Status {
     ErrCode::InvalidParam.status(what)
 }
 
-/// Asia/Shanghai (no daylight saving).
-pub(crate) fn shanghai() -> chrono::FixedOffset {
-    chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset")
-}
-
 /// A datetime text (`yyyy-MM-dd HH:mm:ss`, Shanghai) of ms since the epoch.
 pub use trigger_core::rule::format_time as datetime;
 

@@ -60,8 +60,7 @@ impl Sequences {
 
 /// Formats one id.
 pub fn format_id(prefix: &str, now: Millis, seq: u64) -> String {
-    let t = chrono::DateTime::from_timestamp_millis(now)
-        .unwrap_or_default()
-        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset"));
+    let t =
+        chrono::DateTime::from_timestamp_millis(now).unwrap_or_default().with_timezone(&trigger_core::rule::shanghai());
     format!("{prefix}{}{seq:04}", t.format("%Y%m%d%H%M%S"))
 }

@@ -26,7 +26,7 @@ pub(crate) fn due(trigger_time: &str, process_in: u64, now: Millis) -> Result<Mi
     let t = chrono::NaiveDateTime::parse_from_str(trigger_time, "%Y-%m-%d %H:%M:%S")
         .map_err(|e| invalid(format!("trigger_time {trigger_time:?} is not yyyy-MM-dd HH:mm:ss: {e}")))?;
     let at = t
-        .and_local_timezone(crate::convert::shanghai())
+        .and_local_timezone(trigger_core::rule::shanghai())
         .single()
         .ok_or_else(|| invalid(format!("trigger_time {trigger_time:?}")))?
         .timestamp_millis();

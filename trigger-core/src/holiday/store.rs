@@ -17,10 +17,6 @@ pub struct HolidayStore {
     calendar: Arc<RwLock<Arc<Calendar>>>,
 }
 
-fn store(e: sqlx::Error) -> Error {
-    Error::Store(e.to_string())
-}
-
 impl HolidayStore {
     /// Loads the calendar from `db`, which [`crate::plan::store::open`] migrated.
     ///
@@ -67,16 +63,16 @@ impl HolidayStore {
         if let Some(y) = year {
             q = q.bind(format!("{y:04}-%"));
         }
-        let rows = q.fetch_all(self.db.pool()).await.map_err(store)?;
+        let rows = q.fetch_all(self.db.pool()).await?;
         rows.iter()
             .map(|r| {
                 Ok(Source {
-                    date: zero_sql::text(r, "date").map_err(store)?,
-                    name: zero_sql::text(r, "name").map_err(store)?,
-                    r#type: zero_sql::text(r, "type").map_err(store)?,
-                    note: zero_sql::text(r, "note").map_err(store)?,
-                    is_festival_day: r.try_get::<i64, _>("is_festival_day").map_err(store)? != 0,
-                    enabled: r.try_get::<i64, _>("enabled").map_err(store)? != 0,
+                    date: zero_sql::text(r, "date")?,
+                    name: zero_sql::text(r, "name")?,
+                    r#type: zero_sql::text(r, "type")?,
+                    note: zero_sql::text(r, "note")?,
+                    is_festival_day: r.try_get::<i64, _>("is_festival_day")? != 0,
+                    enabled: r.try_get::<i64, _>("enabled")? != 0,
                 })
             })
             .collect()
@@ -99,12 +95,8 @@ impl HolidayStore {
         if !(1..=128).contains(&s.note.chars().count()) {
             return Err(Error::InvalidArgument("note: 1 to 128 characters".into()));
         }
-        let mut tx = self.db.pool().begin().await.map_err(store)?;
-        sqlx::query(&self.db.sql("DELETE FROM holiday_source WHERE date = ?"))
-            .bind(&s.date)
-            .execute(&mut *tx)
-            .await
-            .map_err(store)?;
+        let mut tx = self.db.pool().begin().await?;
+        sqlx::query(&self.db.sql("DELETE FROM holiday_source WHERE date = ?")).bind(&s.date).execute(&mut *tx).await?;
         sqlx::query(&self.db.sql(
             "INSERT INTO holiday_source (date, name, type, note, is_festival_day, enabled, update_time) \
              VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -117,9 +109,8 @@ impl HolidayStore {
         .bind(i64::from(s.enabled))
         .bind(now)
         .execute(&mut *tx)
-        .await
-        .map_err(store)?;
-        tx.commit().await.map_err(store)?;
+        .await?;
+        tx.commit().await?;
         self.reload().await
     }
 
@@ -135,8 +126,7 @@ impl HolidayStore {
             .bind(now)
             .bind(day)
             .execute(self.db.pool())
-            .await
-            .map_err(store)?
+            .await?
             .rows_affected();
         if n == 0 {
             return Err(Error::NotFound(format!("holiday source {day}")));

@@ -454,11 +454,7 @@ pub fn build(new: &NewPlan, now: Millis) -> Result<Built> {
         ..Plan::default()
     };
     let stamp = chrono::DateTime::from_timestamp_millis(now)
-        .map(|t| {
-            t.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("offset"))
-                .format("%Y%m%d%H%M%S")
-                .to_string()
-        })
+        .map(|t| t.with_timezone(&crate::rule::shanghai()).format("%Y%m%d%H%M%S").to_string())
         .unwrap_or_default();
     let mut batches = Vec::with_capacity(times.len());
     for t in times {

@@ -480,7 +480,7 @@ pub struct PlanStore {
 /// [`Error::Store`] when the database cannot be reached or a migration fails.
 pub async fn open(url: &str) -> Result<Db> {
     let db = Db::connect(url).await?;
-    db.migrate(sqlx::migrate!("migrations/plan")).await.map_err(crate::store::sqlite::migrate_error)?;
+    db.migrate(sqlx::migrate!("migrations/plan")).await?;
     Ok(db)
 }
 
@@ -511,22 +511,18 @@ impl PlanStore {
         &self.db
     }
 
-    fn q<'a>(&self, sql: &'a str) -> std::borrow::Cow<'a, str> {
-        self.db.sql(sql)
-    }
-
     async fn exec(&self, ex: &mut sqlx::AnyConnection, sql: &str, vals: &[V]) -> Result<u64> {
-        let sql = self.q(sql);
+        let sql = self.db.sql(sql);
         Ok(bind_all(sqlx::query(&sql), vals).execute(ex).await?.rows_affected())
     }
 
     async fn rows(&self, sql: &str, vals: &[V]) -> Result<Vec<AnyRow>> {
-        let sql = self.q(sql);
+        let sql = self.db.sql(sql);
         Ok(bind_all(sqlx::query(&sql), vals).fetch_all(self.db.pool()).await?)
     }
 
     async fn rows_in(&self, ex: &mut sqlx::AnyConnection, sql: &str, vals: &[V]) -> Result<Vec<AnyRow>> {
-        let sql = self.q(sql);
+        let sql = self.db.sql(sql);
         Ok(bind_all(sqlx::query(&sql), vals).fetch_all(ex).await?)
     }
 

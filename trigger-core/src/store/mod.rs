@@ -17,7 +17,7 @@ use std::pin::Pin;
 mod memory;
 pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
-pub(crate) mod sqlite;
+mod sqlite;
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::SqliteStore;
 #[cfg(feature = "redis")]

@@ -15,16 +15,6 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 
-impl From<sqlx::Error> for Error {
-    fn from(e: sqlx::Error) -> Error {
-        Error::Store(e.to_string())
-    }
-}
-
-pub(crate) fn migrate_error(e: sqlx::migrate::MigrateError) -> Error {
-    Error::Store(format!("migration: {e}"))
-}
-
 /// The [`Core`] in memory, every change written through to SQLite before the call returns,
 /// and everything read back at start. One process per database file. Tasks that were running
 /// when the process died run again (at-least-once); the processed and failed counters are kept
@@ -51,7 +41,7 @@ impl SqliteStore {
             .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
         let pool = SqlitePoolOptions::new().max_connections(1).connect_with(opts).await?;
         // this crate owns trigger_task, trigger_queue and trigger_stats (versions 110001..)
-        zero_sql::shared(sqlx::migrate!("migrations/sqlite-store")).run(&pool).await.map_err(migrate_error)?;
+        zero_sql::shared(sqlx::migrate!("migrations/sqlite-store")).run(&pool).await?;
         let mut core = Core::new(cfg);
         let rows: Vec<(String, Vec<u8>)> =
             sqlx::query_as("SELECT info, payload FROM trigger_task").fetch_all(&pool).await?;
