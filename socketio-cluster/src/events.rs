@@ -279,13 +279,21 @@ impl<'a> Down<'a> {
     /// # Errors
     /// [`DownError`] for an empty or reserved event name.
     pub fn new(event: &'a str, payload: &str, req_id: &'a str) -> Result<Down<'a>, DownError> {
+        Down::with_value(event, (!payload.is_empty()).then(|| embed(payload)), req_id)
+    }
+
+    /// A push of `event` with a payload a client sent (`__room_broadcast_up__`).
+    ///
+    /// # Errors
+    /// [`DownError`] for an empty or reserved event name.
+    pub fn with_value(event: &'a str, payload: Option<Value>, req_id: &'a str) -> Result<Down<'a>, DownError> {
         if event.is_empty() {
             return Err(DownError::NoEvent);
         }
         if event == DOWN {
             return Err(DownError::Reserved(event.to_owned()));
         }
-        Ok(Down { event, payload: (!payload.is_empty()).then(|| embed(payload)), req_id })
+        Ok(Down { event, payload, req_id })
     }
 
     /// As sent: a JSON string.

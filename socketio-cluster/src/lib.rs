@@ -1,7 +1,8 @@
 //! # socketio-cluster
 //!
-//! A clustered Socket.IO gateway without a broker (spec §7, issue #15). This first part is the
-//! cluster's routing core, sans-IO and tested on its own:
+//! A clustered Socket.IO gateway without a broker (spec §7, issue #15): the routing core
+//! (sans-IO, tested on its own), the reserved events and tokens as data, and the gateway on
+//! socketioxide.
 //!
 //! ## Layout
 //! | module | holds |
@@ -9,12 +10,11 @@
 //! | [`route`] | the cluster index (which gateway holds which sessions, rooms and metadata values, kept current by the gateways' [`route::Update`]s) and the fan-out plan of a push ([`route::Index::plan`]) |
 //! | [`fanout`] | one push's per-node results against a deadline (default 250 ms): delivered counts, failures, time-outs |
 //! | [`events`] | the reserved events as data: requests parsed and validated (400 with upstream's messages), `SocketResp`, `SocketDown`, `__stat_down__` as the JSON strings upstream sends, rooms paging |
+//! | [`gateway`] | the gateway on socketioxide: handshake check, session metadata, the reserved events answered by ack or `__down__`, `__stat_down__`, the platform [`gateway::Hooks`] (`__connection__` rooms, `__join_room_up__` pre-hook, `__up__`, `__disconnect__`), and this node's `SocketGtw` actions with delivered counts |
 //! | [`auth`] | tokens: the handshake check (HS256 pinned, `AccessSecret` then `PrevAccessSecret`, `Bearer ` prefix, `exp`), claims → session metadata (`SocketMetaData`), `GenToken` / `VerifyToken` |
 //!
-//! Still to come (issue #15): the gateway layer on socketioxide (the handshake hook, dispatching
-//! the reserved events, ack or `__down__` replies, the 60 s `__stat_down__`, the streamevent
-//! hooks), the gRPC cluster transport and node registry (static endpoints, etcd), and the
-//! `socketgtw` / `socketpush` services.
+//! Still to come (issue #15): the gRPC cluster transport and node registry (static endpoints,
+//! etcd), and the `socketgtw` / `socketpush` services.
 //!
 //! ## Example
 //! ```
@@ -35,4 +35,5 @@
 pub mod auth;
 pub mod events;
 pub mod fanout;
+pub mod gateway;
 pub mod route;

@@ -1,0 +1,161 @@
+//! The gateway against the real npm `socket.io-client` 4.8 (`tests/js/client.mjs`, installed by
+//! `scripts/test`), over WebSocket and over HTTP long-polling: handshake tokens (current,
+//! rotated, wrong, expired, missing), every reserved event with and without an ack, 400s and
+//! 500s, the platform hooks, `__stat_down__`, and a room push from the node API.
+
+use serde_json::{json, Value};
+use socketio_cluster::auth::JwtAuth;
+use socketio_cluster::gateway::{Gateway, GatewayConfig, HookError, HookFuture, Hooks, UpMessage};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// The platform side of the test: rooms on connect, a refused room, an echoing `__up__`.
+#[derive(Clone, Default)]
+struct Platform {
+    seen: Arc<Mutex<Vec<UpMessage>>>,
+}
+
+impl Hooks for Platform {
+    fn up(&self, m: UpMessage) -> HookFuture<'_> {
+        self.seen.lock().unwrap().push(m.clone());
+        Box::pin(async move {
+            let p: Value = serde_json::from_str(&m.payload).unwrap();
+            match m.event {
+                "__connection__" => Ok(r#"["auto-room"]"#.to_owned()),
+                "__join_room_up__" if p["room"] == "forbidden" => {
+                    Err(HookError::Failed("no access to forbidden".into()))
+                }
+                "__up__" => Ok(json!({ "echo": p["payload"], "sid": m.sid }).to_string()),
+                _ => Ok(String::new()),
+            }
+        })
+    }
+}
+
+async fn serve(cfg: GatewayConfig, hooks: Platform) -> (String, Gateway) {
+    let (layer, gw) = Gateway::layer(cfg, hooks);
+    let app = axum::Router::new().layer(layer);
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    (url, gw)
+}
+
+fn config() -> GatewayConfig {
+    GatewayConfig {
+        auth: JwtAuth::new("current-secret", "previous-secret", 3600),
+        stat_interval: Duration::from_millis(300),
+        meta_keys: vec!["uid".into(), "dept_code".into()],
+        ..GatewayConfig::default()
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// Runs the client; on its "ready" line pushes `news` to room r1 through the node API.
+async fn client(url: &str, token: &str, transport: &str, gw: &Gateway) -> Vec<Value> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js/client.mjs");
+    let mut child = tokio::process::Command::new("node")
+        .args([script, url, token, transport])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut out = vec![];
+    let read = async {
+        while let Some(l) = lines.next_line().await.unwrap() {
+            let v: Value = serde_json::from_str(&l).unwrap_or_else(|e| panic!("{l}: {e}"));
+            if v["step"] == "ready" {
+                // wait for one stat report first, so the test sees both
+                while !out.iter().any(|v: &Value| v["step"] == "stat") {
+                    let l = lines.next_line().await.unwrap().expect("a __stat_down__ before the end");
+                    out.push(serde_json::from_str(&l).unwrap());
+                }
+                let n = gw.broadcast_room("r1", "news", r#"{"v":1}"#, "b1").await.unwrap();
+                assert_eq!(n, 1, "one member in r1 on this node");
+            }
+            out.push(v);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), read).await.expect("the client finished in time");
+    out
+}
+
+fn step<'a>(out: &'a [Value], name: &str) -> &'a Value {
+    out.iter().find(|v| v["step"] == name).unwrap_or_else(|| panic!("no {name} in {out:#?}"))
+}
+
+async fn session(transport: &str) {
+    let platform = Platform::default();
+    let (url, gw) = serve(config(), platform.clone()).await;
+    let token = JwtAuth::new("current-secret", "", 3600).issue("u1", [("dept_code", "D7")], now()).unwrap();
+    let out = client(&url, &format!("Bearer {}", token.access_token), transport, &gw).await;
+
+    assert_eq!(step(&out, "connected")["transport"], transport);
+    assert_eq!(step(&out, "join_ack")["res"], json!({"code": 200, "msg": "处理成功", "reqId": "j1"}));
+    assert_eq!(
+        step(&out, "join_down")["res"],
+        json!({"code": 200, "msg": "处理成功", "reqId": "j2"}),
+        "no ack: __down__"
+    );
+    assert_eq!(step(&out, "join_refused")["res"], json!({"code": 500, "msg": "no access to forbidden", "reqId": "j3"}));
+    assert_eq!(step(&out, "join_invalid")["res"], json!({"code": 400, "msg": "reqId|room为必填项", "reqId": "j4"}));
+    assert_eq!(step(&out, "not_json")["res"], json!({"code": 400, "msg": "数据格式错误"}));
+    assert_eq!(step(&out, "leave")["res"]["code"], 200);
+    // auto-room (from __connection__) and r1; r2 was left, forbidden refused, own room hidden
+    let rooms = &step(&out, "rooms")["res"]["payload"];
+    assert_eq!(rooms, &json!({"total": 2, "page": 1, "pageSize": 2, "totalPages": 1, "rooms": ["auto-room", "r1"]}));
+    let up = &step(&out, "up")["res"];
+    assert_eq!(up["code"], 200);
+    assert_eq!(up["payload"]["echo"], json!({"q": 1}), "the hook's JSON answer embedded raw");
+    let stat = &step(&out, "stat")["stat"];
+    assert_eq!(stat["rooms"], json!(["auto-room", "r1"]));
+    assert_eq!(stat["metadata"], json!({"dept_code": "D7"}), "the SocketMetaData claims the token has");
+    assert_eq!(step(&out, "news")["down"], json!({"event": "news", "payload": {"v": 1}, "reqId": "b1"}));
+
+    // the hooks saw the session's metadata and token
+    let seen = platform.seen.lock().unwrap().clone();
+    let conn = seen.iter().find(|m| m.event == "__connection__").expect("__connection__ hook");
+    assert_eq!(serde_json::from_str::<Value>(&conn.payload).unwrap(), json!({"metadata": {"dept_code": "D7"}}));
+    assert_eq!(conn.token, token.access_token, "the token without its Bearer prefix");
+    let up = seen.iter().find(|m| m.event == "__up__").unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&up.payload).unwrap(), json!({"reqId": "u1", "payload": {"q": 1}}));
+    // the session is gone once the client left, and __disconnect__ was reported
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while gw.sessions() > 0 || !platform.seen.lock().unwrap().iter().any(|m| m.event == "__disconnect__") {
+        assert!(tokio::time::Instant::now() < deadline, "session not cleaned up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_session() {
+    session("websocket").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_polling_session() {
+    session("polling").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_tokens() {
+    let (url, gw) = serve(config(), Platform::default()).await;
+    let rotated = JwtAuth::new("previous-secret", "", 3600).issue("u2", [], now()).unwrap().access_token;
+    let out = client(&url, &rotated, "websocket", &gw).await;
+    assert_eq!(step(&out, "connected")["transport"], "websocket", "a token of the previous secret: {out:?}");
+    let refused = |out: Vec<Value>| {
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0]["step"], "connect_error");
+    };
+    let wrong = JwtAuth::new("someone-else", "", 3600).issue("u3", [], now()).unwrap().access_token;
+    refused(client(&url, &wrong, "websocket", &gw).await);
+    let expired = JwtAuth::new("current-secret", "", 10).issue("u4", [], now() - 3600).unwrap().access_token;
+    refused(client(&url, &expired, "polling", &gw).await);
+    refused(client(&url, "-", "websocket", &gw).await);
+    assert_eq!(gw.sessions(), 0, "refused handshakes leave no session");
+}
