@@ -201,7 +201,9 @@ impl Gateway {
         let auth = &self.inner.cfg.auth;
         let meta = if auth.enabled() {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-            let claims = auth.verify(&token, i64::try_from(now).unwrap_or(i64::MAX))?;
+            let claims = auth.verify(&token, i64::try_from(now).unwrap_or(i64::MAX)).inspect_err(|_| {
+                metrics::counter!("socketgtw_handshakes_refused_total").increment(1);
+            })?;
             JwtAuth::metadata(&claims, &self.inner.cfg.meta_keys)
                 .into_iter()
                 .map(|(k, v)| (k, Value::String(v)))
@@ -210,7 +212,12 @@ impl Gateway {
             Map::new()
         };
         let token = token.strip_prefix("Bearer ").unwrap_or(&token).to_owned();
-        self.sessions_lock().insert(s.id, Session { meta, token, room_load_error: String::new() });
+        let n = {
+            let mut sessions = self.sessions_lock();
+            sessions.insert(s.id, Session { meta, token, room_load_error: String::new() });
+            sessions.len()
+        };
+        metrics::gauge!("socketgtw_sessions").set(n as f64);
         Ok(())
     }
 
@@ -247,6 +254,7 @@ impl Gateway {
                 let gw = gw.clone();
                 async move {
                     gw.inner.handled.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("socketgtw_events_total", "event" => event).increment(1);
                     let r = match events::parse(event, &v) {
                         Ok(Some(req)) => gw.handle(&s, req).await,
                         Ok(None) => return,
@@ -267,7 +275,12 @@ impl Gateway {
                         tracing::debug!(sid = %s.id, error = %e, "__disconnect__ hook");
                     }
                 }
-                gw.sessions_lock().remove(&s.id);
+                let n = {
+                    let mut sessions = gw.sessions_lock();
+                    sessions.remove(&s.id);
+                    sessions.len()
+                };
+                metrics::gauge!("socketgtw_sessions").set(n as f64);
             }
         });
         tokio::spawn(self.clone().stats(s));
@@ -341,6 +354,7 @@ impl Gateway {
         };
         let n = ops.clone().sockets().len() as u64;
         ops.emit(event, &down).await.map_err(|e| e.to_string())?;
+        metrics::counter!("socketgtw_pushed_total").increment(n);
         Ok(n)
     }
 

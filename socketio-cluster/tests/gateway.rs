@@ -1,4 +1,4 @@
-//! The gateway against the real npm `socket.io-client` 4.8 (`tests/js/client.mjs`, installed by
+//! The gateway against the real npm `socket.io-client` 4.8 (`testkit::socketio`, installed by
 //! `scripts/test`), over WebSocket and over HTTP long-polling: handshake tokens (current,
 //! rotated, wrong, expired, missing), every reserved event with and without an ack, 400s and
 //! 500s, the platform hooks, `__stat_down__`, and a room push from the node API.
@@ -8,7 +8,7 @@ use socketio_cluster::auth::JwtAuth;
 use socketio_cluster::gateway::{Gateway, GatewayConfig, HookError, HookFuture, Hooks, UpMessage};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use testkit::socketio::SioClient;
 
 /// The platform side of the test: rooms on connect, a refused room, an echoing `__up__`.
 #[derive(Clone, Default)]
@@ -55,33 +55,21 @@ fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
-/// Runs the client; on its "ready" line pushes `news` to room r1 through the node API.
+/// Runs the client; on its "ready" line (after a first `__stat_down__`) pushes `news` to room
+/// r1 through the node API.
 async fn client(url: &str, token: &str, transport: &str, gw: &Gateway) -> Vec<Value> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js/client.mjs");
-    let mut child = tokio::process::Command::new("node")
-        .args([script, url, token, transport])
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut out = vec![];
-    let read = async {
-        while let Some(l) = lines.next_line().await.unwrap() {
-            let v: Value = serde_json::from_str(&l).unwrap_or_else(|e| panic!("{l}: {e}"));
-            if v["step"] == "ready" {
-                // wait for one stat report first, so the test sees both
-                while !out.iter().any(|v: &Value| v["step"] == "stat") {
-                    let l = lines.next_line().await.unwrap().expect("a __stat_down__ before the end");
-                    out.push(serde_json::from_str(&l).unwrap());
-                }
-                let n = gw.broadcast_room("r1", "news", r#"{"v":1}"#, "b1").await.unwrap();
-                assert_eq!(n, 1, "one member in r1 on this node");
-            }
-            out.push(v);
+    let mut c = SioClient::spawn(url, Some(token), transport);
+    let mut out: Vec<Value> = vec![];
+    let mut ready = false;
+    while let Some(v) = c.next().await {
+        ready |= v["step"] == "ready";
+        out.push(v);
+        if ready && out.iter().any(|v| v["step"] == "stat") && !out.iter().any(|v| v["step"] == "pushed") {
+            let n = gw.broadcast_room("r1", "news", r#"{"v":1}"#, "b1").await.unwrap();
+            assert_eq!(n, 1, "one member in r1 on this node");
+            out.push(json!({"step": "pushed"}));
         }
-    };
-    tokio::time::timeout(Duration::from_secs(20), read).await.expect("the client finished in time");
+    }
     out
 }
 
@@ -125,11 +113,10 @@ async fn session(transport: &str) {
     let up = seen.iter().find(|m| m.event == "__up__").unwrap();
     assert_eq!(serde_json::from_str::<Value>(&up.payload).unwrap(), json!({"reqId": "u1", "payload": {"q": 1}}));
     // the session is gone once the client left, and __disconnect__ was reported
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while gw.sessions() > 0 || !platform.seen.lock().unwrap().iter().any(|m| m.event == "__disconnect__") {
-        assert!(tokio::time::Instant::now() < deadline, "session not cleaned up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    testkit::wait::until("the session cleaned up and __disconnect__ reported", Duration::from_secs(5), || async {
+        (gw.sessions() == 0 && platform.seen.lock().unwrap().iter().any(|m| m.event == "__disconnect__")).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@
 //! - [`wait`]: waiting for a condition with a deadline instead of a fixed sleep;
 //! - [`process`]: a guard that stops a peer process when the test ends, however it ends;
 //! - [`service`]: a service binary run from a configuration file (`print-config`, a run);
+//! - [`socketio`]: the real npm `socket.io-client` running a scripted session;
 //! - [`iec104`]: IEC 104 peers (a raw-socket master, the c104 station) and the interop JSON form;
 //! - [`kafka`]: a tansu broker, topics, and the acquisition side producing to it;
 //! - [`streamevent`]: throwaway `streamevent` databases on SQLite, PostgreSQL and MariaDB;
@@ -19,6 +20,7 @@ pub mod kafka;
 pub mod port;
 pub mod process;
 pub mod service;
+pub mod socketio;
 pub mod streamevent;
 pub mod wait;
 pub mod wire;

@@ -69,7 +69,8 @@ pub fn wait_listening(port: u16, within: Duration) {
 /// Asserts that `stderr` warns once about each of `keys` being accepted and not used.
 pub fn assert_ignored_with_warnings(stderr: &str, keys: &[&str]) {
     for key in keys {
-        let n = stderr.matches(&format!("{key}: accepted and not used")).count();
+        // " key:" so that `Name` does not also count `Http.Name`
+        let n = stderr.matches(&format!(" {key}: accepted and not used")).count();
         assert_eq!(n, 1, "one warning for {key}: {stderr}");
     }
 }

@@ -90,6 +90,22 @@ where
         .map_err(|e| crate::Error::Serve(e.to_string()))
 }
 
+/// A lazily connecting client of streamevent for the first of `endpoints` (`host:port` or a
+/// URI; `StreamEventConf.Endpoints`), `None` when there is none.
+///
+/// # Errors
+/// [`crate::Error::Config`] for an unusable endpoint.
+pub fn streamevent_client(
+    endpoints: &[String],
+) -> Result<Option<streamevent::pb::stream_event_client::StreamEventClient<tonic::transport::Channel>>, crate::Error> {
+    let Some(ep) = endpoints.first() else { return Ok(None) };
+    let channel = tonic::transport::Endpoint::from_shared(streamevent::pipeline::endpoint_uri(ep))
+        .map_err(|e| crate::Error::Config(format!("StreamEventConf.Endpoints {ep:?}: {e}")))?
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .connect_lazy();
+    Ok(Some(streamevent::pb::stream_event_client::StreamEventClient::new(channel)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,7 @@ impl Handler {
     /// # Errors
     /// An unusable endpoint URL.
     pub fn new(endpoints: &[String], timeout: Duration) -> Result<Handler, zero_svc::Error> {
-        Ok(Handler { client: crate::run::streamevent_client(endpoints)?, timeout })
+        Ok(Handler { client: zero_svc::grpc::streamevent_client(endpoints)?, timeout })
     }
 
     /// Handles one occurrence: the outcome, and the handler's message or the error.

@@ -24,7 +24,7 @@ impl StreamEventPlans {
     /// # Errors
     /// An unusable endpoint URL.
     pub fn new(endpoints: &[String]) -> Result<StreamEventPlans, zero_svc::Error> {
-        Ok(StreamEventPlans { client: crate::run::streamevent_client(endpoints)? })
+        Ok(StreamEventPlans { client: zero_svc::grpc::streamevent_client(endpoints)? })
     }
 }
 

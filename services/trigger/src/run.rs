@@ -9,22 +9,6 @@ use trigger_core::callback::Callbacks;
 use trigger_core::driver::{self, now, WorkerConfig};
 use trigger_core::store::{MemoryStore, RedisStore, SqliteStore, Store};
 
-/// A lazily connecting streamevent client for the first of `endpoints` (none: `None`).
-///
-/// # Errors
-/// An unusable endpoint URL.
-pub fn streamevent_client(
-    endpoints: &[String],
-) -> Result<Option<streamevent::pb::stream_event_client::StreamEventClient<tonic::transport::Channel>>, zero_svc::Error>
-{
-    let Some(ep) = endpoints.first() else { return Ok(None) };
-    let channel = tonic::transport::Endpoint::from_shared(streamevent::pipeline::endpoint_uri(ep))
-        .map_err(|e| zero_svc::Error::Config(format!("StreamEventConf.Endpoints {ep:?}: {e}")))?
-        .connect_timeout(Duration::from_secs(5))
-        .connect_lazy();
-    Ok(Some(streamevent::pb::stream_event_client::StreamEventClient::new(channel)))
-}
-
 /// Opens the configured store.
 ///
 /// # Errors

@@ -1,7 +1,7 @@
 // A real socket.io-client session against the gateway under test. Usage:
-//   node client.mjs <url> <token|-> <websocket|polling>
-// Prints one JSON object per line: what happened, in order. The Rust test reads them, and
-// writes "broadcast" lines back on stdin's behalf by acting on the server when it sees "ready".
+//   node socketio-client.mjs <url> <token|-> <websocket|polling>
+// Prints one JSON object per line: what happened, in order. The Rust test reads them
+// (testkit::socketio) and acts on the server (pushes `news`) once it sees "ready".
 import { io } from "socket.io-client";
 
 const [url, token, transport] = process.argv.slice(2);

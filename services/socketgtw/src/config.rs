@@ -1,0 +1,87 @@
+//! The configuration: the upstream `etc/socketgtw.yaml` keys (`ListenOn`, `Http`, `JwtAuth`,
+//! `SocketMetaData`, `StreamEventConf`, `EnableStreamEventNotify`) and ours, defaults in
+//! `etc/socketgtw.yaml`.
+
+use serde::{Deserialize, Serialize};
+use socketio_cluster::auth::JwtAuth;
+use socketio_cluster::gateway::GatewayConfig;
+use zero_svc::config::{GoDuration, StreamEventConf};
+
+/// The embedded default configuration.
+pub const DEFAULTS: &str = include_str!("../etc/socketgtw.yaml");
+
+/// Configuration (see `etc/socketgtw.yaml`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Config {
+    /// `ListenOn`, `Log`, `Prometheus`, `GracePeriod`.
+    #[serde(flatten)]
+    pub base: zero_svc::config::Base,
+    /// The Socket.IO endpoint.
+    pub http: Http,
+    /// Handshake tokens.
+    pub jwt_auth: JwtAuthConf,
+    /// Claims copied into session metadata.
+    pub socket_meta_data: Vec<String>,
+    /// streamevent's `UpSocketMessage`.
+    pub stream_event_conf: StreamEventConf,
+    /// Call the connection, disconnection and join hooks.
+    pub enable_stream_event_notify: bool,
+    /// Each session's `__stat_down__` period.
+    pub stat_interval: GoDuration,
+    /// The largest client message (bytes).
+    pub max_payload: u64,
+}
+
+/// `Http`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Http {
+    /// Listen host.
+    pub host: String,
+    /// Listen port.
+    pub port: u16,
+    /// Engine.IO path.
+    pub path: String,
+}
+
+/// `JwtAuth`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct JwtAuthConf {
+    /// HS256 secret; empty: no check.
+    pub access_secret: String,
+    /// The previous secret, still accepted during a rotation.
+    pub prev_access_secret: String,
+    /// Token lifetime (s).
+    pub access_expire: i64,
+}
+
+impl zero_svc::ServiceConfig for Config {
+    const NAME: &'static str = "socketgtw";
+    const DEFAULTS: &'static str = DEFAULTS;
+    // the HTTP server's go-zero name and timeout; NonBlock: the client connects lazily always
+    const IGNORED: &'static [&'static str] = &["Http.Name", "Http.Timeout", "StreamEventConf.NonBlock"];
+    fn base(&self) -> &zero_svc::config::Base {
+        &self.base
+    }
+}
+
+impl Config {
+    /// The gateway's settings.
+    pub fn gateway(&self) -> GatewayConfig {
+        let j = &self.jwt_auth;
+        GatewayConfig {
+            auth: JwtAuth::new(&j.access_secret, &j.prev_access_secret, j.access_expire),
+            meta_keys: self.socket_meta_data.clone(),
+            stat_interval: self.stat_interval.0,
+            path: self.http.path.clone(),
+            max_payload: self.max_payload,
+        }
+    }
+
+    /// The Socket.IO listen address.
+    pub fn http_addr(&self) -> String {
+        format!("{}:{}", self.http.host, self.http.port)
+    }
+}
