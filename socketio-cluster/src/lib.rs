@@ -11,10 +11,12 @@
 //! | [`fanout`] | one push's per-node results against a deadline (default 250 ms): delivered counts, failures, time-outs |
 //! | [`events`] | the reserved events as data: requests parsed and validated (400 with upstream's messages), `SocketResp`, `SocketDown`, `__stat_down__` as the JSON strings upstream sends, rooms paging |
 //! | [`gateway`] | the gateway on socketioxide: handshake check, session metadata, the reserved events answered by ack or `__down__`, `__stat_down__`, the platform [`gateway::Hooks`] (`__connection__` rooms, `__join_room_up__` pre-hook, `__up__`, `__disconnect__`), and this node's `SocketGtw` actions with delivered counts |
+//! | [`cluster`] | the push side: an [`cluster::Action`] sent to the nodes the index names over a [`cluster::Transport`] ([`cluster::GrpcNodes`]: `socketgtw.SocketGtw`), a per-node report within the deadline |
+//! | [`pb`] | `socketgtw.SocketGtw`, the per-node API (upstream's definition) |
 //! | [`auth`] | tokens: the handshake check (HS256 pinned, `AccessSecret` then `PrevAccessSecret`, `Bearer ` prefix, `exp`), claims → session metadata (`SocketMetaData`), `GenToken` / `VerifyToken` |
 //!
-//! Still to come (issue #15): the gRPC cluster transport and node registry (static endpoints,
-//! etcd), and the `socketgtw` / `socketpush` services.
+//! Still to come (issue #15): the gateways reporting their sessions to the push nodes (the
+//! index's [`route::Update`]s) and etcd discovery of the nodes.
 //!
 //! ## Example
 //! ```
@@ -33,7 +35,18 @@
 //! ```
 
 pub mod auth;
+pub mod cluster;
 pub mod events;
 pub mod fanout;
 pub mod gateway;
 pub mod route;
+
+/// `socketgtw.SocketGtw` (spec §7.4), the per-node API the cluster calls: field for field the
+/// upstream definition (the socketgtw service's `tests/wire.rs` checks it).
+#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+pub mod pb {
+    tonic::include_proto!("socketgtw");
+
+    /// Encoded descriptor set, for gRPC reflection and the wire conformance test.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/socketgtw_descriptor.bin"));
+}

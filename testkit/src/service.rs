@@ -74,3 +74,21 @@ pub fn assert_ignored_with_warnings(stderr: &str, keys: &[&str]) {
         assert_eq!(n, 1, "one warning for {key}: {stderr}");
     }
 }
+
+/// The path of another workspace package's binary, built beside the running test (cargo builds
+/// every binary of the workspace for `cargo test --workspace`); for a test that runs several
+/// services as real processes.
+///
+/// # Panics
+/// When the binary is not built, naming the command that builds it.
+pub fn workspace_bin(name: &str) -> String {
+    let exe = std::env::current_exe().expect("the test's path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let bin = exe.parent().and_then(Path::parent).map(|d| d.join(name)).expect("a target directory");
+    assert!(
+        bin.is_file(),
+        "{} is not built: run `cargo build --bin {name}` (or `cargo test --workspace`)",
+        bin.display()
+    );
+    bin.to_string_lossy().into_owned()
+}

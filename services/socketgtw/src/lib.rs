@@ -22,11 +22,5 @@ pub mod run;
 pub use config::{Config, DEFAULTS};
 pub use run::run;
 
-/// The generated protocol (`package socketgtw`).
-#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
-pub mod pb {
-    tonic::include_proto!("socketgtw");
-
-    /// Encoded descriptor set, for gRPC reflection and the wire conformance test.
-    pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/socketgtw_descriptor.bin"));
-}
+/// The protocol (`package socketgtw`), compiled in `socketio-cluster` (the push side calls it).
+pub use socketio_cluster::pb;

@@ -14,8 +14,7 @@ pub struct Rpc {
     pub gw: Gateway,
 }
 
-/// The header carrying the delivered count.
-pub const DELIVERED: &str = "x-delivered";
+pub use socketio_cluster::cluster::DELIVERED;
 
 fn delivered<T>(msg: T, n: u64) -> Response<T> {
     let mut r = Response::new(msg);

@@ -1,5 +1,5 @@
-//! Compiles `proto/socketgtw.proto` with protox (no system protoc); keeps the descriptor set for
-//! gRPC reflection and the wire conformance test.
+//! Compiles `proto/socketgtw.proto` (the per-node API the cluster calls) with protox (no system
+//! protoc); keeps the descriptor set for gRPC reflection and the wire conformance test.
 
 use prost::Message;
 

@@ -1,0 +1,33 @@
+//! Wiring: the gateways' clients and the `SocketPush` server.
+
+use crate::config::Config;
+use crate::pb;
+use crate::rpc::Push;
+use socketio_cluster::cluster::{Cluster, GrpcNodes};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs socketpush until `shutdown`.
+///
+/// # Errors
+/// A gateway endpoint that is no address; server errors.
+pub async fn run(
+    cfg: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), zero_svc::Error> {
+    let g = &cfg.socket_gtw_conf;
+    let nodes = GrpcNodes::new(&g.endpoints, Duration::from_millis(g.timeout.max(1)))
+        .map_err(|e| zero_svc::Error::Config(format!("SocketGtwConf.Endpoints: {e}")))?;
+    let names: Vec<_> = nodes.nodes().cloned().collect();
+    tracing::info!(gateways = ?names, "socketpush");
+    let cluster = Arc::new(Cluster::new(nodes, &names, cfg.push_deadline.0));
+    zero_svc::grpc::serve(
+        listener,
+        pb::socket_push_server::SocketPushServer::new(Push { auth: cfg.auth(), cluster }),
+        &[pb::FILE_DESCRIPTOR_SET],
+        shutdown,
+    )
+    .await
+}

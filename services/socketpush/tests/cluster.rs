@@ -1,0 +1,109 @@
+//! A cluster of real processes on loopback: two `socketgtw` gateways and `socketpush` started
+//! from the upstream sample configuration (ports changed to free ones), with the real npm
+//! `socket.io-client`: tokens from GenToken open a session, a room push reaches the member with
+//! per-node results, the stats name both nodes, and a gateway killed with SIGKILL is reported
+//! failed within the deadline while the other node's result still comes back.
+
+use serde_json::json;
+use socketpush_svc::pb;
+use socketpush_svc::pb::socket_push_client::SocketPushClient;
+use std::time::{Duration, Instant};
+use testkit::port::free_port;
+use testkit::service::{assert_ignored_with_warnings, print_config, spawn, wait_listening, workspace_bin, ConfigFile};
+use testkit::socketio::SioClient;
+
+const BIN: &str = env!("CARGO_BIN_EXE_socketpush");
+
+fn gateway(grpc: u16, http: u16) -> (ConfigFile, testkit::process::ChildGuard) {
+    let yaml = format!(
+        "ListenOn: 127.0.0.1:{grpc}\nHttp: {{Host: 127.0.0.1, Port: {http}}}\nJwtAuth: {{AccessSecret: sample-accesssecret}}\n\
+         StatInterval: 200ms\nPrometheus: {{ListenOn: ''}}\nGracePeriod: 1s\n"
+    );
+    let file = ConfigFile::new("socketgtw.yaml", &yaml);
+    let guard = spawn(&workspace_bin("socketgtw"), &file.path, &[]);
+    (file, guard)
+}
+
+fn header<'a, T>(r: &'a tonic::Response<T>, k: &str) -> &'a str {
+    r.metadata().get(k).map(|v| v.to_str().unwrap()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_reach_the_members_and_a_killed_gateway_is_reported() {
+    let (a_grpc, a_http, b_grpc, b_http, push) = (free_port(), free_port(), free_port(), free_port(), free_port());
+    let (_fa, mut gw_a) = gateway(a_grpc, a_http);
+    let (_fb, _gw_b) = gateway(b_grpc, b_http);
+    let sample = include_str!("data/upstream-socketpush.yaml")
+        .replace("0.0.0.0:25002", &format!("127.0.0.1:{push}"))
+        .replace("  - 127.0.0.1:25001\n", &format!("  - 127.0.0.1:{a_grpc}\n  - 127.0.0.1:{b_grpc}\n"));
+    let file = ConfigFile::new("socketpush.yaml", &(sample + "Prometheus: {ListenOn: ''}\nGracePeriod: 1s\n"));
+    let (ok, cfg, warnings) = print_config(BIN, &file.path, &[]);
+    assert!(ok, "{warnings}");
+    assert_eq!(cfg["JwtAuth"]["AccessExpire"].as_u64(), Some(31_536_000));
+    assert_eq!(cfg["SocketGtwConf"]["Endpoints"].as_sequence().map(Vec::len), Some(2));
+    assert_ignored_with_warnings(
+        &warnings,
+        &["Name", "Timeout", "Log.Encoding", "Log.Path", "Log.KeepDays", "NacosConfig"],
+    );
+    let _push = spawn(BIN, &file.path, &[]);
+    for p in [a_grpc, a_http, b_grpc, b_http, push] {
+        wait_listening(p, Duration::from_secs(30));
+    }
+    let mut api = SocketPushClient::connect(format!("http://127.0.0.1:{push}")).await.unwrap();
+
+    // tokens: GenToken's claims, VerifyToken, 104101 for a bad one
+    let gen = pb::GenTokenReq { uid: "u7".into(), payload: [("uid".to_owned(), "u7".to_owned())].into() };
+    let t = api.gen_token(gen).await.unwrap().into_inner();
+    assert_eq!(t.access_expire - t.refresh_after, 31_536_000 / 2, "refresh half way through AccessExpire");
+    let claims = api.verify_token(pb::VerifyTokenReq { access_token: t.access_token.clone() }).await.unwrap();
+    let claims: serde_json::Value = serde_json::from_str(&claims.into_inner().claim_json).unwrap();
+    assert_eq!((claims["user-id"].as_str(), claims["uid"].as_str()), (Some("u7"), Some("u7")));
+    let bad = api.verify_token(pb::VerifyTokenReq { access_token: "x.y.z".into() }).await.unwrap_err();
+    assert_eq!(zero_svc::errcode::reason(&bad).as_deref(), Some("104101"));
+    let no_uid = api.gen_token(pb::GenTokenReq::default()).await.unwrap_err();
+    assert_eq!(zero_svc::errcode::reason(&no_uid).as_deref(), Some("101102"));
+
+    // a session on gateway B joins r1; the room push goes through socketpush
+    let mut c = SioClient::spawn(&format!("http://127.0.0.1:{b_http}"), Some(&t.access_token), "polling");
+    let mut news = None;
+    let mut pushed = false;
+    while let Some(v) = c.next().await {
+        if v["step"] == "stat" && !pushed {
+            pushed = true;
+            let stats = api.socket_gtw_stat(pb::SocketGtwStatReq {}).await.unwrap().into_inner().stats;
+            let mut got: Vec<(String, i64)> = stats.into_iter().map(|s| (s.node, s.sessions)).collect();
+            got.sort();
+            let mut want = vec![(format!("127.0.0.1:{a_grpc}"), 0), (format!("127.0.0.1:{b_grpc}"), 1)];
+            want.sort();
+            assert_eq!(got, want);
+            let r = api
+                .broadcast_room(pb::BroadcastRoomReq {
+                    req_id: "b1".into(),
+                    room: "r1".into(),
+                    event: "news".into(),
+                    payload: r#"{"v":3}"#.into(),
+                })
+                .await
+                .unwrap();
+            assert_eq!((header(&r, "x-delivered"), header(&r, "x-failed-nodes")), ("1", ""));
+            assert_eq!(r.into_inner().req_id, "b1");
+        }
+        if v["step"] == "news" {
+            news = Some(v["down"].clone());
+        }
+    }
+    assert_eq!(news, Some(json!({"event": "news", "payload": {"v": 3}, "reqId": "b1"})));
+
+    // gateway A dies without a word: the push returns within the deadline, A failed, B answered
+    gw_a.0.kill().unwrap();
+    gw_a.0.wait().unwrap();
+    let t0 = Instant::now();
+    let r = api
+        .broadcast_global(pb::BroadcastGlobalReq { req_id: "g1".into(), event: "news".into(), payload: "1".into() })
+        .await
+        .unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    assert_eq!(header(&r, "x-failed-nodes"), format!("127.0.0.1:{a_grpc}"));
+    let stats = api.socket_gtw_stat(pb::SocketGtwStatReq {}).await.unwrap().into_inner().stats;
+    assert_eq!(stats.iter().map(|s| s.node.as_str()).collect::<Vec<_>>(), [format!("127.0.0.1:{b_grpc}")]);
+}

@@ -1,0 +1,336 @@
+//! The push side of the cluster: an [`Action`] goes to the gateways [`Index::plan`] names, over a
+//! [`Transport`] (gRPC to `socketgtw.SocketGtw`: [`GrpcNodes`]), and the caller gets a
+//! [`Report`] of what each node did within the deadline. A node that does not answer in time is
+//! reported `TimedOut` and its call is left running (the push still lands if the node is only
+//! slow); the others' results come back at once.
+//!
+//! Until a gateway reports its sessions ([`Index::apply`]), the index keeps it unsynced and it
+//! gets every push: with no reports at all this is upstream's fan-out to every node, with
+//! per-node results added.
+
+use crate::fanout::{Fanout, NodeResult, Report};
+use crate::pb;
+use crate::pb::socket_gtw_client::SocketGtwClient;
+use crate::route::{Index, NodeId, Target};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tonic::transport::Channel;
+
+/// A push or room action, as the `SocketPush` RPCs carry it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Action {
+    /// Join a session to a room.
+    JoinRoom {
+        /// Session.
+        sid: String,
+        /// Room.
+        room: String,
+    },
+    /// Take a session out of a room.
+    LeaveRoom {
+        /// Session.
+        sid: String,
+        /// Room.
+        room: String,
+    },
+    /// Emit to a room's members.
+    BroadcastRoom {
+        /// Room.
+        room: String,
+        /// Event.
+        event: String,
+        /// Payload text (raw JSON when valid).
+        payload: String,
+    },
+    /// Emit to everyone.
+    BroadcastGlobal {
+        /// Event.
+        event: String,
+        /// Payload text.
+        payload: String,
+    },
+    /// Disconnect a session.
+    KickSession {
+        /// Session.
+        sid: String,
+    },
+    /// Disconnect the sessions whose metadata `key` is `value`.
+    KickMeta {
+        /// Key.
+        key: String,
+        /// Value.
+        value: String,
+    },
+    /// Emit to these sessions.
+    SendToSessions {
+        /// Sessions.
+        sids: Vec<String>,
+        /// Event.
+        event: String,
+        /// Payload text.
+        payload: String,
+    },
+    /// Emit to the sessions matching any key/value pair.
+    SendToMeta {
+        /// Pairs.
+        pairs: Vec<(String, String)>,
+        /// Event.
+        event: String,
+        /// Payload text.
+        payload: String,
+    },
+}
+
+impl Action {
+    /// Whom it is for.
+    pub fn target(&self) -> Target {
+        match self {
+            Action::JoinRoom { sid, .. } | Action::LeaveRoom { sid, .. } | Action::KickSession { sid } => {
+                Target::Sessions(vec![sid.clone()])
+            }
+            Action::SendToSessions { sids, .. } => Target::Sessions(sids.clone()),
+            Action::BroadcastRoom { room, .. } => Target::Room(room.clone()),
+            Action::BroadcastGlobal { .. } => Target::Global,
+            Action::KickMeta { key, value } => Target::Meta { key: key.clone(), value: value.clone() },
+            Action::SendToMeta { pairs, .. } => Target::MetaAny(pairs.clone()),
+        }
+    }
+}
+
+/// A boxed transport future.
+pub type CallFuture = Pin<Box<dyn Future<Output = NodeResult> + Send>>;
+
+/// How actions reach a node.
+pub trait Transport: Send + Sync + 'static {
+    /// Performs `a` on `node`.
+    fn call(&self, node: &NodeId, req_id: &str, a: &Action) -> CallFuture;
+    /// The node's session count.
+    fn stat(&self, node: &NodeId) -> Pin<Box<dyn Future<Output = Result<i64, String>> + Send>>;
+}
+
+/// The header in which a gateway answers how many sessions an action reached.
+pub const DELIVERED: &str = "x-delivered";
+
+/// `socketgtw.SocketGtw` clients, one per gateway (connected lazily).
+#[derive(Debug, Clone)]
+pub struct GrpcNodes {
+    clients: HashMap<NodeId, SocketGtwClient<Channel>>,
+    timeout: Duration,
+}
+
+impl GrpcNodes {
+    /// Clients for `endpoints` (`host:port` or a URI); each call gets `timeout`.
+    ///
+    /// # Errors
+    /// An endpoint that is no URI.
+    pub fn new(endpoints: &[String], timeout: Duration) -> Result<GrpcNodes, tonic::transport::Error> {
+        let mut clients = HashMap::new();
+        for e in endpoints {
+            let uri = if e.contains("://") { e.clone() } else { format!("http://{e}") };
+            let ch = tonic::transport::Endpoint::from_shared(uri)?.connect_timeout(timeout).connect_lazy();
+            clients.insert(NodeId::from(e.as_str()), SocketGtwClient::new(ch));
+        }
+        Ok(GrpcNodes { clients, timeout })
+    }
+
+    /// The gateways.
+    pub fn nodes(&self) -> impl Iterator<Item = &NodeId> {
+        self.clients.keys()
+    }
+}
+
+fn rq<M>(m: M, timeout: Duration) -> tonic::Request<M> {
+    let mut r = tonic::Request::new(m);
+    r.set_timeout(timeout);
+    r
+}
+
+fn delivered<T>(r: Result<tonic::Response<T>, tonic::Status>) -> NodeResult {
+    match r {
+        // a Go gateway sends no count: reached, number unknown (0)
+        Ok(r) => NodeResult::Delivered {
+            sessions: r.metadata().get(DELIVERED).and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(0),
+        },
+        Err(s) => NodeResult::Failed { reason: format!("{:?}: {}", s.code(), s.message()) },
+    }
+}
+
+impl Transport for GrpcNodes {
+    fn call(&self, node: &NodeId, req_id: &str, a: &Action) -> CallFuture {
+        let Some(mut c) = self.clients.get(node).cloned() else {
+            let reason = format!("unknown node {node}");
+            return Box::pin(async move { NodeResult::Failed { reason } });
+        };
+        let (req_id, a, timeout) = (req_id.to_owned(), a.clone(), self.timeout);
+        Box::pin(async move {
+            match a {
+                Action::JoinRoom { sid, room } => {
+                    delivered(c.join_room(rq(pb::JoinRoomReq { req_id, socket_id: sid, room }, timeout)).await)
+                }
+                Action::LeaveRoom { sid, room } => {
+                    delivered(c.leave_room(rq(pb::LeaveRoomReq { req_id, socket_id: sid, room }, timeout)).await)
+                }
+                Action::BroadcastRoom { room, event, payload } => delivered(
+                    c.broadcast_room(rq(pb::BroadcastRoomReq { req_id, room, event, payload }, timeout)).await,
+                ),
+                Action::BroadcastGlobal { event, payload } => {
+                    delivered(c.broadcast_global(rq(pb::BroadcastGlobalReq { req_id, event, payload }, timeout)).await)
+                }
+                Action::KickSession { sid } => {
+                    delivered(c.kick_session(rq(pb::KickSessionReq { req_id, socket_id: sid }, timeout)).await)
+                }
+                Action::KickMeta { key, value } => {
+                    delivered(c.kick_meta_session(rq(pb::KickMetaSessionReq { req_id, key, value }, timeout)).await)
+                }
+                Action::SendToSessions { sids, event, payload } => delivered(
+                    c.send_to_sessions(rq(pb::SendToSessionsReq { req_id, socket_ids: sids, event, payload }, timeout))
+                        .await,
+                ),
+                Action::SendToMeta { pairs, event, payload } => {
+                    let meta_sessions =
+                        pairs.into_iter().map(|(key, value)| pb::PbMetaSession { key, value }).collect();
+                    delivered(
+                        c.send_to_meta_sessions(rq(
+                            pb::SendToMetaSessionsReq { req_id, meta_sessions, event, payload },
+                            timeout,
+                        ))
+                        .await,
+                    )
+                }
+            }
+        })
+    }
+
+    fn stat(&self, node: &NodeId) -> Pin<Box<dyn Future<Output = Result<i64, String>> + Send>> {
+        let c = self.clients.get(node).cloned();
+        let timeout = self.timeout;
+        Box::pin(async move {
+            let mut c = c.ok_or("unknown node")?;
+            let mut r = tonic::Request::new(pb::SocketGtwStatReq {});
+            r.set_timeout(timeout);
+            c.socket_gtw_stat(r).await.map(|r| r.into_inner().sessions).map_err(|s| s.message().to_owned())
+        })
+    }
+}
+
+/// The push side: index, transport, deadline.
+pub struct Cluster<T> {
+    transport: Arc<T>,
+    index: Mutex<Index>,
+    deadline: Duration,
+}
+
+impl<T: Transport> Cluster<T> {
+    /// A cluster of `nodes` reached through `transport`; a node's answer counts until `deadline`.
+    pub fn new<'a>(transport: T, nodes: impl IntoIterator<Item = &'a NodeId>, deadline: Duration) -> Cluster<T> {
+        let mut index = Index::default();
+        for n in nodes {
+            index.add_node(n);
+        }
+        Cluster { transport: Arc::new(transport), index: Mutex::new(index), deadline }
+    }
+
+    /// The index, for the gateways' reports.
+    pub fn index(&self) -> MutexGuard<'_, Index> {
+        self.index.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Performs `a` on the nodes that can deliver it; returns when every node answered or the
+    /// deadline passed, whichever comes first.
+    pub async fn push(&self, req_id: &str, a: &Action) -> Report {
+        let plan = self.index().plan(&a.target());
+        let start = tokio::time::Instant::now();
+        let mut fanout = Fanout::new(plan.nodes.iter().cloned(), start.into_std(), self.deadline);
+        let mut calls = tokio::task::JoinSet::new();
+        for node in plan.nodes {
+            let call = self.transport.call(&node, req_id, a);
+            calls.spawn(async move { (node, call.await) });
+        }
+        let deadline = tokio::time::sleep_until(start + self.deadline);
+        tokio::pin!(deadline);
+        while !fanout.is_done() {
+            tokio::select! {
+                Some(done) = calls.join_next() => {
+                    if let Ok((node, r)) = done {
+                        fanout.handle_result(&node, r);
+                    }
+                }
+                () = &mut deadline => fanout.handle_timeout(start.into_std() + self.deadline),
+            }
+        }
+        // a slow node's call goes on: its push may still land
+        calls.detach_all();
+        fanout.report()
+    }
+
+    /// Every node's session count (`Err` for a node that did not answer in time).
+    pub async fn stats(&self) -> Vec<(NodeId, Result<i64, String>)> {
+        let nodes: Vec<NodeId> = self.index().nodes().map(|(n, _)| n.clone()).collect();
+        let calls = nodes.iter().map(|n| {
+            let f = self.transport.stat(n);
+            let d = self.deadline;
+            async move { tokio::time::timeout(d, f).await.unwrap_or_else(|_| Err("timed out".into())) }
+        });
+        let results = futures_util::future::join_all(calls).await;
+        nodes.into_iter().zip(results).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A transport whose nodes answer after a delay, or never.
+    struct Slow(HashMap<NodeId, Option<Duration>>);
+
+    impl Transport for Slow {
+        fn call(&self, node: &NodeId, _: &str, _: &Action) -> CallFuture {
+            let d = self.0.get(node).copied().flatten();
+            Box::pin(async move {
+                match d {
+                    Some(d) => {
+                        tokio::time::sleep(d).await;
+                        NodeResult::Delivered { sessions: 1 }
+                    }
+                    None => std::future::pending().await,
+                }
+            })
+        }
+        fn stat(&self, _: &NodeId) -> Pin<Box<dyn Future<Output = Result<i64, String>> + Send>> {
+            Box::pin(async { Ok(1) })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_node_is_reported_at_the_deadline_and_the_others_delivered() {
+        let (a, b, c) = (NodeId::from("a"), NodeId::from("b"), NodeId::from("c"));
+        let t = Slow(
+            [
+                (a.clone(), Some(Duration::from_millis(10))),
+                (b.clone(), Some(Duration::from_millis(100))),
+                (c.clone(), None),
+            ]
+            .into(),
+        );
+        let cluster = Cluster::new(t, [&a, &b, &c], Duration::from_millis(250));
+        let started = tokio::time::Instant::now();
+        let a_room = Action::BroadcastRoom { room: "r".into(), event: "e".into(), payload: String::new() };
+        let r = cluster.push("1", &a_room).await;
+        assert_eq!(started.elapsed(), Duration::from_millis(250), "returns at the deadline, not later");
+        assert_eq!(r.delivered(), 2);
+        assert_eq!(r.nodes[&c], NodeResult::TimedOut);
+        // once the gateways reported, a room push goes to its holders only
+        for n in [&a, &b, &c] {
+            cluster.index().apply(n, crate::route::Update::Snapshot { sessions: vec![] });
+        }
+        cluster.index().apply(&a, crate::route::Update::Joined { sid: "s".into(), room: "r".into() });
+        let started = tokio::time::Instant::now();
+        let r = cluster.push("2", &a_room).await;
+        assert_eq!(r.nodes.keys().collect::<Vec<_>>(), [&a]);
+        assert_eq!(started.elapsed(), Duration::from_millis(10), "done when the only node answered");
+    }
+}
