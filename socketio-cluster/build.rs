@@ -1,11 +1,11 @@
-//! Compiles `proto/socketgtw.proto` (the per-node API the cluster calls) with protox (no system
-//! protoc); keeps the descriptor set for gRPC reflection and the wire conformance test.
+//! Compiles `proto/socketgtw.proto` (the per-node API the cluster calls) and `proto/cluster.proto`
+//! (the index feed) with protox (no system protoc); keeps the descriptor set for gRPC reflection and the wire conformance test.
 
 use prost::Message;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
-    let fds = protox::compile(["socketgtw.proto"], ["proto"])?;
+    let fds = protox::compile(["socketgtw.proto", "cluster.proto"], ["proto"])?;
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("socketgtw_descriptor.bin"), fds.encode_to_vec())?;
     tonic_prost_build::configure().compile_fds(fds)?;

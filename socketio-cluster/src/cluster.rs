@@ -10,8 +10,9 @@
 
 use crate::fanout::{Fanout, NodeResult, Report};
 use crate::pb;
+use crate::pb::index as ix;
 use crate::pb::socket_gtw_client::SocketGtwClient;
-use crate::route::{Index, NodeId, Target};
+use crate::route::{Index, NodeId, SessionState, Target, Update};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -115,10 +116,16 @@ pub trait Transport: Send + Sync + 'static {
 /// The header in which a gateway answers how many sessions an action reached.
 pub const DELIVERED: &str = "x-delivered";
 
+#[derive(Debug, Clone)]
+struct Node {
+    channel: Channel,
+    gtw: SocketGtwClient<Channel>,
+}
+
 /// `socketgtw.SocketGtw` clients, one per gateway (connected lazily).
 #[derive(Debug, Clone)]
 pub struct GrpcNodes {
-    clients: HashMap<NodeId, SocketGtwClient<Channel>>,
+    clients: HashMap<NodeId, Node>,
     timeout: Duration,
 }
 
@@ -132,7 +139,7 @@ impl GrpcNodes {
         for e in endpoints {
             let uri = if e.contains("://") { e.clone() } else { format!("http://{e}") };
             let ch = tonic::transport::Endpoint::from_shared(uri)?.connect_timeout(timeout).connect_lazy();
-            clients.insert(NodeId::from(e.as_str()), SocketGtwClient::new(ch));
+            clients.insert(NodeId::from(e.as_str()), Node { gtw: SocketGtwClient::new(ch.clone()), channel: ch });
         }
         Ok(GrpcNodes { clients, timeout })
     }
@@ -161,7 +168,7 @@ fn delivered<T>(r: Result<tonic::Response<T>, tonic::Status>) -> NodeResult {
 
 impl Transport for GrpcNodes {
     fn call(&self, node: &NodeId, req_id: &str, a: &Action) -> CallFuture {
-        let Some(mut c) = self.clients.get(node).cloned() else {
+        let Some(mut c) = self.clients.get(node).map(|n| n.gtw.clone()) else {
             let reason = format!("unknown node {node}");
             return Box::pin(async move { NodeResult::Failed { reason } });
         };
@@ -206,7 +213,7 @@ impl Transport for GrpcNodes {
     }
 
     fn stat(&self, node: &NodeId) -> Pin<Box<dyn Future<Output = Result<i64, String>> + Send>> {
-        let c = self.clients.get(node).cloned();
+        let c = self.clients.get(node).map(|n| n.gtw.clone());
         let timeout = self.timeout;
         Box::pin(async move {
             let mut c = c.ok_or("unknown node")?;
@@ -277,6 +284,106 @@ impl<T: Transport> Cluster<T> {
         });
         let results = futures_util::future::join_all(calls).await;
         nodes.into_iter().zip(results).collect()
+    }
+}
+
+/// The index feed of a gateway (`socketio_cluster.v1.ClusterIndex`), served beside
+/// `socketgtw.SocketGtw`.
+#[derive(Debug, Clone)]
+pub struct IndexFeed {
+    /// The gateway.
+    pub gw: crate::gateway::Gateway,
+}
+
+fn session_pb(s: SessionState) -> ix::Session {
+    let meta = s.meta.into_iter().map(|(key, value)| ix::MetaPair { key, value }).collect();
+    ix::Session { sid: s.sid, rooms: s.rooms, meta }
+}
+
+fn update_pb(u: Update) -> ix::IndexUpdate {
+    use ix::index_update::Update as U;
+    let u = match u {
+        Update::Snapshot { sessions } => {
+            U::Snapshot(ix::Snapshot { sessions: sessions.into_iter().map(session_pb).collect() })
+        }
+        Update::Connected { sid, meta } => U::Connected(session_pb(SessionState { sid, rooms: vec![], meta })),
+        Update::Disconnected { sid } => U::Disconnected(ix::SessionGone { sid }),
+        Update::Joined { sid, room } => U::Joined(ix::RoomChange { sid, room }),
+        Update::Left { sid, room } => U::Left(ix::RoomChange { sid, room }),
+    };
+    ix::IndexUpdate { update: Some(u) }
+}
+
+fn session_of(s: ix::Session) -> SessionState {
+    SessionState { sid: s.sid, rooms: s.rooms, meta: s.meta.into_iter().map(|m| (m.key, m.value)).collect() }
+}
+
+/// A feed message as an index update (`None` for an empty one).
+fn update_of(u: ix::IndexUpdate) -> Option<Update> {
+    use ix::index_update::Update as U;
+    Some(match u.update? {
+        U::Snapshot(s) => Update::Snapshot { sessions: s.sessions.into_iter().map(session_of).collect() },
+        U::Connected(s) => {
+            let s = session_of(s);
+            Update::Connected { sid: s.sid, meta: s.meta }
+        }
+        U::Disconnected(g) => Update::Disconnected { sid: g.sid },
+        U::Joined(c) => Update::Joined { sid: c.sid, room: c.room },
+        U::Left(c) => Update::Left { sid: c.sid, room: c.room },
+    })
+}
+
+type Feed = Pin<Box<dyn tokio_stream::Stream<Item = Result<ix::IndexUpdate, tonic::Status>> + Send>>;
+
+#[tonic::async_trait]
+impl ix::cluster_index_server::ClusterIndex for IndexFeed {
+    type WatchStream = Feed;
+
+    async fn watch(&self, _: tonic::Request<ix::WatchReq>) -> Result<tonic::Response<Feed>, tonic::Status> {
+        use tokio_stream::StreamExt as _;
+        let (sessions, rx) = self.gw.watch();
+        let first = tokio_stream::once(Ok(update_pb(Update::Snapshot { sessions })));
+        // a watcher that fell behind gets an error and starts over from a snapshot
+        let rest = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(|r| match r {
+            Ok(u) => Some(Ok(update_pb(u))),
+            Err(e) => Some(Err(tonic::Status::data_loss(e.to_string()))),
+        });
+        Ok(tonic::Response::new(Box::pin(first.chain(rest))))
+    }
+}
+
+impl Cluster<GrpcNodes> {
+    /// Watches every gateway's index feed and keeps the index current; a node whose feed breaks
+    /// is unsynced (it gets every push) until a new feed's snapshot arrives. Runs until dropped.
+    pub async fn watch_all(self: Arc<Self>) {
+        let nodes: Vec<(NodeId, Channel)> =
+            self.transport.clients.iter().map(|(n, c)| (n.clone(), c.channel.clone())).collect();
+        let mut tasks = tokio::task::JoinSet::new();
+        for (node, ch) in nodes {
+            let me = self.clone();
+            tasks.spawn(async move { me.watch_node(node, ch).await });
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
+    async fn watch_node(&self, node: NodeId, ch: Channel) {
+        let mut client = ix::cluster_index_client::ClusterIndexClient::new(ch);
+        loop {
+            match client.watch(ix::WatchReq {}).await {
+                Ok(feed) => {
+                    let mut feed = feed.into_inner();
+                    while let Ok(Some(u)) = feed.message().await {
+                        if let Some(u) = update_of(u) {
+                            self.index().apply(&node, u);
+                        }
+                    }
+                    tracing::debug!(%node, "index feed ended");
+                }
+                Err(e) => tracing::debug!(%node, error = %e, "index feed not opened"),
+            }
+            self.index().desync(&node);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 }
 

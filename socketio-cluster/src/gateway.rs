@@ -16,6 +16,7 @@
 
 use crate::auth::{AuthError, JwtAuth};
 use crate::events::{self, Down, Request, Resp, Stat};
+use crate::route::{SessionState, Update};
 use serde_json::{Map, Value};
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Data, SocketRef, TryData};
@@ -118,7 +119,13 @@ struct Inner {
     hooks: Box<dyn Hooks>,
     sessions: Mutex<HashMap<Sid, Session>>,
     handled: AtomicU64,
+    /// Every change of this node's sessions and rooms, for the push nodes' indexes.
+    updates: tokio::sync::broadcast::Sender<Update>,
 }
+
+/// Changes a watcher may fall behind by before its feed ends (it then starts over from a
+/// snapshot).
+const UPDATE_BUFFER: usize = 16_384;
 
 /// This node: the Socket.IO server and its sessions.
 #[derive(Clone)]
@@ -175,8 +182,13 @@ impl Gateway {
     /// `cfg.path`), and the gateway.
     pub fn layer(cfg: GatewayConfig, hooks: impl Hooks) -> (SocketIoLayer, Gateway) {
         let (layer, io) = SocketIo::builder().req_path(cfg.path.clone()).max_payload(cfg.max_payload).build_layer();
-        let inner =
-            Arc::new(Inner { cfg, hooks: Box::new(hooks), sessions: Mutex::default(), handled: AtomicU64::new(0) });
+        let inner = Arc::new(Inner {
+            cfg,
+            hooks: Box::new(hooks),
+            sessions: Mutex::default(),
+            handled: AtomicU64::new(0),
+            updates: tokio::sync::broadcast::channel(UPDATE_BUFFER).0,
+        });
         let gw = Gateway { io: io.clone(), inner };
         let (on_connect, check) = (gw.clone(), gw.clone());
         io.ns(
@@ -230,12 +242,52 @@ impl Gateway {
         self.inner.hooks.up(UpMessage { event, req_id, sid: sid.to_string(), payload, token }).await
     }
 
+    fn notify(&self, u: Update) {
+        // no watcher: nothing to tell
+        let _ = self.inner.updates.send(u);
+    }
+
+    fn join(&self, s: &SocketRef, rooms: Vec<String>) {
+        s.join(rooms.clone());
+        for room in rooms {
+            self.notify(Update::Joined { sid: s.id.to_string(), room });
+        }
+    }
+
+    fn leave(&self, s: &SocketRef, room: String) {
+        s.leave(room.clone());
+        self.notify(Update::Left { sid: s.id.to_string(), room });
+    }
+
+    fn meta_pairs(meta: &Map<String, Value>) -> Vec<(String, String)> {
+        meta.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect()
+    }
+
+    /// This node's sessions now and every change from here on, for a push node's index (the
+    /// feed is subscribed before the snapshot is taken, so no change falls between them; a
+    /// change may show in both, which the index takes twice without harm).
+    pub fn watch(&self) -> (Vec<SessionState>, tokio::sync::broadcast::Receiver<Update>) {
+        let rx = self.inner.updates.subscribe();
+        let sessions: Vec<(Sid, Session)> = self.sessions_lock().iter().map(|(k, v)| (*k, v.clone())).collect();
+        let snapshot = sessions
+            .into_iter()
+            .filter_map(|(sid, sess)| {
+                let s = self.io.get_socket(sid)?;
+                let own = sid.to_string();
+                let rooms = s.rooms().into_iter().map(|r| r.to_string()).filter(|r| *r != own).collect();
+                Some(SessionState { sid: own, rooms, meta: Gateway::meta_pairs(&sess.meta) })
+            })
+            .collect();
+        (snapshot, rx)
+    }
+
     async fn connected(&self, s: SocketRef) {
         let meta = self.session(s.id).meta;
+        self.notify(Update::Connected { sid: s.id.to_string(), meta: Gateway::meta_pairs(&meta) });
         let payload = serde_json::json!({ "metadata": meta }).to_string();
         match self.hook(events::CONNECTION, s.id, new_req_id(), payload).await {
             Ok(rooms) => match serde_json::from_str::<Vec<String>>(&rooms) {
-                Ok(rooms) => s.join(rooms),
+                Ok(rooms) => self.join(&s, rooms),
                 Err(e) => self.room_load_error(s.id, format!("rooms: {e}")),
             },
             Err(HookError::Unconfigured) => {}
@@ -281,6 +333,7 @@ impl Gateway {
                     sessions.len()
                 };
                 metrics::gauge!("socketgtw_sessions").set(n as f64);
+                gw.notify(Update::Disconnected { sid: s.id.to_string() });
             }
         });
         tokio::spawn(self.clone().stats(s));
@@ -301,14 +354,14 @@ impl Gateway {
                 let payload = serde_json::json!({ "metadata": meta, "room": room }).to_string();
                 match self.hook(events::JOIN_ROOM_UP, s.id, req_id.clone(), payload).await {
                     Ok(_) | Err(HookError::Unconfigured) => {
-                        s.join(room);
+                        self.join(s, vec![room]);
                         Resp::ok(&req_id, None)
                     }
                     Err(e) => Resp::failed(&req_id, &e.to_string()),
                 }
             }
             Request::LeaveRoom { room, .. } => {
-                s.leave(room);
+                self.leave(s, room);
                 Resp::ok(&req_id, None)
             }
             Request::RoomsPage { page, page_size, .. } => {
@@ -407,12 +460,12 @@ impl Gateway {
 
     /// `JoinRoom`: whether the session is here.
     pub fn join_room(&self, sid: &str, room: &str) -> bool {
-        self.socket(sid).map(|s| s.join(room.to_owned())).is_some()
+        self.socket(sid).map(|s| self.join(&s, vec![room.to_owned()])).is_some()
     }
 
     /// `LeaveRoom`: whether the session is here.
     pub fn leave_room(&self, sid: &str, room: &str) -> bool {
-        self.socket(sid).map(|s| s.leave(room.to_owned())).is_some()
+        self.socket(sid).map(|s| self.leave(&s, room.to_owned())).is_some()
     }
 
     /// `BroadcastRoom` (payload text embedded as raw JSON when valid): sessions reached.

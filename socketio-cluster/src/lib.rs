@@ -11,12 +11,11 @@
 //! | [`fanout`] | one push's per-node results against a deadline (default 250 ms): delivered counts, failures, time-outs |
 //! | [`events`] | the reserved events as data: requests parsed and validated (400 with upstream's messages), `SocketResp`, `SocketDown`, `__stat_down__` as the JSON strings upstream sends, rooms paging |
 //! | [`gateway`] | the gateway on socketioxide: handshake check, session metadata, the reserved events answered by ack or `__down__`, `__stat_down__`, the platform [`gateway::Hooks`] (`__connection__` rooms, `__join_room_up__` pre-hook, `__up__`, `__disconnect__`), and this node's `SocketGtw` actions with delivered counts |
-//! | [`cluster`] | the push side: an [`cluster::Action`] sent to the nodes the index names over a [`cluster::Transport`] ([`cluster::GrpcNodes`]: `socketgtw.SocketGtw`), a per-node report within the deadline |
+//! | [`cluster`] | the push side: an [`cluster::Action`] sent to the nodes the index names over a [`cluster::Transport`] ([`cluster::GrpcNodes`]: `socketgtw.SocketGtw`), a per-node report within the deadline; the index feed a gateway serves ([`cluster::IndexFeed`]) and the push node watches ([`cluster::Cluster::watch_all`]) |
 //! | [`pb`] | `socketgtw.SocketGtw`, the per-node API (upstream's definition) |
 //! | [`auth`] | tokens: the handshake check (HS256 pinned, `AccessSecret` then `PrevAccessSecret`, `Bearer ` prefix, `exp`), claims → session metadata (`SocketMetaData`), `GenToken` / `VerifyToken` |
 //!
-//! Still to come (issue #15): the gateways reporting their sessions to the push nodes (the
-//! index's [`route::Update`]s) and etcd discovery of the nodes.
+//! Still to come (issue #15): etcd discovery of the nodes.
 //!
 //! ## Example
 //! ```
@@ -47,6 +46,13 @@ pub mod route;
 pub mod pb {
     tonic::include_proto!("socketgtw");
 
-    /// Encoded descriptor set, for gRPC reflection and the wire conformance test.
+    /// Encoded descriptor set (with the index feed's file), for gRPC reflection and the wire
+    /// conformance test.
     pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/socketgtw_descriptor.bin"));
+
+    /// `socketio_cluster.v1.ClusterIndex`: the index feed a push node watches on each gateway
+    /// (ours; described by [`FILE_DESCRIPTOR_SET`] too).
+    pub mod index {
+        tonic::include_proto!("socketio_cluster.v1");
+    }
 }

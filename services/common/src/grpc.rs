@@ -6,6 +6,7 @@ use std::future::Future;
 use tokio::net::TcpListener;
 use tonic::body::Body;
 use tonic::server::NamedService;
+use tonic::service::Routes;
 use tonic::transport::Server;
 
 /// Runs each call of the wrapped service in a task of its own, so a call runs to its end even
@@ -65,8 +66,52 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
+    serve_routes(listener, Routes::new(Detached(svc)), &[S::NAME], descriptor_sets, shutdown).await
+}
+
+/// [`serve`] with a second service on the same port (a service's own API beside the upstream
+/// one).
+///
+/// # Errors
+/// [`crate::Error::Serve`].
+pub async fn serve_two<S, T>(
+    listener: TcpListener,
+    svc: S,
+    other: T,
+    descriptor_sets: &[&'static [u8]],
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), crate::Error>
+where
+    S: tower_service::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    T: tower_service::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    T::Future: Send + 'static,
+{
+    let routes = Routes::new(Detached(svc)).add_service(Detached(other));
+    serve_routes(listener, routes, &[S::NAME, T::NAME], descriptor_sets, shutdown).await
+}
+
+async fn serve_routes(
+    listener: TcpListener,
+    routes: Routes,
+    names: &[&'static str],
+    descriptor_sets: &[&'static [u8]],
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), crate::Error> {
     let (reporter, health) = tonic_health::server::health_reporter();
-    reporter.set_service_status(S::NAME, tonic_health::ServingStatus::Serving).await;
+    for name in names {
+        reporter.set_service_status(*name, tonic_health::ServingStatus::Serving).await;
+    }
     reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
     let mut v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
@@ -79,12 +124,12 @@ where
     let v1 = v1.build_v1().map_err(|e| crate::Error::Serve(e.to_string()))?;
     let v1a = v1a.build_v1alpha().map_err(|e| crate::Error::Serve(e.to_string()))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, service = S::NAME, "gRPC listening");
+    tracing::info!(%addr, services = ?names, "gRPC listening");
     Server::builder()
+        .add_routes(routes)
         .add_service(health)
         .add_service(v1)
         .add_service(v1a)
-        .add_service(Detached(svc))
         .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
         .await
         .map_err(|e| crate::Error::Serve(e.to_string()))

@@ -38,9 +38,11 @@ pub async fn run(
             .await
     });
     let mut rx = stop_rx.clone();
-    let grpc = tokio::spawn(zero_svc::grpc::serve(
+    let grpc = tokio::spawn(zero_svc::grpc::serve_two(
         listener,
-        pb::socket_gtw_server::SocketGtwServer::new(Rpc { gw }),
+        pb::socket_gtw_server::SocketGtwServer::new(Rpc { gw: gw.clone() }),
+        // the index feed the push nodes watch
+        pb::index::cluster_index_server::ClusterIndexServer::new(socketio_cluster::cluster::IndexFeed { gw }),
         &[pb::FILE_DESCRIPTOR_SET],
         async move {
             let _ = rx.changed().await;

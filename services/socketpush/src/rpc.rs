@@ -1,7 +1,8 @@
 //! `socketpush.SocketPush` (spec §7.5). The push and room RPCs go through
 //! [`socketio_cluster::cluster::Cluster`]: only to the gateways that can deliver them, each
 //! call answered within `PushDeadline`; the response is upstream's (`req_id`), with the sessions
-//! reached in `x-delivered` and the nodes that failed or did not answer in `x-failed-nodes`.
+//! reached in `x-delivered`, the nodes it went to in `x-nodes` and the nodes that failed or did
+//! not answer in `x-failed-nodes`.
 
 use crate::pb;
 use socketio_cluster::auth::{AuthError, JwtAuth};
@@ -21,6 +22,8 @@ pub struct Push {
 
 /// The header listing the nodes that failed or did not answer in time.
 pub const FAILED_NODES: &str = "x-failed-nodes";
+/// The header listing the nodes the call went to (the index's plan).
+pub const NODES: &str = "x-nodes";
 
 type Res<T> = Result<Response<T>, Status>;
 
@@ -42,8 +45,11 @@ impl Push {
         metrics::counter!("socketpush_node_failures_total").increment(failed.len() as u64);
         let mut r = Response::new(res);
         r.metadata_mut().insert(socketio_cluster::cluster::DELIVERED, report.delivered().into());
-        if let Ok(v) = failed.join(",").parse() {
-            r.metadata_mut().insert(FAILED_NODES, v);
+        let called: Vec<String> = report.nodes.keys().map(ToString::to_string).collect();
+        for (k, v) in [(FAILED_NODES, failed.join(",")), (NODES, called.join(","))] {
+            if let Ok(v) = v.parse() {
+                r.metadata_mut().insert(k, v);
+            }
         }
         Ok(r)
     }

@@ -23,11 +23,15 @@ pub async fn run(
     let names: Vec<_> = nodes.nodes().cloned().collect();
     tracing::info!(gateways = ?names, "socketpush");
     let cluster = Arc::new(Cluster::new(nodes, &names, cfg.push_deadline.0));
-    zero_svc::grpc::serve(
+    // each gateway's index feed: pushes then go only to the gateways that hold their targets
+    let watch = tokio::spawn(cluster.clone().watch_all());
+    let served = zero_svc::grpc::serve(
         listener,
         pb::socket_push_server::SocketPushServer::new(Push { auth: cfg.auth(), cluster }),
         &[pb::FILE_DESCRIPTOR_SET],
         shutdown,
     )
-    .await
+    .await;
+    watch.abort();
+    served
 }

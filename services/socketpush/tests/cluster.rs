@@ -63,13 +63,42 @@ async fn pushes_reach_the_members_and_a_killed_gateway_is_reported() {
     let no_uid = api.gen_token(pb::GenTokenReq::default()).await.unwrap_err();
     assert_eq!(zero_svc::errcode::reason(&no_uid).as_deref(), Some("101102"));
 
-    // a session on gateway B joins r1; the room push goes through socketpush
+    // before the gateways' index feeds arrived every push would go to both; once they did, a
+    // room nobody is in costs no call at all
+    let prober = api.clone();
+    let probe = |room: &'static str| {
+        let mut api = prober.clone();
+        async move {
+            let r = api
+                .broadcast_room(pb::BroadcastRoomReq {
+                    req_id: "probe".into(),
+                    room: room.into(),
+                    event: "probe".into(),
+                    payload: String::new(),
+                })
+                .await
+                .unwrap();
+            header(&r, "x-nodes").to_owned()
+        }
+    };
+    testkit::wait::until("both gateways' index feeds", Duration::from_secs(10), || async {
+        probe("nobody").await.is_empty().then_some(())
+    })
+    .await;
+
+    // a session on gateway B joins r1; the room push goes through socketpush to B only
     let mut c = SioClient::spawn(&format!("http://127.0.0.1:{b_http}"), Some(&t.access_token), "polling");
     let mut news = None;
     let mut pushed = false;
     while let Some(v) = c.next().await {
         if v["step"] == "stat" && !pushed {
             pushed = true;
+            // the client's join reached socketpush's index through B's feed
+            let b = format!("127.0.0.1:{b_grpc}");
+            testkit::wait::until("r1 on B in the index", Duration::from_secs(5), || async {
+                (probe("r1").await == b).then_some(())
+            })
+            .await;
             let stats = api.socket_gtw_stat(pb::SocketGtwStatReq {}).await.unwrap().into_inner().stats;
             let mut got: Vec<(String, i64)> = stats.into_iter().map(|s| (s.node, s.sessions)).collect();
             got.sort();
@@ -86,6 +115,7 @@ async fn pushes_reach_the_members_and_a_killed_gateway_is_reported() {
                 .await
                 .unwrap();
             assert_eq!((header(&r, "x-delivered"), header(&r, "x-failed-nodes")), ("1", ""));
+            assert_eq!(header(&r, "x-nodes"), format!("127.0.0.1:{b_grpc}"), "only the gateway holding r1");
             assert_eq!(r.into_inner().req_id, "b1");
         }
         if v["step"] == "news" {
