@@ -1,5 +1,5 @@
-//! The gateway against the real npm `socket.io-client` 4.8 (`testkit::socketio`, installed by
-//! `scripts/test`), over WebSocket and over HTTP long-polling: handshake tokens (current,
+//! The gateway against the real npm `socket.io-client` 4.8 and PyPI `python-socketio` 5
+//! (`testkit::socketio`, installed by `scripts/test`), over WebSocket and over HTTP long-polling: handshake tokens (current,
 //! rotated, wrong, expired, missing), every reserved event with and without an ack, 400s and
 //! 500s, the platform hooks, `__stat_down__`, and a room push from the node API.
 
@@ -58,7 +58,10 @@ fn now() -> i64 {
 /// Runs the client; on its "ready" line (after a first `__stat_down__`) pushes `news` to room
 /// r1 through the node API.
 async fn client(url: &str, token: &str, transport: &str, gw: &Gateway) -> Vec<Value> {
-    let mut c = SioClient::spawn(url, Some(token), transport);
+    drive(SioClient::spawn(url, Some(token), transport), gw).await
+}
+
+async fn drive(mut c: SioClient, gw: &Gateway) -> Vec<Value> {
     let mut out: Vec<Value> = vec![];
     let mut ready = false;
     while let Some(v) = c.next().await {
@@ -77,11 +80,17 @@ fn step<'a>(out: &'a [Value], name: &str) -> &'a Value {
     out.iter().find(|v| v["step"] == name).unwrap_or_else(|| panic!("no {name} in {out:#?}"))
 }
 
-async fn session(transport: &str) {
+async fn session(transport: &str, python: bool) {
     let platform = Platform::default();
     let (url, gw) = serve(config(), platform.clone()).await;
     let token = JwtAuth::new("current-secret", "", 3600).issue("u1", [("dept_code", "D7")], now()).unwrap();
-    let out = client(&url, &format!("Bearer {}", token.access_token), transport, &gw).await;
+    let bearer = format!("Bearer {}", token.access_token);
+    let peer = if python {
+        SioClient::spawn_python(&url, Some(&bearer), transport)
+    } else {
+        SioClient::spawn(&url, Some(&bearer), transport)
+    };
+    let out = drive(peer, &gw).await;
 
     assert_eq!(step(&out, "connected")["transport"], transport);
     assert_eq!(step(&out, "join_ack")["res"], json!({"code": 200, "msg": "处理成功", "reqId": "j1"}));
@@ -121,12 +130,22 @@ async fn session(transport: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_session() {
-    session("websocket").await;
+    session("websocket", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_socketio_session_over_websocket() {
+    session("websocket", true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_socketio_session_over_long_polling() {
+    session("polling", true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_polling_session() {
-    session("polling").await;
+    session("polling", false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,7 @@
-//! The real npm `socket.io-client` 4.8 as a test peer: `js/socketio-client.mjs` in this crate
-//! (its `node_modules` installed by `scripts/test`) runs one scripted session and prints one
-//! JSON object per step; [`SioClient::next`] reads them.
+//! Real Socket.IO clients as test peers: the npm `socket.io-client` 4.8 (`js/socketio-client.mjs`
+//! in this crate) and PyPI `python-socketio` 5 (`py/socketio_client.py`), both installed by
+//! `scripts/test`. Each runs the same scripted session and prints one JSON object per step;
+//! [`SioClient::next`] reads them.
 
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
@@ -22,13 +23,30 @@ impl SioClient {
     /// # Panics
     /// When `node` cannot be started.
     pub fn spawn(url: &str, token: Option<&str>, transport: &str) -> SioClient {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/js/socketio-client.mjs");
-        let mut child = tokio::process::Command::new("node")
+        SioClient::start("node", concat!(env!("CARGO_MANIFEST_DIR"), "/js/socketio-client.mjs"), url, token, transport)
+    }
+
+    /// [`SioClient::spawn`] with the `python-socketio` client.
+    ///
+    /// # Panics
+    /// When `python3` cannot be started.
+    pub fn spawn_python(url: &str, token: Option<&str>, transport: &str) -> SioClient {
+        SioClient::start(
+            "python3",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/py/socketio_client.py"),
+            url,
+            token,
+            transport,
+        )
+    }
+
+    fn start(program: &str, script: &str, url: &str, token: Option<&str>, transport: &str) -> SioClient {
+        let mut child = tokio::process::Command::new(program)
             .args([script, url, token.unwrap_or("-"), transport])
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .expect("node (the socket.io-client peer)");
+            .unwrap_or_else(|e| panic!("{program} (the Socket.IO client peer): {e}"));
         let lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
         SioClient { _child: child, lines }
     }
