@@ -165,3 +165,68 @@ async fn handshake_tokens() {
     refused(client(&url, "-", "websocket", &gw).await);
     assert_eq!(gw.sessions(), 0, "refused handshakes leave no session");
 }
+
+/// One raw HTTP/1.1 exchange on a fresh connection: (status, body).
+async fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    // the server may answer (and close) before it read an oversized body
+    let _ = s.write_all(body).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+/// Malformed Engine.IO / Socket.IO packets and an oversized payload over raw long-polling: each
+/// gets an HTTP error or ends only that session, nothing panics, and a real client still gets
+/// its whole session afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_oversized_packets_end_only_their_session() {
+    let cfg = GatewayConfig { max_payload: 10_000, ..config() };
+    let (url, gw) = serve(GatewayConfig { auth: JwtAuth::new("", "", 0), ..cfg }, Platform::default()).await;
+    let addr = url.trim_start_matches("http://").to_owned();
+    let poll = "/socket.io/?EIO=4&transport=polling";
+    // (what is posted, the answer to the post, what polling the session answers next)
+    let cases: [(&[u8], u16, &str); 5] = [
+        (b"\xff\xfe not a packet", 400, "Session ID unknown"), // no Engine.IO packet
+        (b"9999999", 400, "Session ID unknown"),               // an unknown packet type
+        (b"4", 200, "Session ID unknown"),                     // a message without a Socket.IO packet
+        (b"42[\"__join_room_up__\",{{{", 200, "Session ID unknown"), // broken JSON in an event
+        (b"40/nope,", 200, "Invalid namespace"),               // a namespace nobody serves
+    ];
+    for (garbage, want, then) in cases {
+        let (status, body) = http(&addr, "GET", poll, b"").await;
+        assert_eq!(status, 200, "{body}");
+        let sid = body.split("\"sid\":\"").nth(1).and_then(|s| s.split('"').next()).expect("a sid").to_owned();
+        let session = format!("{poll}&sid={sid}");
+        assert_eq!(http(&addr, "POST", &session, b"40").await.0, 200, "the Socket.IO connect packet");
+        let (status, body) = http(&addr, "POST", &session, garbage).await;
+        assert_eq!(status, want, "{:?}: {body}", String::from_utf8_lossy(garbage));
+        let (_, after) = http(&addr, "GET", &session, b"").await;
+        assert!(after.contains(then), "{:?}: then {after}", String::from_utf8_lossy(garbage));
+    }
+    // a message over MaxPayload is refused
+    let (status, body) = http(&addr, "GET", poll, b"").await;
+    let sid = body.split("\"sid\":\"").nth(1).and_then(|s| s.split('"').next()).expect("a sid").to_owned();
+    let big = format!("42[\"__up__\",{{\"reqId\":\"x\",\"payload\":\"{}\"}}]", "a".repeat(20_000));
+    let (status_big, _) = http(&addr, "POST", &format!("{poll}&sid={sid}"), big.as_bytes()).await;
+    assert_eq!((status, status_big), (200, 413), "Payload Too Large");
+    // every one of those sessions is gone; nothing else was hurt
+    testkit::wait::until("the broken sessions gone", Duration::from_secs(5), || async {
+        // the "40/nope," session stays: its engine session and "/" connection are fine
+        (gw.sessions() <= 1).then_some(())
+    })
+    .await;
+    // the gateway still serves a whole session
+    let out = client(&url, "-", "websocket", &gw).await;
+    assert_eq!(step(&out, "join_ack")["res"]["code"], 200);
+    assert_eq!(step(&out, "news")["down"]["reqId"], "b1");
+}
