@@ -352,25 +352,31 @@ impl ix::cluster_index_server::ClusterIndex for IndexFeed {
     }
 }
 
+/// Hears when a node's index feed opens (`true`) and when it breaks (`false`).
+pub type Reached = Arc<dyn Fn(&NodeId, bool) + Send + Sync>;
+
 impl Cluster<GrpcNodes> {
     /// Watches every gateway's index feed and keeps the index current; a node whose feed breaks
-    /// is unsynced (it gets every push) until a new feed's snapshot arrives. Runs until dropped.
-    pub async fn watch_all(self: Arc<Self>) {
+    /// is unsynced (it gets every push) until a new feed's snapshot arrives. `reached(node, up)`
+    /// hears when a node's feed opens and when it breaks. Runs until dropped.
+    pub async fn watch_all(self: Arc<Self>, reached: Reached) {
         let nodes: Vec<(NodeId, Channel)> =
             self.transport.clients.iter().map(|(n, c)| (n.clone(), c.channel.clone())).collect();
         let mut tasks = tokio::task::JoinSet::new();
         for (node, ch) in nodes {
-            let me = self.clone();
-            tasks.spawn(async move { me.watch_node(node, ch).await });
+            let (me, reached) = (self.clone(), reached.clone());
+            tasks.spawn(async move { me.watch_node(node, ch, reached).await });
         }
         while tasks.join_next().await.is_some() {}
     }
 
-    async fn watch_node(&self, node: NodeId, ch: Channel) {
+    async fn watch_node(&self, node: NodeId, ch: Channel, reached: Reached) {
         let mut client = ix::cluster_index_client::ClusterIndexClient::new(ch);
+        reached(&node, false);
         loop {
             match client.watch(ix::WatchReq {}).await {
                 Ok(feed) => {
+                    reached(&node, true);
                     let mut feed = feed.into_inner();
                     while let Ok(Some(u)) = feed.message().await {
                         if let Some(u) = update_of(u) {
@@ -382,6 +388,7 @@ impl Cluster<GrpcNodes> {
                 Err(e) => tracing::debug!(%node, error = %e, "index feed not opened"),
             }
             self.index().desync(&node);
+            reached(&node, false);
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }

@@ -47,7 +47,8 @@ where
 
 /// Serves `svc` on `listener` until `shutdown` resolves, with health (the service reported
 /// SERVING) and reflection over `descriptor_sets`. In-flight calls finish before it returns;
-/// each call runs to its end even when its caller goes away ([`Detached`]).
+/// each call runs to its end even when its caller goes away ([`Detached`]). [`Grpc`] serves
+/// several services, or reports more health statuses.
 ///
 /// # Errors
 /// [`crate::Error::Serve`].
@@ -66,73 +67,93 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
-    serve_routes(listener, Routes::new(Detached(svc)), &[S::NAME], descriptor_sets, shutdown).await
+    Grpc::new(svc).serve(listener, descriptor_sets, shutdown).await
 }
 
-/// [`serve`] with a second service on the same port (a service's own API beside the upstream
-/// one).
-///
-/// # Errors
-/// [`crate::Error::Serve`].
-pub async fn serve_two<S, T>(
-    listener: TcpListener,
-    svc: S,
-    other: T,
-    descriptor_sets: &[&'static [u8]],
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), crate::Error>
-where
-    S: tower_service::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
-        + NamedService
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-    T: tower_service::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
-        + NamedService
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    T::Future: Send + 'static,
-{
-    let routes = Routes::new(Detached(svc)).add_service(Detached(other));
-    serve_routes(listener, routes, &[S::NAME, T::NAME], descriptor_sets, shutdown).await
-}
-
-async fn serve_routes(
-    listener: TcpListener,
+/// A gRPC server of one or more services, with health and reflection, as [`serve`] runs it.
+#[derive(Debug)]
+pub struct Grpc {
     routes: Routes,
-    names: &[&'static str],
-    descriptor_sets: &[&'static [u8]],
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), crate::Error> {
-    let (reporter, health) = tonic_health::server::health_reporter();
-    for name in names {
-        reporter.set_service_status(*name, tonic_health::ServingStatus::Serving).await;
+    names: Vec<&'static str>,
+    health: tonic_health::server::HealthReporter,
+}
+
+impl Grpc {
+    /// A server of `svc`.
+    pub fn new<S>(svc: S) -> Grpc
+    where
+        S: tower_service::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        Grpc { routes: Routes::new(Detached(svc)), names: vec![S::NAME], health: Default::default() }
     }
-    reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
-    let mut v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
-    let mut v1a = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
-    for fds in descriptor_sets {
-        v1 = v1.register_encoded_file_descriptor_set(fds);
-        v1a = v1a.register_encoded_file_descriptor_set(fds);
+
+    /// Serves `svc` too (a service's own API beside the upstream one).
+    #[must_use]
+    pub fn with<S>(mut self, svc: S) -> Grpc
+    where
+        S: tower_service::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.routes = self.routes.add_service(Detached(svc));
+        self.names.push(S::NAME);
+        self
     }
-    let v1 = v1.build_v1().map_err(|e| crate::Error::Serve(e.to_string()))?;
-    let v1a = v1a.build_v1alpha().map_err(|e| crate::Error::Serve(e.to_string()))?;
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, services = ?names, "gRPC listening");
-    Server::builder()
-        .add_routes(routes)
-        .add_service(health)
-        .add_service(v1)
-        .add_service(v1a)
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
-        .await
-        .map_err(|e| crate::Error::Serve(e.to_string()))
+
+    /// The health reporter, for statuses of the service's own (a dependency it reaches, say).
+    pub fn health(&self) -> tonic_health::server::HealthReporter {
+        self.health.clone()
+    }
+
+    /// Serves until `shutdown` resolves; the services are reported SERVING.
+    ///
+    /// # Errors
+    /// [`crate::Error::Serve`].
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        descriptor_sets: &[&'static [u8]],
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), crate::Error> {
+        let Grpc { routes, names, health: reporter } = self;
+        for name in &names {
+            reporter.set_service_status(*name, tonic_health::ServingStatus::Serving).await;
+        }
+        reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
+        let health = tonic_health::pb::health_server::HealthServer::new(
+            tonic_health::server::HealthService::from_health_reporter(reporter),
+        );
+        let mut v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+        let mut v1a = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+        for fds in descriptor_sets {
+            v1 = v1.register_encoded_file_descriptor_set(fds);
+            v1a = v1a.register_encoded_file_descriptor_set(fds);
+        }
+        let v1 = v1.build_v1().map_err(|e| crate::Error::Serve(e.to_string()))?;
+        let v1a = v1a.build_v1alpha().map_err(|e| crate::Error::Serve(e.to_string()))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, services = ?names, "gRPC listening");
+        Server::builder()
+            .add_routes(routes)
+            .add_service(health)
+            .add_service(v1)
+            .add_service(v1a)
+            .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
+            .await
+            .map_err(|e| crate::Error::Serve(e.to_string()))
+    }
 }
 
 /// A lazily connecting client of streamevent for the first of `endpoints` (`host:port` or a

@@ -37,17 +37,17 @@ pub async fn run(
             })
             .await
     });
+    // SocketGtw, and the index feed the push nodes watch
+    let server = zero_svc::grpc::Grpc::new(pb::socket_gtw_server::SocketGtwServer::new(Rpc { gw: gw.clone() }))
+        .with(pb::index::cluster_index_server::ClusterIndexServer::new(socketio_cluster::cluster::IndexFeed { gw }));
     let mut rx = stop_rx.clone();
-    let grpc = tokio::spawn(zero_svc::grpc::serve_two(
-        listener,
-        pb::socket_gtw_server::SocketGtwServer::new(Rpc { gw: gw.clone() }),
-        // the index feed the push nodes watch
-        pb::index::cluster_index_server::ClusterIndexServer::new(socketio_cluster::cluster::IndexFeed { gw }),
-        &[pb::FILE_DESCRIPTOR_SET],
-        async move {
-            let _ = rx.changed().await;
-        },
-    ));
+    let grpc = tokio::spawn(async move {
+        server
+            .serve(listener, &[pb::FILE_DESCRIPTOR_SET], async move {
+                let _ = rx.changed().await;
+            })
+            .await
+    });
     shutdown.await;
     let _ = stop_tx.send(true);
     let grace = cfg.base.grace_period.0;

@@ -23,15 +23,20 @@ pub async fn run(
     let names: Vec<_> = nodes.nodes().cloned().collect();
     tracing::info!(gateways = ?names, "socketpush");
     let cluster = Arc::new(Cluster::new(nodes, &names, cfg.push_deadline.0));
-    // each gateway's index feed: pushes then go only to the gateways that hold their targets
-    let watch = tokio::spawn(cluster.clone().watch_all());
-    let served = zero_svc::grpc::serve(
-        listener,
-        pb::socket_push_server::SocketPushServer::new(Push { auth: cfg.auth(), cluster }),
-        &[pb::FILE_DESCRIPTOR_SET],
-        shutdown,
-    )
-    .await;
+    let server = zero_svc::grpc::Grpc::new(pb::socket_push_server::SocketPushServer::new(Push {
+        auth: cfg.auth(),
+        cluster: cluster.clone(),
+    }));
+    // each gateway's index feed: pushes then go only to the gateways that hold their targets;
+    // the health service tells which gateways this node reaches (`socketgtw/<endpoint>`)
+    let health = server.health();
+    let reached = Arc::new(move |node: &socketio_cluster::route::NodeId, up: bool| {
+        let (health, name) = (health.clone(), format!("socketgtw/{node}"));
+        let status = if up { tonic_health::ServingStatus::Serving } else { tonic_health::ServingStatus::NotServing };
+        tokio::spawn(async move { health.set_service_status(name, status).await });
+    });
+    let watch = tokio::spawn(cluster.watch_all(reached));
+    let served = server.serve(listener, &[pb::FILE_DESCRIPTOR_SET], shutdown).await;
     watch.abort();
     served
 }

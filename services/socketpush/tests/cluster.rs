@@ -1,8 +1,9 @@
 //! A cluster of real processes on loopback: two `socketgtw` gateways and `socketpush` started
 //! from the upstream sample configuration (ports changed to free ones), with the real npm
 //! `socket.io-client`: tokens from GenToken open a session, a room push reaches the member with
-//! per-node results, the stats name both nodes, and a gateway killed with SIGKILL is reported
-//! failed within the deadline while the other node's result still comes back.
+//! per-node results, the stats and the health service name both nodes, and a gateway killed with
+//! SIGKILL is reported failed (and unreachable in health) within the deadline while the other
+//! node's result still comes back.
 
 use serde_json::json;
 use socketpush_svc::pb;
@@ -124,9 +125,28 @@ async fn pushes_reach_the_members_and_a_killed_gateway_is_reported() {
     }
     assert_eq!(news, Some(json!({"event": "news", "payload": {"v": 3}, "reqId": "b1"})));
 
+    // the health service names the gateways this node reaches
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{push}")).unwrap().connect().await.unwrap();
+    let health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let status = |port: u16| {
+        let mut h = health.clone();
+        async move {
+            let req = tonic_health::pb::HealthCheckRequest { service: format!("socketgtw/127.0.0.1:{port}") };
+            h.check(req).await.unwrap().into_inner().status
+        }
+    };
+    let serving = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+    assert_eq!((status(a_grpc).await, status(b_grpc).await), (serving, serving));
+
     // gateway A dies without a word: the push returns within the deadline, A failed, B answered
     gw_a.0.kill().unwrap();
     gw_a.0.wait().unwrap();
+    testkit::wait::until("A reported unreachable", Duration::from_secs(5), || async {
+        (status(a_grpc).await != serving).then_some(())
+    })
+    .await;
+    assert_eq!(status(b_grpc).await, serving);
     let t0 = Instant::now();
     let r = api
         .broadcast_global(pb::BroadcastGlobalReq { req_id: "g1".into(), event: "news".into(), payload: "1".into() })
