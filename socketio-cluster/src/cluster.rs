@@ -122,10 +122,11 @@ struct Node {
     gtw: SocketGtwClient<Channel>,
 }
 
-/// `socketgtw.SocketGtw` clients, one per gateway (connected lazily).
-#[derive(Debug, Clone)]
+/// `socketgtw.SocketGtw` clients, one per gateway (connected lazily); gateways come and go as the
+/// registry says ([`GrpcNodes::add`], [`GrpcNodes::remove`]).
+#[derive(Debug)]
 pub struct GrpcNodes {
-    clients: HashMap<NodeId, Node>,
+    clients: std::sync::RwLock<HashMap<NodeId, Node>>,
     timeout: Duration,
 }
 
@@ -135,18 +136,45 @@ impl GrpcNodes {
     /// # Errors
     /// An endpoint that is no URI.
     pub fn new(endpoints: &[String], timeout: Duration) -> Result<GrpcNodes, tonic::transport::Error> {
-        let mut clients = HashMap::new();
+        let nodes = GrpcNodes { clients: std::sync::RwLock::default(), timeout };
         for e in endpoints {
-            let uri = if e.contains("://") { e.clone() } else { format!("http://{e}") };
-            let ch = tonic::transport::Endpoint::from_shared(uri)?.connect_timeout(timeout).connect_lazy();
-            clients.insert(NodeId::from(e.as_str()), Node { gtw: SocketGtwClient::new(ch.clone()), channel: ch });
+            nodes.add(e)?;
         }
-        Ok(GrpcNodes { clients, timeout })
+        Ok(nodes)
+    }
+
+    /// Adds a gateway (known ones stay as they are); returns its channel.
+    ///
+    /// # Errors
+    /// An endpoint that is no URI.
+    pub fn add(&self, endpoint: &str) -> Result<Channel, tonic::transport::Error> {
+        let id = NodeId::from(endpoint);
+        if let Some(n) = self.read().get(&id) {
+            return Ok(n.channel.clone());
+        }
+        let uri = if endpoint.contains("://") { endpoint.to_owned() } else { format!("http://{endpoint}") };
+        let ch = tonic::transport::Endpoint::from_shared(uri)?.connect_timeout(self.timeout).connect_lazy();
+        let node = Node { gtw: SocketGtwClient::new(ch.clone()), channel: ch.clone() };
+        self.clients.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, node);
+        Ok(ch)
+    }
+
+    /// Forgets a gateway.
+    pub fn remove(&self, node: &NodeId) {
+        self.clients.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(node);
     }
 
     /// The gateways.
-    pub fn nodes(&self) -> impl Iterator<Item = &NodeId> {
-        self.clients.keys()
+    pub fn nodes(&self) -> Vec<NodeId> {
+        self.read().keys().cloned().collect()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<NodeId, Node>> {
+        self.clients.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn client(&self, node: &NodeId) -> Option<SocketGtwClient<Channel>> {
+        self.read().get(node).map(|n| n.gtw.clone())
     }
 }
 
@@ -168,7 +196,7 @@ fn delivered<T>(r: Result<tonic::Response<T>, tonic::Status>) -> NodeResult {
 
 impl Transport for GrpcNodes {
     fn call(&self, node: &NodeId, req_id: &str, a: &Action) -> CallFuture {
-        let Some(mut c) = self.clients.get(node).map(|n| n.gtw.clone()) else {
+        let Some(mut c) = self.client(node) else {
             let reason = format!("unknown node {node}");
             return Box::pin(async move { NodeResult::Failed { reason } });
         };
@@ -213,7 +241,7 @@ impl Transport for GrpcNodes {
     }
 
     fn stat(&self, node: &NodeId) -> Pin<Box<dyn Future<Output = Result<i64, String>> + Send>> {
-        let c = self.clients.get(node).map(|n| n.gtw.clone());
+        let c = self.client(node);
         let timeout = self.timeout;
         Box::pin(async move {
             let mut c = c.ok_or("unknown node")?;
@@ -356,18 +384,52 @@ impl ix::cluster_index_server::ClusterIndex for IndexFeed {
 pub type Reached = Arc<dyn Fn(&NodeId, bool) + Send + Sync>;
 
 impl Cluster<GrpcNodes> {
-    /// Watches every gateway's index feed and keeps the index current; a node whose feed breaks
-    /// is unsynced (it gets every push) until a new feed's snapshot arrives. `reached(node, up)`
-    /// hears when a node's feed opens and when it breaks. Runs until dropped.
-    pub async fn watch_all(self: Arc<Self>, reached: Reached) {
-        let nodes: Vec<(NodeId, Channel)> =
-            self.transport.clients.iter().map(|(n, c)| (n.clone(), c.channel.clone())).collect();
+    /// Follows the registry: each gateway it names is added (its index feed watched, the index
+    /// kept current; a node whose feed breaks is unsynced, so it gets every push, until a new
+    /// feed's snapshot arrives), each gateway it drops is forgotten. `reached(node, up)` hears
+    /// when a node's feed opens and when it breaks or the node goes. Runs until dropped.
+    pub async fn follow(self: Arc<Self>, mut endpoints: crate::registry::Endpoints, reached: Reached) {
         let mut tasks = tokio::task::JoinSet::new();
-        for (node, ch) in nodes {
-            let (me, reached) = (self.clone(), reached.clone());
-            tasks.spawn(async move { me.watch_node(node, ch, reached).await });
+        let mut running: HashMap<NodeId, tokio::task::AbortHandle> = HashMap::new();
+        loop {
+            let now: std::collections::BTreeSet<String> = endpoints.borrow_and_update().clone();
+            let gone: Vec<NodeId> = running.keys().filter(|n| !now.contains(n.as_str())).cloned().collect();
+            for node in gone {
+                if let Some(t) = running.remove(&node) {
+                    t.abort();
+                }
+                self.transport.remove(&node);
+                self.index().remove_node(&node);
+                reached(&node, false);
+                tracing::info!(%node, "gateway left");
+            }
+            while tasks.try_join_next().is_some() {}
+            for e in now {
+                let node = NodeId::from(e.as_str());
+                if running.contains_key(&node) {
+                    continue;
+                }
+                match self.transport.add(&e) {
+                    Ok(ch) => {
+                        self.index().add_node(&node);
+                        let (me, reached, n) = (self.clone(), reached.clone(), node.clone());
+                        running.insert(node.clone(), tasks.spawn(async move { me.watch_node(n, ch, reached).await }));
+                        tracing::info!(%node, "gateway joined");
+                    }
+                    Err(err) => tracing::warn!(%node, error = %err, "gateway address refused"),
+                }
+            }
+            if endpoints.changed().await.is_err() {
+                // a fixed list: the feeds run on
+                std::future::pending::<()>().await;
+            }
         }
-        while tasks.join_next().await.is_some() {}
+    }
+
+    /// [`Cluster::follow`] over the gateways the cluster was made with.
+    pub async fn watch_all(self: Arc<Self>, reached: Reached) {
+        let nodes: Vec<String> = self.transport.nodes().iter().map(|n| n.as_str().to_owned()).collect();
+        self.follow(crate::registry::fixed(&nodes), reached).await;
     }
 
     async fn watch_node(&self, node: NodeId, ch: Channel, reached: Reached) {

@@ -12,10 +12,13 @@
 //! | [`events`] | the reserved events as data: requests parsed and validated (400 with upstream's messages), `SocketResp`, `SocketDown`, `__stat_down__` as the JSON strings upstream sends, rooms paging |
 //! | [`gateway`] | the gateway on socketioxide: handshake check, session metadata, the reserved events answered by ack or `__down__`, `__stat_down__`, the platform [`gateway::Hooks`] (`__connection__` rooms, `__join_room_up__` pre-hook, `__up__`, `__disconnect__`), and this node's `SocketGtw` actions with delivered counts |
 //! | [`cluster`] | the push side: an [`cluster::Action`] sent to the nodes the index names over a [`cluster::Transport`] ([`cluster::GrpcNodes`]: `socketgtw.SocketGtw`), a per-node report within the deadline; the index feed a gateway serves ([`cluster::IndexFeed`]) and the push node watches ([`cluster::Cluster::watch_all`]) |
+//! | [`registry`] | where the gateways are: a fixed list, or etcd in go-zero's key format (`<Key>/<leaseID>` → `host:port`; [`registry::discover`] and [`registry::register`], feature `etcd`) |
 //! | [`pb`] | `socketgtw.SocketGtw`, the per-node API (upstream's definition) |
 //! | [`auth`] | tokens: the handshake check (HS256 pinned, `AccessSecret` then `PrevAccessSecret`, `Bearer ` prefix, `exp`), claims → session metadata (`SocketMetaData`), `GenToken` / `VerifyToken` |
 //!
-//! Still to come (issue #15): etcd discovery of the nodes.
+//! ## Features
+//! - `etcd`: discovery and registration in etcd (the `etcd-client` crate; building it needs
+//!   `protoc`, Debian `protobuf-compiler`).
 //!
 //! ## Example
 //! ```
@@ -38,6 +41,7 @@ pub mod cluster;
 pub mod events;
 pub mod fanout;
 pub mod gateway;
+pub mod registry;
 pub mod route;
 
 /// `socketgtw.SocketGtw` (spec §7.4), the per-node API the cluster calls: field for field the

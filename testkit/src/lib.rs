@@ -1,6 +1,7 @@
 //! What the workspace's tests share, so that no test crate carries its own copy.
 //!
 //! - [`db`]: throwaway PostgreSQL and MariaDB databases;
+//! - [`etcd`]: a throwaway etcd (discovery tests);
 //! - [`port`]: loopback ports picked at run time;
 //! - [`wait`]: waiting for a condition with a deadline instead of a fixed sleep;
 //! - [`process`]: a guard that stops a peer process when the test ends, however it ends;
@@ -15,6 +16,7 @@
 //! Dev-only: `publish = false`, used as a `[dev-dependencies]` entry.
 
 pub mod db;
+pub mod etcd;
 pub mod iec104;
 pub mod kafka;
 pub mod port;

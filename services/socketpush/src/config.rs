@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use socketio_cluster::auth::JwtAuth;
+use socketio_cluster::registry::EtcdConf;
 use zero_svc::config::GoDuration;
 
 /// The embedded default configuration.
@@ -41,6 +42,8 @@ pub struct JwtAuthConf {
 pub struct SocketGtwConf {
     /// The gateways' gRPC addresses.
     pub endpoints: Vec<String>,
+    /// go-zero's etcd discovery (used instead of `Endpoints` when `Hosts` is set).
+    pub etcd: EtcdConf,
     /// Each call's deadline (ms).
     pub timeout: u64,
 }

@@ -4,6 +4,7 @@ use crate::config::Config;
 use crate::pb;
 use crate::rpc::Push;
 use socketio_cluster::cluster::{Cluster, GrpcNodes};
+use socketio_cluster::registry;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,11 +19,16 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), zero_svc::Error> {
     let g = &cfg.socket_gtw_conf;
-    let nodes = GrpcNodes::new(&g.endpoints, Duration::from_millis(g.timeout.max(1)))
-        .map_err(|e| zero_svc::Error::Config(format!("SocketGtwConf.Endpoints: {e}")))?;
-    let names: Vec<_> = nodes.nodes().cloned().collect();
-    tracing::info!(gateways = ?names, "socketpush");
-    let cluster = Arc::new(Cluster::new(nodes, &names, cfg.push_deadline.0));
+    let timeout = Duration::from_millis(g.timeout.max(1));
+    let (nodes, registry) = if g.etcd.enabled() {
+        tracing::info!(hosts = ?g.etcd.hosts, key = %g.etcd.key, "socketpush: gateways from etcd");
+        (GrpcNodes::new(&[], timeout), registry::discover(g.etcd.clone()))
+    } else {
+        tracing::info!(gateways = ?g.endpoints, "socketpush");
+        (GrpcNodes::new(&g.endpoints, timeout), registry::fixed(&g.endpoints))
+    };
+    let nodes = nodes.map_err(|e| zero_svc::Error::Config(format!("SocketGtwConf.Endpoints: {e}")))?;
+    let cluster = Arc::new(Cluster::new(nodes, std::iter::empty(), cfg.push_deadline.0));
     let server = zero_svc::grpc::Grpc::new(pb::socket_push_server::SocketPushServer::new(Push {
         auth: cfg.auth(),
         cluster: cluster.clone(),
@@ -35,7 +41,7 @@ pub async fn run(
         let status = if up { tonic_health::ServingStatus::Serving } else { tonic_health::ServingStatus::NotServing };
         tokio::spawn(async move { health.set_service_status(name, status).await });
     });
-    let watch = tokio::spawn(cluster.watch_all(reached));
+    let watch = tokio::spawn(cluster.follow(registry, reached));
     let served = server.serve(listener, &[pb::FILE_DESCRIPTOR_SET], shutdown).await;
     watch.abort();
     served
