@@ -44,6 +44,14 @@ pub struct GatewayConfig {
     pub path: String,
     /// The largest message a client may send, in bytes.
     pub max_payload: u64,
+    /// Messages queued for one session at most (Socket.IO's default: 128). A session whose queue
+    /// is full misses what is sent meanwhile and is dropped at its next ping: a client that stops
+    /// reading costs at most this many messages of memory and never slows the others.
+    pub max_buffer: usize,
+    /// Engine.IO ping period (Socket.IO's default: 25 s).
+    pub ping_interval: Duration,
+    /// How long a ping waits for its pong (Socket.IO's default: 20 s).
+    pub ping_timeout: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -56,6 +64,9 @@ impl Default for GatewayConfig {
             stat_interval: Duration::from_secs(60),
             path: "/socket.io".into(),
             max_payload: 1_000_000,
+            max_buffer: 128,
+            ping_interval: Duration::from_secs(25),
+            ping_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -181,7 +192,13 @@ impl Gateway {
     /// The tower layer to put on an HTTP server (WebSocket and long-polling under
     /// `cfg.path`), and the gateway.
     pub fn layer(cfg: GatewayConfig, hooks: impl Hooks) -> (SocketIoLayer, Gateway) {
-        let (layer, io) = SocketIo::builder().req_path(cfg.path.clone()).max_payload(cfg.max_payload).build_layer();
+        let (layer, io) = SocketIo::builder()
+            .req_path(cfg.path.clone())
+            .max_payload(cfg.max_payload)
+            .max_buffer_size(cfg.max_buffer.max(1))
+            .ping_interval(cfg.ping_interval)
+            .ping_timeout(cfg.ping_timeout)
+            .build_layer();
         let inner = Arc::new(Inner {
             cfg,
             hooks: Box::new(hooks),
@@ -392,7 +409,9 @@ impl Gateway {
         }
     }
 
-    /// Emits a `SocketDown` to a room (or everyone): the number of sessions it went to.
+    /// Emits a `SocketDown` to a room (or everyone): the number of sessions it went to. A session
+    /// whose queue is full (a client that stopped reading) misses it and is counted out; the
+    /// others get it.
     async fn emit_value(
         &self,
         room: Option<String>,
@@ -406,7 +425,16 @@ impl Gateway {
             None => self.io.broadcast(),
         };
         let n = ops.clone().sockets().len() as u64;
-        ops.emit(event, &down).await.map_err(|e| e.to_string())?;
+        let missed = match ops.emit(event, &down).await {
+            Ok(()) => 0,
+            Err(socketioxide::BroadcastError::Socket(errs)) => {
+                let full = errs.iter().filter(|e| matches!(e, socketioxide::SocketError::InternalChannelFull)).count();
+                metrics::counter!("socketgtw_missed_full_queue_total").increment(full as u64);
+                errs.len() as u64
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        let n = n.saturating_sub(missed);
         metrics::counter!("socketgtw_pushed_total").increment(n);
         Ok(n)
     }

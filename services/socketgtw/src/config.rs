@@ -32,6 +32,15 @@ pub struct Config {
     pub stat_interval: GoDuration,
     /// The largest client message (bytes).
     pub max_payload: u64,
+    /// Messages queued for one session at most; a session whose queue is full is dropped at its
+    /// next ping.
+    pub max_buffer_size: usize,
+    /// Engine.IO ping period.
+    pub ping_interval: GoDuration,
+    /// How long a ping waits for its pong.
+    pub ping_timeout: GoDuration,
+    /// A write to a client that takes nothing for this long fails and ends its connection.
+    pub write_timeout: GoDuration,
     /// go-zero's `Etcd`: register this gateway's gRPC address as `<Key>/<leaseID>` (no etcd when
     /// `Hosts` is empty).
     pub etcd: EtcdConf,
@@ -81,6 +90,9 @@ impl Config {
             stat_interval: self.stat_interval.0,
             path: self.http.path.clone(),
             max_payload: self.max_payload,
+            max_buffer: self.max_buffer_size,
+            ping_interval: self.ping_interval.0,
+            ping_timeout: self.ping_timeout.0,
         }
     }
 
