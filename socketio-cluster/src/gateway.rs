@@ -214,9 +214,16 @@ impl Gateway {
                 let gw = on_connect.clone();
                 async move { gw.connected(s).await }
             })
+            // the middleware runs before the client hears it is connected, the connect handler
+            // after (spawned): the event handlers go in here, or the first events a client sends
+            // could arrive before them and be lost
             .with(move |s: SocketRef, TryData(h): TryData<Handshake>| {
                 let gw = check.clone();
-                async move { gw.authenticate(&s, h.map(|h| h.token).unwrap_or_default()) }
+                async move {
+                    gw.authenticate(&s, h.map(|h| h.token).unwrap_or_default())?;
+                    gw.attach(&s);
+                    Ok::<(), AuthError>(())
+                }
             }),
         );
         (layer, gw)
@@ -298,18 +305,11 @@ impl Gateway {
         (snapshot, rx)
     }
 
-    async fn connected(&self, s: SocketRef) {
+    /// Registers the session's event and disconnect handlers (before the client is told it is
+    /// connected).
+    fn attach(&self, s: &SocketRef) {
         let meta = self.session(s.id).meta;
         self.notify(Update::Connected { sid: s.id.to_string(), meta: Gateway::meta_pairs(&meta) });
-        let payload = serde_json::json!({ "metadata": meta }).to_string();
-        match self.hook(events::CONNECTION, s.id, new_req_id(), payload).await {
-            Ok(rooms) => match serde_json::from_str::<Vec<String>>(&rooms) {
-                Ok(rooms) => self.join(&s, rooms),
-                Err(e) => self.room_load_error(s.id, format!("rooms: {e}")),
-            },
-            Err(HookError::Unconfigured) => {}
-            Err(e) => self.room_load_error(s.id, e.to_string()),
-        }
         for event in [
             events::JOIN_ROOM_UP,
             events::LEAVE_ROOM_UP,
@@ -353,7 +353,21 @@ impl Gateway {
                 gw.notify(Update::Disconnected { sid: s.id.to_string() });
             }
         });
-        tokio::spawn(self.clone().stats(s));
+    }
+
+    /// The `__connection__` hook (its rooms joined), then the session's `__stat_down__` loop.
+    async fn connected(&self, s: SocketRef) {
+        let meta = self.session(s.id).meta;
+        let payload = serde_json::json!({ "metadata": meta }).to_string();
+        match self.hook(events::CONNECTION, s.id, new_req_id(), payload).await {
+            Ok(rooms) => match serde_json::from_str::<Vec<String>>(&rooms) {
+                Ok(rooms) => self.join(&s, rooms),
+                Err(e) => self.room_load_error(s.id, format!("rooms: {e}")),
+            },
+            Err(HookError::Unconfigured) => {}
+            Err(e) => self.room_load_error(s.id, e.to_string()),
+        }
+        self.clone().stats(s).await;
     }
 
     fn room_load_error(&self, sid: Sid, e: String) {
