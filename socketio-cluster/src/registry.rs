@@ -17,7 +17,6 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-use std::time::Duration;
 use tokio::sync::watch;
 
 /// The gateways' gRPC addresses as they come and go.
@@ -72,17 +71,17 @@ impl EtcdConf {
 /// The lease a registration holds (go-zero's `TimeToLive`).
 pub const LEASE_TTL: i64 = 10;
 
-/// How long a broken etcd connection waits before the next attempt.
-const RETRY: Duration = Duration::from_secs(1);
-
 #[cfg(feature = "etcd")]
 mod etcd {
-    use super::{Endpoints, EtcdConf, LEASE_TTL, RETRY};
+    use super::{Endpoints, EtcdConf, LEASE_TTL};
     use etcd_client::{Client, ConnectOptions, EventType, GetOptions, PutOptions, WatchOptions};
     use std::collections::{BTreeMap, BTreeSet};
     use std::future::Future;
     use std::time::Duration;
     use tokio::sync::watch;
+
+    /// How long a broken etcd connection waits before the next attempt.
+    const RETRY: Duration = Duration::from_secs(1);
 
     async fn connect(c: &EtcdConf) -> Result<Client, etcd_client::Error> {
         let mut o = ConnectOptions::new()

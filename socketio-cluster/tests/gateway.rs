@@ -230,3 +230,32 @@ async fn malformed_and_oversized_packets_end_only_their_session() {
     assert_eq!(step(&out, "join_ack")["res"]["code"], 200);
     assert_eq!(step(&out, "news")["down"]["reqId"], "b1");
 }
+
+/// A platform whose `__connection__` hook takes a second.
+struct SlowConnect;
+
+impl Hooks for SlowConnect {
+    fn up(&self, m: UpMessage) -> HookFuture<'_> {
+        Box::pin(async move {
+            if m.event == "__connection__" {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                return Ok("[]".to_owned());
+            }
+            Ok(String::new())
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_sent_at_once_on_connect_are_answered_while_the_connection_hook_runs() {
+    // each client joins a room the moment it is connected, while its __connection__ hook is
+    // still running: the join must be handled and acked, not lost
+    let (layer, gw) = Gateway::layer(GatewayConfig::default(), SlowConnect);
+    let app = axum::Router::new().layer(layer);
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let load = testkit::socketio::SioLoad::start(&url, None, Some("r"), 50, "websocket").await;
+    assert!(load.ready_in < Duration::from_secs(5), "joins waited for the hook: {:?}", load.ready_in);
+    assert_eq!(gw.broadcast_room("r", "news", "1", "b1").await.unwrap(), 50);
+}
