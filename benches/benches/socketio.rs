@@ -11,7 +11,8 @@
 //! 3. connections per second: every session opened and joined, 100 handshakes in flight per load
 //!    process.
 //!
-//! The gateway runs in this process (its runtime on 2 worker threads; nothing else runs here
+//! The gateway runs in this process, served as socketgtw serves it (`socketio_cluster::serve`; its
+//! runtime on 2 worker threads; nothing else runs here
 //! during a measurement but the emit loop, which Node's server runs too), Node in its own.
 //! `cargo bench -p zero-benches --bench socketio`: 1,000 clients x 1,000 messages and 10,000
 //! clients x 100, and idle memory at 1,000 and 10,000. Under `cargo test`: 10,000 connections to
@@ -58,10 +59,11 @@ impl Server {
         let cfg = GatewayConfig { max_buffer: 4096, ..GatewayConfig::default() };
         let (gw, url) = rt.block_on(async {
             let (layer, gw) = Gateway::layer(cfg, NoHooks);
-            let app = axum::Router::new().layer(layer);
             let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let url = format!("http://{}", l.local_addr().unwrap());
-            tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+            // as socketgtw serves it
+            let write_timeout = Duration::from_secs(10);
+            tokio::spawn(socketio_cluster::serve::serve(l, layer, write_timeout, std::future::pending()));
             (gw, url)
         });
         (Server::Ours { gw, rt }, url)
@@ -235,12 +237,24 @@ fn compare_idle(clients: usize) {
 }
 
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let full = args.iter().any(|a| a == "--bench");
+    // `cargo bench --bench socketio -- idle` runs the cases whose name holds "idle"
+    let filter = args.iter().find(|a| !a.starts_with("--")).cloned().unwrap_or_default();
+    let run = |name: &str| name.contains(filter.as_str());
     if full {
-        compare_idle(1_000);
-        compare_idle(10_000);
-        compare(1_000, 1_000);
-        compare(10_000, 100);
+        if run("idle_1000") {
+            compare_idle(1_000);
+        }
+        if run("idle_10000") {
+            compare_idle(10_000);
+        }
+        if run("room_broadcast_1000x1000") {
+            compare(1_000, 1_000);
+        }
+        if run("room_broadcast_10000x100") {
+            compare(10_000, 100);
+        }
     } else {
         // the test suite's 10,000 connections on one gateway node (each must open and join)
         let i = idle(Server::ours, 10_000);

@@ -52,6 +52,9 @@ pub struct GatewayConfig {
     pub ping_interval: Duration,
     /// How long a ping waits for its pong (Socket.IO's default: 20 s).
     pub ping_timeout: Duration,
+    /// Each WebSocket connection's read buffer, bytes (socketioxide's default: 4096). Clients
+    /// send little; a larger message is read in several steps.
+    pub ws_read_buffer: usize,
 }
 
 impl Default for GatewayConfig {
@@ -67,6 +70,7 @@ impl Default for GatewayConfig {
             max_buffer: 128,
             ping_interval: Duration::from_secs(25),
             ping_timeout: Duration::from_secs(20),
+            ws_read_buffer: 1024,
         }
     }
 }
@@ -198,6 +202,7 @@ impl Gateway {
             .max_buffer_size(cfg.max_buffer.max(1))
             .ping_interval(cfg.ping_interval)
             .ping_timeout(cfg.ping_timeout)
+            .ws_read_buffer_size(cfg.ws_read_buffer.max(64))
             .build_layer();
         let inner = Arc::new(Inner {
             cfg,

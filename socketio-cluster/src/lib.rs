@@ -13,6 +13,7 @@
 //! | [`gateway`] | the gateway on socketioxide: handshake check, session metadata, the reserved events answered by ack or `__down__`, `__stat_down__`, the platform [`gateway::Hooks`] (`__connection__` rooms, `__join_room_up__` pre-hook, `__up__`, `__disconnect__`), and this node's `SocketGtw` actions with delivered counts |
 //! | [`cluster`] | the push side: an [`cluster::Action`] sent to the nodes the index names over a [`cluster::Transport`] ([`cluster::GrpcNodes`]: `socketgtw.SocketGtw`), a per-node report within the deadline; the index feed a gateway serves ([`cluster::IndexFeed`]) and the push node watches ([`cluster::Cluster::watch_all`]) |
 //! | [`registry`] | where the gateways are: a fixed list, or etcd in go-zero's key format (`<Key>/<leaseID>` → `host:port`; [`registry::discover`] and [`registry::register`], feature `etcd`) |
+//! | [`serve`] | [`serve::serve`]: the gateway on HTTP/1.1, lean per connection (request parts copied out of the read buffer, a write deadline), graceful shutdown |
 //! | [`stall`] | [`stall::WriteDeadline`]: a connection whose peer stopped reading fails its writes after a deadline, so the stalled session is closed and freed |
 //! | [`pb`] | `socketgtw.SocketGtw`, the per-node API (upstream's definition) |
 //! | [`auth`] | tokens: the handshake check (HS256 pinned, `AccessSecret` then `PrevAccessSecret`, `Bearer ` prefix, `exp`), claims → session metadata (`SocketMetaData`), `GenToken` / `VerifyToken` |
@@ -44,6 +45,7 @@ pub mod fanout;
 pub mod gateway;
 pub mod registry;
 pub mod route;
+pub mod serve;
 pub mod stall;
 
 /// `socketgtw.SocketGtw` (spec §7.4), the per-node API the cluster calls: field for field the

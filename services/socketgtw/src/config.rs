@@ -41,6 +41,8 @@ pub struct Config {
     pub ping_timeout: GoDuration,
     /// A write to a client that takes nothing for this long fails and ends its connection.
     pub write_timeout: GoDuration,
+    /// Each WebSocket connection's read buffer (bytes).
+    pub ws_read_buffer_size: usize,
     /// go-zero's `Etcd`: register this gateway's gRPC address as `<Key>/<leaseID>` (no etcd when
     /// `Hosts` is empty).
     pub etcd: EtcdConf,
@@ -93,6 +95,7 @@ impl Config {
             max_buffer: self.max_buffer_size,
             ping_interval: self.ping_interval.0,
             ping_timeout: self.ping_timeout.0,
+            ws_read_buffer: self.ws_read_buffer_size,
         }
     }
 

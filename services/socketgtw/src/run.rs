@@ -5,7 +5,6 @@ use crate::hooks::StreamEventHooks;
 use crate::pb;
 use crate::rpc::Rpc;
 use socketio_cluster::gateway::Gateway;
-use socketio_cluster::stall::WriteDeadline;
 use std::future::Future;
 use std::time::Duration;
 
@@ -30,16 +29,10 @@ pub async fn run(
     tracing::info!(addr = %cfg.http_addr(), path = %cfg.http.path, "Socket.IO listening");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut rx = stop_rx.clone();
-    let app = axum::Router::new().layer(layer);
-    let write_timeout = cfg.write_timeout.0;
-    let web = tokio::spawn(async move {
-        let http = StallGuarded { inner: http, limit: write_timeout };
-        axum::serve(http, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.changed().await;
-            })
-            .await
-    });
+    // HTTP/1.1, request parts out of the read buffer, each connection under WriteTimeout
+    let web = tokio::spawn(socketio_cluster::serve::serve(http, layer, cfg.write_timeout.0, async move {
+        let _ = rx.changed().await;
+    }));
     // SocketGtw, and the index feed the push nodes watch
     let server = zero_svc::grpc::Grpc::new(pb::socket_gtw_server::SocketGtwServer::new(Rpc { gw: gw.clone() }))
         .with(pb::index::cluster_index_server::ClusterIndexServer::new(socketio_cluster::cluster::IndexFeed { gw }));
@@ -71,25 +64,4 @@ pub async fn run(
         let _ = tokio::time::timeout(grace, r).await;
     }
     Ok(())
-}
-
-/// The HTTP listener, each connection under a write deadline (`WriteTimeout`): a client that
-/// stops reading fails its writes, and its session is closed at its next ping.
-struct StallGuarded {
-    inner: tokio::net::TcpListener,
-    limit: Duration,
-}
-
-impl axum::serve::Listener for StallGuarded {
-    type Io = WriteDeadline<tokio::net::TcpStream>;
-    type Addr = std::net::SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
-        (WriteDeadline::new(io, self.limit), addr)
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
 }
