@@ -11,7 +11,8 @@
 //! 3. connections per second: every session opened and joined, 100 handshakes in flight per load
 //!    process.
 //!
-//! The gateway runs in this process, served as socketgtw serves it (`socketio_cluster::serve`; its
+//! The gateway runs in this process with socketgtw's allocator (the system one), served as
+//! socketgtw serves it (`socketio_cluster::serve`; its
 //! runtime on 2 worker threads; nothing else runs here
 //! during a measurement but the emit loop, which Node's server runs too), Node in its own.
 //! `cargo bench -p zero-benches --bench socketio`: 1,000 clients x 1,000 messages and 10,000
