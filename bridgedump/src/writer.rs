@@ -1,0 +1,234 @@
+//! One file per request, written so that a reader never sees a partial one.
+//!
+//! A file is written under a temporary name in its own directory (`.<name>.<pid>.<n>.tmp`, which
+//! filebeat's `*_json.txt` does not match), synced, then linked to its final name, which fails
+//! rather than replace an existing file, and the directory is synced. After a kill -9 there is
+//! either the whole file or none, plus at most a temporary that [`Dump::clean_temporaries`]
+//! removes at start.
+//!
+//! Names are `{yyyyMMdd_HHmmss}_{traceId}_json.txt` as upstream; with no trace id (tracing off),
+//! where upstream names the file `{ts}__json.txt` and appends a second request of the same second
+//! to it, the id is a fresh UUIDv7 instead, and a name already taken gets `-1`, `-2`, ...
+//!
+//! ```
+//! use bridgedump::writer::Dump;
+//! let root = std::env::temp_dir().join(format!("bridgedump-doc-{}", std::process::id()));
+//! let dump = Dump::new(&root);
+//! let now = chrono::DateTime::parse_from_rfc3339("2026-12-06T10:00:00.5+08:00").unwrap();
+//! let path = dump.write("cable_fault", "", r#"{"data":[]}"#, now).unwrap();
+//! let e = bridgedump::envelope::Envelope::parse(&std::fs::read(&path).unwrap()).unwrap();
+//! assert_eq!(e.time, "2026-12-06 10:00:00.5");
+//! assert_eq!(e.file_path, path.to_str().unwrap());
+//! # std::fs::remove_dir_all(&root).unwrap();
+//! ```
+
+use crate::envelope::Envelope;
+use chrono::{DateTime, FixedOffset, NaiveDateTime, Timelike as _};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A request that could not be written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriteError {
+    /// The sub-directory is not one plain name.
+    #[error("sub-directory {0:?}: one plain name expected")]
+    SubDir(String),
+    /// The file system refused.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path concerned.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
+    move |source| WriteError::Io { path: path.to_owned(), source }
+}
+
+/// `yyyy-MM-dd HH:mm:ss.ffffff`, trailing zeros of the fraction trimmed (Go's `.999999`).
+pub fn datetime_micro(t: &NaiveDateTime) -> String {
+    let mut s = t.format("%Y-%m-%d %H:%M:%S").to_string();
+    let us = t.nanosecond() % 1_000_000_000 / 1000;
+    if us > 0 {
+        let frac = format!("{us:06}");
+        s.push('.');
+        s.push_str(frac.trim_end_matches('0'));
+    }
+    s
+}
+
+static TEMPORARIES: AtomicU64 = AtomicU64::new(0);
+
+/// The dump directory (`DumpPath`).
+#[derive(Debug, Clone)]
+pub struct Dump {
+    root: PathBuf,
+}
+
+impl Dump {
+    /// Files go under `root/<sub_dir>/`.
+    pub fn new(root: impl Into<PathBuf>) -> Dump {
+        Dump { root: root.into() }
+    }
+
+    /// The root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn dir(&self, sub_dir: &str) -> Result<PathBuf, WriteError> {
+        let plain = !sub_dir.is_empty()
+            && sub_dir != "."
+            && sub_dir != ".."
+            && !sub_dir.contains(['/', '\\', '\0'])
+            && !sub_dir.starts_with('.');
+        if plain {
+            Ok(self.root.join(sub_dir))
+        } else {
+            Err(WriteError::SubDir(sub_dir.to_owned()))
+        }
+    }
+
+    /// Writes one request (`body`: its JSON) with its trace id (empty: none) at `now` (its
+    /// offset is the one of the name and of `time`: Asia/Shanghai upstream); returns the path.
+    ///
+    /// # Errors
+    /// A bad sub-directory, or the file system's error (nothing is left behind then).
+    pub fn write(
+        &self,
+        sub_dir: &str,
+        trace_id: &str,
+        body: &str,
+        now: DateTime<FixedOffset>,
+    ) -> Result<PathBuf, WriteError> {
+        let dir = self.dir(sub_dir)?;
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let ts = now.format("%Y%m%d_%H%M%S");
+        let id = if trace_id.is_empty() { uuid::Uuid::now_v7().simple().to_string() } else { trace_id.to_owned() };
+        let time = datetime_micro(&now.naive_local());
+        for n in 0u32.. {
+            let name = if n == 0 { format!("{ts}_{id}_json.txt") } else { format!("{ts}_{id}-{n}_json.txt") };
+            let path = dir.join(&name);
+            if path.exists() {
+                continue;
+            }
+            let file_path = path.to_string_lossy().into_owned();
+            let bytes =
+                Envelope { trace_id: trace_id.to_owned(), body: body.to_owned(), time: time.clone(), file_path }
+                    .render();
+            let tmp =
+                dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), TEMPORARIES.fetch_add(1, Ordering::Relaxed)));
+            let placed = write_synced(&tmp, &bytes).and_then(|()| std::fs::hard_link(&tmp, &path));
+            let _ = std::fs::remove_file(&tmp);
+            match placed {
+                Ok(()) => {
+                    std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(io(&dir))?;
+                    return Ok(path);
+                }
+                // taken meanwhile by another writer: the next name
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(WriteError::Io { path, source: e }),
+            }
+        }
+        unreachable!("u32 names run out")
+    }
+
+    /// Removes the temporaries a killed writer left in `sub_dir`; returns how many.
+    ///
+    /// # Errors
+    /// A bad sub-directory, or the directory cannot be read.
+    pub fn clean_temporaries(&self, sub_dir: &str) -> Result<usize, WriteError> {
+        let dir = self.dir(sub_dir)?;
+        let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(0) };
+        let mut n = 0;
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') && name.ends_with(".tmp") && std::fs::remove_file(e.path()).is_ok() {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root(tag: &str) -> PathBuf {
+        let r = std::env::temp_dir().join(format!("bridgedump-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&r);
+        r
+    }
+
+    fn at(s: &str) -> DateTime<FixedOffset> {
+        DateTime::parse_from_rfc3339(s).unwrap()
+    }
+
+    #[test]
+    fn datetime_micro_trims() {
+        let t = |s: &str| at(s).naive_local();
+        assert_eq!(datetime_micro(&t("2026-12-06T10:00:00+08:00")), "2026-12-06 10:00:00");
+        assert_eq!(datetime_micro(&t("2026-12-06T10:00:00.5+08:00")), "2026-12-06 10:00:00.5");
+        assert_eq!(datetime_micro(&t("2026-12-06T10:00:00.000120+08:00")), "2026-12-06 10:00:00.00012");
+        assert_eq!(datetime_micro(&t("2026-12-06T10:00:00.1234567+08:00")), "2026-12-06 10:00:00.123456");
+    }
+
+    #[test]
+    fn one_file_per_request_even_in_the_same_second_without_a_trace_id() {
+        let r = root("unique");
+        let d = Dump::new(&r);
+        let now = at("2026-12-06T10:00:00+08:00");
+        let a = d.write("cable_fault", "", "{}", now).unwrap();
+        let b = d.write("cable_fault", "", "{}", now).unwrap();
+        assert_ne!(a, b);
+        // the same trace id twice in one second: a second name, not an overwrite
+        let c = d.write("cable_fault", "abc", "{\"n\":1}", now).unwrap();
+        let e = d.write("cable_fault", "abc", "{\"n\":2}", now).unwrap();
+        assert!(c.ends_with("20261206_100000_abc_json.txt"), "{c:?}");
+        assert!(e.ends_with("20261206_100000_abc-1_json.txt"), "{e:?}");
+        assert_eq!(Envelope::parse(&std::fs::read(&c).unwrap()).unwrap().body, "{\"n\":1}");
+        assert_eq!(Envelope::parse(&std::fs::read(&e).unwrap()).unwrap().file_path, e.to_str().unwrap());
+        let names: Vec<String> = std::fs::read_dir(r.join("cable_fault"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names.len(), 4, "no temporaries left: {names:?}");
+        assert!(names.iter().all(|n| n.ends_with("_json.txt")));
+        std::fs::remove_dir_all(&r).unwrap();
+    }
+
+    #[test]
+    fn bad_sub_directories_write_nothing() {
+        let r = root("bad");
+        let d = Dump::new(&r);
+        let now = at("2026-12-06T10:00:00+08:00");
+        for bad in ["", ".", "..", "../x", "a/b", ".hidden"] {
+            assert!(matches!(d.write(bad, "", "{}", now), Err(WriteError::SubDir(_))), "{bad}");
+        }
+        assert!(!r.exists());
+    }
+
+    #[test]
+    fn temporaries_are_cleaned() {
+        let r = root("clean");
+        let d = Dump::new(&r);
+        std::fs::create_dir_all(r.join("cable_fault")).unwrap();
+        std::fs::write(r.join("cable_fault/.x_json.txt.1.0.tmp"), b"partial").unwrap();
+        std::fs::write(r.join("cable_fault/20261206_100000_t_json.txt"), b"whole").unwrap();
+        assert_eq!(d.clean_temporaries("cable_fault").unwrap(), 1);
+        assert_eq!(std::fs::read_dir(r.join("cable_fault")).unwrap().count(), 1);
+        std::fs::remove_dir_all(&r).unwrap();
+    }
+}
