@@ -60,28 +60,20 @@ pub fn escape_into(out: &mut String, s: &str) {
 /// Go's rendering of a float64: shortest round-trip digits, plain between 1e-6 and 1e21,
 /// exponent form outside (`1e-7`, `1.5e+21`); `None` for NaN and infinities.
 pub fn float(f: f64) -> Option<String> {
-    if !f.is_finite() {
-        return None;
-    }
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        Some(exponent(&format!("{f:e}")))
-    } else {
-        Some(format!("{f}"))
-    }
+    go_number(f.is_finite(), f.abs(), || format!("{f}"), || format!("{f:e}"))
 }
 
 /// [`float`] for a float32 (its own shortest digits).
 pub fn float32(f: f32) -> Option<String> {
-    if !f.is_finite() {
+    go_number(f.is_finite(), f64::from(f.abs()), || format!("{f}"), || format!("{f:e}"))
+}
+
+/// Plain digits between 1e-6 and 1e21, Go's exponent form outside; `None` when not finite.
+fn go_number(finite: bool, abs: f64, plain: impl FnOnce() -> String, exp: impl FnOnce() -> String) -> Option<String> {
+    if !finite {
         return None;
     }
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        Some(exponent(&format!("{f:e}")))
-    } else {
-        Some(format!("{f}"))
-    }
+    Some(if abs != 0.0 && !(1e-6..1e21).contains(&abs) { exponent(&exp()) } else { plain() })
 }
 
 /// Rust's `1.5e21` / `1e-7` as Go writes them: `1.5e+21` / `1e-7` (Go pads the exponent to two

@@ -156,6 +156,66 @@ impl Dump {
     }
 }
 
+/// What a retention sweep deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Files deleted.
+    pub files: usize,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// How long files are kept: by age, by the total size of a sub-directory (oldest go first);
+/// `None` for no limit. Only finished files (`*_json.txt`) are considered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Files modified longer ago than this go.
+    pub max_age: Option<std::time::Duration>,
+    /// Beyond this many bytes in a sub-directory, the oldest files go.
+    pub max_bytes: Option<u64>,
+}
+
+impl Dump {
+    /// Applies `r` to `sub_dir` as of `now`.
+    ///
+    /// # Errors
+    /// A bad sub-directory, or the directory cannot be read (a file that cannot be deleted is
+    /// skipped and left for the next sweep).
+    pub fn sweep(&self, sub_dir: &str, r: Retention, now: std::time::SystemTime) -> Result<Swept, WriteError> {
+        let dir = self.dir(sub_dir)?;
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Swept::default()),
+            Err(e) => return Err(WriteError::Io { path: dir, source: e }),
+        };
+        let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with("_json.txt"))
+            .filter_map(|e| {
+                let m = e.metadata().ok()?;
+                m.is_file().then(|| (m.modified().unwrap_or(now), m.len(), e.path()))
+            })
+            .collect();
+        files.sort();
+        let mut total: u64 = files.iter().map(|f| f.1).sum();
+        let mut swept = Swept::default();
+        for (modified, len, path) in files {
+            let too_old = r.max_age.is_some_and(|a| now.duration_since(modified).is_ok_and(|age| age > a));
+            let too_big = r.max_bytes.is_some_and(|m| total > m);
+            if !(too_old || too_big) {
+                // the rest are younger and the total fits
+                break;
+            }
+            if std::fs::remove_file(&path).is_ok() {
+                total -= len;
+                swept.files += 1;
+                swept.bytes += len;
+            }
+        }
+        Ok(swept)
+    }
+}
+
 fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
     f.write_all(bytes)?;
@@ -218,6 +278,35 @@ mod tests {
             assert!(matches!(d.write(bad, "", "{}", now), Err(WriteError::SubDir(_))), "{bad}");
         }
         assert!(!r.exists());
+    }
+
+    #[test]
+    fn retention_by_age_then_by_size_oldest_first() {
+        let r = root("retention");
+        let d = Dump::new(&r);
+        let now = std::time::SystemTime::now();
+        let dir = r.join("cable_fault");
+        std::fs::create_dir_all(&dir).unwrap();
+        // five files of 100 bytes, 1 to 5 hours old, and one that is not ours
+        for h in 1..=5u64 {
+            let p = dir.join(format!("2026120{h}_000000_t{h}_json.txt"));
+            std::fs::write(&p, [b'x'; 100]).unwrap();
+            let f = std::fs::File::options().write(true).open(&p).unwrap();
+            f.set_modified(now - std::time::Duration::from_secs(h * 3600)).unwrap();
+        }
+        std::fs::write(dir.join("notes.md"), [b'y'; 10_000]).unwrap();
+        assert_eq!(d.sweep("cable_fault", Retention::default(), now).unwrap(), Swept::default());
+        let by_age = Retention { max_age: Some(std::time::Duration::from_secs(4 * 3600 + 60)), max_bytes: None };
+        assert_eq!(d.sweep("cable_fault", by_age, now).unwrap(), Swept { files: 1, bytes: 100 });
+        assert!(!dir.join("20261205_000000_t5_json.txt").exists());
+        let by_size = Retention { max_age: None, max_bytes: Some(250) };
+        assert_eq!(d.sweep("cable_fault", by_size, now).unwrap(), Swept { files: 2, bytes: 200 });
+        let mut left: Vec<String> =
+            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        left.sort();
+        assert_eq!(left, ["20261201_000000_t1_json.txt", "20261202_000000_t2_json.txt", "notes.md"]);
+        assert_eq!(d.sweep("never_written", by_size, now).unwrap(), Swept::default());
+        std::fs::remove_dir_all(&r).unwrap();
     }
 
     #[test]
