@@ -52,7 +52,7 @@ def main():
         if a and b and a[1] and b[1]:
             print(f"| {what} | {human(a[1])}{a[2]} | {human(b[1])}{b[2]} | {a[1] / b[1]:.2f}x |")
     lines = open(log, errors="replace").read().splitlines()
-    custom = [ln.strip() for ln in lines if re.match(r"^\s*(trigger|pipeline|zero104|socketio)/", ln)]
+    custom = [ln.strip() for ln in lines if re.match(r"^\s*(trigger|pipeline|zero104|socketio|bridgedump)/", ln)]
     if custom:
         print("\n## End-to-end benches (their own output)\n")
         for ln in custom:

@@ -2,7 +2,8 @@
 //!
 //! A file is written under a temporary name in its own directory (`.<name>.<pid>.<n>.tmp`, which
 //! filebeat's `*_json.txt` does not match), synced, then linked to its final name, which fails
-//! rather than replace an existing file, and the directory is synced. After a kill -9 there is
+//! rather than replace an existing file, and the directory is synced before `write` returns
+//! (writers of one directory share its fsyncs: one serves all that were waiting when it began). After a kill -9 there is
 //! either the whole file or none, plus at most a temporary that [`Dump::clean_temporaries`]
 //! removes at start.
 //!
@@ -63,16 +64,69 @@ pub fn datetime_micro(t: &NaiveDateTime) -> String {
 
 static TEMPORARIES: AtomicU64 = AtomicU64::new(0);
 
-/// The dump directory (`DumpPath`).
+/// One directory's fsyncs, shared by the writers waiting on it (group commit): a writer whose
+/// file is linked takes a ticket and returns once a directory fsync that started after its
+/// ticket has finished; one fsync serves every writer that was waiting when it began.
+#[derive(Debug, Default)]
+struct DirSync {
+    state: std::sync::Mutex<SyncState>,
+    done: std::sync::Condvar,
+}
+
+#[derive(Debug, Default)]
+struct SyncState {
+    issued: u64,
+    synced: u64,
+    running: bool,
+}
+
+impl DirSync {
+    fn sync(&self, dir: &Path) -> std::io::Result<()> {
+        fn lock(m: &std::sync::Mutex<SyncState>) -> std::sync::MutexGuard<'_, SyncState> {
+            m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        }
+        let mut st = lock(&self.state);
+        st.issued += 1;
+        let ticket = st.issued;
+        loop {
+            if st.synced >= ticket {
+                return Ok(());
+            }
+            if st.running {
+                st = self.done.wait(st).unwrap_or_else(std::sync::PoisonError::into_inner);
+                continue;
+            }
+            st.running = true;
+            let target = st.issued;
+            drop(st);
+            let r = std::fs::File::open(dir).and_then(|d| d.sync_all());
+            st = lock(&self.state);
+            st.running = false;
+            if r.is_ok() {
+                st.synced = st.synced.max(target);
+            }
+            self.done.notify_all();
+            r?;
+        }
+    }
+}
+
+/// The dump directory (`DumpPath`). Clones share the directories' fsyncs.
 #[derive(Debug, Clone)]
 pub struct Dump {
     root: PathBuf,
+    syncs: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<PathBuf, std::sync::Arc<DirSync>>>>,
 }
 
 impl Dump {
     /// Files go under `root/<sub_dir>/`.
     pub fn new(root: impl Into<PathBuf>) -> Dump {
-        Dump { root: root.into() }
+        Dump { root: root.into(), syncs: std::sync::Arc::default() }
+    }
+
+    fn dir_sync(&self, dir: &Path) -> std::sync::Arc<DirSync> {
+        let mut m = self.syncs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        m.entry(dir.to_owned()).or_default().clone()
     }
 
     /// The root.
@@ -126,7 +180,7 @@ impl Dump {
             let _ = std::fs::remove_file(&tmp);
             match placed {
                 Ok(()) => {
-                    std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(io(&dir))?;
+                    self.dir_sync(&dir).sync(&dir).map_err(io(&dir))?;
                     return Ok(path);
                 }
                 // taken meanwhile by another writer: the next name
@@ -266,6 +320,30 @@ mod tests {
             .collect();
         assert_eq!(names.len(), 4, "no temporaries left: {names:?}");
         assert!(names.iter().all(|n| n.ends_with("_json.txt")));
+        std::fs::remove_dir_all(&r).unwrap();
+    }
+
+    #[test]
+    fn concurrent_writers_share_the_directory_fsyncs_and_lose_nothing() {
+        let r = root("concurrent");
+        let d = Dump::new(&r);
+        let now = at("2026-12-06T10:00:00+08:00");
+        std::thread::scope(|s| {
+            for w in 0..8 {
+                let d = d.clone();
+                s.spawn(move || {
+                    for i in 0..20 {
+                        // the same trace id from every writer: names must still not collide
+                        d.write("cable_fault", "same", &format!("{{\"w\":{w},\"i\":{i}}}"), now).unwrap();
+                    }
+                });
+            }
+        });
+        let bodies: std::collections::HashSet<String> = std::fs::read_dir(r.join("cable_fault"))
+            .unwrap()
+            .map(|e| Envelope::parse(&std::fs::read(e.unwrap().path()).unwrap()).unwrap().body)
+            .collect();
+        assert_eq!(bodies.len(), 160);
         std::fs::remove_dir_all(&r).unwrap();
     }
 
