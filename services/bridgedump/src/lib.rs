@@ -12,9 +12,11 @@
 //! |---|---|
 //! | [`config`] | the typed configuration and its embedded defaults |
 //! | [`rpc`] | the handlers |
+//! | [`replay`] | `bridgedump replay`: written files' requests sent again |
 //! | [`run`](mod@run) | wiring: the server and the retention sweep |
 
 pub mod config;
+pub mod replay;
 pub mod rpc;
 pub mod run;
 

@@ -155,3 +155,67 @@ async fn kill_9_mid_burst_leaves_whole_files_for_every_acknowledged_request() {
     assert!(files(&dir).iter().all(|f| !f.file_name().unwrap().to_str().unwrap().starts_with('.')));
     std::fs::remove_dir_all(&dump).unwrap();
 }
+
+fn bodies(dir: &Path) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = files(dir)
+        .iter()
+        .filter(|f| !f.file_name().unwrap().to_str().unwrap().starts_with('.'))
+        .map(|f| {
+            let e = Envelope::parse(&std::fs::read(f).unwrap()).unwrap();
+            (e.trace_id, e.body)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_sends_written_files_again() {
+    let (pa, pb_, da, db) = (free_port(), free_port(), dump_dir("replay-a"), dump_dir("replay-b"));
+    let (fa, fb) = (config(pa, &da), config(pb_, &db));
+    let _a = spawn(BIN, &fa.path, &[]);
+    let _b = spawn(BIN, &fb.path, &[]);
+    wait_listening(pa, Duration::from_secs(30));
+    wait_listening(pb_, Duration::from_secs(30));
+    let mut api = BridgeDumpRpcClient::connect(format!("http://127.0.0.1:{pa}")).await.unwrap();
+    let mut traced = tonic::Request::new(pb::CableFaultReq {
+        data: vec![pb::FaultData {
+            acci_id: "F1".into(),
+            notice: "<x> & y".into(),
+            err_distance: 0.5,
+            ..Default::default()
+        }],
+    });
+    traced
+        .metadata_mut()
+        .insert("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".parse().unwrap());
+    api.cable_fault(traced).await.unwrap();
+    let d = pb::DeviceRunData { dtu_id: "D9".into(), load_cur: 1e-7, gps: 1, ..Default::default() };
+    api.cable_work_list(pb::CableWorkListReq { data: vec![d] }).await.unwrap();
+    let w = pb::FaultWaveData { acci_id: "W1".into(), wave_data: "1,2".into(), samprate: 4000, ..Default::default() };
+    api.cable_fault_wave(pb::CableFaultWaveReq { data: vec![w] }).await.unwrap();
+
+    let out = std::process::Command::new(BIN)
+        .args(["replay", "--to", &format!("127.0.0.1:{pb_}"), da.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("replayed 3 files, 0 failed"), "{stdout}");
+    for sub in ["cable_fault", "cable_work_list", "cable_fault_wave"] {
+        assert_eq!(bodies(&db.join(sub)), bodies(&da.join(sub)), "{sub}: the same requests, the same trace ids");
+    }
+    assert_eq!(bodies(&db.join("cable_fault"))[0].0, "0af7651916cd43dd8448eb211c80319c");
+
+    // a damaged file is reported, the others still go, the exit status says so
+    std::fs::write(da.join("cable_fault/20000101_000000_broken_json.txt"), b"<!System=OMG truncated").unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["replay", "--to", &format!("127.0.0.1:{pb_}"), da.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("replayed 3 files, 1 failed"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broken_json.txt"));
+    std::fs::remove_dir_all(&da).unwrap();
+    std::fs::remove_dir_all(&db).unwrap();
+}
