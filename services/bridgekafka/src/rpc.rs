@@ -1,0 +1,50 @@
+//! `bridgekafka.BridgeKafka/Publish`: one record to one of `KafkaPushConfig.Topics`, answered once
+//! the broker acknowledged it. An unknown topic is refused (101103) before anything is sent; a
+//! broker that does not take the record within the call's time is 103103.
+
+use crate::pb;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use std::collections::HashSet;
+use std::time::Duration;
+use tonic::{Request, Response, Status};
+use zero_svc::errcode::ErrCode;
+
+/// The handler.
+#[derive(Clone)]
+pub struct Rpc {
+    /// The producer (connects when the brokers come).
+    pub producer: FutureProducer,
+    /// The topics a caller may publish to.
+    pub topics: HashSet<String>,
+    /// How long a record may wait for the broker.
+    pub timeout: Duration,
+}
+
+#[tonic::async_trait]
+impl pb::bridge_kafka_server::BridgeKafka for Rpc {
+    async fn publish(&self, r: Request<pb::PublishReq>) -> Result<Response<pb::PublishRes>, Status> {
+        let r = r.into_inner();
+        if r.topic.is_empty() {
+            return Err(ErrCode::MissingParam.status("topic is required"));
+        }
+        if !self.topics.contains(&r.topic) {
+            let mut known: Vec<&String> = self.topics.iter().collect();
+            known.sort();
+            return Err(ErrCode::InvalidParam.status(format!("topic {:?} is not one of {known:?}", r.topic)));
+        }
+        let mut record = FutureRecord::<[u8], [u8]>::to(&r.topic).payload(&r.value);
+        if !r.key.is_empty() {
+            record = record.key(r.key.as_bytes());
+        }
+        match self.producer.send(record, self.timeout).await {
+            Ok(_) => {
+                metrics::counter!("bridgekafka_published_total", "topic" => r.topic).increment(1);
+                Ok(Response::new(pb::PublishRes {}))
+            }
+            Err((e, _)) => {
+                metrics::counter!("bridgekafka_publish_errors_total").increment(1);
+                Err(ErrCode::MqError.status(format!("topic {}: {e}", r.topic)))
+            }
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! The `bridgekafka` binary with a real Kafka (tansu) and our streamevent (in this process, on
+//! SQLite): the upstream sample configuration; records published through `Publish` come out of
+//! the consumer group into streamevent, each stored with an id stable per record; an unknown
+//! topic is refused; streamevent stopped for a while loses nothing (the consumers wait, then
+//! deliver); with the broker unreachable the service starts and `Publish` says so.
+
+use bridgekafka_svc::pb;
+use bridgekafka_svc::pb::bridge_kafka_client::BridgeKafkaClient;
+use sqlx::Row as _;
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+use streamevent::store::Db;
+use testkit::port::free_port;
+use testkit::service::{assert_ignored_with_warnings, print_config, spawn, wait_listening, ConfigFile};
+
+const BIN: &str = env!("CARGO_BIN_EXE_bridgekafka");
+
+#[test]
+fn the_upstream_sample_configures_bridgekafka() {
+    let file = ConfigFile::new("bridgekafka.yaml", include_str!("data/upstream-bridgekafka.yaml"));
+    let (ok, cfg, warnings) = print_config(BIN, &file.path, &[]);
+    assert!(ok, "{warnings}");
+    assert_eq!(cfg["KafkaPushConfig"]["Topics"].as_sequence().map(Vec::len), Some(3));
+    assert_eq!(cfg["KafkaConsumeConfig"][0]["Group"].as_str(), Some("bridge-kafka-asdu"));
+    assert_eq!(cfg["KafkaConsumeConfig"][0]["Consumers"].as_u64(), Some(3));
+    assert_ignored_with_warnings(
+        &warnings,
+        &[
+            "Name",
+            "Timeout",
+            "Mode",
+            "Log.Encoding",
+            "Log.Path",
+            "Log.KeepDays",
+            "NacosConfig",
+            "StreamEventConf.NonBlock",
+        ],
+    );
+}
+
+/// streamevent on `port` until the sender fires.
+async fn streamevent(db: Db, port: u16) -> tokio::sync::oneshot::Sender<()> {
+    let l = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let svc = streamevent::server::Service::new(db, Duration::from_secs(60));
+    tokio::spawn(zero_svc::grpc::serve(l, svc.into_server(), &[streamevent::pb::FILE_DESCRIPTOR_SET], async move {
+        let _ = rx.await;
+    }));
+    stop
+}
+
+/// (msgId, value) of every Kafka record streamevent stored.
+async fn stored(db: &Db) -> Vec<(String, String)> {
+    let Db::Sqlite(pool) = db else { panic!("sqlite") };
+    let rows = sqlx::query("SELECT payload FROM inbound_event WHERE kind = 'kafka'").fetch_all(pool).await.unwrap();
+    rows.iter()
+        .map(|r| {
+            let v: serde_json::Value = serde_json::from_str(&r.get::<String, _>("payload")).unwrap();
+            (v["msgId"].as_str().unwrap().to_owned(), v["value"].as_str().unwrap_or_default().to_owned())
+        })
+        .collect()
+}
+
+async fn wait_values(db: &Db, want: usize, within: Duration) -> HashSet<String> {
+    let deadline = Instant::now() + within;
+    loop {
+        let rows = stored(db).await;
+        let values: HashSet<String> = rows.iter().map(|r| r.1.clone()).collect();
+        if values.len() >= want {
+            // a record delivered twice carries the same id
+            let ids: HashSet<&String> = rows.iter().map(|r| &r.0).collect();
+            assert_eq!(ids.len(), values.len(), "one id per record");
+            return values;
+        }
+        assert!(Instant::now() < deadline, "{} of {want} records arrived", values.len());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn publish(api: &mut BridgeKafkaClient<tonic::transport::Channel>, range: std::ops::Range<u32>) {
+    for i in range {
+        let r =
+            pb::PublishReq { topic: "asdu".into(), key: format!("k{}", i % 7), value: format!("v{i}").into_bytes() };
+        api.publish(r).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_records_reach_streamevent_once_each_and_survive_its_absence() {
+    let dir = std::env::temp_dir().join(format!("bridgekafka-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let kafka_port = free_port();
+    let _tansu = testkit::kafka::tansu(kafka_port);
+    let brokers = format!("127.0.0.1:{kafka_port}");
+    testkit::kafka::create_topic(&brokers, "asdu").await;
+    let db = Db::connect(&format!("sqlite://{}/se.db", dir.display())).await.unwrap();
+    db.migrate().await.unwrap();
+    let se_port = free_port();
+    let se = streamevent(db.clone(), se_port).await;
+
+    let port = free_port();
+    let yaml = format!(
+        "ListenOn: 127.0.0.1:{port}\nPrometheus: {{ListenOn: ''}}\nGracePeriod: 1s\n\
+         KafkaPushConfig: {{Brokers: ['{brokers}'], Topics: [asdu, alarm]}}\n\
+         KafkaConsumeConfig:\n  - {{Brokers: ['{brokers}'], Topic: asdu, Group: g-{port}, Consumers: 2, BatchSize: 100}}\n\
+         StreamEventConf: {{Endpoints: ['127.0.0.1:{se_port}'], Timeout: 2000}}\n"
+    );
+    let file = ConfigFile::new("bridgekafka.yaml", &yaml);
+    let _svc = spawn(BIN, &file.path, &[]);
+    wait_listening(port, Duration::from_secs(30));
+    let mut api = BridgeKafkaClient::connect(format!("http://127.0.0.1:{port}")).await.unwrap();
+
+    let unknown = pb::PublishReq { topic: "nope".into(), key: String::new(), value: b"x".to_vec() };
+    let err = api.publish(unknown).await.unwrap_err();
+    assert_eq!(zero_svc::errcode::reason(&err).as_deref(), Some("101103"), "{err:?}");
+
+    publish(&mut api, 0..300).await;
+    let got = wait_values(&db, 300, Duration::from_secs(60)).await;
+    assert!((0..300).all(|i| got.contains(&format!("v{i}"))));
+
+    // streamevent goes away; records published meanwhile wait in Kafka, then all arrive
+    let _ = se.send(());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    publish(&mut api, 300..400).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(stored(&db).await.iter().map(|r| &r.1).collect::<HashSet<_>>().len(), 300);
+    let _se = streamevent(db.clone(), se_port).await;
+    let got = wait_values(&db, 400, Duration::from_secs(60)).await;
+    assert!((300..400).all(|i| got.contains(&format!("v{i}"))));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_broker_away_it_starts_and_publish_says_so() {
+    let (port, nobody) = (free_port(), free_port());
+    let yaml = format!(
+        "ListenOn: 127.0.0.1:{port}\nPrometheus: {{ListenOn: ''}}\nGracePeriod: 1s\n\
+         KafkaPushConfig: {{Brokers: ['127.0.0.1:{nobody}'], Topics: [asdu]}}\n\
+         StreamEventConf: {{Endpoints: [], Timeout: 1500}}\n"
+    );
+    let file = ConfigFile::new("bridgekafka.yaml", &yaml);
+    let _svc = spawn(BIN, &file.path, &[]);
+    wait_listening(port, Duration::from_secs(30));
+    let mut api = BridgeKafkaClient::connect(format!("http://127.0.0.1:{port}")).await.unwrap();
+    let t0 = Instant::now();
+    let r = pb::PublishReq { topic: "asdu".into(), key: String::new(), value: b"x".to_vec() };
+    let err = api.publish(r).await.unwrap_err();
+    assert_eq!(zero_svc::errcode::reason(&err).as_deref(), Some("103103"), "{err:?}");
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+}
