@@ -29,6 +29,7 @@
 pub mod caller;
 pub mod channel;
 pub mod compact;
+pub mod envelope;
 pub mod errcode;
 pub mod error;
 pub mod id;

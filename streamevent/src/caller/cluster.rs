@@ -17,7 +17,6 @@
 use super::config::Config;
 use super::station::Starter;
 use crate::errcode::ErrCode;
-use base64::Engine;
 use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage};
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
@@ -32,17 +31,7 @@ use tokio::sync::oneshot;
 /// The broadcast topic.
 pub const BROADCAST: &str = "iec/broadcast";
 
-/// The trace-wrapper envelope every cluster message travels in.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Envelope {
-    /// The topic it was published on.
-    pub topic: String,
-    /// Base64 of the body JSON.
-    pub payload: String,
-    /// Propagation headers.
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-}
+pub use crate::envelope::Envelope;
 
 /// A routed call.
 #[derive(Debug, Serialize, Deserialize)]
@@ -81,21 +70,12 @@ pub struct Ack {
 }
 
 fn wrap(topic: &str, body: &impl Serialize) -> Vec<u8> {
-    let json = serde_json::to_vec(body).unwrap_or_default();
-    let env = Envelope {
-        topic: topic.to_owned(),
-        payload: base64::engine::general_purpose::STANDARD.encode(json),
-        headers: BTreeMap::new(),
-    };
-    serde_json::to_vec(&env).unwrap_or_default()
+    crate::envelope::wrap(topic, &serde_json::to_vec(body).unwrap_or_default(), BTreeMap::new())
 }
 
 /// The body of a cluster message: the envelope's payload, or the raw payload.
 fn unwrap_body(raw: &[u8]) -> Vec<u8> {
-    serde_json::from_slice::<Envelope>(raw)
-        .ok()
-        .and_then(|e| base64::engine::general_purpose::STANDARD.decode(e.payload).ok())
-        .unwrap_or_else(|| raw.to_vec())
+    crate::envelope::unwrap(raw).0
 }
 
 /// A boxed executor future: `None` when this instance does not own the station.
