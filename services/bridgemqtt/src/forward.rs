@@ -1,0 +1,166 @@
+//! The subscription side. The connection task subscribes to every `SubscribeTopics` entry at
+//! each connection (rumqttc does not re-subscribe after a reconnect) and hands incoming messages
+//! to the forwarder; the forwarder sends them to streamevent's `ReceiveMQTTMessage` in batches
+//! (retried while streamevent refuses or is away) and each to socketpush's `BroadcastRoom`, and
+//! only then acknowledges the QoS 1/2 messages to the broker (manual acks): a message streamevent
+//! did not take is sent again by the broker after a reconnect.
+
+use crate::config::Config;
+use crate::pb::socketpush;
+use rumqttc::{AsyncClient, Event, EventLoop, Incoming, Publish};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use streamevent::pb;
+use streamevent::pb::stream_event_client::StreamEventClient;
+use tokio::sync::mpsc;
+use tonic::transport::Channel;
+
+/// Runs the connection: polls the event loop, subscribes on every connection, passes messages on.
+pub async fn connection(mut eventloop: EventLoop, client: AsyncClient, cfg: Config, tx: mpsc::Sender<Publish>) {
+    let qos = cfg.mqtt_config.qos();
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Incoming::ConnAck(_))) => {
+                tracing::info!(topics = ?cfg.mqtt_config.subscribe_topics, "MQTT connected; subscribing");
+                metrics::counter!("bridgemqtt_connections_total").increment(1);
+                for t in &cfg.mqtt_config.subscribe_topics {
+                    if let Err(e) = client.try_subscribe(t.clone(), qos) {
+                        tracing::warn!(topic = %t, error = %e, "subscribe");
+                    }
+                }
+            }
+            Ok(Event::Incoming(Incoming::Publish(p))) => {
+                // a full forwarder holds the connection: the broker keeps the rest
+                if tx.send(p).await.is_err() {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "MQTT connection");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+/// The downstream clients.
+#[derive(Clone)]
+pub struct Downstream {
+    /// streamevent (none: not called).
+    pub streamevent: Option<StreamEventClient<Channel>>,
+    /// socketpush (none: not called).
+    pub socketpush: Option<socketpush::socket_push_client::SocketPushClient<Channel>>,
+    /// Each call's time.
+    pub timeout: Duration,
+}
+
+/// The subscription template a topic came through (the first that matches), else the topic.
+pub fn template<'a>(topic: &'a str, templates: &'a [String]) -> &'a str {
+    templates.iter().find(|f| rumqttc::matches(topic, f)).map_or(topic, String::as_str)
+}
+
+fn now_text() -> String {
+    let shanghai = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8");
+    streamevent::msg::datetime_micro(&chrono::Utc::now().with_timezone(&shanghai).naive_local())
+}
+
+/// Forwards incoming messages until the channel closes.
+pub async fn forwarder(mut rx: mpsc::Receiver<Publish>, client: AsyncClient, cfg: Config, mut down: Downstream) {
+    let session_id = cfg.mqtt_config.client_id.clone();
+    let templates = cfg.mqtt_config.subscribe_topics.clone();
+    let mut last_log: HashMap<String, Instant> = HashMap::new();
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        let until = tokio::time::Instant::now() + cfg.batch.wait.0;
+        while batch.len() < cfg.batch.size.max(1) {
+            match tokio::time::timeout_at(until, rx.recv()).await {
+                Ok(Some(p)) => batch.push(p),
+                _ => break,
+            }
+        }
+        let send_time = now_text();
+        let messages: Vec<pb::MqttMessage> = batch
+            .iter()
+            .map(|p| {
+                let (payload, _headers) = streamevent::envelope::unwrap(&p.payload);
+                let tpl = template(&p.topic, &templates).to_owned();
+                log_payload(&cfg, &mut last_log, &tpl, &p.topic, &payload);
+                pb::MqttMessage {
+                    session_id: session_id.clone(),
+                    msg_id: uuid::Uuid::now_v7().simple().to_string(),
+                    topic_template: tpl,
+                    topic: p.topic.clone(),
+                    payload,
+                    send_time: send_time.clone(),
+                }
+            })
+            .collect();
+        if let Some(se) = down.streamevent.as_mut() {
+            let mut pause = Duration::from_millis(100);
+            loop {
+                let mut req = tonic::Request::new(pb::ReceiveMqttMessageReq { messages: messages.clone() });
+                req.set_timeout(down.timeout);
+                match se.receive_mqtt_message(req).await {
+                    Ok(_) => break,
+                    Err(s) => {
+                        metrics::counter!("bridgemqtt_forward_retries_total").increment(1);
+                        tracing::warn!(messages = messages.len(), code = ?s.code(), error = %s.message(), "streamevent did not take the batch; retrying");
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        }
+        if let Some(sp) = down.socketpush.as_mut() {
+            for m in &messages {
+                let event = cfg.event_mapping.get(&m.topic_template).unwrap_or(&cfg.default_event).clone();
+                let mut req = tonic::Request::new(socketpush::BroadcastRoomReq {
+                    req_id: m.msg_id.clone(),
+                    room: m.topic_template.clone(),
+                    event,
+                    payload: String::from_utf8_lossy(&m.payload).into_owned(),
+                });
+                req.set_timeout(down.timeout);
+                if let Err(s) = sp.broadcast_room(req).await {
+                    tracing::warn!(room = %m.topic_template, error = %s.message(), "socketpush");
+                }
+            }
+        }
+        metrics::counter!("bridgemqtt_forwarded_total").increment(messages.len() as u64);
+        for p in &batch {
+            if let Err(e) = client.ack(p).await {
+                tracing::warn!(error = %e, "ack");
+            }
+        }
+    }
+}
+
+fn log_payload(cfg: &Config, last: &mut HashMap<String, Instant>, tpl: &str, topic: &str, payload: &[u8]) {
+    let setting = cfg.log_config.topic_settings.iter().find(|s| s.topic_template == tpl);
+    let (on, every) = match setting {
+        Some(s) => (s.log_payload, Duration::from_millis(s.min_log_interval)),
+        None => (cfg.log_config.default_log_payload, Duration::ZERO),
+    };
+    if !on {
+        return;
+    }
+    let now = Instant::now();
+    if last.get(tpl).is_some_and(|t| now.duration_since(*t) < every) {
+        return;
+    }
+    last.insert(tpl.to_owned(), now);
+    tracing::info!(topic, template = tpl, payload = %String::from_utf8_lossy(payload), "MQTT message");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn templates() {
+        let t = ["test".to_owned(), "iec/#".to_owned(), "a/+/c".to_owned()];
+        assert_eq!(super::template("iec/1/2", &t), "iec/#");
+        assert_eq!(super::template("a/b/c", &t), "a/+/c");
+        assert_eq!(super::template("test", &t), "test");
+        assert_eq!(super::template("other", &t), "other");
+    }
+}

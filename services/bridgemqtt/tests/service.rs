@@ -1,0 +1,190 @@
+//! The `bridgemqtt` binary with a Mosquitto of its own (started here on a free port) and our
+//! streamevent (in this process, SQLite): the upstream sample configuration; QoS 1 messages on a
+//! wildcard subscription reach streamevent with their topic template; `PublishWithTrace` goes out
+//! in the trace envelope and comes back unwrapped; the broker restarted without its sessions: the
+//! bridge reconnects, subscribes again and the messages after the restart arrive; a wildcard
+//! publish topic is refused.
+
+use bridgemqtt_svc::pb;
+use bridgemqtt_svc::pb::bridge_mqtt_client::BridgeMqttClient;
+use rumqttc::{AsyncClient, MqttOptions, QoS};
+use sqlx::Row as _;
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use streamevent::store::Db;
+use testkit::port::free_port;
+use testkit::process::ChildGuard;
+use testkit::service::{assert_ignored_with_warnings, print_config, spawn, wait_listening, ConfigFile};
+
+const BIN: &str = env!("CARGO_BIN_EXE_bridgemqtt");
+
+#[test]
+fn the_upstream_sample_configures_bridgemqtt() {
+    let file = ConfigFile::new("bridgemqtt.yaml", include_str!("data/upstream-bridgemqtt.yaml"));
+    let (ok, cfg, warnings) = print_config(BIN, &file.path, &[]);
+    assert!(ok, "{warnings}");
+    assert_eq!(cfg["MqttConfig"]["SubscribeTopics"].as_sequence().map(Vec::len), Some(3));
+    assert_eq!(cfg["MqttConfig"]["KeepAlive"].as_u64(), Some(60_000));
+    assert_eq!(cfg["SocketPushConf"]["Endpoints"][0].as_str(), Some("127.0.0.1:25002"));
+    assert_ignored_with_warnings(
+        &warnings,
+        &[
+            "Name",
+            "Timeout",
+            "Mode",
+            "Log.Encoding",
+            "Log.Path",
+            "Log.KeepDays",
+            "NacosConfig",
+            "SocketPushConf.NonBlock",
+        ],
+    );
+}
+
+/// A Mosquitto on `port`, no persistence (a restart forgets every session).
+fn mosquitto(dir: &Path, port: u16) -> ChildGuard {
+    let conf = dir.join(format!("mosquitto-{port}.conf"));
+    std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")).unwrap();
+    let child = std::process::Command::new("mosquitto")
+        .args(["-c", conf.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mosquitto (Debian mosquitto)");
+    wait_listening(port, Duration::from_secs(10));
+    ChildGuard(child)
+}
+
+async fn streamevent(db: Db) -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let svc = streamevent::server::Service::new(db, Duration::from_secs(60));
+    tokio::spawn(zero_svc::grpc::serve(
+        l,
+        svc.into_server(),
+        &[streamevent::pb::FILE_DESCRIPTOR_SET],
+        std::future::pending(),
+    ));
+    port
+}
+
+/// payload -> (topic, template) of every MQTT message streamevent stored.
+async fn stored(db: &Db) -> HashMap<String, (String, String)> {
+    let Db::Sqlite(pool) = db else { panic!("sqlite") };
+    let rows = sqlx::query("SELECT payload FROM inbound_event WHERE kind = 'mqtt'").fetch_all(pool).await.unwrap();
+    rows.iter()
+        .map(|r| {
+            let v: serde_json::Value = serde_json::from_str(&r.get::<String, _>("payload")).unwrap();
+            let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+            (s("payload"), (s("topic"), s("topicTemplate")))
+        })
+        .collect()
+}
+
+async fn wait_for(db: &Db, payloads: &[String]) -> HashMap<String, (String, String)> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = stored(db).await;
+        let missing = payloads.iter().filter(|p| !got.contains_key(*p)).count();
+        if missing == 0 {
+            return got;
+        }
+        assert!(Instant::now() < deadline, "{missing} of {} messages did not arrive", payloads.len());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A QoS 1 publisher that reconnects by itself.
+fn publisher(port: u16) -> AsyncClient {
+    let (client, mut el) = AsyncClient::new(MqttOptions::new(format!("pub-{port}"), "127.0.0.1", port), 1000);
+    tokio::spawn(async move {
+        loop {
+            if el.poll().await.is_err() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    });
+    client
+}
+
+async fn publish(c: &AsyncClient, range: std::ops::Range<u32>) -> Vec<String> {
+    let mut sent = Vec::new();
+    for i in range {
+        let p = format!("m{i}");
+        c.publish(format!("iec/st1/{i}"), QoS::AtLeastOnce, false, p.clone()).await.unwrap();
+        sent.push(p);
+    }
+    sent
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_reach_streamevent_and_come_back_after_a_broker_restart() {
+    let dir = std::env::temp_dir().join(format!("bridgemqtt-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mq_port = free_port();
+    let mut broker = mosquitto(&dir, mq_port);
+    let db = Db::connect(&format!("sqlite://{}/se.db", dir.display())).await.unwrap();
+    db.migrate().await.unwrap();
+    let se_port = streamevent(db.clone()).await;
+
+    let port = free_port();
+    let yaml = format!(
+        "ListenOn: 127.0.0.1:{port}\nPrometheus: {{ListenOn: ''}}\nGracePeriod: 1s\n\
+         MqttConfig: {{Broker: ['tcp://127.0.0.1:{mq_port}'], Qos: 1, SubscribeTopics: ['iec/#', test]}}\n\
+         StreamEventConf: {{Endpoints: ['127.0.0.1:{se_port}'], Timeout: 3000}}\n"
+    );
+    let file = ConfigFile::new("bridgemqtt.yaml", &yaml);
+    let _svc = spawn(BIN, &file.path, &[]);
+    wait_listening(port, Duration::from_secs(30));
+    let mut api = BridgeMqttClient::connect(format!("http://127.0.0.1:{port}")).await.unwrap();
+
+    // the bridge's subscriptions are in place once its own publish comes back
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        api.publish(pb::PublishReq { topic: "test".into(), payload: b"ready".to_vec() }).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if stored(&db).await.contains_key("ready") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the bridge never subscribed");
+    }
+
+    let publisher = publisher(mq_port);
+    let sent = publish(&publisher, 0..200).await;
+    let got = wait_for(&db, &sent).await;
+    assert_eq!(got["m7"], ("iec/st1/7".to_owned(), "iec/#".to_owned()));
+
+    // the trace envelope goes out and comes back unwrapped
+    let r = api.publish_with_trace(pb::PublishWithTraceReq { topic: "test".into(), payload: b"traced".to_vec() }).await;
+    let trace_id = r.unwrap().into_inner().trace_id;
+    assert!(trace_id.len() == 32 && trace_id.bytes().all(|b| b.is_ascii_hexdigit()), "{trace_id}");
+    assert_eq!(wait_for(&db, &["traced".to_owned()]).await["traced"].1, "test");
+
+    // a wildcard is no publish topic
+    let err = api.publish(pb::PublishReq { topic: "iec/#".into(), payload: vec![] }).await.unwrap_err();
+    assert_eq!(zero_svc::errcode::reason(&err).as_deref(), Some("101103"));
+
+    // the broker restarts and forgets every session: the bridge must subscribe again
+    broker.0.kill().unwrap();
+    broker.0.wait().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _broker = mosquitto(&dir, mq_port);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut n = 0;
+    loop {
+        // a probe per round until one arrives: the subscription is back
+        let probe = format!("probe{n}");
+        n += 1;
+        let _ = api.publish(pb::PublishReq { topic: "test".into(), payload: probe.clone().into_bytes() }).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if stored(&db).await.contains_key(&probe) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the bridge did not subscribe again after the broker restart");
+    }
+    let sent = publish(&publisher, 200..300).await;
+    wait_for(&db, &sent).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
