@@ -87,3 +87,32 @@ impl TestDb {
         }
     }
 }
+
+/// Our streamevent gRPC service on `db`, on `127.0.0.1:port` (0: a free port), until the
+/// returned sender fires or is dropped; returns the port.
+///
+/// # Panics
+/// When the port cannot be bound.
+pub async fn serve(db: Db, port: u16) -> (u16, tokio::sync::oneshot::Sender<()>) {
+    let l = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("a loopback port");
+    let port = l.local_addr().expect("bound").port();
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let svc = streamevent::server::Service::new(db, std::time::Duration::from_secs(60));
+    tokio::spawn(zero_svc::grpc::serve(l, svc.into_server(), &[streamevent::pb::FILE_DESCRIPTOR_SET], async move {
+        let _ = rx.await;
+    }));
+    (port, stop)
+}
+
+/// The payloads (JSON) of the inbound events of `kind` (`mqtt`, `kafka`, `ws`) stored in a
+/// SQLite `db`.
+///
+/// # Panics
+/// On another backend or a failed query.
+pub async fn inbound(db: &Db, kind: &str) -> Vec<serde_json::Value> {
+    use sqlx::Row as _;
+    let Db::Sqlite(pool) = db else { panic!("inbound: a SQLite database") };
+    let rows =
+        sqlx::query("SELECT payload FROM inbound_event WHERE kind = ?").bind(kind).fetch_all(pool).await.unwrap();
+    rows.iter().map(|r| serde_json::from_str(&r.get::<String, _>("payload")).unwrap()).collect()
+}

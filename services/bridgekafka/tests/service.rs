@@ -6,7 +6,6 @@
 
 use bridgekafka_svc::pb;
 use bridgekafka_svc::pb::bridge_kafka_client::BridgeKafkaClient;
-use sqlx::Row as _;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 use streamevent::store::Db;
@@ -38,26 +37,11 @@ fn the_upstream_sample_configures_bridgekafka() {
     );
 }
 
-/// streamevent on `port` until the sender fires.
-async fn streamevent(db: Db, port: u16) -> tokio::sync::oneshot::Sender<()> {
-    let l = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let svc = streamevent::server::Service::new(db, Duration::from_secs(60));
-    tokio::spawn(zero_svc::grpc::serve(l, svc.into_server(), &[streamevent::pb::FILE_DESCRIPTOR_SET], async move {
-        let _ = rx.await;
-    }));
-    stop
-}
-
 /// (msgId, value) of every Kafka record streamevent stored.
 async fn stored(db: &Db) -> Vec<(String, String)> {
-    let Db::Sqlite(pool) = db else { panic!("sqlite") };
-    let rows = sqlx::query("SELECT payload FROM inbound_event WHERE kind = 'kafka'").fetch_all(pool).await.unwrap();
+    let rows = testkit::streamevent::inbound(db, "kafka").await;
     rows.iter()
-        .map(|r| {
-            let v: serde_json::Value = serde_json::from_str(&r.get::<String, _>("payload")).unwrap();
-            (v["msgId"].as_str().unwrap().to_owned(), v["value"].as_str().unwrap_or_default().to_owned())
-        })
+        .map(|v| (v["msgId"].as_str().unwrap().to_owned(), v["value"].as_str().unwrap_or_default().to_owned()))
         .collect()
 }
 
@@ -96,8 +80,7 @@ async fn published_records_reach_streamevent_once_each_and_survive_its_absence()
     testkit::kafka::create_topic(&brokers, "asdu").await;
     let db = Db::connect(&format!("sqlite://{}/se.db", dir.display())).await.unwrap();
     db.migrate().await.unwrap();
-    let se_port = free_port();
-    let se = streamevent(db.clone(), se_port).await;
+    let (se_port, se) = testkit::streamevent::serve(db.clone(), 0).await;
 
     let port = free_port();
     let yaml = format!(
@@ -125,7 +108,7 @@ async fn published_records_reach_streamevent_once_each_and_survive_its_absence()
     publish(&mut api, 300..400).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(stored(&db).await.iter().map(|r| &r.1).collect::<HashSet<_>>().len(), 300);
-    let _se = streamevent(db.clone(), se_port).await;
+    let _se = testkit::streamevent::serve(db.clone(), se_port).await;
     let got = wait_values(&db, 400, Duration::from_secs(60)).await;
     assert!((300..400).all(|i| got.contains(&format!("v{i}"))));
     std::fs::remove_dir_all(&dir).unwrap();

@@ -8,7 +8,6 @@
 use bridgemqtt_svc::pb;
 use bridgemqtt_svc::pb::bridge_mqtt_client::BridgeMqttClient;
 use rumqttc::{AsyncClient, MqttOptions, QoS};
-use sqlx::Row as _;
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -56,26 +55,11 @@ fn mosquitto(dir: &Path, port: u16) -> ChildGuard {
     ChildGuard(child)
 }
 
-async fn streamevent(db: Db) -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    let svc = streamevent::server::Service::new(db, Duration::from_secs(60));
-    tokio::spawn(zero_svc::grpc::serve(
-        l,
-        svc.into_server(),
-        &[streamevent::pb::FILE_DESCRIPTOR_SET],
-        std::future::pending(),
-    ));
-    port
-}
-
 /// payload -> (topic, template) of every MQTT message streamevent stored.
 async fn stored(db: &Db) -> HashMap<String, (String, String)> {
-    let Db::Sqlite(pool) = db else { panic!("sqlite") };
-    let rows = sqlx::query("SELECT payload FROM inbound_event WHERE kind = 'mqtt'").fetch_all(pool).await.unwrap();
+    let rows = testkit::streamevent::inbound(db, "mqtt").await;
     rows.iter()
-        .map(|r| {
-            let v: serde_json::Value = serde_json::from_str(&r.get::<String, _>("payload")).unwrap();
+        .map(|v| {
             let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
             (s("payload"), (s("topic"), s("topicTemplate")))
         })
@@ -127,7 +111,7 @@ async fn subscriptions_reach_streamevent_and_come_back_after_a_broker_restart() 
     let mut broker = mosquitto(&dir, mq_port);
     let db = Db::connect(&format!("sqlite://{}/se.db", dir.display())).await.unwrap();
     db.migrate().await.unwrap();
-    let se_port = streamevent(db.clone()).await;
+    let (se_port, _se) = testkit::streamevent::serve(db.clone(), 0).await;
 
     let port = free_port();
     let yaml = format!(
