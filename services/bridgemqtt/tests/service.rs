@@ -172,3 +172,59 @@ async fn subscriptions_reach_streamevent_and_come_back_after_a_broker_restart() 
     wait_for(&db, &sent).await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_messages_reach_a_socket_io_room_through_socketpush() {
+    let dir = std::env::temp_dir().join(format!("bridgemqtt-room-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mq_port = free_port();
+    let _broker = mosquitto(&dir, mq_port);
+    // a gateway and a push node (their binaries), no tokens
+    let (gtw_grpc, gtw_http, push) = (free_port(), free_port(), free_port());
+    let gtw_file = ConfigFile::new(
+        "socketgtw.yaml",
+        &format!(
+            "ListenOn: 127.0.0.1:{gtw_grpc}\nHttp: {{Host: 127.0.0.1, Port: {gtw_http}}}\nPrometheus: {{ListenOn: ''}}\nGracePeriod: 1s\n"
+        ),
+    );
+    let _gtw = spawn(&testkit::service::workspace_bin("socketgtw"), &gtw_file.path, &[]);
+    let push_file = ConfigFile::new(
+        "socketpush.yaml",
+        &format!(
+            "ListenOn: 127.0.0.1:{push}\nSocketGtwConf: {{Endpoints: ['127.0.0.1:{gtw_grpc}']}}\nPrometheus: {{ListenOn: ''}}\nGracePeriod: 1s\n"
+        ),
+    );
+    let _push = spawn(&testkit::service::workspace_bin("socketpush"), &push_file.path, &[]);
+    for p in [gtw_grpc, gtw_http, push] {
+        wait_listening(p, Duration::from_secs(30));
+    }
+    // two browser-side sessions in the room named after the subscription template
+    let mut members =
+        testkit::socketio::SioLoad::start(&format!("http://127.0.0.1:{gtw_http}"), None, Some("iec/#"), 2, "websocket")
+            .await;
+    let port = free_port();
+    let yaml = format!(
+        "ListenOn: 127.0.0.1:{port}\nPrometheus: {{ListenOn: ''}}\nGracePeriod: 1s\n\
+         MqttConfig: {{Broker: ['tcp://127.0.0.1:{mq_port}'], Qos: 1, SubscribeTopics: ['iec/#']}}\n\
+         SocketPushConf: {{Endpoints: ['127.0.0.1:{push}'], Timeout: 3000}}\n\
+         EventMapping: {{'iec/#': news}}\n"
+    );
+    let file = ConfigFile::new("bridgemqtt.yaml", &yaml);
+    let _svc = spawn(BIN, &file.path, &[]);
+    wait_listening(port, Duration::from_secs(30));
+    let publisher = publisher(mq_port);
+    // until the bridge is subscribed and the push node knows the room, publish one at a time
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while members.count().await["total"].as_u64() == Some(0) {
+        publish(&publisher, 0..1).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(Instant::now() < deadline, "no MQTT message reached the room");
+    }
+    let base = members.count().await["min"].as_u64().unwrap();
+    publish(&publisher, 1..11).await;
+    members.wait(2 * (base + 10), Duration::from_secs(20)).await;
+    let got = members.count().await;
+    assert_eq!((got["min"].as_u64(), got["max"].as_u64()), (Some(base + 10), Some(base + 10)), "{got}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
