@@ -90,9 +90,11 @@ impl Service {
     }
 
     async fn record(&self, kind: &str, items: Vec<(String, serde_json::Value)>) -> Result<(), Status> {
-        for (key, payload) in items {
-            self.store.db().record_event(kind, &key, &payload.to_string()).await.map_err(to_status)?;
-        }
+        let n = items.len() as u64;
+        let items: Vec<(String, String)> = items.into_iter().map(|(k, v)| (k, v.to_string())).collect();
+        // one transaction per call: a batch is stored whole or not at all
+        self.store.db().record_events(kind, &items).await.map_err(to_status)?;
+        metrics::counter!("streamevent_inbound_messages_total", "kind" => kind.to_owned()).increment(n);
         metrics::counter!("streamevent_inbound_events_total", "kind" => kind.to_owned()).increment(1);
         Ok(())
     }

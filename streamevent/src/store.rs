@@ -159,6 +159,24 @@ impl Db {
         Ok(())
     }
 
+    /// Records a batch of inbound events of one kind in one transaction: all or none, so a batch
+    /// a caller sends again after a failure is never half there twice.
+    ///
+    /// # Errors
+    /// [`Error::Db`] (nothing recorded then).
+    pub async fn record_events(&self, kind: &str, items: &[(String, String)]) -> Result<()> {
+        let sql = self.sql("INSERT INTO inbound_event (kind, event_key, payload, received_at) VALUES (?, ?, ?, ?)");
+        let now = chrono::Utc::now().timestamp_millis();
+        with_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            for (key, payload) in items {
+                sqlx::query(&sql).bind(kind).bind(key).bind(payload).bind(now).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
     /// Inbound events of `kind`, oldest first, as (key, payload).
     ///
     /// # Errors

@@ -121,6 +121,9 @@ async fn inbound_events_are_stored() {
         t.db.record_event("mqtt", "a/b", r#"{"x":1}"#).await.unwrap();
         t.db.record_event("mqtt", "a/c", "héllo 'quoted'").await.unwrap();
         t.db.record_event("kafka", "k", "v").await.unwrap();
+        let batch: Vec<(String, String)> = (0..3).map(|i| (format!("b/{i}"), format!("p{i}"))).collect();
+        t.db.record_events("ws", &batch).await.unwrap();
+        assert_eq!(t.db.events("ws").await.unwrap(), batch, "{}", t.name);
         let ev = t.db.events("mqtt").await.unwrap();
         assert_eq!(
             ev,
