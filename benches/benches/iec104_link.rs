@@ -30,10 +30,7 @@ struct Setup {
 }
 
 fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
-        .map_or(0, |pages| pages * 4)
+    testkit::proc::rss_kib("self")
 }
 
 async fn setup(n: usize) -> Setup {

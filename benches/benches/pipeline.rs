@@ -35,7 +35,7 @@ struct Run {
 
 /// CPU time this process used so far (user + system), seconds.
 fn process_cpu_s() -> f64 {
-    cpu_s_of("self").expect("/proc/self/stat")
+    testkit::proc::cpu_secs("self").expect("/proc/self/stat")
 }
 
 /// The PostgreSQL server's CPU time so far (every process named `postgres`), seconds.
@@ -43,20 +43,8 @@ fn postgres_cpu_s() -> f64 {
     let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
     dir.flatten()
         .filter(|e| std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "postgres"))
-        .filter_map(|e| cpu_s_of(&e.file_name().to_string_lossy()))
+        .filter_map(|e| testkit::proc::cpu_secs(&e.file_name().to_string_lossy()))
         .sum()
-}
-
-/// CPU time (user + system) of process `pid` (or `self`) so far, seconds; from /proc/<pid>/stat.
-fn cpu_s_of(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // the fields after the command name (which is in parentheses and may hold spaces)
-    let rest = &stat[stat.rfind(')').expect("a stat line") + 2..];
-    let f: Vec<&str> = rest.split(' ').collect();
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name and state
-    let ticks: f64 = f[11].parse::<f64>().ok()? + f[12].parse::<f64>().ok()?;
-    // clock ticks per second: 100 on Linux (USER_HZ)
-    Some(ticks / 100.0)
 }
 
 /// Rows in `raw_point_data`: what was really stored, counted in the database.
@@ -119,7 +107,7 @@ async fn measure(setup: Setup, warm: Duration, secs: Duration) -> Run {
     let r0 = rows_in(&db).await;
     let b0 = published.load(Ordering::Relaxed);
     let broker = setup.broker.map(|p| p.to_string());
-    let peers = || (broker.as_deref().and_then(cpu_s_of), postgres_cpu_s());
+    let peers = || (broker.as_deref().and_then(testkit::proc::cpu_secs), postgres_cpu_s());
     let t0 = Instant::now();
     let c0 = process_cpu_s();
     let (k0, pg0) = peers();

@@ -30,22 +30,11 @@ const PEER_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/socketio");
 
 /// User + system CPU time of a process, in microseconds.
 fn cpu_us(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc stat");
-    // the fields after the command name (which may hold spaces) start after its ')'
-    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0);
-    // USER_HZ is 100 on Linux
-    ticks * 10_000
+    (testkit::proc::cpu_secs(&pid.to_string()).expect("/proc stat") * 1e6) as u64
 }
 
 fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
+    testkit::proc::rss_kib(&pid.to_string())
 }
 
 enum Server {

@@ -26,14 +26,17 @@ use tokio::time::Sleep;
 pub struct WriteDeadline<S> {
     inner: S,
     limit: Duration,
-    stalled: Option<Pin<Box<Sleep>>>,
+    /// One timer for the connection's life, armed when a write starts waiting (allocated on the
+    /// first wait only).
+    timer: Option<Pin<Box<Sleep>>>,
+    armed: bool,
     failed: bool,
 }
 
 impl<S> WriteDeadline<S> {
     /// Wraps `inner`.
     pub fn new(inner: S, limit: Duration) -> WriteDeadline<S> {
-        WriteDeadline { inner, limit, stalled: None, failed: false }
+        WriteDeadline { inner, limit, timer: None, armed: false, failed: false }
     }
 
     /// The wrapped stream.
@@ -49,12 +52,17 @@ impl<S> WriteDeadline<S> {
     fn watch<T>(&mut self, cx: &mut Context<'_>, r: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
         match r {
             Poll::Ready(r) => {
-                self.stalled = None;
+                self.armed = false;
                 Poll::Ready(r)
             }
             Poll::Pending => {
-                let limit = self.limit;
-                let timer = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                let deadline = tokio::time::Instant::now() + self.limit;
+                let fresh = !self.armed;
+                self.armed = true;
+                let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                if fresh {
+                    timer.as_mut().reset(deadline);
+                }
                 if timer.as_mut().poll(cx).is_ready() {
                     self.failed = true;
                     metrics::counter!("socketio_cluster_write_stalls_total").increment(1);

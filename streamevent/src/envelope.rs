@@ -1,4 +1,5 @@
-//! The trace-wrapper envelope of MQTT messages (spec §2.6): `{"topic": "...", "payload":
+//! What ieccaller and bridgemqtt share on the MQTT side: broker addresses ([`broker_addr`]) and
+//! the trace-wrapper envelope of MQTT messages (spec §2.6): `{"topic": "...", "payload":
 //! "<base64>", "headers": {...}}`. ieccaller's cluster mode and bridgemqtt's `PublishWithTrace`
 //! send it; receivers unwrap it when a message is one and take the raw payload otherwise.
 //!
@@ -45,4 +46,35 @@ pub fn unwrap(raw: &[u8]) -> (Vec<u8>, BTreeMap<String, String>) {
         .ok()
         .and_then(|e| Some((base64::engine::general_purpose::STANDARD.decode(e.payload).ok()?, e.headers)))
         .unwrap_or_else(|| (raw.to_vec(), BTreeMap::new()))
+}
+
+/// `(host, port)` of an `MqttConfig.Broker` entry (`tcp://` and `mqtt://` accepted; 1883 when the
+/// port is left out).
+///
+/// # Errors
+/// A TLS or WebSocket scheme (not served), or no valid port.
+pub fn broker_addr(b: &str) -> Result<(String, u16), String> {
+    if ["ssl://", "tls://", "mqtts://", "ws://", "wss://"].iter().any(|p| b.starts_with(p)) {
+        return Err(format!("MqttConfig.Broker {b:?}: only tcp:// brokers are served"));
+    }
+    let hp = b.trim_start_matches("tcp://").trim_start_matches("mqtt://").trim_end_matches('/');
+    match hp.rsplit_once(':') {
+        Some((h, p)) => {
+            p.parse::<u16>().map(|p| (h.to_owned(), p)).map_err(|_| format!("MqttConfig.Broker {b:?} is not host:port"))
+        }
+        None if !hp.is_empty() => Ok((hp.to_owned(), 1883)),
+        None => Err(format!("MqttConfig.Broker {b:?} is not host:port")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn brokers() {
+        assert_eq!(super::broker_addr("tcp://localhost:1883").unwrap(), ("localhost".into(), 1883));
+        assert_eq!(super::broker_addr("127.0.0.1").unwrap(), ("127.0.0.1".into(), 1883));
+        assert!(super::broker_addr("ssl://x:8883").is_err());
+        assert!(super::broker_addr("tcp://x:notaport").is_err());
+        assert!(super::broker_addr("").is_err());
+    }
 }

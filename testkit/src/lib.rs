@@ -4,6 +4,7 @@
 //! - [`etcd`]: a throwaway etcd (discovery tests);
 //! - [`port`]: loopback ports picked at run time;
 //! - [`wait`]: waiting for a condition with a deadline instead of a fixed sleep;
+//! - [`proc`]: a process's CPU time and resident memory from `/proc`;
 //! - [`process`]: a guard that stops a peer process when the test ends, however it ends;
 //! - [`service`]: a service binary run from a configuration file (`print-config`, a run);
 //! - [`socketio`]: the real npm `socket.io-client` running a scripted session;
@@ -20,6 +21,7 @@ pub mod etcd;
 pub mod iec104;
 pub mod kafka;
 pub mod port;
+pub mod proc;
 pub mod process;
 pub mod service;
 pub mod socketio;

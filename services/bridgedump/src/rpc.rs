@@ -25,23 +25,8 @@ pub struct Rpc {
     pool: DescriptorPool,
 }
 
-/// The caller's W3C trace id (`traceparent: 00-<32 hex>-<16 hex>-<2 hex>`), or empty.
-pub fn trace_id(m: &tonic::metadata::MetadataMap) -> String {
-    let Some(tp) = m.get("traceparent").and_then(|v| v.to_str().ok()) else { return String::new() };
-    let mut parts = tp.split('-');
-    let (_version, id) = (parts.next(), parts.next().unwrap_or_default());
-    let valid = id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) && id.bytes().any(|b| b != b'0');
-    if valid {
-        id.to_ascii_lowercase()
-    } else {
-        String::new()
-    }
-}
-
-/// Upstream's time zone, Asia/Shanghai.
-fn shanghai() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| Utc.fix())
-}
+/// Upstream's time zone, Asia/Shanghai (UTC+8).
+const SHANGHAI_SECS: i32 = 8 * 3600;
 
 impl Rpc {
     /// Handlers writing under `dump`.
@@ -59,7 +44,7 @@ impl Rpc {
         type_name: &str,
         req: Request<M>,
     ) -> Result<(), Status> {
-        let trace = trace_id(req.metadata());
+        let trace = zero_svc::grpc::trace_id(req.metadata()).unwrap_or_default();
         let desc = self
             .pool
             .get_message_by_name(type_name)
@@ -68,7 +53,7 @@ impl Rpc {
             .map_err(|e| Status::internal(e.to_string()))?;
         let body = bridgedump::gojson::message(&msg).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let dump = self.dump.clone();
-        let now = Utc::now().with_timezone(&shanghai());
+        let now = Utc::now().with_timezone(&FixedOffset::east_opt(SHANGHAI_SECS).unwrap_or(Utc.fix()));
         let path = tokio::task::spawn_blocking(move || dump.write(sub_dir, &trace, &body, now))
             .await
             .map_err(|e| Status::internal(e.to_string()))?
@@ -111,21 +96,5 @@ impl pb::bridge_dump_rpc_server::BridgeDumpRpc for Rpc {
     ) -> Result<Response<pb::CableFaultWaveRes>, Status> {
         self.write(FAULT_WAVE, "bridgedump.CableFaultWaveReq", r).await?;
         Ok(Response::new(pb::CableFaultWaveRes { code: OK, msg: SUCCESS.into() }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn trace_ids_from_traceparent() {
-        let mut m = tonic::metadata::MetadataMap::new();
-        assert_eq!(super::trace_id(&m), "");
-        m.insert("traceparent", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01".parse().unwrap());
-        assert_eq!(super::trace_id(&m), "4bf92f3577b34da6a3ce929d0e0e4736");
-        for bad in ["00-00000000000000000000000000000000-00f067aa0ba902b7-01", "00-xyz-00f067aa0ba902b7-01", "garbage"]
-        {
-            m.insert("traceparent", bad.parse().unwrap());
-            assert_eq!(super::trace_id(&m), "", "{bad}");
-        }
     }
 }

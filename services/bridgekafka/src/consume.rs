@@ -22,11 +22,12 @@ pub fn msg_id(topic: &str, partition: i32, offset: i64) -> String {
         .to_string()
 }
 
+/// The record's timestamp (now without one) in Asia/Shanghai, datetime-micro, as upstream.
 fn send_time(m: &OwnedMessage) -> String {
-    let ms = m.timestamp().to_millis().unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
-    let shanghai = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8");
-    let t = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().with_timezone(&shanghai);
-    streamevent::msg::datetime_micro(&t.naive_local())
+    let Some(t) = m.timestamp().to_millis().and_then(chrono::DateTime::from_timestamp_millis) else {
+        return streamevent::msg::now_string(480);
+    };
+    streamevent::msg::datetime_micro(&(t.naive_utc() + chrono::Duration::hours(8)))
 }
 
 /// One consumer of `c`, until dropped.
@@ -47,7 +48,7 @@ pub fn consumer(c: &ConsumeConf) -> Result<StreamConsumer, rdkafka::error::Kafka
 }
 
 /// Reads `c.topic` as one consumer of `c.group` and forwards to streamevent, forever.
-pub async fn run(c: ConsumeConf, consumer: StreamConsumer, mut client: StreamEventClient<Channel>, timeout: Duration) {
+pub async fn run(c: ConsumeConf, consumer: StreamConsumer, client: StreamEventClient<Channel>, timeout: Duration) {
     loop {
         // the first record waits as long as it takes, the rest of the batch BatchWait at most
         let first = match consumer.recv().await {
@@ -82,20 +83,13 @@ pub async fn run(c: ConsumeConf, consumer: StreamConsumer, mut client: StreamEve
             })
             .collect();
         let n = messages.len() as u64;
-        let mut pause = Duration::from_millis(100);
-        loop {
+        zero_svc::grpc::until_ok("streamevent.ReceiveKafkaMessage", || {
+            let mut client = client.clone();
             let mut req = tonic::Request::new(pb::ReceiveKafkaMessageReq { messages: messages.clone() });
             req.set_timeout(timeout);
-            match client.receive_kafka_message(req).await {
-                Ok(_) => break,
-                Err(s) => {
-                    metrics::counter!("bridgekafka_forward_retries_total", "topic" => c.topic.clone()).increment(1);
-                    tracing::warn!(topic = %c.topic, records = n, code = ?s.code(), error = %s.message(), "streamevent did not take the batch; retrying");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
+            async move { client.receive_kafka_message(req).await }
+        })
+        .await;
         metrics::counter!("bridgekafka_forwarded_total", "topic" => c.topic.clone()).increment(n);
         // commit the next offset of each partition in the batch
         let mut next: BTreeMap<i32, i64> = BTreeMap::new();

@@ -60,11 +60,6 @@ pub fn template<'a>(topic: &'a str, templates: &'a [String]) -> &'a str {
     templates.iter().find(|f| rumqttc::matches(topic, f)).map_or(topic, String::as_str)
 }
 
-fn now_text() -> String {
-    let shanghai = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8");
-    streamevent::msg::datetime_micro(&chrono::Utc::now().with_timezone(&shanghai).naive_local())
-}
-
 /// Forwards incoming messages until the channel closes.
 pub async fn forwarder(mut rx: mpsc::Receiver<Publish>, client: AsyncClient, cfg: Config, mut down: Downstream) {
     let session_id = cfg.mqtt_config.client_id.clone();
@@ -79,7 +74,8 @@ pub async fn forwarder(mut rx: mpsc::Receiver<Publish>, client: AsyncClient, cfg
                 _ => break,
             }
         }
-        let send_time = now_text();
+        // Asia/Shanghai, as upstream
+        let send_time = streamevent::msg::now_string(480);
         let messages: Vec<pb::MqttMessage> = batch
             .iter()
             .map(|p| {
@@ -96,21 +92,14 @@ pub async fn forwarder(mut rx: mpsc::Receiver<Publish>, client: AsyncClient, cfg
                 }
             })
             .collect();
-        if let Some(se) = down.streamevent.as_mut() {
-            let mut pause = Duration::from_millis(100);
-            loop {
+        if let Some(se) = down.streamevent.as_ref() {
+            zero_svc::grpc::until_ok("streamevent.ReceiveMQTTMessage", || {
+                let mut se = se.clone();
                 let mut req = tonic::Request::new(pb::ReceiveMqttMessageReq { messages: messages.clone() });
                 req.set_timeout(down.timeout);
-                match se.receive_mqtt_message(req).await {
-                    Ok(_) => break,
-                    Err(s) => {
-                        metrics::counter!("bridgemqtt_forward_retries_total").increment(1);
-                        tracing::warn!(messages = messages.len(), code = ?s.code(), error = %s.message(), "streamevent did not take the batch; retrying");
-                        tokio::time::sleep(pause).await;
-                        pause = (pause * 2).min(Duration::from_secs(5));
-                    }
-                }
-            }
+                async move { se.receive_mqtt_message(req).await }
+            })
+            .await;
         }
         if let Some(sp) = down.socketpush.as_mut() {
             for m in &messages {

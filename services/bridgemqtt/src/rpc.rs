@@ -28,16 +28,6 @@ fn check_topic(t: &str) -> Result<(), Status> {
     Ok(())
 }
 
-/// The caller's trace id, or a new one.
-fn trace_of(m: &tonic::metadata::MetadataMap) -> String {
-    let id = m
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|tp| tp.split('-').nth(1).map(str::to_ascii_lowercase))
-        .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) && id.bytes().any(|b| b != b'0'));
-    id.unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string())
-}
-
 impl Rpc {
     async fn send(&self, topic: String, payload: Vec<u8>) -> Result<(), Status> {
         self.client.try_publish(topic, self.qos, false, payload).map_err(|e| {
@@ -62,7 +52,8 @@ impl pb::bridge_mqtt_server::BridgeMqtt for Rpc {
         &self,
         r: Request<pb::PublishWithTraceReq>,
     ) -> Result<Response<pb::PublishWithTraceRes>, Status> {
-        let trace_id = trace_of(r.metadata());
+        let trace_id =
+            zero_svc::grpc::trace_id(r.metadata()).unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
         let r = r.into_inner();
         check_topic(&r.topic)?;
         let span = &uuid::Uuid::now_v7().simple().to_string()[16..];

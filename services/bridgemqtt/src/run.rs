@@ -8,22 +8,6 @@ use rumqttc::{AsyncClient, MqttOptions};
 use std::future::Future;
 use std::time::Duration;
 
-/// `(host, port)` of `tcp://host:port` (1883 when left out).
-///
-/// # Errors
-/// A TLS or WebSocket scheme, or no valid port.
-pub fn broker_addr(b: &str) -> Result<(String, u16), String> {
-    if ["ssl://", "tls://", "mqtts://", "ws://", "wss://"].iter().any(|p| b.starts_with(p)) {
-        return Err(format!("MqttConfig.Broker {b:?}: only tcp:// brokers are served"));
-    }
-    let hp = b.trim_start_matches("tcp://").trim_start_matches("mqtt://").trim_end_matches('/');
-    match hp.rsplit_once(':') {
-        Some((h, p)) => p.parse().map(|p| (h.to_owned(), p)).map_err(|_| format!("MqttConfig.Broker {b:?}: bad port")),
-        None if !hp.is_empty() => Ok((hp.to_owned(), 1883)),
-        None => Err(format!("MqttConfig.Broker {b:?} is not host:port")),
-    }
-}
-
 /// Runs bridgemqtt until `shutdown`. An unreachable broker does not stop it: the connection is
 /// retried, and the subscriptions made again at every connection.
 ///
@@ -36,7 +20,7 @@ pub async fn run(
 ) -> Result<(), zero_svc::Error> {
     let m = &mut cfg.mqtt_config;
     let broker = m.broker.first().ok_or_else(|| zero_svc::Error::Config("MqttConfig.Broker is empty".into()))?;
-    let (host, port) = broker_addr(broker).map_err(zero_svc::Error::Config)?;
+    let (host, port) = streamevent::envelope::broker_addr(broker).map_err(zero_svc::Error::Config)?;
     if m.client_id.is_empty() {
         m.client_id = format!("bridgemqtt-{}", uuid::Uuid::now_v7().simple());
     }
@@ -74,15 +58,4 @@ pub async fn run(
     conn.abort();
     fwd.abort();
     served
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn brokers() {
-        assert_eq!(super::broker_addr("tcp://localhost:1883").unwrap(), ("localhost".into(), 1883));
-        assert_eq!(super::broker_addr("127.0.0.1").unwrap(), ("127.0.0.1".into(), 1883));
-        assert!(super::broker_addr("ssl://x:8883").is_err());
-        assert!(super::broker_addr("tcp://x:notaport").is_err());
-    }
 }

@@ -216,3 +216,71 @@ mod tests {
         assert_eq!(<Detached<Slow> as NamedService>::NAME, "test.Slow");
     }
 }
+
+/// The W3C trace id of a call (`traceparent: 00-<32 hex>-<16 hex>-<2 hex>`), lowercase; `None`
+/// without a valid one (missing, malformed, all zeros).
+pub fn trace_id(m: &tonic::metadata::MetadataMap) -> Option<String> {
+    let tp = m.get("traceparent")?.to_str().ok()?;
+    let id = tp.split('-').nth(1)?;
+    let valid = id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) && id.bytes().any(|b| b != b'0');
+    valid.then(|| id.to_ascii_lowercase())
+}
+
+/// Calls `call` until it succeeds, pausing 100 ms after the first failure and twice as long
+/// after each next one (5 s at most): for a batch a downstream service must take before its
+/// source is acknowledged. Each failure is logged and counted in
+/// `zero_downstream_retries_total{call=what}`.
+pub async fn until_ok<T, F, Fut>(what: &'static str, mut call: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, tonic::Status>>,
+{
+    let mut pause = std::time::Duration::from_millis(100);
+    loop {
+        match call().await {
+            Ok(t) => return t,
+            Err(s) => {
+                metrics::counter!("zero_downstream_retries_total", "call" => what).increment(1);
+                tracing::warn!(call = what, code = ?s.code(), error = %s.message(), "not taken; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod trace_tests {
+    #[test]
+    fn trace_ids_from_traceparent() {
+        let mut m = tonic::metadata::MetadataMap::new();
+        assert_eq!(super::trace_id(&m), None);
+        m.insert("traceparent", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01".parse().unwrap());
+        assert_eq!(super::trace_id(&m).as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+        for bad in ["00-00000000000000000000000000000000-00f067aa0ba902b7-01", "00-xyz-00f067aa0ba902b7-01", "garbage"]
+        {
+            m.insert("traceparent", bad.parse().unwrap());
+            assert_eq!(super::trace_id(&m), None, "{bad}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn until_ok_retries_with_growing_pauses() {
+        let mut n = 0;
+        let t0 = tokio::time::Instant::now();
+        let v = super::until_ok("test", || {
+            n += 1;
+            let fail = n < 4;
+            async move {
+                if fail {
+                    Err(tonic::Status::unavailable("away"))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(v, 4);
+        assert_eq!(t0.elapsed(), std::time::Duration::from_millis(100 + 200 + 400));
+    }
+}

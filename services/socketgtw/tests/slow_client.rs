@@ -19,9 +19,7 @@ const FAST: u64 = 4;
 const PAYLOAD_BYTES: usize = 10 * 1024;
 
 fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    testkit::proc::rss_kib(&pid.to_string())
 }
 
 fn signal(pid: u32, sig: &str) {

@@ -246,19 +246,7 @@ impl Mqtt {
     /// # Errors
     /// No broker, a TLS scheme (`ssl://`, `tls://`, `mqtts://`: not served), or no valid port.
     pub fn broker_addr(&self) -> Result<(String, u16), String> {
-        let b = self.broker.first().ok_or("MqttConfig.Broker is empty")?;
-        if ["ssl://", "tls://", "mqtts://", "ws://", "wss://"].iter().any(|p| b.starts_with(p)) {
-            return Err(format!("MqttConfig.Broker {b:?}: only tcp:// brokers are served"));
-        }
-        let hp = b.trim_start_matches("tcp://").trim_start_matches("mqtt://").trim_end_matches('/');
-        match hp.rsplit_once(':') {
-            Some((h, p)) => p
-                .parse::<u16>()
-                .map(|p| (h.to_owned(), p))
-                .map_err(|_| format!("MqttConfig.Broker {b:?} is not host:port")),
-            None if !hp.is_empty() => Ok((hp.to_owned(), 1883)),
-            None => Err(format!("MqttConfig.Broker {b:?} is not host:port")),
-        }
+        crate::envelope::broker_addr(self.broker.first().ok_or("MqttConfig.Broker is empty")?)
     }
 }
 
