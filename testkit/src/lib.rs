@@ -20,6 +20,7 @@ pub mod db;
 pub mod etcd;
 pub mod iec104;
 pub mod kafka;
+pub mod mosquitto;
 pub mod port;
 pub mod proc;
 pub mod process;

@@ -1,6 +1,6 @@
 //! The configuration: the upstream `etc/bridgemqtt.yaml` keys (`ListenOn`, `MqttConfig`,
 //! `SocketPushConf`, `StreamEventConf`, `EventMapping`, `DefaultEvent`, `LogConfig`) and ours
-//! (`Batch`, `RequestQueue`), defaults in `etc/bridgemqtt.yaml`.
+//! (`Batch`, `RequestQueue`, `Outbox`, `MaxPayload`), defaults in `etc/bridgemqtt.yaml`.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -30,8 +30,22 @@ pub struct Config {
     pub log_config: LogConf,
     /// Batches to streamevent.
     pub batch: BatchConf,
-    /// Requests queued for the connection.
+    /// Requests queued for the subscription connection.
     pub request_queue: usize,
+    /// The disk queue of publishes.
+    pub outbox: OutboxConf,
+    /// Largest payload published or received (bytes).
+    pub max_payload: usize,
+}
+
+/// `Outbox`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct OutboxConf {
+    /// The queue file (its directory is made).
+    pub path: String,
+    /// Bytes queued at most; beyond, `Publish` answers 103103.
+    pub max_bytes: u64,
 }
 
 /// `MqttConfig`.

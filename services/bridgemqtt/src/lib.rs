@@ -11,11 +11,13 @@
 //! |---|---|
 //! | [`config`] | the typed configuration and its embedded defaults |
 //! | [`rpc`] | the publish handlers |
-//! | [`forward`] | the connection and the forwarder |
+//! | [`forward`] | the subscription connection and the forwarder |
+//! | [`outbox`] | the disk queue of publishes and the publish connection |
 //! | [`run`](mod@run) | wiring |
 
 pub mod config;
 pub mod forward;
+pub mod outbox;
 pub mod rpc;
 pub mod run;
 

@@ -1,7 +1,9 @@
-//! Wiring: the MQTT connection (reconnecting, re-subscribing), the forwarder, the gRPC server.
+//! Wiring: the subscription connection (reconnecting, re-subscribing), the forwarder, the outbox
+//! and its publish connection, the gRPC server.
 
 use crate::config::Config;
 use crate::forward::{connection, forwarder, Downstream};
+use crate::outbox::{self, Outbox};
 use crate::pb;
 use crate::rpc::Rpc;
 use rumqttc::{AsyncClient, MqttOptions};
@@ -24,15 +26,29 @@ pub async fn run(
     if m.client_id.is_empty() {
         m.client_id = format!("bridgemqtt-{}", uuid::Uuid::now_v7().simple());
     }
-    let mut opts = MqttOptions::new(m.client_id.clone(), host, port);
-    opts.set_keep_alive(Duration::from_millis(m.keep_alive.max(5000)));
+    let options = |id: String| {
+        let mut opts = MqttOptions::new(id, host.clone(), port);
+        opts.set_keep_alive(Duration::from_millis(m.keep_alive.max(5000)));
+        // room for the largest payload, its topic and the trace envelope around it
+        let packet = cfg.max_payload.saturating_mul(2).saturating_add(70_000);
+        opts.set_max_packet_size(packet, packet);
+        if !m.username.is_empty() {
+            opts.set_credentials(m.username.clone(), m.password.clone());
+        }
+        opts
+    };
+    let mut sub_opts = options(m.client_id.clone());
     // a persistent session: what arrives while the bridge is away waits on the broker
-    opts.set_clean_session(false);
-    opts.set_manual_acks(true);
-    if !m.username.is_empty() {
-        opts.set_credentials(m.username.clone(), m.password.clone());
-    }
-    let (client, eventloop) = AsyncClient::new(opts, cfg.request_queue.max(16));
+    sub_opts.set_clean_session(false);
+    sub_opts.set_manual_acks(true);
+    let (client, eventloop) = AsyncClient::new(sub_opts, cfg.request_queue.max(16));
+    // publishes: a clean session of their own, fed from the outbox
+    let mut pub_opts = options(format!("{}-pub", m.client_id));
+    pub_opts.set_clean_session(true);
+    pub_opts.set_inflight(outbox::WINDOW as u16);
+    let (pub_client, pub_eventloop) = AsyncClient::new(pub_opts, outbox::WINDOW * 2);
+    let outbox = Outbox::open(std::path::Path::new(&cfg.outbox.path), cfg.outbox.max_bytes)
+        .map_err(|e| zero_svc::Error::Config(format!("Outbox.Path: {e}")))?;
     let timeout = Duration::from_millis(cfg.stream_event_conf.timeout.max(1));
     let socketpush = match cfg.socket_push_conf.endpoints.first() {
         Some(ep) => {
@@ -52,10 +68,12 @@ pub async fn run(
     let (tx, rx) = tokio::sync::mpsc::channel(cfg.batch.size.max(1) * 4);
     let conn = tokio::spawn(connection(eventloop, client.clone(), cfg.clone(), tx));
     let fwd = tokio::spawn(forwarder(rx, client.clone(), cfg.clone(), down));
-    let rpc = Rpc { client, qos: cfg.mqtt_config.qos() };
+    let publisher = tokio::spawn(outbox::publisher(pub_eventloop, pub_client, outbox.clone(), cfg.mqtt_config.qos()));
+    let rpc = Rpc { outbox, max_payload: cfg.max_payload };
     let server = zero_svc::grpc::Grpc::new(pb::bridge_mqtt_server::BridgeMqttServer::new(rpc));
     let served = server.serve(listener, &[pb::FILE_DESCRIPTOR_SET], shutdown).await;
     conn.abort();
     fwd.abort();
+    publisher.abort();
     served
 }

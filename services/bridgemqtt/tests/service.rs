@@ -9,11 +9,10 @@ use bridgemqtt_svc::pb;
 use bridgemqtt_svc::pb::bridge_mqtt_client::BridgeMqttClient;
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 use streamevent::store::Db;
+use testkit::mosquitto::Mosquitto;
 use testkit::port::free_port;
-use testkit::process::ChildGuard;
 use testkit::service::{assert_ignored_with_warnings, print_config, spawn, wait_listening, ConfigFile};
 
 const BIN: &str = env!("CARGO_BIN_EXE_bridgemqtt");
@@ -39,20 +38,6 @@ fn the_upstream_sample_configures_bridgemqtt() {
             "SocketPushConf.NonBlock",
         ],
     );
-}
-
-/// A Mosquitto on `port`, no persistence (a restart forgets every session).
-fn mosquitto(dir: &Path, port: u16) -> ChildGuard {
-    let conf = dir.join(format!("mosquitto-{port}.conf"));
-    std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")).unwrap();
-    let child = std::process::Command::new("mosquitto")
-        .args(["-c", conf.to_str().unwrap()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("mosquitto (Debian mosquitto)");
-    wait_listening(port, Duration::from_secs(10));
-    ChildGuard(child)
 }
 
 /// payload -> (topic, template) of every MQTT message streamevent stored.
@@ -108,7 +93,7 @@ async fn subscriptions_reach_streamevent_and_come_back_after_a_broker_restart() 
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let mq_port = free_port();
-    let mut broker = mosquitto(&dir, mq_port);
+    let mut broker = Mosquitto::start(&dir, mq_port, false);
     let db = Db::connect(&format!("sqlite://{}/se.db", dir.display())).await.unwrap();
     db.migrate().await.unwrap();
     let (se_port, _se) = testkit::streamevent::serve(db.clone(), 0).await;
@@ -117,7 +102,9 @@ async fn subscriptions_reach_streamevent_and_come_back_after_a_broker_restart() 
     let yaml = format!(
         "ListenOn: 127.0.0.1:{port}\nPrometheus: {{ListenOn: ''}}\nGracePeriod: 1s\n\
          MqttConfig: {{Broker: ['tcp://127.0.0.1:{mq_port}'], Qos: 1, SubscribeTopics: ['iec/#', test]}}\n\
-         StreamEventConf: {{Endpoints: ['127.0.0.1:{se_port}'], Timeout: 3000}}\n"
+         StreamEventConf: {{Endpoints: ['127.0.0.1:{se_port}'], Timeout: 3000}}\n\
+         Outbox: {{Path: '{}/outbox'}}\n",
+        dir.display()
     );
     let file = ConfigFile::new("bridgemqtt.yaml", &yaml);
     let _svc = spawn(BIN, &file.path, &[]);
@@ -151,10 +138,9 @@ async fn subscriptions_reach_streamevent_and_come_back_after_a_broker_restart() 
     assert_eq!(zero_svc::errcode::reason(&err).as_deref(), Some("101103"));
 
     // the broker restarts and forgets every session: the bridge must subscribe again
-    broker.0.kill().unwrap();
-    broker.0.wait().unwrap();
+    broker.kill();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let _broker = mosquitto(&dir, mq_port);
+    broker.restart();
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut n = 0;
     loop {
@@ -179,7 +165,7 @@ async fn mqtt_messages_reach_a_socket_io_room_through_socketpush() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let mq_port = free_port();
-    let _broker = mosquitto(&dir, mq_port);
+    let _broker = Mosquitto::start(&dir, mq_port, false);
     // a gateway and a push node (their binaries), no tokens
     let (gtw_grpc, gtw_http, push) = (free_port(), free_port(), free_port());
     let gtw_file = ConfigFile::new(
@@ -208,7 +194,8 @@ async fn mqtt_messages_reach_a_socket_io_room_through_socketpush() {
         "ListenOn: 127.0.0.1:{port}\nPrometheus: {{ListenOn: ''}}\nGracePeriod: 1s\n\
          MqttConfig: {{Broker: ['tcp://127.0.0.1:{mq_port}'], Qos: 1, SubscribeTopics: ['iec/#']}}\n\
          SocketPushConf: {{Endpoints: ['127.0.0.1:{push}'], Timeout: 3000}}\n\
-         EventMapping: {{'iec/#': news}}\n"
+         EventMapping: {{'iec/#': news}}\nOutbox: {{Path: '{}/outbox'}}\n",
+        dir.display()
     );
     let file = ConfigFile::new("bridgemqtt.yaml", &yaml);
     let _svc = spawn(BIN, &file.path, &[]);

@@ -4,38 +4,22 @@
 
 use testkit::iec104 as iec;
 
-use iec::{free_port, ChildGuard};
+use iec::free_port;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use streamevent::caller::pb::iec_caller_client::IecCallerClient;
 use streamevent::caller::pb::SendSingleCommandReq;
 use streamevent::sink::SqlSink;
 use streamevent::store::{Db, MappingStore, PointMapping};
-
-fn mosquitto(port: u16) -> ChildGuard {
-    let child = Command::new("mosquitto")
-        .args(["-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mosquitto");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "mosquitto did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    ChildGuard(child)
-}
+use testkit::mosquitto::Mosquitto;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqtt_outage_leaves_other_channels_unaffected() {
     let (_peer, port, expected) = tokio::task::spawn_blocking(|| iec::start_c104_server(None)).await.unwrap();
     let mport = free_port();
-    let broker = mosquitto(mport);
-
     let dir = std::env::temp_dir().join(format!("ch_{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir).unwrap();
+    let mut broker = Mosquitto::start(&dir, mport, false);
     let db = Db::connect(&format!("sqlite://{}/c.db", dir.display())).await.unwrap();
     db.migrate().await.unwrap();
     let station = format!("127_0_0_1_{port}");
@@ -125,13 +109,13 @@ async fn mqtt_outage_leaves_other_channels_unaffected() {
     assert!(mqtt_count(&mut rx, expected.len()) >= expected.len(), "first round over MQTT");
 
     // MQTT broker gone: the streamevent channel still delivers the next round
-    drop(broker);
+    broker.kill();
     let before = *subscribed.borrow_and_update();
     client.send_single_command(trigger.clone()).await.unwrap();
     wait_rows(2 * n).await;
 
     // broker back: MQTT resumes (once the test's subscriber is subscribed again)
-    let _broker = mosquitto(mport);
+    broker.restart();
     tokio::time::timeout(Duration::from_secs(20), subscribed.wait_for(|n| *n > before))
         .await
         .expect("the subscriber subscribed again within 20 s")
