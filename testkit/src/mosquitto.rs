@@ -24,7 +24,8 @@ impl Mosquitto {
         let conf = dir.join(format!("mosquitto-{port}.conf"));
         let mut text = format!("listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n");
         if persistence {
-            text.push_str(&format!("persistence true\npersistence_location {}/\n", dir.display()));
+            // as root Mosquitto would switch to the user mosquitto, who cannot write in `dir`
+            text.push_str(&format!("persistence true\npersistence_location {}/\nuser root\n", dir.display()));
         } else {
             text.push_str("persistence false\n");
         }
