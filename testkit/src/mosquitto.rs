@@ -21,6 +21,12 @@ impl Mosquitto {
     /// messages survive a graceful restart. No limit on queued messages per client (Mosquitto's
     /// default drops QoS 1 messages beyond 1000 for a slow subscriber).
     pub fn start(dir: &Path, port: u16, persistence: bool) -> Mosquitto {
+        Mosquitto::start_with(dir, port, persistence, "")
+    }
+
+    /// [`Mosquitto::start`] with more configuration lines (`extra`, e.g.
+    /// `max_inflight_messages 1000\n`).
+    pub fn start_with(dir: &Path, port: u16, persistence: bool, extra: &str) -> Mosquitto {
         let conf = dir.join(format!("mosquitto-{port}.conf"));
         let mut text = format!("listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n");
         if persistence {
@@ -29,6 +35,7 @@ impl Mosquitto {
         } else {
             text.push_str("persistence false\n");
         }
+        text.push_str(extra);
         std::fs::write(&conf, text).expect("mosquitto configuration");
         let mut m = Mosquitto { port, conf, child: None };
         m.run();

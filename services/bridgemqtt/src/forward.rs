@@ -8,38 +8,65 @@
 use crate::config::Config;
 use crate::pb::socketpush;
 use rumqttc::{AsyncClient, Event, EventLoop, Incoming, Publish};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 use streamevent::pb;
 use streamevent::pb::stream_event_client::StreamEventClient;
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
-/// Runs the connection: polls the event loop, subscribes on every connection, passes messages on.
-pub async fn connection(mut eventloop: EventLoop, client: AsyncClient, cfg: Config, tx: mpsc::Sender<Publish>) {
+/// Messages received and not yet handed to the forwarder, at most (then the connection stops
+/// reading and the broker keeps the rest).
+const INBOX: usize = 1000;
+
+/// Runs the connection: polls the event loop, subscribes on every connection, passes messages on
+/// to the forwarder and sends the acknowledgements the forwarder returns.
+///
+/// The acknowledgements come back on a channel of their own and this task hands them to rumqttc
+/// without waiting: rumqttc takes requests only while it is polled, so a forwarder waiting to
+/// acknowledge while this task waits to hand it a message would stop both for good (rumqttc
+/// yields every buffered incoming packet before it takes a request, so under a flood its request
+/// queue fills).
+pub async fn connection(
+    mut eventloop: EventLoop,
+    client: AsyncClient,
+    cfg: Config,
+    tx: mpsc::Sender<Publish>,
+    mut acks: mpsc::UnboundedReceiver<Publish>,
+) {
     let qos = cfg.mqtt_config.qos();
+    let mut inbox: VecDeque<Publish> = VecDeque::new();
+    let mut unsent: VecDeque<Publish> = VecDeque::new();
     loop {
-        match eventloop.poll().await {
-            Ok(Event::Incoming(Incoming::ConnAck(_))) => {
-                tracing::info!(topics = ?cfg.mqtt_config.subscribe_topics, "MQTT connected; subscribing");
-                metrics::counter!("bridgemqtt_connections_total").increment(1);
-                for t in &cfg.mqtt_config.subscribe_topics {
-                    if let Err(e) = client.try_subscribe(t.clone(), qos) {
-                        tracing::warn!(topic = %t, error = %e, "subscribe");
+        while let Some(p) = unsent.front() {
+            if client.try_ack(p).is_err() {
+                break;
+            }
+            unsent.pop_front();
+        }
+        tokio::select! {
+            permit = tx.reserve(), if !inbox.is_empty() => match permit {
+                Ok(permit) => permit.send(inbox.pop_front().expect("not empty")),
+                Err(_) => return,
+            },
+            Some(p) = acks.recv() => unsent.push_back(p),
+            ev = eventloop.poll(), if inbox.len() < INBOX => match ev {
+                Ok(Event::Incoming(Incoming::ConnAck(_))) => {
+                    tracing::info!(topics = ?cfg.mqtt_config.subscribe_topics, "MQTT connected; subscribing");
+                    metrics::counter!("bridgemqtt_connections_total").increment(1);
+                    for t in &cfg.mqtt_config.subscribe_topics {
+                        if let Err(e) = client.try_subscribe(t.clone(), qos) {
+                            tracing::warn!(topic = %t, error = %e, "subscribe");
+                        }
                     }
                 }
-            }
-            Ok(Event::Incoming(Incoming::Publish(p))) => {
-                // a full forwarder holds the connection: the broker keeps the rest
-                if tx.send(p).await.is_err() {
-                    return;
+                Ok(Event::Incoming(Incoming::Publish(p))) => inbox.push_back(p),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "MQTT connection");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
                 }
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "MQTT connection");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
+            },
         }
     }
 }
@@ -60,16 +87,28 @@ pub fn template<'a>(topic: &'a str, templates: &'a [String]) -> &'a str {
     templates.iter().find(|f| rumqttc::matches(topic, f)).map_or(topic, String::as_str)
 }
 
+/// How long a batch waits for one more message before it goes.
+const GAP: Duration = Duration::from_millis(2);
+
 /// Forwards incoming messages until the channel closes.
-pub async fn forwarder(mut rx: mpsc::Receiver<Publish>, client: AsyncClient, cfg: Config, mut down: Downstream) {
+pub async fn forwarder(
+    mut rx: mpsc::Receiver<Publish>,
+    acks: mpsc::UnboundedSender<Publish>,
+    cfg: Config,
+    mut down: Downstream,
+) {
     let session_id = cfg.mqtt_config.client_id.clone();
     let templates = cfg.mqtt_config.subscribe_topics.clone();
     let mut last_log: HashMap<String, Instant> = HashMap::new();
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
+        // a batch closes when full, at `Batch.Wait`, or when no message came for `GAP`: the broker
+        // sends only so many unacknowledged messages (max_inflight_messages) and the rest only
+        // after this batch is acknowledged, so waiting longer for them would wait for nothing
         let until = tokio::time::Instant::now() + cfg.batch.wait.0;
         while batch.len() < cfg.batch.size.max(1) {
-            match tokio::time::timeout_at(until, rx.recv()).await {
+            let next = (tokio::time::Instant::now() + GAP).min(until);
+            match tokio::time::timeout_at(next, rx.recv()).await {
                 Ok(Some(p)) => batch.push(p),
                 _ => break,
             }
@@ -117,9 +156,9 @@ pub async fn forwarder(mut rx: mpsc::Receiver<Publish>, client: AsyncClient, cfg
             }
         }
         metrics::counter!("bridgemqtt_forwarded_total").increment(messages.len() as u64);
-        for p in &batch {
-            if let Err(e) = client.ack(p).await {
-                tracing::warn!(error = %e, "ack");
+        for p in batch {
+            if acks.send(p).is_err() {
+                return;
             }
         }
     }

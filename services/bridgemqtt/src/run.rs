@@ -41,12 +41,18 @@ pub async fn run(
     // a persistent session: what arrives while the bridge is away waits on the broker
     sub_opts.set_clean_session(false);
     sub_opts.set_manual_acks(true);
-    let (client, eventloop) = AsyncClient::new(sub_opts, cfg.request_queue.max(16));
+    let (client, mut eventloop) = AsyncClient::new(sub_opts, cfg.request_queue.max(16));
+    // acknowledgements and publishes go out one small packet at a time: without TCP_NODELAY,
+    // Nagle's algorithm holds each behind the broker's delayed ACK
+    let mut net = rumqttc::NetworkOptions::new();
+    net.set_tcp_nodelay(true);
+    eventloop.set_network_options(net.clone());
     // publishes: a clean session of their own, fed from the outbox
     let mut pub_opts = options(format!("{}-pub", m.client_id));
     pub_opts.set_clean_session(true);
     pub_opts.set_inflight(outbox::WINDOW as u16);
-    let (pub_client, pub_eventloop) = AsyncClient::new(pub_opts, outbox::WINDOW * 2);
+    let (pub_client, mut pub_eventloop) = AsyncClient::new(pub_opts, outbox::WINDOW * 2);
+    pub_eventloop.set_network_options(net);
     let outbox = Outbox::open(std::path::Path::new(&cfg.outbox.path), cfg.outbox.max_bytes)
         .map_err(|e| zero_svc::Error::Config(format!("Outbox.Path: {e}")))?;
     let timeout = Duration::from_millis(cfg.stream_event_conf.timeout.max(1));
@@ -66,8 +72,9 @@ pub async fn run(
         timeout,
     };
     let (tx, rx) = tokio::sync::mpsc::channel(cfg.batch.size.max(1) * 4);
-    let conn = tokio::spawn(connection(eventloop, client.clone(), cfg.clone(), tx));
-    let fwd = tokio::spawn(forwarder(rx, client.clone(), cfg.clone(), down));
+    let (ack_tx, ack_rx) = tokio::sync::mpsc::unbounded_channel();
+    let conn = tokio::spawn(connection(eventloop, client, cfg.clone(), tx, ack_rx));
+    let fwd = tokio::spawn(forwarder(rx, ack_tx, cfg.clone(), down));
     let publisher = tokio::spawn(outbox::publisher(pub_eventloop, pub_client, outbox.clone(), cfg.mqtt_config.qos()));
     let rpc = Rpc { outbox, max_payload: cfg.max_payload };
     let server = zero_svc::grpc::Grpc::new(pb::bridge_mqtt_server::BridgeMqttServer::new(rpc));
