@@ -1,8 +1,10 @@
 //! The `bridgekafka` binary with a real Kafka (tansu) and our streamevent (in this process, on
 //! SQLite): the upstream sample configuration; records published through `Publish` come out of
 //! the consumer group into streamevent, each stored with an id stable per record; an unknown
-//! topic is refused; streamevent stopped for a while loses nothing (the consumers wait, then
-//! deliver); with the broker unreachable the service starts and `Publish` says so.
+//! topic is refused; streamevent stopped for 30 s mid-stream loses nothing (the consumers wait,
+//! then deliver); the bridge killed with SIGKILL mid-stream and restarted loses nothing (offsets
+//! are committed only after streamevent took a batch); with the broker unreachable the service
+//! starts and `Publish` says so.
 
 use bridgekafka_svc::pb;
 use bridgekafka_svc::pb::bridge_kafka_client::BridgeKafkaClient;
@@ -90,7 +92,7 @@ async fn published_records_reach_streamevent_once_each_and_survive_its_absence()
          StreamEventConf: {{Endpoints: ['127.0.0.1:{se_port}'], Timeout: 2000}}\n"
     );
     let file = ConfigFile::new("bridgekafka.yaml", &yaml);
-    let _svc = spawn(BIN, &file.path, &[]);
+    let mut svc = spawn(BIN, &file.path, &[]);
     wait_listening(port, Duration::from_secs(30));
     let mut api = BridgeKafkaClient::connect(format!("http://127.0.0.1:{port}")).await.unwrap();
 
@@ -102,15 +104,40 @@ async fn published_records_reach_streamevent_once_each_and_survive_its_absence()
     let got = wait_values(&db, 300, Duration::from_secs(60)).await;
     assert!((0..300).all(|i| got.contains(&format!("v{i}"))));
 
-    // streamevent goes away; records published meanwhile wait in Kafka, then all arrive
+    // streamevent goes away for 30 s in the middle of a stream; the records wait in Kafka (the
+    // consumers hold back, nothing is committed), then all arrive
     let _ = se.send(());
+    let away = Instant::now();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    publish(&mut api, 300..400).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    for k in 0..10 {
+        publish(&mut api, 300 + k * 10..310 + k * 10).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(30).saturating_sub(away.elapsed())).await;
     assert_eq!(stored(&db).await.iter().map(|r| &r.1).collect::<HashSet<_>>().len(), 300);
     let _se = testkit::streamevent::serve(db.clone(), se_port).await;
     let got = wait_values(&db, 400, Duration::from_secs(60)).await;
     assert!((300..400).all(|i| got.contains(&format!("v{i}"))));
+
+    // the bridge killed with SIGKILL in the middle of a stream and started again: the group goes
+    // on from the last committed offset, so nothing is lost (what streamevent took after the last
+    // commit comes again, with the same ids)
+    let streaming = {
+        let mut api = api.clone();
+        tokio::spawn(async move {
+            for k in 0..20 {
+                publish(&mut api, 400 + k * 50..450 + k * 50).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    wait_values(&db, 600, Duration::from_secs(60)).await;
+    svc.0.kill().unwrap();
+    svc.0.wait().unwrap();
+    let _svc = spawn(BIN, &file.path, &[]);
+    streaming.await.unwrap();
+    let got = wait_values(&db, 1400, Duration::from_secs(90)).await;
+    assert!((0..1400).all(|i| got.contains(&format!("v{i}"))));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
