@@ -86,8 +86,7 @@ async fn run(n: u64) {
     std::fs::create_dir_all(&dir).unwrap();
     let mq_port = free_port();
     let _broker = Mosquitto::start_with(&dir, mq_port, false, "max_inflight_messages 1000\n");
-    let db = Db::connect(&format!("sqlite://{}/se.db", dir.display())).await.unwrap();
-    db.migrate().await.unwrap();
+    let db = testkit::streamevent::sqlite_in(&dir).await;
     let (se_port, _se) = testkit::streamevent::serve(db.clone(), 0).await;
 
     // both sessions subscribe, then go away

@@ -116,3 +116,11 @@ pub async fn inbound(db: &Db, kind: &str) -> Vec<serde_json::Value> {
         sqlx::query("SELECT payload FROM inbound_event WHERE kind = ?").bind(kind).fetch_all(pool).await.unwrap();
     rows.iter().map(|r| serde_json::from_str(&r.get::<String, _>("payload")).unwrap()).collect()
 }
+
+/// A migrated SQLite streamevent database in `dir` (`se.db`), for a test that serves it with
+/// [`serve`] and reads it back with [`inbound`].
+pub async fn sqlite_in(dir: &std::path::Path) -> Db {
+    let db = Db::connect(&format!("sqlite://{}/se.db", dir.display())).await.expect("a SQLite database");
+    db.migrate().await.expect("migrated");
+    db
+}

@@ -80,8 +80,7 @@ async fn published_records_reach_streamevent_once_each_and_survive_its_absence()
     let _tansu = testkit::kafka::tansu(kafka_port);
     let brokers = format!("127.0.0.1:{kafka_port}");
     testkit::kafka::create_topic(&brokers, "asdu").await;
-    let db = Db::connect(&format!("sqlite://{}/se.db", dir.display())).await.unwrap();
-    db.migrate().await.unwrap();
+    let db = testkit::streamevent::sqlite_in(&dir).await;
     let (se_port, se) = testkit::streamevent::serve(db.clone(), 0).await;
 
     let port = free_port();

@@ -92,13 +92,11 @@ async fn streamevent_away_a_broker_restart_and_a_kill_9_lose_no_qos1_message() {
     std::fs::create_dir_all(&dir).unwrap();
     let mq_port = free_port();
     let mut broker = Mosquitto::start(&dir, mq_port, true);
-    let db = Db::connect(&format!("sqlite://{}/se.db", dir.display())).await.unwrap();
-    db.migrate().await.unwrap();
+    let db = testkit::streamevent::sqlite_in(&dir).await;
     let (se_port, se) = testkit::streamevent::serve(db.clone(), 0).await;
 
     let port = free_port();
-    // a short keep-alive: while streamevent is away the broker drops the held-back connection,
-    // and the bridge must come back on its session
+    // a short keep-alive: the connection must stay up (pings) while the forwarder waits
     let yaml = format!(
         "ListenOn: 127.0.0.1:{port}\nPrometheus: {{ListenOn: ''}}\nGracePeriod: 1s\n\
          MqttConfig: {{Broker: ['tcp://127.0.0.1:{mq_port}'], Qos: 1, ClientId: bridge-r, KeepAlive: 5000, SubscribeTopics: ['data/#']}}\n\

@@ -94,8 +94,7 @@ async fn subscriptions_reach_streamevent_and_come_back_after_a_broker_restart() 
     std::fs::create_dir_all(&dir).unwrap();
     let mq_port = free_port();
     let mut broker = Mosquitto::start(&dir, mq_port, false);
-    let db = Db::connect(&format!("sqlite://{}/se.db", dir.display())).await.unwrap();
-    db.migrate().await.unwrap();
+    let db = testkit::streamevent::sqlite_in(&dir).await;
     let (se_port, _se) = testkit::streamevent::serve(db.clone(), 0).await;
 
     let port = free_port();
