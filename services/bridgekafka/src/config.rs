@@ -21,6 +21,9 @@ pub struct Config {
     pub kafka_consume_config: Vec<ConsumeConf>,
     /// streamevent.
     pub stream_event_conf: StreamEventConf,
+    /// The largest record `Publish` sends (key and value, bytes; the producer's
+    /// `message.max.bytes`).
+    pub max_message_bytes: usize,
 }
 
 /// `KafkaPushConfig`.

@@ -1,6 +1,7 @@
 //! `bridgekafka.BridgeKafka/Publish`: one record to one of `KafkaPushConfig.Topics`, answered once
-//! the broker acknowledged it. An unknown topic is refused (101103) before anything is sent; a
-//! broker that does not take the record within the call's time is 103103.
+//! the broker acknowledged it. An unknown topic, or a key and value above `MaxMessageBytes`, is
+//! refused (101103) before anything is sent; a broker that does not take the record within the
+//! call's time is 103103.
 
 use crate::pb;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -18,6 +19,8 @@ pub struct Rpc {
     pub topics: HashSet<String>,
     /// How long a record may wait for the broker.
     pub timeout: Duration,
+    /// `MaxMessageBytes`.
+    pub max_message_bytes: usize,
 }
 
 #[tonic::async_trait]
@@ -31,6 +34,11 @@ impl pb::bridge_kafka_server::BridgeKafka for Rpc {
             let mut known: Vec<&String> = self.topics.iter().collect();
             known.sort();
             return Err(ErrCode::InvalidParam.status(format!("topic {:?} is not one of {known:?}", r.topic)));
+        }
+        let size = r.key.len() + r.value.len();
+        if size > self.max_message_bytes {
+            return Err(ErrCode::InvalidParam
+                .status(format!("a record of {size} bytes: MaxMessageBytes is {}", self.max_message_bytes)));
         }
         let mut record = FutureRecord::<[u8], [u8]>::to(&r.topic).payload(&r.value);
         if !r.key.is_empty() {

@@ -24,6 +24,8 @@ pub async fn run(
         .set("bootstrap.servers", push.brokers.join(","))
         .set("message.timeout.ms", timeout.as_millis().to_string())
         .set("enable.idempotence", "true")
+        // room for the record and its framing
+        .set("message.max.bytes", (cfg.max_message_bytes.clamp(1000, 1_000_000_000) + 4096).to_string())
         .create()
         .map_err(|e| zero_svc::Error::Config(format!("KafkaPushConfig: {e}")))?;
     let mut tasks = tokio::task::JoinSet::new();
@@ -43,7 +45,12 @@ pub async fn run(
         }
         None => {}
     }
-    let rpc = Rpc { producer, topics: push.topics.iter().cloned().collect(), timeout };
+    let rpc = Rpc {
+        producer,
+        topics: push.topics.iter().cloned().collect(),
+        timeout,
+        max_message_bytes: cfg.max_message_bytes,
+    };
     let server = zero_svc::grpc::Grpc::new(pb::bridge_kafka_server::BridgeKafkaServer::new(rpc));
     let served = server.serve(listener, &[pb::FILE_DESCRIPTOR_SET], shutdown).await;
     tasks.abort_all();

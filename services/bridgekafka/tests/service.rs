@@ -99,9 +99,15 @@ async fn published_records_reach_streamevent_once_each_and_survive_its_absence()
     let err = api.publish(unknown).await.unwrap_err();
     assert_eq!(zero_svc::errcode::reason(&err).as_deref(), Some("101103"), "{err:?}");
 
+    // a record above MaxMessageBytes (1 MB by default) is refused and never consumed
+    let big = pb::PublishReq { topic: "asdu".into(), key: String::new(), value: vec![b'x'; 1_500_000] };
+    let err = api.publish(big).await.unwrap_err();
+    assert_eq!(zero_svc::errcode::reason(&err).as_deref(), Some("101103"), "{err:?}");
+
     publish(&mut api, 0..300).await;
     let got = wait_values(&db, 300, Duration::from_secs(60)).await;
     assert!((0..300).all(|i| got.contains(&format!("v{i}"))));
+    assert_eq!(got.len(), 300, "only the accepted records");
 
     // streamevent goes away for 30 s in the middle of a stream; the records wait in Kafka (the
     // consumers hold back, nothing is committed), then all arrive

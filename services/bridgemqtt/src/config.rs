@@ -34,7 +34,7 @@ pub struct Config {
     pub request_queue: usize,
     /// The disk queue of publishes.
     pub outbox: OutboxConf,
-    /// Largest payload published or received (bytes).
+    /// Largest payload published (bytes).
     pub max_payload: usize,
 }
 

@@ -87,6 +87,9 @@ pub fn template<'a>(topic: &'a str, templates: &'a [String]) -> &'a str {
     templates.iter().find(|f| rumqttc::matches(topic, f)).map_or(topic, String::as_str)
 }
 
+/// Payload bytes after which a batch goes.
+const BATCH_BYTES: usize = 1 << 20;
+
 /// How long a batch waits for one more message before it goes.
 const GAP: Duration = Duration::from_millis(2);
 
@@ -106,10 +109,15 @@ pub async fn forwarder(
         // sends only so many unacknowledged messages (max_inflight_messages) and the rest only
         // after this batch is acknowledged, so waiting longer for them would wait for nothing
         let until = tokio::time::Instant::now() + cfg.batch.wait.0;
-        while batch.len() < cfg.batch.size.max(1) {
+        // and at BATCH_BYTES of payload, so that a call stays well under gRPC's 4 MB message limit
+        let mut bytes = batch[0].payload.len();
+        while batch.len() < cfg.batch.size.max(1) && bytes < BATCH_BYTES {
             let next = (tokio::time::Instant::now() + GAP).min(until);
             match tokio::time::timeout_at(next, rx.recv()).await {
-                Ok(Some(p)) => batch.push(p),
+                Ok(Some(p)) => {
+                    bytes += p.payload.len();
+                    batch.push(p);
+                }
                 _ => break,
             }
         }

@@ -29,9 +29,11 @@ pub async fn run(
     let options = |id: String| {
         let mut opts = MqttOptions::new(id, host.clone(), port);
         opts.set_keep_alive(Duration::from_millis(m.keep_alive.max(5000)));
-        // room for the largest payload, its topic and the trace envelope around it
+        // out: room for the largest payload, its topic and the trace envelope around it; in:
+        // anything MQTT allows, since a message the connection refused to read would come back
+        // after every reconnect (persistent session) and stop the subscription for good
         let packet = cfg.max_payload.saturating_mul(2).saturating_add(70_000);
-        opts.set_max_packet_size(packet, packet);
+        opts.set_max_packet_size(268_435_455, packet);
         if !m.username.is_empty() {
             opts.set_credentials(m.username.clone(), m.password.clone());
         }

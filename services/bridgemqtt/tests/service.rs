@@ -1,7 +1,7 @@
 //! The `bridgemqtt` binary with a Mosquitto of its own (started here on a free port) and our
 //! streamevent (in this process, SQLite): the upstream sample configuration; QoS 1 messages on a
 //! wildcard subscription reach streamevent with their topic template; `PublishWithTrace` goes out
-//! in the trace envelope and comes back unwrapped; the broker restarted without its sessions: the
+//! in the trace envelope and comes back unwrapped; a 2.5 MB message arrives; the broker restarted without its sessions: the
 //! bridge reconnects, subscribes again and the messages after the restart arrive; a wildcard
 //! publish topic is refused.
 
@@ -66,7 +66,9 @@ async fn wait_for(db: &Db, payloads: &[String]) -> HashMap<String, (String, Stri
 
 /// A QoS 1 publisher that reconnects by itself.
 fn publisher(port: u16) -> AsyncClient {
-    let (client, mut el) = AsyncClient::new(MqttOptions::new(format!("pub-{port}"), "127.0.0.1", port), 1000);
+    let mut opts = MqttOptions::new(format!("pub-{port}"), "127.0.0.1", port);
+    opts.set_max_packet_size(8 << 20, 8 << 20);
+    let (client, mut el) = AsyncClient::new(opts, 1000);
     tokio::spawn(async move {
         loop {
             if el.poll().await.is_err() {
@@ -125,6 +127,14 @@ async fn subscriptions_reach_streamevent_and_come_back_after_a_broker_restart() 
     let sent = publish(&publisher, 0..200).await;
     let got = wait_for(&db, &sent).await;
     assert_eq!(got["m7"], ("iec/st1/7".to_owned(), "iec/#".to_owned()));
+
+    // a message of 2.5 MB (rumqttc reads 10 KiB by default: the bridge would drop the connection
+    // and get the same message again after every reconnect) arrives, and the stream goes on
+    let big = "b".repeat(2_500_000);
+    publisher.publish("iec/st1/big", QoS::AtLeastOnce, false, big.clone()).await.unwrap();
+    let sent = publish(&publisher, 300..310).await;
+    let got = wait_for(&db, &sent).await;
+    assert!(got.contains_key(&big), "the large message was stored");
 
     // the trace envelope goes out and comes back unwrapped
     let r = api.publish_with_trace(pb::PublishWithTraceReq { topic: "test".into(), payload: b"traced".to_vec() }).await;
