@@ -128,11 +128,17 @@ async fn published_records_reach_streamevent_once_each_and_survive_its_absence()
     // on from the last committed offset, so nothing is lost (what streamevent took after the last
     // commit comes again, with the same ids)
     let streaming = {
-        let mut api = api.clone();
+        // straight to Kafka: the bridge's own Publish goes away with it
+        let producer: rdkafka::producer::FutureProducer =
+            rdkafka::ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
         tokio::spawn(async move {
-            for k in 0..20 {
-                publish(&mut api, 400 + k * 50..450 + k * 50).await;
-                tokio::time::sleep(Duration::from_millis(100)).await;
+            for i in 400..1400u32 {
+                let (key, value) = (format!("k{}", i % 7), format!("v{i}"));
+                let rec = rdkafka::producer::FutureRecord::to("asdu").key(&key).payload(&value);
+                producer.send(rec, Duration::from_secs(10)).await.unwrap();
+                if i % 50 == 0 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
             }
         })
     };
