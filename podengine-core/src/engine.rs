@@ -1,0 +1,113 @@
+//! An engine: Docker or Podman, on a unix socket or a `tcp://` address, with the API version
+//! negotiated at connection (bollard's default is newer than Debian's dockerd 20.10, which refuses
+//! a request that names a version it does not know).
+
+use bollard::Docker;
+
+/// What went wrong talking to an engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The address is neither `unix://…`, a socket path nor `tcp://…` / `http://…`.
+    #[error("engine address {0:?}: expected unix:///path or tcp://host:port")]
+    Address(String),
+    /// The engine did not answer, or answered an error.
+    #[error("engine {host}: {source}")]
+    Engine {
+        /// The address.
+        host: String,
+        /// bollard's error.
+        #[source]
+        source: bollard::errors::Error,
+    },
+}
+
+/// An image as `ListImages` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    /// `sha256:…`.
+    pub id: String,
+    /// Its `repository:tag` names.
+    pub references: Vec<String>,
+    /// Its `repository@sha256:…` digests.
+    pub digests: Vec<String>,
+    /// Bytes.
+    pub size: i64,
+    /// Unix seconds.
+    pub created: i64,
+    /// Labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// A connected engine (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Engine {
+    docker: Docker,
+    host: String,
+}
+
+/// Seconds a request may take.
+const TIMEOUT: u64 = 120;
+
+impl Engine {
+    /// Connects to `host` (`unix:///var/run/docker.sock`, `/run/podman/podman.sock`,
+    /// `tcp://127.0.0.1:2375`) and negotiates the API version.
+    ///
+    /// # Errors
+    /// [`EngineError::Address`], or [`EngineError::Engine`] when it does not answer.
+    pub async fn connect(host: &str) -> Result<Engine, EngineError> {
+        let err = |source| EngineError::Engine { host: host.to_owned(), source };
+        let v = bollard::API_DEFAULT_VERSION;
+        let docker = if host.starts_with("tcp://") || host.starts_with("http://") {
+            Docker::connect_with_http(host, TIMEOUT, v).map_err(err)?
+        } else if host.starts_with("unix://") || host.starts_with('/') {
+            Docker::connect_with_unix(host, TIMEOUT, v).map_err(err)?
+        } else {
+            return Err(EngineError::Address(host.to_owned()));
+        };
+        let docker = docker.negotiate_version().await.map_err(err)?;
+        Ok(Engine { docker, host: host.to_owned() })
+    }
+
+    /// The address.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The API version in use (`(1, 41)` with Debian's dockerd).
+    pub fn api_version(&self) -> (usize, usize) {
+        let v = self.docker.client_version();
+        (v.major_version, v.minor_version)
+    }
+
+    /// bollard's client, for what this crate does not wrap yet.
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// Every image, with its digests.
+    ///
+    /// # Errors
+    /// [`EngineError::Engine`].
+    pub async fn images(&self) -> Result<Vec<Image>, EngineError> {
+        // no `digests=true`: podman 4.3 answers it with an empty body, and both engines list
+        // RepoDigests without it
+        let opts = bollard::query_parameters::ListImagesOptionsBuilder::default().all(false).build();
+        let list = self
+            .docker
+            .list_images(Some(opts))
+            .await
+            .map_err(|source| EngineError::Engine { host: self.host.clone(), source })?;
+        Ok(list
+            .into_iter()
+            .map(|i| Image {
+                id: i.id,
+                // an untagged image is listed as `<none>:<none>`
+                references: i.repo_tags.into_iter().filter(|t| t != "<none>:<none>").collect(),
+                digests: i.repo_digests.into_iter().filter(|d| d != "<none>@<none>").collect(),
+                size: i.size,
+                created: i.created,
+                labels: i.labels.into_iter().collect(),
+            })
+            .collect())
+    }
+}
