@@ -110,4 +110,26 @@ impl Engine {
             })
             .collect())
     }
+
+    /// One stats sample of a container (the engine fills the previous sample in, so CPU % is
+    /// over the engine's own interval), with the docker CLI's formulas.
+    ///
+    /// # Errors
+    /// [`EngineError::Engine`] (an unknown container included).
+    pub async fn stats(&self, container: &str) -> Result<crate::stats::Stats, EngineError> {
+        use futures_util::StreamExt as _;
+        let opts = bollard::query_parameters::StatsOptionsBuilder::new().stream(false).build();
+        let mut samples = self.docker.stats(container, Some(opts));
+        match samples.next().await {
+            Some(Ok(s)) => Ok(crate::stats::Stats::from_sample(&s)),
+            Some(Err(source)) => Err(EngineError::Engine { host: self.host.clone(), source }),
+            None => Err(EngineError::Engine {
+                host: self.host.clone(),
+                source: bollard::errors::Error::DockerResponseServerError {
+                    status_code: 500,
+                    message: format!("no stats sample for {container}"),
+                },
+            }),
+        }
+    }
 }

@@ -7,6 +7,7 @@
 //!   negotiated, so Debian's dockerd (API 1.41) and podman 4.3's Docker-compatible socket both
 //!   answer; images with their references, digests and sizes.
 //! - [`quantity`]: the upstream resource quantities (`memory: 512m`, `cpu: 0.5`, `cpuRequest`).
+//! - [`stats`]: a container's stats with the docker CLI's formulas, and their displays.
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), podengine_core::engine::EngineError> {
@@ -19,3 +20,4 @@
 
 pub mod engine;
 pub mod quantity;
+pub mod stats;

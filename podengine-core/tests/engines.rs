@@ -37,3 +37,48 @@ async fn bad_addresses_and_absent_engines_are_typed_errors() {
     let e = Engine::connect(&format!("unix://{}", nobody.display())).await.unwrap_err();
     assert!(matches!(e, EngineError::Engine { .. }), "{e}");
 }
+
+/// A `sleep` container of the test image (a leftover of the same name is removed first).
+async fn sleeper(engine: &Engine, name: &str, memory: i64) -> String {
+    use bollard::models::{ContainerCreateBody, HostConfig};
+    let docker = engine.docker();
+    let _ = docker
+        .remove_container(
+            name,
+            Some(bollard::query_parameters::RemoveContainerOptionsBuilder::new().force(true).build()),
+        )
+        .await;
+    let body = ContainerCreateBody {
+        image: Some("local/busybox:latest".into()),
+        cmd: Some(vec!["sleep".into(), "300".into()]),
+        host_config: Some(HostConfig { network_mode: Some("none".into()), memory: Some(memory), ..Default::default() }),
+        ..Default::default()
+    };
+    let opts = bollard::query_parameters::CreateContainerOptionsBuilder::new().name(name).build();
+    let id = docker.create_container(Some(opts), body).await.unwrap().id;
+    docker.start_container(&id, None).await.unwrap();
+    id
+}
+
+#[tokio::test]
+async fn stats_of_a_running_container_on_both_engines() {
+    for (name, host) in hosts() {
+        let engine = Engine::connect(&host).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let cname = format!("podengine-stats-{name}-{}", std::process::id());
+        let id = sleeper(&engine, &cname, 64 << 20).await;
+        let st = engine.stats(&id).await;
+        let rm = bollard::query_parameters::RemoveContainerOptionsBuilder::new().force(true).build();
+        engine.docker().remove_container(&id, Some(rm)).await.unwrap();
+        let st = st.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(st.memory_usage > 0, "{name}: {st:?}");
+        assert_eq!(st.memory_limit, 64 << 20, "{name}: the container's limit");
+        assert!(st.memory_percent > 0.0 && st.memory_percent < 100.0, "{name}: {st:?}");
+        assert!(st.cpu_total_ns > 0, "{name}: {st:?}");
+        assert!(
+            st.container_id.is_empty() || id.starts_with(&st.container_id) || st.container_id.starts_with(&id),
+            "{name}: {st:?}"
+        );
+        // gone: a typed error
+        assert!(matches!(engine.stats(&id).await, Err(EngineError::Engine { .. })), "{name}");
+    }
+}
