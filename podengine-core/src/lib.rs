@@ -19,5 +19,6 @@
 //! ```
 
 pub mod engine;
+pub mod pod;
 pub mod quantity;
 pub mod stats;
