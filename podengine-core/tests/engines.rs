@@ -82,3 +82,26 @@ async fn stats_of_a_running_container_on_both_engines() {
         assert!(matches!(engine.stats(&id).await, Err(EngineError::Engine { .. })), "{name}");
     }
 }
+
+#[tokio::test]
+async fn stats_of_many_containers_in_order_with_errors_in_place() {
+    for (name, host) in hosts() {
+        let engine = Engine::connect(&host).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let a = sleeper(&engine, &format!("podengine-many-a-{name}-{}", std::process::id()), 32 << 20).await;
+        let b = sleeper(&engine, &format!("podengine-many-b-{name}-{}", std::process::id()), 48 << 20).await;
+        let ids = vec![a.clone(), "no-such-container".to_owned(), b.clone()];
+        let first = engine.stats_many(&ids).await;
+        let again = engine.stats_many(&ids).await;
+        for id in [&a, &b] {
+            let rm = bollard::query_parameters::RemoveContainerOptionsBuilder::new().force(true).build();
+            engine.docker().remove_container(id, Some(rm)).await.unwrap();
+        }
+        for got in [first, again] {
+            assert_eq!(got.len(), 3, "{name}");
+            assert_eq!(got[0].as_ref().unwrap_or_else(|e| panic!("{name}: {e}")).memory_limit, 32 << 20, "{name}");
+            assert!(got[1].is_err(), "{name}: the missing container's slot");
+            assert_eq!(got[2].as_ref().unwrap().memory_limit, 48 << 20, "{name}");
+            assert!(got[2].as_ref().unwrap().cpu_percent >= 0.0);
+        }
+    }
+}
