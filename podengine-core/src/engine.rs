@@ -113,6 +113,17 @@ impl Engine {
             .collect())
     }
 
+    /// The answer ended before its one stats sample.
+    fn no_sample(&self, container: &str) -> EngineError {
+        EngineError::Engine {
+            host: self.host.clone(),
+            source: bollard::errors::Error::DockerResponseServerError {
+                status_code: 500,
+                message: format!("no stats sample for {container}"),
+            },
+        }
+    }
+
     /// One stats sample of a container (the engine fills the previous sample in, so CPU % is
     /// over the engine's own interval), with the docker CLI's formulas.
     ///
@@ -125,13 +136,7 @@ impl Engine {
         match samples.next().await {
             Some(Ok(s)) => Ok(crate::stats::Stats::from_sample(&s)),
             Some(Err(source)) => Err(EngineError::Engine { host: self.host.clone(), source }),
-            None => Err(EngineError::Engine {
-                host: self.host.clone(),
-                source: bollard::errors::Error::DockerResponseServerError {
-                    status_code: 500,
-                    message: format!("no stats sample for {container}"),
-                },
-            }),
+            None => Err(self.no_sample(container)),
         }
     }
 
@@ -177,13 +182,7 @@ impl Engine {
                     Ok(crate::stats::Stats::from_sample(&s))
                 }
                 Some(Err(source)) => Err(EngineError::Engine { host: self.host.clone(), source }),
-                None => Err(EngineError::Engine {
-                    host: self.host.clone(),
-                    source: bollard::errors::Error::DockerResponseServerError {
-                        status_code: 500,
-                        message: format!("no stats sample for {id}"),
-                    },
-                }),
+                None => Err(self.no_sample(&id)),
             }
         };
         futures_util::stream::iter(containers.iter().cloned().map(one)).buffered(256).collect().await
