@@ -1,6 +1,8 @@
 //! An engine: Docker or Podman, on a unix socket or a `tcp://` address, with the API version
 //! negotiated at connection (bollard's default is newer than Debian's dockerd 20.10, which refuses
-//! a request that names a version it does not know).
+//! a request that names a version it does not know). Note: bollard 0.21 drops the `/v1.xx` prefix
+//! from its URLs, so most requests reach the engine unversioned (it then applies its own default
+//! version); where a parameter needs the version (stats' `one-shot`), the request names it again.
 
 use bollard::Docker;
 
