@@ -6,6 +6,11 @@
 //! - [`engine`]: an engine (the local socket or a remote `tcp://` host) with its API version
 //!   negotiated, so Debian's dockerd (API 1.41) and podman 4.3's Docker-compatible socket both
 //!   answer; images with their references, digests and sizes.
+//! - [`pod`]: pods (an infra container holding the network, members joining it; labels rebuild a
+//!   pod from the engine alone), created with rollback, started, stopped (or killed), restarted,
+//!   deleted, inspected and listed.
+//! - [`events`]: container start/stop/die/oom events as a stream that reconnects after the
+//!   engine restarts, missing and repeating nothing.
 //! - [`quantity`]: the upstream resource quantities (`memory: 512m`, `cpu: 0.5`, `cpuRequest`).
 //! - [`stats`]: a container's stats with the docker CLI's formulas, and their displays.
 //!
@@ -19,6 +24,7 @@
 //! ```
 
 pub mod engine;
+pub mod events;
 pub mod pod;
 pub mod quantity;
 pub mod stats;

@@ -9,6 +9,7 @@ use crate::engine::{Engine, EngineError};
 use crate::quantity;
 use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, PortBinding, RestartPolicy};
 use bollard::query_parameters as qp;
+use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 
 /// Label: the pod's id, on every container of it.
@@ -21,6 +22,13 @@ pub const LABEL_INFRA: &str = "zero.pod.infra";
 pub const LABEL_CONTAINER: &str = "zero.pod.container";
 /// Label: a container's place in the spec (0, 1, ...): the order of start and stop.
 pub const LABEL_INDEX: &str = "zero.pod.index";
+/// Label: a container's `host:container` ports as the spec gave them (comma-separated; they are
+/// bound on the infra container).
+pub const LABEL_PORTS: &str = "zero.pod.ports";
+/// Label prefix: a container's resources as the spec gave them (`zero.pod.resource.memory`).
+pub const LABEL_RESOURCE: &str = "zero.pod.resource.";
+/// Label prefix: the pod's annotations, on the infra container (`zero.pod.annotation.<key>`).
+pub const LABEL_ANNOTATION: &str = "zero.pod.annotation.";
 
 /// What a pod needs.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -31,6 +39,8 @@ pub struct PodSpec {
     pub containers: Vec<ContainerSpec>,
     /// Labels on every container.
     pub labels: BTreeMap<String, String>,
+    /// Annotations (kept as labels of the infra container).
+    pub annotations: BTreeMap<String, String>,
     /// `no` (or empty), `onFailure`, `always`.
     pub restart_policy: String,
     /// Seconds a stop waits before it kills (0: 60, as upstream).
@@ -61,9 +71,10 @@ pub struct ContainerSpec {
 }
 
 /// The pod's phase (upstream's `PodPhasePb`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Phase {
     /// Unknown.
+    #[default]
     Unknown = 0,
     /// Created, not started.
     Pending = 1,
@@ -78,7 +89,7 @@ pub enum Phase {
 }
 
 /// One container of a pod, as the engine reports it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct PodContainer {
     /// Name within the pod.
     pub name: String,
@@ -92,6 +103,24 @@ pub struct PodContainer {
     pub exit_code: i64,
     /// Its phase.
     pub phase: Phase,
+    /// The engine's error text (a failed start), else empty.
+    pub error: String,
+    /// Killed for want of memory.
+    pub oom_killed: bool,
+    /// Last start.
+    pub started_at: Option<DateTime<Utc>>,
+    /// Last exit (after a start).
+    pub finished_at: Option<DateTime<Utc>>,
+    /// `host:container` ports of the spec.
+    pub ports: Vec<String>,
+    /// Its environment (`K=V`, the image's included).
+    pub env: Vec<String>,
+    /// Its command.
+    pub args: Vec<String>,
+    /// Resources as the spec gave them.
+    pub resources: BTreeMap<String, String>,
+    /// Bind mounts, `host:container[:ro]`.
+    pub volume_mounts: Vec<String>,
 }
 
 /// A pod rebuilt from the engine.
@@ -107,6 +136,49 @@ pub struct Pod {
     pub containers: Vec<PodContainer>,
     /// The user's labels.
     pub labels: BTreeMap<String, String>,
+    /// The pod's annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// The network: `bridge`, `host`, `none` or a network's name.
+    pub network_mode: String,
+    /// When the pod was created.
+    pub created_at: Option<DateTime<Utc>>,
+    /// When the pod last started (its infra container), if it did.
+    pub started_at: Option<DateTime<Utc>>,
+}
+
+/// A pod as `ListPods` shows it, from one listing of the engine's containers (no inspect).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PodItem {
+    /// The pod's id (its infra container's).
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// From the containers' states and exit codes.
+    pub phase: Phase,
+    /// Unix seconds.
+    pub created: i64,
+    /// The first container's image.
+    pub image: String,
+    /// Its image id.
+    pub image_id: String,
+    /// Its command.
+    pub command: String,
+    /// Published ports, `ip:public->private/proto` or `private/proto`.
+    pub ports: Vec<String>,
+    /// Bytes written by the pod's containers (when sizes were asked for).
+    pub size_rw: i64,
+    /// Their root file systems' size (when sizes were asked for).
+    pub size_root_fs: i64,
+    /// The user's labels.
+    pub labels: BTreeMap<String, String>,
+    /// `running` when a container runs, else the first container's state.
+    pub state: String,
+    /// The first container's status text (`Up 3 seconds`).
+    pub status: String,
+    /// The network.
+    pub network_mode: String,
+    /// Mount destinations of the pod's containers.
+    pub mounts: Vec<String>,
 }
 
 /// Why a pod operation failed.
@@ -269,6 +341,140 @@ fn pod_phase(cs: &[PodContainer]) -> Phase {
     }
 }
 
+/// An engine's RFC 3339 time; the zero time (`0001-01-01T00:00:00Z`, never) is `None`.
+fn engine_time(t: &str) -> Option<DateTime<Utc>> {
+    let t = DateTime::parse_from_rfc3339(t).ok()?.with_timezone(&Utc);
+    (t.timestamp() > 0).then_some(t)
+}
+
+/// The labels under `prefix`, without it.
+fn prefixed(labels: &HashMap<String, String>, prefix: &str) -> BTreeMap<String, String> {
+    labels.iter().filter_map(|(k, v)| Some((k.strip_prefix(prefix)?.to_owned(), v.clone()))).collect()
+}
+
+/// The user's labels (not ours).
+fn user_labels(labels: &HashMap<String, String>) -> BTreeMap<String, String> {
+    labels.iter().filter(|(k, _)| !k.starts_with("zero.pod.")).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// A member container from its inspect.
+fn container_of(id: String, c: bollard::models::ContainerInspectResponse) -> PodContainer {
+    let state = c.state.unwrap_or_default();
+    let status = state.status.map(|s| s.to_string()).unwrap_or_default();
+    let exit_code = state.exit_code.unwrap_or(0);
+    let cfg = c.config.unwrap_or_default();
+    let labels = cfg.labels.unwrap_or_default();
+    let started_at = state.started_at.as_deref().and_then(engine_time);
+    // the engine keeps the last exit time after a restart: only an exit after the start counts
+    let finished_at = state.finished_at.as_deref().and_then(engine_time).filter(|f| started_at.is_none_or(|s| *f >= s));
+    let volume_mounts = c
+        .host_config
+        .and_then(|h| h.mounts)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| {
+            let ro = if m.read_only == Some(true) { ":ro" } else { "" };
+            format!("{}:{}{ro}", m.source.unwrap_or_default(), m.target.unwrap_or_default())
+        })
+        .collect();
+    PodContainer {
+        name: labels.get(LABEL_CONTAINER).cloned().unwrap_or_default(),
+        id,
+        image: cfg.image.unwrap_or_default(),
+        phase: phase_of(&status, exit_code),
+        status,
+        exit_code,
+        error: state.error.unwrap_or_default(),
+        oom_killed: state.oom_killed.unwrap_or(false),
+        started_at,
+        finished_at,
+        ports: labels
+            .get(LABEL_PORTS)
+            .map(|p| p.split(',').filter(|p| !p.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default(),
+        env: cfg.env.unwrap_or_default(),
+        args: cfg.cmd.unwrap_or_default(),
+        resources: prefixed(&labels, LABEL_RESOURCE),
+        volume_mounts,
+    }
+}
+
+/// The exit code in a status text such as `Exited (3) 2 seconds ago`.
+fn exit_code_of(status: &str) -> Option<i64> {
+    let rest = status.strip_prefix("Exited (")?;
+    rest.split_once(')')?.0.trim().parse().ok()
+}
+
+/// A port of a listing: `ip:public->private/proto`, or `private/proto` when not published.
+fn port_text(p: &bollard::models::PortSummary) -> String {
+    let proto = p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into());
+    match (&p.ip, p.public_port) {
+        (Some(ip), Some(public)) if public > 0 => format!("{ip}:{public}->{}/{proto}", p.private_port),
+        _ => format!("{}/{proto}", p.private_port),
+    }
+}
+
+/// Pods from one listing of their containers, by name.
+fn items_of(all: Vec<bollard::models::ContainerSummary>) -> Vec<PodItem> {
+    let label = |c: &bollard::models::ContainerSummary, k: &str| c.labels.as_ref().and_then(|l| l.get(k)).cloned();
+    let mut pods: BTreeMap<String, (Option<bollard::models::ContainerSummary>, Vec<bollard::models::ContainerSummary>)> =
+        BTreeMap::new();
+    for c in all {
+        if label(&c, LABEL_INFRA).is_some() {
+            let id = c.id.clone().unwrap_or_default();
+            pods.entry(id).or_default().0 = Some(c);
+        } else if let Some(pod) = label(&c, LABEL_ID) {
+            pods.entry(pod).or_default().1.push(c);
+        }
+    }
+    let mut items = Vec::new();
+    for (id, (infra, mut members)) in pods {
+        // members of a pod whose infra container is gone are not a pod
+        let Some(infra) = infra else { continue };
+        members.sort_by_key(|c| label(c, LABEL_INDEX).and_then(|i| i.parse::<usize>().ok()).unwrap_or(usize::MAX));
+        let phases: Vec<PodContainer> = members
+            .iter()
+            .map(|c| {
+                let state = c.state.map(|s| s.to_string()).unwrap_or_default();
+                let code = c.status.as_deref().and_then(exit_code_of).unwrap_or(0);
+                PodContainer { phase: phase_of(&state, code), ..Default::default() }
+            })
+            .collect();
+        let first = members.first();
+        let state = if phases.iter().any(|c| c.phase == Phase::Running) {
+            "running".to_owned()
+        } else {
+            first.and_then(|c| c.state).map(|s| s.to_string()).unwrap_or_default()
+        };
+        let labels = infra.labels.clone().unwrap_or_default();
+        let mut mounts: Vec<String> = members
+            .iter()
+            .flat_map(|c| c.mounts.iter().flatten())
+            .filter_map(|m| m.destination.clone())
+            .collect();
+        mounts.dedup();
+        items.push(PodItem {
+            id,
+            name: labels.get(LABEL_NAME).cloned().unwrap_or_default(),
+            phase: pod_phase(&phases),
+            created: infra.created.unwrap_or(0),
+            image: first.and_then(|c| c.image.clone()).unwrap_or_default(),
+            image_id: first.and_then(|c| c.image_id.clone()).unwrap_or_default(),
+            command: first.and_then(|c| c.command.clone()).unwrap_or_default(),
+            ports: infra.ports.iter().flatten().map(port_text).collect(),
+            size_rw: members.iter().chain(std::iter::once(&infra)).filter_map(|c| c.size_rw).sum(),
+            size_root_fs: members.iter().chain(std::iter::once(&infra)).filter_map(|c| c.size_root_fs).sum(),
+            labels: user_labels(&labels),
+            state,
+            status: first.and_then(|c| c.status.clone()).unwrap_or_default(),
+            network_mode: infra.host_config.as_ref().and_then(|h| h.network_mode.clone()).unwrap_or_default(),
+            mounts,
+        });
+    }
+    items.sort_by(|a, b| a.name.cmp(&b.name));
+    items
+}
+
 impl Pods {
     /// Pods on `engine` with this infra container.
     pub fn new(engine: Engine, infra_image: &str, infra_cmd: &[&str]) -> Pods {
@@ -331,6 +537,9 @@ impl Pods {
         }
         let mut infra_labels = base_labels.clone();
         infra_labels.insert(LABEL_INFRA.into(), "true".into());
+        for (k, v) in &spec.annotations {
+            infra_labels.insert(format!("{LABEL_ANNOTATION}{k}"), v.clone());
+        }
         let exposed: Vec<String> = bindings.keys().cloned().collect();
         let infra = ContainerCreateBody {
             image: Some(self.infra_image.clone()),
@@ -359,6 +568,12 @@ impl Pods {
             labels.insert(LABEL_INDEX.into(), i.to_string());
             labels.insert(LABEL_ID.into(), infra_id.clone());
             labels.insert(LABEL_CONTAINER.into(), c.name.clone());
+            if !c.ports.is_empty() {
+                labels.insert(LABEL_PORTS.into(), c.ports.join(","));
+            }
+            for (k, v) in &c.resources {
+                labels.insert(format!("{LABEL_RESOURCE}{k}"), v.clone());
+            }
             let mut host = resources(&c.resources)?;
             host.network_mode = Some(format!("container:{infra_id}"));
             host.restart_policy = Some(RestartPolicy { name: Some(restart), maximum_retry_count: None });
@@ -416,31 +631,43 @@ impl Pods {
         let mut containers = Vec::new();
         for cid in ids {
             let c = d.inspect_container(&cid, None).await.map_err(|e| engine_err(&self.engine, e))?;
-            let state = c.state.unwrap_or_default();
-            let status = state.status.map(|s| s.to_string()).unwrap_or_default();
-            let exit_code = state.exit_code.unwrap_or(0);
-            let cfg = c.config.unwrap_or_default();
-            containers.push(PodContainer {
-                name: cfg.labels.as_ref().and_then(|l| l.get(LABEL_CONTAINER)).cloned().unwrap_or_default(),
-                id: cid,
-                image: cfg.image.unwrap_or_default(),
-                phase: phase_of(&status, exit_code),
-                status,
-                exit_code,
-            });
+            containers.push(container_of(cid, c));
         }
-        let labels = infra_labels
-            .iter()
-            .filter(|(k, _)| !k.starts_with("zero.pod."))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let infra_state = infra.state.unwrap_or_default();
+        let network_mode = infra.host_config.and_then(|h| h.network_mode).unwrap_or_default();
         Ok(Pod {
             id: infra_id,
             name: infra_labels.get(LABEL_NAME).cloned().unwrap_or_default(),
             phase: pod_phase(&containers),
             containers,
-            labels,
+            labels: user_labels(&infra_labels),
+            annotations: prefixed(&infra_labels, LABEL_ANNOTATION),
+            network_mode,
+            created_at: infra.created.as_deref().and_then(engine_time),
+            started_at: infra_state.started_at.as_deref().and_then(engine_time),
         })
+    }
+
+    /// Stops the pod (waiting out the grace periods) and starts it again. The infra container
+    /// holds the network namespace, so the whole pod goes down and up, in order.
+    ///
+    /// # Errors
+    /// [`PodError::NotFound`], [`PodError::Engine`].
+    pub async fn restart(&self, id: &str) -> Result<Pod, PodError> {
+        self.stop(id, false).await?;
+        self.start(id).await
+    }
+
+    /// Every pod on the engine as one listing of its containers shows it (no inspect per pod);
+    /// `sizes` asks the engine for the containers' disk use (slow on a big engine).
+    ///
+    /// # Errors
+    /// [`PodError::Engine`].
+    pub async fn items(&self, sizes: bool) -> Result<Vec<PodItem>, PodError> {
+        let filters = HashMap::from([("label", vec![LABEL_NAME.to_owned()])]);
+        let opts = qp::ListContainersOptionsBuilder::new().all(true).size(sizes).filters(&filters).build();
+        let all = self.engine.docker().list_containers(Some(opts)).await.map_err(|e| engine_err(&self.engine, e))?;
+        Ok(items_of(all))
     }
 
     /// Starts the infra container, then the others in order.
@@ -574,14 +801,7 @@ mod tests {
 
     #[test]
     fn phases() {
-        let c = |p| PodContainer {
-            name: String::new(),
-            id: String::new(),
-            image: String::new(),
-            status: String::new(),
-            exit_code: 0,
-            phase: p,
-        };
+        let c = |p| PodContainer { phase: p, ..Default::default() };
         assert_eq!(phase_of("exited", 0), Phase::Succeeded);
         assert_eq!(phase_of("exited", 3), Phase::Failed);
         assert_eq!(pod_phase(&[c(Phase::Running), c(Phase::Failed)]), Phase::Failed);
@@ -589,5 +809,11 @@ mod tests {
         assert_eq!(pod_phase(&[c(Phase::Succeeded), c(Phase::Succeeded)]), Phase::Succeeded);
         assert_eq!(pod_phase(&[c(Phase::Pending)]), Phase::Pending);
         assert_eq!(pod_phase(&[]), Phase::Unknown);
+        assert_eq!(exit_code_of("Exited (3) 2 seconds ago"), Some(3));
+        assert_eq!(exit_code_of("Exited (0) About a minute ago"), Some(0));
+        assert_eq!(exit_code_of("Up 3 seconds"), None);
+        assert_eq!(exit_code_of("Exited ("), None);
+        assert_eq!(engine_time("0001-01-01T00:00:00Z"), None);
+        assert_eq!(engine_time("2026-12-06T10:00:00.5+01:00").map(|t| t.timestamp()), Some(1_796_547_600));
     }
 }
