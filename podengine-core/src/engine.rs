@@ -115,6 +115,49 @@ impl Engine {
             .collect())
     }
 
+    /// `GET path_and_query` (after the negotiated `/v1.xx` prefix) decoded as JSON into `T`, for
+    /// answers that bollard's strict types refuse: podman lists containers in states Docker has
+    /// no name for (`stopped`, `configured`), and one such container fails a whole
+    /// `list_containers`. A connection of its own (unix socket or TCP), HTTP/1.1 through hyper.
+    ///
+    /// # Errors
+    /// [`EngineError::Engine`]: the engine is unreachable, answered an error status, or sent
+    /// JSON that is not a `T`.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path_and_query: &str) -> Result<T, EngineError> {
+        use http_body_util::BodyExt as _;
+        let err = |source| EngineError::Engine { host: self.host.clone(), source };
+        let io = |e: std::io::Error| err(bollard::errors::Error::IOError { err: e });
+        let (major, minor) = self.api_version();
+        let uri = format!("/v{major}.{minor}{path_and_query}");
+        let request = hyper::Request::get(&uri)
+            .header(hyper::header::HOST, "docker")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .map_err(|e| io(std::io::Error::other(e)))?;
+        let hyper_err = |e: hyper::Error| io(std::io::Error::other(e));
+        let response =
+            if let Some(addr) = self.host.strip_prefix("tcp://").or_else(|| self.host.strip_prefix("http://")) {
+                let stream = tokio::net::TcpStream::connect(addr.trim_end_matches('/')).await.map_err(io)?;
+                send(stream, request).await.map_err(hyper_err)?
+            } else {
+                let path = self.host.strip_prefix("unix://").unwrap_or(&self.host);
+                let stream = tokio::net::UnixStream::connect(path).await.map_err(io)?;
+                send(stream, request).await.map_err(hyper_err)?
+            };
+        let status = response.status();
+        let body = tokio::time::timeout(std::time::Duration::from_secs(TIMEOUT), response.into_body().collect())
+            .await
+            .map_err(|_| err(bollard::errors::Error::RequestTimeoutError))?
+            .map_err(hyper_err)?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(err(bollard::errors::Error::DockerResponseServerError {
+                status_code: status.as_u16(),
+                message: String::from_utf8_lossy(&body).into_owned(),
+            }));
+        }
+        serde_json::from_slice(&body).map_err(|e| err(bollard::errors::Error::JsonSerdeError { err: e }))
+    }
+
     /// The answer ended before its one stats sample.
     fn no_sample(&self, container: &str) -> EngineError {
         EngineError::Engine {
@@ -189,4 +232,19 @@ impl Engine {
         };
         futures_util::stream::iter(containers.iter().cloned().map(one)).buffered(256).collect().await
     }
+}
+
+/// One request on a new HTTP/1.1 connection over `stream`.
+async fn send<S>(
+    stream: S,
+    request: hyper::Request<http_body_util::Empty<bytes::Bytes>>,
+) -> Result<hyper::Response<hyper::body::Incoming>, hyper::Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    sender.send_request(request).await
 }

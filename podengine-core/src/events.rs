@@ -94,7 +94,11 @@ fn event_of(m: &EventMessage) -> Option<ContainerEvent> {
         pod_name: attr(LABEL_NAME),
         pod_id,
         exit_code: attr("exitCode").and_then(|c| c.parse().ok()),
-        time_nano: m.time_nano.filter(|t| *t > 0).or_else(|| m.time.map(|t| t.saturating_mul(1_000_000_000))).unwrap_or(0),
+        time_nano: m
+            .time_nano
+            .filter(|t| *t > 0)
+            .or_else(|| m.time.map(|t| t.saturating_mul(1_000_000_000)))
+            .unwrap_or(0),
         container_id,
     })
 }

@@ -341,6 +341,116 @@ fn pod_phase(cs: &[PodContainer]) -> Phase {
     }
 }
 
+/// A container of `GET /containers/json`, states as plain text (podman has more than Docker).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct Summary {
+    id: String,
+    image: String,
+    #[serde(rename = "ImageID")]
+    image_id: String,
+    command: String,
+    created: i64,
+    ports: Vec<SummaryPort>,
+    size_rw: Option<i64>,
+    size_root_fs: Option<i64>,
+    labels: HashMap<String, String>,
+    state: String,
+    status: String,
+    host_config: SummaryHostConfig,
+    mounts: Vec<SummaryMount>,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct SummaryPort {
+    #[serde(rename = "IP")]
+    ip: String,
+    private_port: u16,
+    public_port: u16,
+    #[serde(rename = "Type")]
+    typ: String,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct SummaryHostConfig {
+    network_mode: String,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct SummaryMount {
+    destination: String,
+}
+
+/// `GET /containers/{id}/json`, the parts a pod shows, states as plain text.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct Inspect {
+    id: String,
+    created: String,
+    state: InspectState,
+    config: InspectConfig,
+    host_config: SummaryHostConfig,
+    mounts: Vec<InspectMount>,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct InspectState {
+    status: String,
+    exit_code: i64,
+    error: String,
+    #[serde(rename = "OOMKilled")]
+    oom_killed: bool,
+    started_at: String,
+    finished_at: String,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct InspectConfig {
+    image: String,
+    env: Option<Vec<String>>,
+    cmd: Option<Vec<String>>,
+    labels: Option<HashMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct InspectMount {
+    #[serde(rename = "Type")]
+    typ: String,
+    source: String,
+    destination: String,
+    #[serde(rename = "RW")]
+    rw: bool,
+}
+
+/// A container's inspect; an unknown id is [`PodError::NotFound`].
+async fn inspect(engine: &Engine, id: &str) -> Result<Inspect, PodError> {
+    let path: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
+    match engine.get_json(&format!("/containers/{path}/json")).await {
+        Err(EngineError::Engine {
+            source: bollard::errors::Error::DockerResponseServerError { status_code: 404, .. },
+            ..
+        }) => Err(PodError::NotFound(id.to_owned())),
+        other => Ok(other?),
+    }
+}
+
+/// The engine's containers (stopped ones too) carrying label `label` (`key` or `key=value`).
+async fn containers_with(engine: &Engine, label: &str, sizes: bool) -> Result<Vec<Summary>, PodError> {
+    let filters = serde_json::json!({ "label": [label] }).to_string();
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("all", "true")
+        .append_pair("size", if sizes { "true" } else { "false" })
+        .append_pair("filters", &filters)
+        .finish();
+    Ok(engine.get_json(&format!("/containers/json?{query}")).await?)
+}
+
 /// An engine's RFC 3339 time; the zero time (`0001-01-01T00:00:00Z`, never) is `None`.
 fn engine_time(t: &str) -> Option<DateTime<Utc>> {
     let t = DateTime::parse_from_rfc3339(t).ok()?.with_timezone(&Utc);
@@ -358,42 +468,37 @@ fn user_labels(labels: &HashMap<String, String>) -> BTreeMap<String, String> {
 }
 
 /// A member container from its inspect.
-fn container_of(id: String, c: bollard::models::ContainerInspectResponse) -> PodContainer {
-    let state = c.state.unwrap_or_default();
-    let status = state.status.map(|s| s.to_string()).unwrap_or_default();
-    let exit_code = state.exit_code.unwrap_or(0);
-    let cfg = c.config.unwrap_or_default();
-    let labels = cfg.labels.unwrap_or_default();
-    let started_at = state.started_at.as_deref().and_then(engine_time);
-    // the engine keeps the last exit time after a restart: only an exit after the start counts
-    let finished_at = state.finished_at.as_deref().and_then(engine_time).filter(|f| started_at.is_none_or(|s| *f >= s));
+fn container_of(c: Inspect) -> PodContainer {
+    let labels = c.config.labels.unwrap_or_default();
+    let started_at = engine_time(&c.state.started_at);
+    // a running container keeps its previous exit time: shown only once it is not running (a
+    // quick exit can be stamped a little before its start)
+    let finished_at =
+        engine_time(&c.state.finished_at).filter(|_| !matches!(c.state.status.as_str(), "running" | "restarting"));
+    // the mount points (podman leaves `HostConfig.Mounts` out and reports binds there)
     let volume_mounts = c
-        .host_config
-        .and_then(|h| h.mounts)
-        .unwrap_or_default()
+        .mounts
         .into_iter()
-        .map(|m| {
-            let ro = if m.read_only == Some(true) { ":ro" } else { "" };
-            format!("{}:{}{ro}", m.source.unwrap_or_default(), m.target.unwrap_or_default())
-        })
+        .filter(|m| m.typ == "bind")
+        .map(|m| format!("{}:{}{}", m.source, m.destination, if m.rw { "" } else { ":ro" }))
         .collect();
     PodContainer {
         name: labels.get(LABEL_CONTAINER).cloned().unwrap_or_default(),
-        id,
-        image: cfg.image.unwrap_or_default(),
-        phase: phase_of(&status, exit_code),
-        status,
-        exit_code,
-        error: state.error.unwrap_or_default(),
-        oom_killed: state.oom_killed.unwrap_or(false),
+        id: c.id,
+        image: c.config.image,
+        phase: phase_of(&c.state.status, c.state.exit_code),
+        status: c.state.status,
+        exit_code: c.state.exit_code,
+        error: c.state.error,
+        oom_killed: c.state.oom_killed,
         started_at,
         finished_at,
         ports: labels
             .get(LABEL_PORTS)
             .map(|p| p.split(',').filter(|p| !p.is_empty()).map(str::to_owned).collect())
             .unwrap_or_default(),
-        env: cfg.env.unwrap_or_default(),
-        args: cfg.cmd.unwrap_or_default(),
+        env: c.config.env.unwrap_or_default(),
+        args: c.config.cmd.unwrap_or_default(),
         resources: prefixed(&labels, LABEL_RESOURCE),
         volume_mounts,
     }
@@ -406,24 +511,29 @@ fn exit_code_of(status: &str) -> Option<i64> {
 }
 
 /// A port of a listing: `ip:public->private/proto`, or `private/proto` when not published.
-fn port_text(p: &bollard::models::PortSummary) -> String {
-    let proto = p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into());
-    match (&p.ip, p.public_port) {
-        (Some(ip), Some(public)) if public > 0 => format!("{ip}:{public}->{}/{proto}", p.private_port),
-        _ => format!("{}/{proto}", p.private_port),
+fn port_text(p: &SummaryPort) -> String {
+    let proto = if p.typ.is_empty() { "tcp" } else { p.typ.as_str() };
+    if p.public_port > 0 {
+        let ip = if p.ip.is_empty() { "0.0.0.0" } else { p.ip.as_str() };
+        format!("{ip}:{}->{}/{proto}", p.public_port, p.private_port)
+    } else {
+        format!("{}/{proto}", p.private_port)
     }
 }
 
+/// The members sorted by their place in the spec.
+fn by_index(members: &mut [Summary]) {
+    members.sort_by_key(|c| c.labels.get(LABEL_INDEX).and_then(|i| i.parse::<usize>().ok()).unwrap_or(usize::MAX));
+}
+
 /// Pods from one listing of their containers, by name.
-fn items_of(all: Vec<bollard::models::ContainerSummary>) -> Vec<PodItem> {
-    let label = |c: &bollard::models::ContainerSummary, k: &str| c.labels.as_ref().and_then(|l| l.get(k)).cloned();
-    let mut pods: BTreeMap<String, (Option<bollard::models::ContainerSummary>, Vec<bollard::models::ContainerSummary>)> =
-        BTreeMap::new();
+fn items_of(all: Vec<Summary>) -> Vec<PodItem> {
+    let mut pods: BTreeMap<String, (Option<Summary>, Vec<Summary>)> = BTreeMap::new();
     for c in all {
-        if label(&c, LABEL_INFRA).is_some() {
-            let id = c.id.clone().unwrap_or_default();
+        if c.labels.contains_key(LABEL_INFRA) {
+            let id = c.id.clone();
             pods.entry(id).or_default().0 = Some(c);
-        } else if let Some(pod) = label(&c, LABEL_ID) {
+        } else if let Some(pod) = c.labels.get(LABEL_ID).cloned() {
             pods.entry(pod).or_default().1.push(c);
         }
     }
@@ -431,43 +541,35 @@ fn items_of(all: Vec<bollard::models::ContainerSummary>) -> Vec<PodItem> {
     for (id, (infra, mut members)) in pods {
         // members of a pod whose infra container is gone are not a pod
         let Some(infra) = infra else { continue };
-        members.sort_by_key(|c| label(c, LABEL_INDEX).and_then(|i| i.parse::<usize>().ok()).unwrap_or(usize::MAX));
+        by_index(&mut members);
         let phases: Vec<PodContainer> = members
             .iter()
-            .map(|c| {
-                let state = c.state.map(|s| s.to_string()).unwrap_or_default();
-                let code = c.status.as_deref().and_then(exit_code_of).unwrap_or(0);
-                PodContainer { phase: phase_of(&state, code), ..Default::default() }
+            .map(|c| PodContainer {
+                phase: phase_of(&c.state, exit_code_of(&c.status).unwrap_or(0)),
+                ..Default::default()
             })
             .collect();
-        let first = members.first();
-        let state = if phases.iter().any(|c| c.phase == Phase::Running) {
-            "running".to_owned()
-        } else {
-            first.and_then(|c| c.state).map(|s| s.to_string()).unwrap_or_default()
-        };
-        let labels = infra.labels.clone().unwrap_or_default();
-        let mut mounts: Vec<String> = members
-            .iter()
-            .flat_map(|c| c.mounts.iter().flatten())
-            .filter_map(|m| m.destination.clone())
-            .collect();
+        let first = members.first().cloned().unwrap_or_default();
+        let state = if phases.iter().any(|c| c.phase == Phase::Running) { "running".to_owned() } else { first.state };
+        let mut mounts: Vec<String> =
+            members.iter().flat_map(|c| c.mounts.iter()).map(|m| m.destination.clone()).collect();
         mounts.dedup();
+        let all = || members.iter().chain(std::iter::once(&infra));
         items.push(PodItem {
             id,
-            name: labels.get(LABEL_NAME).cloned().unwrap_or_default(),
+            name: infra.labels.get(LABEL_NAME).cloned().unwrap_or_default(),
             phase: pod_phase(&phases),
-            created: infra.created.unwrap_or(0),
-            image: first.and_then(|c| c.image.clone()).unwrap_or_default(),
-            image_id: first.and_then(|c| c.image_id.clone()).unwrap_or_default(),
-            command: first.and_then(|c| c.command.clone()).unwrap_or_default(),
-            ports: infra.ports.iter().flatten().map(port_text).collect(),
-            size_rw: members.iter().chain(std::iter::once(&infra)).filter_map(|c| c.size_rw).sum(),
-            size_root_fs: members.iter().chain(std::iter::once(&infra)).filter_map(|c| c.size_root_fs).sum(),
-            labels: user_labels(&labels),
+            created: infra.created,
+            image: first.image,
+            image_id: first.image_id,
+            command: first.command,
+            ports: infra.ports.iter().map(port_text).collect(),
+            size_rw: all().filter_map(|c| c.size_rw).sum(),
+            size_root_fs: all().filter_map(|c| c.size_root_fs).sum(),
+            labels: user_labels(&infra.labels),
             state,
-            status: first.and_then(|c| c.status.clone()).unwrap_or_default(),
-            network_mode: infra.host_config.as_ref().and_then(|h| h.network_mode.clone()).unwrap_or_default(),
+            status: first.status,
+            network_mode: infra.host_config.network_mode.clone(),
             mounts,
         });
     }
@@ -531,7 +633,9 @@ impl Pods {
             for (h, c) in spec.containers.iter().flat_map(|c| c.ports.iter()).filter_map(|p| parse_port(p)) {
                 bindings.insert(
                     format!("{c}/tcp"),
-                    Some(vec![PortBinding { host_ip: Some("0.0.0.0".into()), host_port: Some(h.to_string()) }]),
+                    // every address, as upstream's 0.0.0.0; no host_ip because podman 4.3 (netavark)
+                    // takes an explicit "0.0.0.0" as a literal destination and forwards nothing
+                    Some(vec![PortBinding { host_ip: None, host_port: Some(h.to_string()) }]),
                 );
             }
         }
@@ -596,27 +700,17 @@ impl Pods {
         Ok(infra_id)
     }
 
-    /// The containers of pod `id`: (infra, the others in creation order).
-    async fn members(&self, id: &str) -> Result<(String, Vec<String>), PodError> {
-        let d = self.engine.docker();
-        let infra = d.inspect_container(id, None).await.map_err(|_| PodError::NotFound(id.to_owned()))?;
-        let infra_id = infra.id.unwrap_or_default();
-        let is_infra = infra.config.as_ref().and_then(|c| c.labels.as_ref()).and_then(|l| l.get(LABEL_INFRA)).is_some();
-        if !is_infra {
+    /// The containers of pod `id`: (the infra container's inspect, the others' ids in creation
+    /// order).
+    async fn members(&self, id: &str) -> Result<(Inspect, Vec<String>), PodError> {
+        let infra = inspect(&self.engine, id).await?;
+        if !infra.config.labels.as_ref().is_some_and(|l| l.contains_key(LABEL_INFRA)) {
             return Err(PodError::NotFound(id.to_owned()));
         }
-        let filters = HashMap::from([("label", vec![format!("{LABEL_ID}={infra_id}")])]);
-        let opts = qp::ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
-        let mut list = d.list_containers(Some(opts)).await.map_err(|e| engine_err(&self.engine, e))?;
+        let mut list = containers_with(&self.engine, &format!("{LABEL_ID}={}", infra.id), false).await?;
         // the engine's creation times are in seconds: the spec's order is a label
-        list.sort_by_key(|c| {
-            c.labels
-                .as_ref()
-                .and_then(|l| l.get(LABEL_INDEX))
-                .and_then(|i| i.parse::<usize>().ok())
-                .unwrap_or(usize::MAX)
-        });
-        Ok((infra_id, list.into_iter().filter_map(|c| c.id).collect()))
+        by_index(&mut list);
+        Ok((infra, list.into_iter().map(|c| c.id).collect()))
     }
 
     /// The pod as the engine has it.
@@ -624,27 +718,27 @@ impl Pods {
     /// # Errors
     /// [`PodError::NotFound`], [`PodError::Engine`].
     pub async fn get(&self, id: &str) -> Result<Pod, PodError> {
-        let d = self.engine.docker();
-        let (infra_id, ids) = self.members(id).await?;
-        let infra = d.inspect_container(&infra_id, None).await.map_err(|e| engine_err(&self.engine, e))?;
-        let infra_labels = infra.config.and_then(|c| c.labels).unwrap_or_default();
+        let (infra, ids) = self.members(id).await?;
         let mut containers = Vec::new();
         for cid in ids {
-            let c = d.inspect_container(&cid, None).await.map_err(|e| engine_err(&self.engine, e))?;
-            containers.push(container_of(cid, c));
+            match inspect(&self.engine, &cid).await {
+                Ok(c) => containers.push(container_of(c)),
+                // removed meanwhile
+                Err(PodError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
-        let infra_state = infra.state.unwrap_or_default();
-        let network_mode = infra.host_config.and_then(|h| h.network_mode).unwrap_or_default();
+        let infra_labels = infra.config.labels.unwrap_or_default();
         Ok(Pod {
-            id: infra_id,
+            id: infra.id,
             name: infra_labels.get(LABEL_NAME).cloned().unwrap_or_default(),
             phase: pod_phase(&containers),
             containers,
             labels: user_labels(&infra_labels),
             annotations: prefixed(&infra_labels, LABEL_ANNOTATION),
-            network_mode,
-            created_at: infra.created.as_deref().and_then(engine_time),
-            started_at: infra_state.started_at.as_deref().and_then(engine_time),
+            network_mode: infra.host_config.network_mode,
+            created_at: engine_time(&infra.created),
+            started_at: engine_time(&infra.state.started_at),
         })
     }
 
@@ -664,10 +758,7 @@ impl Pods {
     /// # Errors
     /// [`PodError::Engine`].
     pub async fn items(&self, sizes: bool) -> Result<Vec<PodItem>, PodError> {
-        let filters = HashMap::from([("label", vec![LABEL_NAME.to_owned()])]);
-        let opts = qp::ListContainersOptionsBuilder::new().all(true).size(sizes).filters(&filters).build();
-        let all = self.engine.docker().list_containers(Some(opts)).await.map_err(|e| engine_err(&self.engine, e))?;
-        Ok(items_of(all))
+        Ok(items_of(containers_with(&self.engine, LABEL_NAME, sizes).await?))
     }
 
     /// Starts the infra container, then the others in order.
@@ -676,6 +767,7 @@ impl Pods {
     /// [`PodError::NotFound`], [`PodError::Engine`].
     pub async fn start(&self, id: &str) -> Result<Pod, PodError> {
         let (infra, ids) = self.members(id).await?;
+        let infra = infra.id;
         let d = self.engine.docker();
         for cid in std::iter::once(&infra).chain(ids.iter()) {
             match d.start_container(cid, None).await {
@@ -694,6 +786,7 @@ impl Pods {
     /// [`PodError::NotFound`], [`PodError::Engine`].
     pub async fn stop(&self, id: &str, force: bool) -> Result<(), PodError> {
         let (infra, ids) = self.members(id).await?;
+        let infra = infra.id;
         let d = self.engine.docker();
         for cid in ids.iter().rev().chain(std::iter::once(&infra)) {
             let r = if force {
@@ -717,6 +810,13 @@ impl Pods {
     /// [`PodError::NotFound`], [`PodError::Engine`] (running and not `force` included).
     pub async fn delete(&self, id: &str, force: bool, volumes: bool) -> Result<(), PodError> {
         let (infra, ids) = self.members(id).await?;
+        let infra = infra.id;
+        if force {
+            // podman's forced remove stops with the grace period first; a kill does not wait
+            for cid in ids.iter().rev().chain(std::iter::once(&infra)) {
+                let _ = self.engine.docker().kill_container(cid, None::<qp::KillContainerOptions>).await;
+            }
+        }
         for cid in ids.iter().rev().chain(std::iter::once(&infra)) {
             self.remove(cid, force, volumes).await?;
         }
@@ -736,11 +836,9 @@ impl Pods {
     /// # Errors
     /// [`PodError::Engine`].
     pub async fn list(&self) -> Result<Vec<Pod>, PodError> {
-        let filters = HashMap::from([("label", vec![format!("{LABEL_INFRA}=true")])]);
-        let opts = qp::ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
-        let infras = self.engine.docker().list_containers(Some(opts)).await.map_err(|e| engine_err(&self.engine, e))?;
+        let infras = containers_with(&self.engine, &format!("{LABEL_INFRA}=true"), false).await?;
         let mut pods = Vec::new();
-        for i in infras.into_iter().filter_map(|c| c.id) {
+        for i in infras.into_iter().map(|c| c.id) {
             match self.get(&i).await {
                 Ok(p) => pods.push(p),
                 // removed meanwhile

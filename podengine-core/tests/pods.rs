@@ -151,3 +151,111 @@ async fn a_missing_image_fails_the_create_and_leaves_nothing() {
         assert!(matches!(pods.create(&bad).await, Err(PodError::Invalid(_))));
     }
 }
+
+/// The first line a TCP server on 127.0.0.1:`port` sends, retried until `within`.
+async fn first_line(port: u16, within: Duration) -> String {
+    use tokio::io::AsyncReadExt as _;
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok(Ok(mut s)) =
+            tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(("127.0.0.1", port))).await
+        {
+            let mut buf = vec![0u8; 64];
+            if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await {
+                if n > 0 {
+                    return String::from_utf8_lossy(&buf[..n]).into_owned();
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "nothing answered on 127.0.0.1:{port}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn ports_mounts_restart_policy_and_a_failing_container() {
+    for (engine_name, host) in hosts() {
+        let engine = Engine::connect(&host).await.unwrap_or_else(|e| panic!("{engine_name}: {e}"));
+        let pods = Pods::new(engine.clone(), IMAGE, &["sleep", "2147483647"]);
+        let name = format!("pp{}-{engine_name}", std::process::id());
+        let dir = std::env::temp_dir().join(&name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("hello"), "from the host\n").unwrap();
+        let port = testkit::port::free_port();
+        let mut web = container("web", &["sh", "-c", "while true; do cat /data/hello | nc -l -p 8080; done"]);
+        web.ports = vec![format!("{port}:8080")];
+        web.volume_mounts = vec![format!("{}:/data:ro", dir.display())];
+        web.resources = BTreeMap::from([("memory".into(), "32m".into())]);
+        let spec = PodSpec {
+            name: name.clone(),
+            containers: vec![web, container("worker", &["sleep", "300"])],
+            annotations: BTreeMap::from([("owner".into(), "ops".into())]),
+            restart_policy: "always".into(),
+            termination_grace_period_seconds: 7,
+            ..Default::default()
+        };
+        let pod = pods.create(&spec).await.unwrap_or_else(|e| panic!("{engine_name}: {e}"));
+        // the infra container publishes the port, the members carry policy, mounts, grace period
+        let infra = engine.docker().inspect_container(&pod.id, None).await.unwrap();
+        let bindings = infra.host_config.unwrap().port_bindings.unwrap_or_default();
+        let bound = bindings.get("8080/tcp").cloned().flatten().unwrap_or_default();
+        assert_eq!(bound.first().and_then(|b| b.host_port.clone()), Some(port.to_string()), "{engine_name}: {bound:?}");
+        let web_c = engine.docker().inspect_container(&pod.containers[0].id, None).await.unwrap();
+        let hc = web_c.host_config.clone().unwrap();
+        assert_eq!(
+            hc.restart_policy.and_then(|r| r.name).map(|n| n.to_string()).as_deref(),
+            Some("always"),
+            "{engine_name}"
+        );
+        // (podman reports the bind only among the mount points)
+        let mount = web_c.mounts.clone().unwrap_or_default().into_iter().next().expect("a mount");
+        assert_eq!((mount.destination.as_deref(), mount.rw), (Some("/data"), Some(false)), "{engine_name}");
+        assert_eq!(web_c.config.unwrap().stop_timeout, Some(7), "{engine_name}");
+        // what GetPod shows comes back from the engine alone
+        let got = pods.get(&pod.id).await.unwrap();
+        assert_eq!(got.annotations.get("owner").map(String::as_str), Some("ops"), "{engine_name}");
+        assert_eq!(got.containers[0].ports, [format!("{port}:8080")], "{engine_name}");
+        assert_eq!(got.containers[0].resources.get("memory").map(String::as_str), Some("32m"), "{engine_name}");
+        assert_eq!(got.containers[0].volume_mounts, [format!("{}:/data:ro", dir.display())], "{engine_name}");
+        assert!(got.created_at.is_some() && got.started_at.is_none(), "{engine_name}: {got:?}");
+
+        // started: the host reaches the pod through the published port, the mount is read
+        let got = pods.start(&pod.id).await.unwrap();
+        assert!(got.started_at.is_some() && got.containers[0].started_at.is_some(), "{engine_name}");
+        assert_eq!(first_line(port, Duration::from_secs(20)).await, "from the host\n", "{engine_name}");
+        let items = pods.items(false).await.unwrap();
+        let item = items.iter().find(|i| i.id == pod.id).expect("listed");
+        assert_eq!((item.phase, item.state.as_str()), (Phase::Running, "running"), "{engine_name}: {item:?}");
+        assert!(item.ports.iter().any(|p| p.contains(&format!(":{port}->8080/tcp"))), "{engine_name}: {item:?}");
+        assert!(item.mounts.contains(&"/data".to_owned()), "{engine_name}: {item:?}");
+        pods.delete(&pod.id, true, true).await.unwrap();
+
+        // a container that exits non-zero makes the pod FAILED, in GetPod and in the listing
+        let failing = PodSpec {
+            name: format!("{name}-f"),
+            containers: vec![container("ok", &["sleep", "300"]), container("bad", &["sh", "-c", "exit 3"])],
+            network_mode: "none".into(),
+            ..Default::default()
+        };
+        let pod = pods.create(&failing).await.unwrap();
+        pods.start(&pod.id).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let failed = loop {
+            let p = pods.get(&pod.id).await.unwrap();
+            if p.phase == Phase::Failed {
+                break p;
+            }
+            assert!(Instant::now() < deadline, "{engine_name}: never FAILED: {p:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let bad = &failed.containers[1];
+        assert_eq!((bad.status.as_str(), bad.exit_code), ("exited", 3), "{engine_name}: {bad:?}");
+        assert!(bad.finished_at.is_some(), "{engine_name}: {bad:?}");
+        let items = pods.items(false).await.unwrap();
+        let item = items.iter().find(|i| i.id == pod.id).expect("listed");
+        assert_eq!(item.phase, Phase::Failed, "{engine_name}: {item:?}");
+        pods.delete(&pod.id, true, true).await.unwrap();
+        assert_eq!(leftovers(&engine, &name).await + leftovers(&engine, &failing.name).await, 0, "{engine_name}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
