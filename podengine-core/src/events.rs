@@ -70,7 +70,7 @@ fn kind_of(action: &str) -> Option<EventKind> {
     match action {
         "start" => Some(EventKind::Start),
         "stop" => Some(EventKind::Stop),
-        "die" => Some(EventKind::Die),
+        "die" | "died" => Some(EventKind::Die),
         "oom" => Some(EventKind::Oom),
         _ => None,
     }
@@ -121,10 +121,9 @@ impl Engine {
             let mut since = chrono::Utc::now().timestamp();
             let mut attempt = 0u32;
             loop {
-                let filters = HashMap::from([
-                    ("type".to_owned(), vec!["container".to_owned()]),
-                    ("event".to_owned(), ["start", "stop", "die", "oom"].map(str::to_owned).to_vec()),
-                ]);
+                // no `event` filter: podman matches it against its own names (`died`), so
+                // `event=die` would hide every exit there; the other events are dropped here
+                let filters = HashMap::from([("type".to_owned(), vec!["container".to_owned()])]);
                 let opts = bollard::query_parameters::EventsOptions {
                     since: Some(since.to_string()),
                     until: None,
