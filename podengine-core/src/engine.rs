@@ -23,6 +23,22 @@ pub enum EngineError {
     },
 }
 
+/// bollard's error, which [`EngineError::Engine`] carries.
+pub use bollard::errors::Error as BollardError;
+
+impl EngineError {
+    /// The HTTP status the engine answered, when it answered an error (404: no such container
+    /// or image, 409: a conflict); `None` when it did not answer.
+    pub fn status_code(&self) -> Option<u16> {
+        match self {
+            EngineError::Engine { source: BollardError::DockerResponseServerError { status_code, .. }, .. } => {
+                Some(*status_code)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// An image as `ListImages` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Image {

@@ -309,13 +309,16 @@ fn resources(r: &BTreeMap<String, String>) -> Result<HostConfig, PodError> {
     Ok(h)
 }
 
-fn phase_of(status: &str, exit_code: i64) -> Phase {
+/// A container's phase. An exit by SIGTERM (143) or SIGKILL (137, not for want of memory) is
+/// what a stop does: STOPPED, not FAILED (upstream reports a stopped pod as failed). Podman's
+/// `stopped` is an exit not yet cleaned up, judged by its code the same way.
+fn phase_of(status: &str, exit_code: i64, oom_killed: bool) -> Phase {
     match status {
         "running" => Phase::Running,
-        "exited" if exit_code == 0 => Phase::Succeeded,
-        "exited" => Phase::Failed,
-        "created" => Phase::Pending,
-        "stopped" => Phase::Stopped,
+        "exited" | "stopped" if exit_code == 0 => Phase::Succeeded,
+        "exited" | "stopped" if exit_code == 143 || (exit_code == 137 && !oom_killed) => Phase::Stopped,
+        "exited" | "stopped" | "dead" => Phase::Failed,
+        "created" | "configured" | "restarting" => Phase::Pending,
         _ => Phase::Unknown,
     }
 }
@@ -486,7 +489,7 @@ fn container_of(c: Inspect) -> PodContainer {
         name: labels.get(LABEL_CONTAINER).cloned().unwrap_or_default(),
         id: c.id,
         image: c.config.image,
-        phase: phase_of(&c.state.status, c.state.exit_code),
+        phase: phase_of(&c.state.status, c.state.exit_code, c.state.oom_killed),
         status: c.state.status,
         exit_code: c.state.exit_code,
         error: c.state.error,
@@ -545,7 +548,7 @@ fn items_of(all: Vec<Summary>) -> Vec<PodItem> {
         let phases: Vec<PodContainer> = members
             .iter()
             .map(|c| PodContainer {
-                phase: phase_of(&c.state, exit_code_of(&c.status).unwrap_or(0)),
+                phase: phase_of(&c.state, exit_code_of(&c.status).unwrap_or(0), false),
                 ..Default::default()
             })
             .collect();
@@ -900,8 +903,12 @@ mod tests {
     #[test]
     fn phases() {
         let c = |p| PodContainer { phase: p, ..Default::default() };
-        assert_eq!(phase_of("exited", 0), Phase::Succeeded);
-        assert_eq!(phase_of("exited", 3), Phase::Failed);
+        assert_eq!(phase_of("exited", 0, false), Phase::Succeeded);
+        assert_eq!(phase_of("exited", 3, false), Phase::Failed);
+        assert_eq!(phase_of("exited", 143, false), Phase::Stopped);
+        assert_eq!(phase_of("stopped", 137, false), Phase::Stopped);
+        assert_eq!(phase_of("exited", 137, true), Phase::Failed);
+        assert_eq!(phase_of("created", 0, false), Phase::Pending);
         assert_eq!(pod_phase(&[c(Phase::Running), c(Phase::Failed)]), Phase::Failed);
         assert_eq!(pod_phase(&[c(Phase::Running), c(Phase::Succeeded)]), Phase::Running);
         assert_eq!(pod_phase(&[c(Phase::Succeeded), c(Phase::Succeeded)]), Phase::Succeeded);

@@ -121,6 +121,7 @@ async fn a_three_container_pod_shares_localhost_and_goes_away_whole() {
         assert!(t.elapsed() < Duration::from_secs(15), "{engine_name}: force stop took {:?}", t.elapsed());
         let stopped = pods.get(&pod.id).await.unwrap();
         assert!(stopped.containers.iter().all(|c| c.status == "exited"), "{engine_name}: {stopped:?}");
+        assert_eq!(stopped.phase, Phase::Stopped, "{engine_name}: a stop is not a failure");
 
         pods.delete(&pod.id, true, true).await.unwrap();
         assert!(matches!(pods.get(&pod.id).await, Err(PodError::NotFound(_))), "{engine_name}");

@@ -76,6 +76,8 @@ pub struct Grpc {
     routes: Routes,
     names: Vec<&'static str>,
     health: tonic_health::server::HealthReporter,
+    /// Services whose health the service reports itself (not set SERVING at start).
+    own_health: Vec<&'static str>,
 }
 
 impl Grpc {
@@ -90,7 +92,12 @@ impl Grpc {
             + 'static,
         S::Future: Send + 'static,
     {
-        Grpc { routes: Routes::new(Detached(svc)), names: vec![S::NAME], health: Default::default() }
+        Grpc {
+            routes: Routes::new(Detached(svc)),
+            names: vec![S::NAME],
+            health: Default::default(),
+            own_health: vec![],
+        }
     }
 
     /// Serves `svc` too (a service's own API beside the upstream one).
@@ -115,6 +122,15 @@ impl Grpc {
         self.health.clone()
     }
 
+    /// Leaves the health of service `name` (and of the whole server, `""`) to the caller's
+    /// [`Grpc::health`] reporter: [`Grpc::serve`] does not report it SERVING at start (a service
+    /// whose engine or broker is unreachable says NOT_SERVING from its first answer).
+    #[must_use]
+    pub fn own_health(mut self, name: &'static str) -> Grpc {
+        self.own_health.push(name);
+        self
+    }
+
     /// Serves until `shutdown` resolves; the services are reported SERVING.
     ///
     /// # Errors
@@ -125,11 +141,13 @@ impl Grpc {
         descriptor_sets: &[&'static [u8]],
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), crate::Error> {
-        let Grpc { routes, names, health: reporter } = self;
-        for name in &names {
+        let Grpc { routes, names, health: reporter, own_health } = self;
+        for name in names.iter().filter(|n| !own_health.contains(n)) {
             reporter.set_service_status(*name, tonic_health::ServingStatus::Serving).await;
         }
-        reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
+        if own_health.is_empty() {
+            reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
+        }
         let health = tonic_health::pb::health_server::HealthServer::new(
             tonic_health::server::HealthService::from_health_reporter(reporter),
         );
