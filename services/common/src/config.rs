@@ -173,7 +173,12 @@ pub fn merge_checked<T: DeserializeOwned + Serialize>(
         let v: Value = serde_yaml_ng::from_str(v).map_err(|e| Error::Config(format!("environment {k}: {e}")))?;
         merge(&mut base, Value::Mapping([(Value::String(k.clone()), v)].into_iter().collect()));
     }
-    let config = serde_yaml_ng::from_value(base).map_err(|e| Error::Config(e.to_string()))?;
+    // the key's path in the message: "DockerConfig: invalid type: sequence, expected a map"
+    let config = serde_path_to_error::deserialize(base).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        Error::Config(if path == "." { inner.to_string() } else { format!("{path}: {inner}") })
+    })?;
     Ok(Loaded { config, warnings })
 }
 

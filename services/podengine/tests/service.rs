@@ -1,0 +1,431 @@
+//! The `podengine` binary against the engines `scripts/test` starts (dockerd and podman's
+//! Docker-compatible socket), the same suite on each: every RPC through gRPC as a Go client
+//! calls it, a remote node over `tcp://` (a loopback proxy to the same engine), the validate
+//! rules and the upstream codes, a missing image and a name collision leaving nothing behind;
+//! the upstream sample configuration; and an engine that is not there at start: the service runs,
+//! says NOT_SERVING, and serves once the engine comes.
+
+use podengine_svc::pb;
+use podengine_svc::pb::pod_engine_client::PodEngineClient;
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use testkit::port::free_port;
+use testkit::service::{assert_ignored_with_warnings, print_config, spawn, wait_listening, ConfigFile};
+use tonic::transport::Channel;
+use tonic_health::pb::health_check_response::ServingStatus;
+use zero_svc::errcode::ErrCode;
+
+const BIN: &str = env!("CARGO_BIN_EXE_podengine");
+const IMAGE: &str = "local/busybox:latest";
+
+fn engine_host(engine: &str) -> String {
+    let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
+    match engine {
+        "docker" => env("DOCKER_HOST_TEST", "unix:///var/run/docker.sock"),
+        _ => env("PODMAN_HOST_TEST", "unix:///run/podman/podman.sock"),
+    }
+}
+
+fn socket_path(host: &str) -> String {
+    host.strip_prefix("unix://").unwrap_or(host).to_owned()
+}
+
+#[test]
+fn the_upstream_sample_configures_podengine() {
+    let file = ConfigFile::new("podengine.yaml", include_str!("data/upstream-podengine.yaml"));
+    let (ok, cfg, warnings) = print_config(BIN, &file.path, &[]);
+    assert!(ok, "{warnings}");
+    assert_eq!(cfg["ListenOn"].as_str(), Some("0.0.0.0:21010"));
+    assert_eq!(cfg["DockerConfig"]["config_1"].as_str(), Some("tcp://127.0.0.1:2375"));
+    assert_ignored_with_warnings(
+        &warnings,
+        &["Name", "Mode", "Timeout", "Log.Encoding", "Log.Path", "Log.KeepDays", "NacosConfig"],
+    );
+    // a broken file is refused with the key named
+    let bad = ConfigFile::new("podengine.yaml", "DockerConfig: [tcp://127.0.0.1:2375]\n");
+    let (ok, _, err) = print_config(BIN, &bad.path, &[]);
+    assert!(!ok && err.contains("DockerConfig"), "{err}");
+}
+
+/// Accepts TCP connections on a free loopback port and relays each to the unix socket `to`.
+async fn tcp_to_unix(to: String) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let to = to.clone();
+            tokio::spawn(async move {
+                if let Ok(mut unix) = tokio::net::UnixStream::connect(&to).await {
+                    let _ = tokio::io::copy_bidirectional(&mut tcp, &mut unix).await;
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Accepts connections on the unix socket `at` and relays each to the unix socket `to`.
+fn unix_to_unix(at: &Path, to: String) {
+    let listener = tokio::net::UnixListener::bind(at).unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut a, _)) = listener.accept().await {
+            let to = to.clone();
+            tokio::spawn(async move {
+                if let Ok(mut b) = tokio::net::UnixStream::connect(&to).await {
+                    let _ = tokio::io::copy_bidirectional(&mut a, &mut b).await;
+                }
+            });
+        }
+    });
+}
+
+fn config(grpc: u16, prom: u16, local: &str, remote: Option<u16>) -> String {
+    let remote = remote.map(|p| format!("\n  remote: tcp://127.0.0.1:{p}")).unwrap_or_default();
+    format!(
+        "ListenOn: 127.0.0.1:{grpc}\nPrometheus:\n  ListenOn: 127.0.0.1:{prom}\nLocalHost: {local}\n\
+         InfraImage: {IMAGE}\nInfraCommand: [sleep, \"2147483647\"]\nHealthInterval: 100ms\n\
+         DockerConfig:{}{remote}\n",
+        if remote.is_empty() { " {}" } else { "" }
+    )
+}
+
+async fn client(grpc: u16) -> PodEngineClient<Channel> {
+    PodEngineClient::connect(format!("http://127.0.0.1:{grpc}")).await.unwrap()
+}
+
+async fn health(grpc: u16, service: &str) -> i32 {
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{grpc}")).unwrap().connect().await.unwrap();
+    let mut h = tonic_health::pb::health_client::HealthClient::new(channel);
+    h.check(tonic_health::pb::HealthCheckRequest { service: service.into() })
+        .await
+        .map(|r| r.into_inner().status)
+        .unwrap_or(-1)
+}
+
+async fn wait_health(grpc: u16, service: &str, want: ServingStatus, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let got = health(grpc, service).await;
+        if got == want as i32 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{service}: health {got}, want {want:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The upstream code of a failed call.
+fn code<T: std::fmt::Debug>(r: Result<T, tonic::Status>) -> ErrCode {
+    let s = r.expect_err("the call fails");
+    ErrCode::of_status(&s).unwrap_or_else(|| panic!("no upstream code in {s:?}"))
+}
+
+fn container(name: &str, args: &[&str]) -> pb::ContainerSpecPb {
+    pb::ContainerSpecPb {
+        name: name.into(),
+        image: IMAGE.into(),
+        args: args.iter().map(|s| (*s).to_owned()).collect(),
+        ..Default::default()
+    }
+}
+
+fn spec(name: &str, containers: Vec<pb::ContainerSpecPb>, labels: &[(&str, &str)]) -> pb::PodSpecPb {
+    pb::PodSpecPb {
+        name: name.into(),
+        containers,
+        labels: labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        restart_policy: "no".into(),
+        network_mode: "bridge".into(),
+        ..Default::default()
+    }
+}
+
+fn create(node: &str, name: &str, spec: pb::PodSpecPb) -> pb::CreatePodReq {
+    pb::CreatePodReq { node: node.into(), name: name.into(), spec: Some(spec) }
+}
+
+async fn get(c: &mut PodEngineClient<Channel>, id: &str) -> pb::PodPb {
+    c.get_pod(pb::GetPodReq { node: String::new(), id: id.into() }).await.unwrap().into_inner().pod.unwrap()
+}
+
+async fn list(c: &mut PodEngineClient<Channel>, req: pb::ListPodsReq) -> (Vec<String>, i32) {
+    let r = c.list_pods(req).await.unwrap().into_inner();
+    (r.items.into_iter().map(|i| i.name).collect(), r.total)
+}
+
+/// The first bytes a TCP server on 127.0.0.1:`port` sends, retried until `within`.
+async fn first_bytes(port: u16, within: Duration) -> String {
+    use tokio::io::AsyncReadExt as _;
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok(Ok(mut s)) =
+            tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(("127.0.0.1", port))).await
+        {
+            let mut buf = vec![0u8; 64];
+            if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await {
+                if n > 0 {
+                    return String::from_utf8_lossy(&buf[..n]).into_owned();
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "nothing answered on 127.0.0.1:{port}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Containers on the engine of pod name `name` (the service's labels).
+async fn on_engine(host: &str, name: &str) -> usize {
+    let docker = bollard::Docker::connect_with_unix(host, 30, bollard::API_DEFAULT_VERSION).unwrap();
+    let docker = docker.negotiate_version().await.unwrap();
+    let filters = HashMap::from([("label", vec![format!("zero.pod.name={name}")])]);
+    let opts = bollard::query_parameters::ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+    // (podman's own states can fail bollard's listing: counted through the names instead)
+    match docker.list_containers(Some(opts)).await {
+        Ok(l) => l.len(),
+        Err(e) => panic!("listing {name}: {e}"),
+    }
+}
+
+const DATETIME: fn(&str) -> bool = |s| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").is_ok();
+
+async fn every_rpc_on(engine: &str) {
+    let host = engine_host(engine);
+    let proxy = tcp_to_unix(socket_path(&host)).await;
+    let (grpc, prom) = (free_port(), free_port());
+    let file = ConfigFile::new("podengine.yaml", &config(grpc, prom, &host, Some(proxy)));
+    let _svc = spawn(BIN, &file.path, &[]);
+    wait_listening(grpc, Duration::from_secs(20));
+    wait_health(grpc, "podengine.PodEngine", ServingStatus::Serving, Duration::from_secs(10)).await;
+    wait_health(grpc, "podengine.node.remote", ServingStatus::Serving, Duration::from_secs(10)).await;
+    let mut c = client(grpc).await;
+    let run = format!("{}-{engine}", std::process::id());
+    let p = |n: &str| format!("svc{n}-{run}");
+
+    // images
+    let images = c
+        .list_images(pb::ListImagesReq { references: vec!["local/busybox".into()], ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(images.total, 1, "{engine}: {images:?}");
+    let image = &images.items[0];
+    assert!(image.references.iter().any(|r| r.ends_with("local/busybox:latest")), "{engine}: {image:?}");
+    assert!(image.size > 100_000 && image.size_display.ends_with("MB"), "{engine}: {image:?}");
+    assert!(image.digests.is_empty() && DATETIME(&image.created_at), "{engine}: {image:?}");
+    let none = c
+        .list_images(pb::ListImagesReq { references: vec!["local/nothing".into()], ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((none.total, none.items.len()), (0, 0));
+
+    // a two-container pod with a published port and limits
+    let port = free_port();
+    let mut web = container("Web", &["sh", "-c", "while true; do echo hi | nc -l -p 8080; done"]);
+    web.ports = vec![format!("{port}:8080")];
+    web.env = HashMap::from([("MODE".into(), "test".into())]);
+    web.resources = HashMap::from([("memory".into(), "64m".into())]);
+    let mut s1 = spec(&p("1"), vec![web, container("side", &["sleep", "300"])], &[("run", &run), ("app", "a")]);
+    s1.annotations = HashMap::from([("note".into(), "first".into())]);
+    let pod = c.create_pod(create("", &p("1"), s1.clone())).await.unwrap().into_inner().pod.unwrap();
+    assert_eq!(pod.phase, pb::PodPhasePb::PodPhasePending as i32, "{engine}: {pod:?}");
+    assert_eq!(pod.containers.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["Web", "side"]);
+    assert!(pod.containers[0].state.as_ref().unwrap().waiting, "{engine}: {pod:?}");
+    assert_eq!(pod.containers[0].ports, [format!("{port}:8080")]);
+    assert_eq!(pod.containers[0].env.get("MODE").map(String::as_str), Some("test"));
+    assert_eq!(pod.containers[0].resources.get("memory").map(String::as_str), Some("64m"));
+    assert_eq!(pod.annotations.get("note").map(String::as_str), Some("first"));
+    assert!(DATETIME(&pod.creation_time) && pod.start_time.is_empty(), "{engine}: {pod:?}");
+    let cond =
+        |p: &pb::PodPb, t: pb::PodConditionTypePb| p.conditions.iter().find(|c| c.r#type == t as i32).unwrap().clone();
+    assert!(cond(&pod, pb::PodConditionTypePb::PodConditionTypePodScheduled).status);
+    let ready = cond(&pod, pb::PodConditionTypePb::PodConditionTypeReady);
+    assert!(!ready.status && ready.message.contains("Web") && ready.message.contains("side"), "{ready:?}");
+
+    // started: running, ready, reachable from the host through the published port
+    let pod = c
+        .start_pod(pb::StartPodReq { node: String::new(), id: pod.id.clone() })
+        .await
+        .unwrap()
+        .into_inner()
+        .pod
+        .unwrap();
+    assert_eq!(pod.phase, pb::PodPhasePb::PodPhaseRunning as i32, "{engine}: {pod:?}");
+    assert!(cond(&pod, pb::PodConditionTypePb::PodConditionTypeReady).status, "{engine}: {pod:?}");
+    assert!(cond(&pod, pb::PodConditionTypePb::PodConditionTypeInitialized).status);
+    let state = pod.containers[0].state.clone().unwrap();
+    assert!(state.running && DATETIME(&state.started_time) && state.reason == "running", "{engine}: {state:?}");
+    assert_eq!(first_bytes(port, Duration::from_secs(20)).await, "hi\n", "{engine}");
+
+    // stats of both containers at once
+    let stats = c
+        .get_pod_stats(pb::GetPodStatsReq { node: String::new(), id: pod.id.clone() })
+        .await
+        .unwrap()
+        .into_inner()
+        .stats;
+    let names: Vec<&str> = stats.iter().map(|s| s.container_name.as_str()).collect();
+    assert_eq!(names, [format!("{}-web", p("1")), format!("{}-side", p("1"))], "{engine}");
+    assert_eq!(stats[0].memory_limit, 64 << 20, "{engine}: {:?}", stats[0]);
+    assert_eq!(stats[0].memory_limit_display, "64.00 MiB");
+    assert!(stats[0].memory_usage > 0 && stats[0].memory_usage_percent_display.ends_with('%'), "{:?}", stats[0]);
+    assert!(stats[0].cpu_usage_total > 0 && stats[0].cpu_usage_total_display.ends_with(" ns"));
+    assert!(DATETIME(&stats[0].timestamp));
+
+    // more pods, for the listing: one on the remote node (the same engine over tcp://)
+    c.create_pod(create(
+        "",
+        &p("2"),
+        spec(&p("2"), vec![container("a", &["sleep", "300"])], &[("run", &run), ("app", "b")]),
+    ))
+    .await
+    .unwrap();
+    let remote = c
+        .create_pod(create(
+            "remote",
+            &p("3"),
+            spec(&p("3"), vec![container("a", &["sleep", "300"])], &[("run", &run), ("app", "b")]),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .pod
+        .unwrap();
+    let mine = || pb::ListPodsReq { labels: HashMap::from([("run".into(), run.clone())]), ..Default::default() };
+    assert_eq!(list(&mut c, mine()).await, (vec![p("1"), p("2"), p("3")], 3), "{engine}");
+    assert_eq!(
+        list(&mut c, pb::ListPodsReq { node: "remote".into(), ..mine() }).await.1,
+        3,
+        "{engine}: the same engine"
+    );
+    let by_label = pb::ListPodsReq {
+        labels: HashMap::from([("run".into(), run.clone()), ("app".into(), "b".into())]),
+        ..Default::default()
+    };
+    assert_eq!(list(&mut c, by_label).await, (vec![p("2"), p("3")], 2));
+    assert_eq!(list(&mut c, pb::ListPodsReq { names: vec![p("2")], ..mine() }).await, (vec![p("2")], 1));
+    assert_eq!(list(&mut c, pb::ListPodsReq { ids: vec![pod.id[..12].to_owned()], ..mine() }).await, (vec![p("1")], 1));
+    assert_eq!(list(&mut c, pb::ListPodsReq { limit: 2, ..mine() }).await, (vec![p("1"), p("2")], 3));
+    assert_eq!(list(&mut c, pb::ListPodsReq { limit: 2, offset: 2, ..mine() }).await, (vec![p("3")], 3));
+    let items = c.list_pods(pb::ListPodsReq { names: vec![p("1")], ..mine() }).await.unwrap().into_inner().items;
+    let item = &items[0];
+    assert_eq!(
+        (item.id.as_str(), item.phase, item.state.as_str()),
+        (pod.id.as_str(), pb::PodPhasePb::PodPhaseRunning as i32, "running")
+    );
+    assert!(item.ports.iter().any(|x| x.ends_with(&format!(":{port}->8080/tcp"))), "{engine}: {item:?}");
+    assert!(item.image.ends_with(IMAGE) && DATETIME(&item.create_time) && item.labels.contains_key("app"), "{item:?}");
+
+    // a forced stop is quick and leaves the pod STOPPED; a restart brings it back
+    let t = Instant::now();
+    c.stop_pod(pb::StopPodReq { node: String::new(), id: pod.id.clone(), force: true }).await.unwrap();
+    assert!(t.elapsed() < Duration::from_secs(10), "{engine}: force took {:?}", t.elapsed());
+    let stopped = get(&mut c, &pod.id).await;
+    assert_eq!(stopped.phase, pb::PodPhasePb::PodPhaseStopped as i32, "{engine}: {stopped:?}");
+    let st = stopped.containers[0].state.clone().unwrap();
+    assert!(st.terminated && st.exit_code == "137" && DATETIME(&st.finished_time), "{engine}: {st:?}");
+    let again = c
+        .restart_pod(pb::RestartPodReq { node: String::new(), id: pod.id.clone() })
+        .await
+        .unwrap()
+        .into_inner()
+        .pod
+        .unwrap();
+    assert_eq!(again.phase, pb::PodPhasePb::PodPhaseRunning as i32, "{engine}: {again:?}");
+    assert_eq!(first_bytes(port, Duration::from_secs(20)).await, "hi\n", "{engine}: after the restart");
+
+    // refused requests: the validate rules, the node, the pod, the engine's answers
+    let bad = |f: &dyn Fn(&mut pb::CreatePodReq)| {
+        let mut r = create("", &p("x"), spec(&p("x"), vec![container("a", &["true"])], &[("run", &run)]));
+        f(&mut r);
+        r
+    };
+    for (what, req) in [
+        ("no name", bad(&|r| r.name.clear())),
+        ("no spec name", bad(&|r| r.spec.as_mut().unwrap().name.clear())),
+        ("no spec", bad(&|r| r.spec = None)),
+        ("no container", bad(&|r| r.spec.as_mut().unwrap().containers.clear())),
+        ("no image", bad(&|r| r.spec.as_mut().unwrap().containers[0].image.clear())),
+        ("restart policy", bad(&|r| r.spec.as_mut().unwrap().restart_policy = "sometimes".into())),
+        ("network mode", bad(&|r| r.spec.as_mut().unwrap().network_mode = "overlay".into())),
+        ("port", bad(&|r| r.spec.as_mut().unwrap().containers[0].ports = vec!["80".into()])),
+        (
+            "quantity",
+            bad(&|r| {
+                r.spec.as_mut().unwrap().containers[0].resources = HashMap::from([("memory".into(), "lots".into())]);
+            }),
+        ),
+    ] {
+        assert_eq!(code(c.create_pod(req).await), ErrCode::InvalidParam, "{engine}: {what}");
+    }
+    assert_eq!(code(c.list_pods(pb::ListPodsReq { limit: 1001, ..Default::default() }).await), ErrCode::InvalidParam);
+    assert_eq!(code(c.get_pod(pb::GetPodReq { node: String::new(), id: String::new() }).await), ErrCode::InvalidParam);
+    assert_eq!(code(c.get_pod(pb::GetPodReq { node: "nowhere".into(), id: pod.id.clone() }).await), ErrCode::NotFound);
+    assert_eq!(
+        code(c.get_pod(pb::GetPodReq { node: String::new(), id: "no-such-pod".into() }).await),
+        ErrCode::NotFound
+    );
+    // a name in use: refused, the first pod untouched
+    assert_eq!(
+        code(c.create_pod(create("", &p("2"), spec(&p("2"), vec![container("a", &["true"])], &[]))).await),
+        ErrCode::AlreadyExists
+    );
+    assert_eq!(list(&mut c, mine()).await.1, 3, "{engine}");
+    // a missing image: refused, nothing left on the engine
+    let mut missing = spec(&p("m"), vec![container("a", &["true"]), container("b", &["true"])], &[("run", &run)]);
+    missing.containers[1].image = "local/no-such-image:1".into();
+    assert_eq!(code(c.create_pod(create("", &p("m"), missing)).await), ErrCode::NotFound, "{engine}");
+    assert_eq!(on_engine(&socket_path(&host), &p("m")).await, 0, "{engine}: nothing left");
+
+    // deleted: gone from the API and from the engine
+    for id in [pod.id.clone(), remote.id.clone()] {
+        c.delete_pod(pb::DeletePodReq { node: String::new(), id: id.clone(), force: true, remove_volumes: true })
+            .await
+            .unwrap();
+        assert_eq!(code(c.get_pod(pb::GetPodReq { node: String::new(), id }).await), ErrCode::NotFound);
+    }
+    let (left, _) = list(&mut c, mine()).await;
+    for name in &left {
+        let id = c.list_pods(pb::ListPodsReq { names: vec![name.clone()], ..mine() }).await.unwrap().into_inner().items
+            [0]
+        .id
+        .clone();
+        c.delete_pod(pb::DeletePodReq { node: String::new(), id, force: true, remove_volumes: true }).await.unwrap();
+    }
+    assert_eq!(list(&mut c, mine()).await, (vec![], 0));
+    for n in ["1", "2", "3"] {
+        assert_eq!(on_engine(&socket_path(&host), &p(n)).await, 0, "{engine}: pod {n} left containers");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_rpc_on_dockerd() {
+    every_rpc_on("docker").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_rpc_on_podman() {
+    every_rpc_on("podman").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn starts_without_its_engine_and_serves_when_it_comes() {
+    let dir = ConfigFile::new("unused", "");
+    let socket = dir.dir.join("engine.sock");
+    let (grpc, prom) = (free_port(), free_port());
+    let file = ConfigFile::new("podengine.yaml", &config(grpc, prom, &format!("unix://{}", socket.display()), None));
+    let _svc = spawn(BIN, &file.path, &[]);
+    wait_listening(grpc, Duration::from_secs(20));
+    // running, and saying that its engine does not answer
+    assert_eq!(health(grpc, "podengine.PodEngine").await, ServingStatus::NotServing as i32);
+    assert_eq!(health(grpc, "").await, ServingStatus::NotServing as i32);
+    let mut c = client(grpc).await;
+    assert_eq!(code(c.list_pods(pb::ListPodsReq::default()).await), ErrCode::RemoteCallFailed);
+    // the engine comes (the podman socket, behind the configured path)
+    unix_to_unix(&socket, socket_path(&engine_host("podman")));
+    wait_health(grpc, "podengine.PodEngine", ServingStatus::Serving, Duration::from_secs(5)).await;
+    let images = c.list_images(pb::ListImagesReq::default()).await.unwrap().into_inner();
+    assert!(images.total >= 1, "{images:?}");
+}
