@@ -1,9 +1,15 @@
-//! podengine-core's stats of many running containers (`Engine::stats_many`, one-shot samples, 64
-//! in flight) against `docker stats --no-stream` for the same containers in the same run, on the
-//! dockerd `scripts/test` starts (`DOCKER_HOST_TEST`). Both are timed from the call to the last
-//! figure; the containers are busybox `sleep`s with no network.
+//! podengine-core on the dockerd `scripts/test` starts (`DOCKER_HOST_TEST`), each against the
+//! docker CLI in the same run:
+//! - stats of many running containers (`Engine::stats_many`, one-shot samples) against `docker
+//!   stats --no-stream` for the same containers; both timed from the call to the last figure;
+//!   the containers are busybox `sleep`s with no network;
+//! - create + start of a 3-container pod (`Pods::create` then `Pods::start`: the infra container
+//!   and three members, whole-pod, in order) against the three equivalent `docker run -d` calls;
+//!   timed until every container runs (`start` answers with the pod as inspected); best and
+//!   median of the rounds, each followed by an untimed removal.
 //!
-//! `cargo bench -p zero-benches --bench podengine` uses 100 containers; under `cargo test` 10.
+//! `cargo bench -p zero-benches --bench podengine` uses 100 containers and 10 rounds; under
+//! `cargo test` 10 and 2.
 
 use podengine_core::engine::Engine;
 use std::time::{Duration, Instant};
@@ -68,8 +74,73 @@ async fn run(n: usize) {
     );
 }
 
+async fn pod_vs_docker_run(rounds: usize) {
+    use podengine_core::pod::{ContainerSpec, PodSpec, Pods};
+    let host = std::env::var("DOCKER_HOST_TEST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let engine = Engine::connect(&host).await.expect("dockerd (scripts/test starts it)");
+    let pods = Pods::new(engine.clone(), "local/busybox:latest", &["sleep", "600"]);
+    let prefix = format!("bench-pod-{}", std::process::id());
+    let member = |name: &str| ContainerSpec {
+        name: name.into(),
+        image: "local/busybox:latest".into(),
+        args: vec!["sleep".into(), "600".into()],
+        ..Default::default()
+    };
+    let mut ours = Vec::new();
+    let mut cli = Vec::new();
+    for round in 0..rounds {
+        let spec = PodSpec {
+            name: format!("{prefix}-{round}"),
+            containers: vec![member("a"), member("b"), member("c")],
+            network_mode: "none".into(),
+            ..Default::default()
+        };
+        let t = Instant::now();
+        let pod = pods.create(&spec).await.expect("created");
+        let pod = pods.start(&pod.id).await.expect("started");
+        ours.push(t.elapsed());
+        assert!(pod.containers.iter().all(|c| c.status == "running"), "every container runs: {pod:?}");
+        pods.delete(&pod.id, true, true).await.expect("deleted");
+
+        let t = Instant::now();
+        let mut ids = Vec::new();
+        for c in ["a", "b", "c"] {
+            let out = std::process::Command::new("docker")
+                .args(["-H", &host, "run", "-d", "--network", "none", "--name"])
+                .arg(format!("{prefix}-cli{round}-{c}"))
+                .args(["local/busybox:latest", "sleep", "600"])
+                .output()
+                .expect("the docker CLI");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            ids.push(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+        }
+        cli.push(t.elapsed());
+        for id in &ids {
+            let rm = bollard::query_parameters::RemoveContainerOptionsBuilder::new().force(true).build();
+            let _ = engine.docker().remove_container(id, Some(rm)).await;
+        }
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (best_ours, best_cli) = (*ours.iter().min().unwrap(), *cli.iter().min().unwrap());
+    let (med_ours, med_cli) = (median(&mut ours), median(&mut cli));
+    println!(
+        "podengine create+start of a 3-container pod: {:.0} ms (median {:.0}); 3 x docker run -d: {:.0} ms (median {:.0}); {:.2}x the CLI's time (medians; target <= 1.2x; {rounds} rounds)",
+        ms(best_ours),
+        ms(med_ours),
+        ms(best_cli),
+        ms(med_cli),
+        med_ours.as_secs_f64() / med_cli.as_secs_f64()
+    );
+}
+
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let n = if full { 100 } else { 10 };
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(run(n));
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(run(n));
+    rt.block_on(pod_vs_docker_run(if full { 10 } else { 2 }));
 }
