@@ -2,7 +2,7 @@
 //! negotiated at connection (bollard's default is newer than Debian's dockerd 20.10, which refuses
 //! a request that names a version it does not know). Note: bollard 0.21 drops the `/v1.xx` prefix
 //! from its URLs, so most requests reach the engine unversioned (it then applies its own default
-//! version); where a parameter needs the version (stats' `one-shot`), the request names it again.
+//! version).
 
 use bollard::Docker;
 
@@ -61,9 +61,25 @@ pub struct Image {
 pub struct Engine {
     docker: Docker,
     host: String,
-    /// The last (CPU total, system total) seen per container, for CPU % between one-shot samples.
-    previous: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (u64, u64)>>>,
+    /// Live stats subscriptions by container id (see [`Engine::stats_many`]).
+    live: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Live>>>,
+    /// Tells one subscription of a container from the next.
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// A subscription's latest sample, or the engine's (HTTP status, message).
+type LiveSample = Result<crate::stats::Stats, (u16, String)>;
+
+/// A live stats subscription.
+#[derive(Debug)]
+struct Live {
+    rx: tokio::sync::watch::Receiver<Option<LiveSample>>,
+    asked: std::time::Instant,
+    generation: u64,
+}
+
+/// How long a stats subscription lives after the last call that asked for it.
+pub const LIVE_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Seconds a request may take.
 const TIMEOUT: u64 = 120;
@@ -85,7 +101,7 @@ impl Engine {
             return Err(EngineError::Address(host.to_owned()));
         };
         let docker = docker.negotiate_version().await.map_err(err)?;
-        Ok(Engine { docker, host: host.to_owned(), previous: Default::default() })
+        Ok(Engine { docker, host: host.to_owned(), live: Default::default(), generation: Default::default() })
     }
 
     /// The address.
@@ -201,52 +217,84 @@ impl Engine {
         }
     }
 
-    /// Stats of many containers at once (up to 256 requests in flight), each a one-shot sample
-    /// (`one-shot=true`: the engine does not wait for a second sample); CPU % is over the time
-    /// since this engine's previous sample of the same container (0 the first time). Results in
-    /// the order of `containers`. Debian's dockerd 20.10 answers the first one-shot request for a
-    /// container at once and the next ones at its stats collector's next tick (1 s), which is the
-    /// floor of a repeated call; `docker stats --no-stream` waits for two ticks.
+    /// Stats of many containers at once, in the order of `containers`, from live subscriptions.
+    ///
+    /// An engine gives a fresh sample only at its stats collector's tick (dockerd: every second;
+    /// a one-shot request made between ticks waits for the next one, so no request can answer
+    /// faster than that). The first call for a container therefore subscribes to its stats
+    /// stream and waits for the first sample (one tick, all containers of the call together);
+    /// the subscription is then kept and every later call answers at once with its latest
+    /// sample, as fresh as the engine makes them (at most one tick old), CPU % over the
+    /// engine's own interval. A subscription nobody asked about for [`LIVE_IDLE`] ends, as does
+    /// one whose container is gone (the next call subscribes again).
     pub async fn stats_many(&self, containers: &[String]) -> Vec<Result<crate::stats::Stats, EngineError>> {
-        use futures_util::StreamExt as _;
         let one = |id: String| async move {
-            let opts = bollard::query_parameters::StatsOptionsBuilder::new().stream(false).one_shot(true).build();
-            // bollard 0.21 builds its URL with `Url::join` of an absolute path, which drops the
-            // `/v1.xx` prefix; dockerd 20.10 then ignores `one-shot` (a 1.41 parameter) and waits a
-            // second for a second sample. The dot segment puts the negotiated version back.
-            let (major, minor) = self.api_version();
-            let versioned = format!("../v{major}.{minor}/containers/{id}");
-            let mut samples = self.docker.stats(&versioned, Some(opts));
-            match samples.next().await {
-                Some(Ok(mut s)) => {
-                    let now = (
-                        s.cpu_stats
-                            .as_ref()
-                            .and_then(|c| c.cpu_usage.as_ref())
-                            .and_then(|u| u.total_usage)
-                            .unwrap_or(0),
-                        s.cpu_stats.as_ref().and_then(|c| c.system_cpu_usage).unwrap_or(0),
-                    );
-                    let before = {
-                        let mut prev = self.previous.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                        prev.insert(id.clone(), now)
-                    };
-                    let (total, system) = before.unwrap_or(now);
-                    s.precpu_stats = Some(bollard::models::ContainerCpuStats {
-                        cpu_usage: Some(bollard::models::ContainerCpuUsage {
-                            total_usage: Some(total),
-                            ..Default::default()
-                        }),
-                        system_cpu_usage: Some(system),
-                        ..Default::default()
-                    });
-                    Ok(crate::stats::Stats::from_sample(&s))
-                }
-                Some(Err(source)) => Err(EngineError::Engine { host: self.host.clone(), source }),
+            let mut rx = self.live_stats(&id);
+            let got = tokio::time::timeout(std::time::Duration::from_secs(TIMEOUT), rx.wait_for(Option::is_some)).await;
+            let sample = match got {
+                Ok(Ok(v)) => v.clone(),
+                // the subscription ended before its first sample
+                Ok(Err(_)) => None,
+                Err(_) => Some(Err((504, format!("no stats sample for {id} in {TIMEOUT} s")))),
+            };
+            match sample {
+                Some(Ok(s)) => Ok(s),
+                Some(Err((status_code, message))) => Err(EngineError::Engine {
+                    host: self.host.clone(),
+                    source: BollardError::DockerResponseServerError { status_code, message },
+                }),
                 None => Err(self.no_sample(&id)),
             }
         };
-        futures_util::stream::iter(containers.iter().cloned().map(one)).buffered(256).collect().await
+        futures_util::future::join_all(containers.iter().cloned().map(one)).await
+    }
+
+    /// The latest-sample channel of `id`'s subscription, made when there is none.
+    fn live_stats(&self, id: &str) -> tokio::sync::watch::Receiver<Option<LiveSample>> {
+        use futures_util::StreamExt as _;
+        let now = std::time::Instant::now();
+        let mut live = self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(l) = live.get_mut(id) {
+            l.asked = now;
+            return l.rx.clone();
+        }
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        let generation = self.generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        live.insert(id.to_owned(), Live { rx: rx.clone(), asked: now, generation });
+        drop(live);
+        let engine = self.clone();
+        let id = id.to_owned();
+        tokio::spawn(async move {
+            let opts = bollard::query_parameters::StatsOptionsBuilder::new().stream(true).build();
+            let mut samples = Box::pin(engine.docker.stats(&id, Some(opts)));
+            loop {
+                match tokio::time::timeout(LIVE_IDLE, samples.next()).await {
+                    Ok(Some(Ok(s))) => {
+                        let _ = tx.send(Some(Ok(crate::stats::Stats::from_sample(&s))));
+                    }
+                    Ok(Some(Err(e))) => {
+                        let status = match &e {
+                            BollardError::DockerResponseServerError { status_code, .. } => *status_code,
+                            _ => 502,
+                        };
+                        let _ = tx.send(Some(Err((status, e.to_string()))));
+                        break;
+                    }
+                    // the engine ended it (the container is gone) or sent nothing for long
+                    Ok(None) | Err(_) => break,
+                }
+                let asked =
+                    engine.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&id).map(|l| l.asked);
+                if asked.is_none_or(|a| a.elapsed() > LIVE_IDLE) {
+                    break;
+                }
+            }
+            let mut live = engine.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if live.get(&id).is_some_and(|l| l.generation == generation) {
+                live.remove(&id);
+            }
+        });
+        rx
     }
 }
 

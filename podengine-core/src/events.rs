@@ -118,14 +118,17 @@ impl Engine {
         tokio::spawn(async move {
             // the last event passed on: (its time, the ids of the events at that time)
             let mut last: (i64, Vec<(String, EventKind)>) = (0, Vec::new());
-            let mut since = chrono::Utc::now().timestamp();
+            // none the first time: only what happens from now on (the engine's clock may differ
+            // from ours); after a disconnection, from the last event passed on (or from when the
+            // connection was lost, by our clock, less a second)
+            let mut since: Option<i64> = None;
             let mut attempt = 0u32;
             loop {
                 // no `event` filter: podman matches it against its own names (`died`), so
                 // `event=die` would hide every exit there; the other events are dropped here
                 let filters = HashMap::from([("type".to_owned(), vec!["container".to_owned()])]);
                 let opts = bollard::query_parameters::EventsOptions {
-                    since: Some(since.to_string()),
+                    since: since.map(|s| s.to_string()),
                     until: None,
                     filters: Some(filters),
                 };
@@ -168,7 +171,7 @@ impl Engine {
                                 last = (e.time_nano, Vec::new());
                             }
                             last.1.push(key);
-                            since = e.time_nano / 1_000_000_000;
+                            since = Some(e.time_nano / 1_000_000_000);
                             if tx.send(EngineEvent::Container(e)).await.is_err() {
                                 return;
                             }
@@ -179,6 +182,9 @@ impl Engine {
                 };
                 if said_connected && tx.send(EngineEvent::Disconnected(reason)).await.is_err() {
                     return;
+                }
+                if since.is_none() && said_connected {
+                    since = Some(chrono::Utc::now().timestamp() - 1);
                 }
                 if tx.is_closed() {
                     return;

@@ -120,7 +120,10 @@ async fn a_three_container_pod_shares_localhost_and_goes_away_whole() {
         pods.stop(&pod.id, true).await.unwrap();
         assert!(t.elapsed() < Duration::from_secs(15), "{engine_name}: force stop took {:?}", t.elapsed());
         let stopped = pods.get(&pod.id).await.unwrap();
-        assert!(stopped.containers.iter().all(|c| c.status == "exited"), "{engine_name}: {stopped:?}");
+        assert!(
+            stopped.containers.iter().all(|c| matches!(c.status.as_str(), "exited" | "stopped")),
+            "{engine_name}: {stopped:?}"
+        );
         assert_eq!(stopped.phase, Phase::Stopped, "{engine_name}: a stop is not a failure");
 
         pods.delete(&pod.id, true, true).await.unwrap();
@@ -250,7 +253,8 @@ async fn ports_mounts_restart_policy_and_a_failing_container() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
         let bad = &failed.containers[1];
-        assert_eq!((bad.status.as_str(), bad.exit_code), ("exited", 3), "{engine_name}: {bad:?}");
+        // (podman says `stopped` until its cleanup process has run)
+        assert!(matches!(bad.status.as_str(), "exited" | "stopped") && bad.exit_code == 3, "{engine_name}: {bad:?}");
         assert!(bad.finished_at.is_some(), "{engine_name}: {bad:?}");
         let items = pods.items(false).await.unwrap();
         let item = items.iter().find(|i| i.id == pod.id).expect("listed");

@@ -108,8 +108,10 @@ impl pb::pod_engine_server::PodEngine for Rpc {
         let r = self.valid(r)?;
         let pods = self.nodes.pods(&r.node).await?;
         let pod = pods.get(&r.id).await.map_err(|e| status_of(&e))?;
-        // every container's sample at once (the engine takes about a second for each)
-        let samples = futures_util::future::join_all(pod.containers.iter().map(|c| pods.engine().stats(&c.id))).await;
+        // every container's latest sample at once: the first call subscribes (one engine tick),
+        // later ones answer at once while the subscriptions live
+        let ids: Vec<String> = pod.containers.iter().map(|c| c.id.clone()).collect();
+        let samples = pods.engine().stats_many(&ids).await;
         let at = chrono::Utc::now();
         let out: Result<Vec<_>, Status> = samples
             .into_iter()
