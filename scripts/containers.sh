@@ -1,6 +1,7 @@
 # The container engines of the podengine tests, sourced by scripts/test (bash, set -euo pipefail):
-# installs Debian docker.io, podman, runc and busybox-static when missing, starts dockerd and the
-# podman API service when they are not running (remembering what it started in STARTED_PIDS, for
+# installs Debian docker.io, podman, runc, busybox-static and docker-registry (the tests start
+# their own registries) when missing, starts dockerd and the podman API service when they are
+# not running (remembering what it started in STARTED_PIDS, for
 # scripts/test to stop), and imports the test image local/busybox:latest (a rootfs made from
 # busybox-static: no registry is reached) into both engines.
 #
@@ -14,6 +15,8 @@ command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v runc >/dev/null 2>&1 || need+=(runc)
 [ -x /bin/busybox ] && /bin/busybox --list >/dev/null 2>&1 || need+=(busybox-static)
+# a registry for image digests (dockerd gives an image a digest only when it is pushed or pulled)
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 if [ "${#need[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 \
         || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; }

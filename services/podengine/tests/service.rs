@@ -2,8 +2,9 @@
 //! Docker-compatible socket), the same suite on each: every RPC through gRPC as a Go client
 //! calls it, a remote node over `tcp://` (a loopback proxy to the same engine), the validate
 //! rules and the upstream codes, a missing image and a name collision leaving nothing behind;
-//! the upstream sample configuration; and an engine that is not there at start: the service runs,
-//! says NOT_SERVING, and serves once the engine comes.
+//! image digests (dockerd's after a push to a registry of the test's own, podman's own); the
+//! upstream sample configuration; and an engine that is not there at start: the service runs,
+//! says NOT_SERVING, serves once the engine comes, and follows it going away and coming back.
 
 use podengine_svc::pb;
 use podengine_svc::pb::pod_engine_client::PodEngineClient;
@@ -65,19 +66,22 @@ async fn tcp_to_unix(to: String) -> u16 {
     port
 }
 
-/// Accepts connections on the unix socket `at` and relays each to the unix socket `to`.
-fn unix_to_unix(at: &Path, to: String) {
+/// Accepts connections on the unix socket `at` and relays each to the unix socket `to`, until
+/// the handle is aborted (which closes every relayed connection too: the engine is gone).
+fn unix_to_unix(at: &Path, to: String) -> tokio::task::JoinHandle<()> {
+    let _ = std::fs::remove_file(at);
     let listener = tokio::net::UnixListener::bind(at).unwrap();
     tokio::spawn(async move {
+        let mut relays = tokio::task::JoinSet::new();
         while let Ok((mut a, _)) = listener.accept().await {
             let to = to.clone();
-            tokio::spawn(async move {
+            relays.spawn(async move {
                 if let Ok(mut b) = tokio::net::UnixStream::connect(&to).await {
                     let _ = tokio::io::copy_bidirectional(&mut a, &mut b).await;
                 }
             });
         }
-    });
+    })
 }
 
 fn config(grpc: u16, prom: u16, local: &str, remote: Option<u16>) -> String {
@@ -188,6 +192,14 @@ async fn on_engine(host: &str, name: &str) -> usize {
     }
 }
 
+/// The restart policy of container `name`, as the engine's inspect shows it.
+async fn restart_policy(host: &str, name: &str) -> String {
+    let docker = bollard::Docker::connect_with_unix(host, 30, bollard::API_DEFAULT_VERSION).unwrap();
+    let docker = docker.negotiate_version().await.unwrap();
+    let c = docker.inspect_container(name, None).await.unwrap();
+    c.host_config.and_then(|h| h.restart_policy).and_then(|r| r.name).map(|n| n.to_string()).unwrap_or_default()
+}
+
 const DATETIME: fn(&str) -> bool = |s| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").is_ok();
 
 async fn every_rpc_on(engine: &str) {
@@ -274,14 +286,13 @@ async fn every_rpc_on(engine: &str) {
     assert!(stats[0].cpu_usage_total > 0 && stats[0].cpu_usage_total_display.ends_with(" ns"));
     assert!(DATETIME(&stats[0].timestamp));
 
-    // more pods, for the listing: one on the remote node (the same engine over tcp://)
-    c.create_pod(create(
-        "",
-        &p("2"),
-        spec(&p("2"), vec![container("a", &["sleep", "300"])], &[("run", &run), ("app", "b")]),
-    ))
-    .await
-    .unwrap();
+    // more pods, for the listing: one on the remote node (the same engine over tcp://); a
+    // restart policy as the engine has it
+    let mut s2 = spec(&p("2"), vec![container("a", &["sleep", "300"])], &[("run", &run), ("app", "b")]);
+    s2.restart_policy = "onFailure".into();
+    let p2 = c.create_pod(create("", &p("2"), s2)).await.unwrap().into_inner().pod.unwrap();
+    assert_eq!(p2.containers[0].args, ["sleep", "300"], "{engine}");
+    assert_eq!(restart_policy(&socket_path(&host), &format!("{}-a", p("2"))).await, "on-failure", "{engine}");
     let remote = c
         .create_pod(create(
             "remote",
@@ -424,8 +435,84 @@ async fn starts_without_its_engine_and_serves_when_it_comes() {
     let mut c = client(grpc).await;
     assert_eq!(code(c.list_pods(pb::ListPodsReq::default()).await), ErrCode::RemoteCallFailed);
     // the engine comes (the podman socket, behind the configured path)
-    unix_to_unix(&socket, socket_path(&engine_host("podman")));
+    let engine = unix_to_unix(&socket, socket_path(&engine_host("podman")));
     wait_health(grpc, "podengine.PodEngine", ServingStatus::Serving, Duration::from_secs(5)).await;
     let images = c.list_images(pb::ListImagesReq::default()).await.unwrap().into_inner();
     assert!(images.total >= 1, "{images:?}");
+    // the engine goes away mid-run, and comes back: the service follows, and serves again
+    engine.abort();
+    let _ = engine.await;
+    let _ = std::fs::remove_file(&socket);
+    wait_health(grpc, "podengine.PodEngine", ServingStatus::NotServing, Duration::from_secs(5)).await;
+    assert_eq!(code(c.list_images(pb::ListImagesReq::default()).await), ErrCode::RemoteCallFailed);
+    let _engine = unix_to_unix(&socket, socket_path(&engine_host("podman")));
+    wait_health(grpc, "podengine.PodEngine", ServingStatus::Serving, Duration::from_secs(5)).await;
+    assert!(c.list_images(pb::ListImagesReq::default()).await.unwrap().into_inner().total >= 1);
+}
+
+/// `docker-registry` (Debian's distribution 2.8) on a free loopback port, storing in `dir`.
+fn registry(dir: &Path) -> (testkit::process::ChildGuard, u16) {
+    let port = free_port();
+    let config = dir.join("registry.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let child = std::process::Command::new("docker-registry")
+        .arg("serve")
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("docker-registry (scripts/test installs it)");
+    let guard = testkit::process::ChildGuard(child);
+    wait_listening(port, Duration::from_secs(20));
+    (guard, port)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn images_with_their_digests_on_both_engines() {
+    // dockerd gives an image a digest once it is pushed: to a registry of the test's own
+    let dir = ConfigFile::new("unused", "");
+    let (_registry, reg) = registry(&dir.dir);
+    let host = engine_host("docker");
+    let docker = bollard::Docker::connect_with_unix(&host, 60, bollard::API_DEFAULT_VERSION).unwrap();
+    let docker = docker.negotiate_version().await.unwrap();
+    let repo = format!("127.0.0.1:{reg}/zero/busybox");
+    let tag = bollard::query_parameters::TagImageOptionsBuilder::new().repo(&repo).tag("latest").build();
+    docker.tag_image(IMAGE, Some(tag)).await.unwrap();
+    let push = bollard::query_parameters::PushImageOptionsBuilder::new().tag("latest").build();
+    let mut pushing = docker.push_image(&repo, Some(push), None);
+    while let Some(step) = futures_util::StreamExt::next(&mut pushing).await {
+        let step = step.unwrap();
+        assert!(step.error_detail.is_none(), "push: {step:?}");
+    }
+    // podman gives every image a digest (of its manifest)
+    for (engine, reference, digest_prefix) in [
+        ("docker", repo.clone(), format!("{repo}@sha256:")),
+        ("podman", IMAGE.to_owned(), "localhost/local/busybox@sha256:".to_owned()),
+    ] {
+        let (grpc, prom) = (free_port(), free_port());
+        let file = ConfigFile::new("podengine.yaml", &config(grpc, prom, &engine_host(engine), None));
+        let _svc = spawn(BIN, &file.path, &[]);
+        wait_listening(grpc, Duration::from_secs(20));
+        let mut c = client(grpc).await;
+        let ask = |digests| pb::ListImagesReq {
+            references: vec![reference.clone()],
+            include_digests: digests,
+            ..Default::default()
+        };
+        let with = c.list_images(ask(true)).await.unwrap().into_inner();
+        assert_eq!(with.total, 1, "{engine}: {with:?}");
+        assert!(with.items[0].digests.iter().any(|d| d.starts_with(&digest_prefix)), "{engine}: {with:?}");
+        let without = c.list_images(ask(false)).await.unwrap().into_inner();
+        assert!(without.items[0].digests.is_empty(), "{engine}: {without:?}");
+        assert_eq!(without.items[0].id, with.items[0].id);
+    }
+    let rm = bollard::query_parameters::RemoveImageOptionsBuilder::new().build();
+    docker.remove_image(&format!("{repo}:latest"), Some(rm), None).await.unwrap();
 }
