@@ -2,15 +2,10 @@
 //! Docker-compatible socket (`DOCKER_HOST_TEST`, `PODMAN_HOST_TEST`, else their standard sockets).
 //! Both must answer: a missing engine fails the test instead of skipping it.
 
-use podengine_core::engine::{Engine, EngineError};
+mod common;
+use common::hosts;
 
-fn hosts() -> [(&'static str, String); 2] {
-    let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
-    [
-        ("docker", env("DOCKER_HOST_TEST", "unix:///var/run/docker.sock")),
-        ("podman", env("PODMAN_HOST_TEST", "unix:///run/podman/podman.sock")),
-    ]
-}
+use podengine_core::engine::{Engine, EngineError};
 
 #[tokio::test]
 async fn both_engines_answer_with_a_negotiated_version_and_list_the_test_image() {

@@ -3,31 +3,15 @@
 //! a podman API service of the test's own is SIGKILLed and started again, and an event that
 //! happened while it was down still arrives, once.
 
+mod common;
+use common::{container, hosts, IMAGE};
+
 use podengine_core::engine::Engine;
 use podengine_core::events::{ContainerEvent, EngineEvent, EventKind};
-use podengine_core::pod::{ContainerSpec, PodSpec, Pods};
+use podengine_core::pod::{PodSpec, Pods};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::Receiver;
-
-const IMAGE: &str = "local/busybox:latest";
-
-fn hosts() -> [(&'static str, String); 2] {
-    let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
-    [
-        ("docker", env("DOCKER_HOST_TEST", "unix:///var/run/docker.sock")),
-        ("podman", env("PODMAN_HOST_TEST", "unix:///run/podman/podman.sock")),
-    ]
-}
-
-fn container(name: &str, args: &[&str]) -> ContainerSpec {
-    ContainerSpec {
-        name: name.into(),
-        image: IMAGE.into(),
-        args: args.iter().map(|s| (*s).to_owned()).collect(),
-        ..Default::default()
-    }
-}
 
 /// The next container event matching `want`, within `within`; the others seen on the way.
 async fn wait_for(

@@ -4,30 +4,14 @@
 //! a missing image and a name collision are typed errors that leave nothing behind. Containers
 //! are reached only through the engine API.
 
+mod common;
+use common::{container, hosts, IMAGE};
+
 use futures_util::StreamExt as _;
 use podengine_core::engine::Engine;
 use podengine_core::pod::{ContainerSpec, Phase, PodError, PodSpec, Pods, LABEL_NAME};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
-
-fn hosts() -> [(&'static str, String); 2] {
-    let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
-    [
-        ("docker", env("DOCKER_HOST_TEST", "unix:///var/run/docker.sock")),
-        ("podman", env("PODMAN_HOST_TEST", "unix:///run/podman/podman.sock")),
-    ]
-}
-
-const IMAGE: &str = "local/busybox:latest";
-
-fn container(name: &str, args: &[&str]) -> ContainerSpec {
-    ContainerSpec {
-        name: name.into(),
-        image: IMAGE.into(),
-        args: args.iter().map(|s| (*s).to_owned()).collect(),
-        ..Default::default()
-    }
-}
 
 /// `cmd` run in `container`; its stdout and stderr.
 async fn exec(engine: &Engine, container: &str, cmd: &[&str]) -> String {
@@ -156,26 +140,6 @@ async fn a_missing_image_fails_the_create_and_leaves_nothing() {
     }
 }
 
-/// The first line a TCP server on 127.0.0.1:`port` sends, retried until `within`.
-async fn first_line(port: u16, within: Duration) -> String {
-    use tokio::io::AsyncReadExt as _;
-    let deadline = Instant::now() + within;
-    loop {
-        if let Ok(Ok(mut s)) =
-            tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(("127.0.0.1", port))).await
-        {
-            let mut buf = vec![0u8; 64];
-            if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await {
-                if n > 0 {
-                    return String::from_utf8_lossy(&buf[..n]).into_owned();
-                }
-            }
-        }
-        assert!(Instant::now() < deadline, "nothing answered on 127.0.0.1:{port}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test]
 async fn ports_mounts_restart_policy_and_a_failing_container() {
     for (engine_name, host) in hosts() {
@@ -226,7 +190,7 @@ async fn ports_mounts_restart_policy_and_a_failing_container() {
         // started: the host reaches the pod through the published port, the mount is read
         let got = pods.start(&pod.id).await.unwrap();
         assert!(got.started_at.is_some() && got.containers[0].started_at.is_some(), "{engine_name}");
-        assert_eq!(first_line(port, Duration::from_secs(20)).await, "from the host\n", "{engine_name}");
+        assert_eq!(testkit::port::first_bytes(port, Duration::from_secs(20)), "from the host\n", "{engine_name}");
         let items = pods.items(false).await.unwrap();
         let item = items.iter().find(|i| i.id == pod.id).expect("listed");
         assert_eq!((item.phase, item.state.as_str()), (Phase::Running, "running"), "{engine_name}: {item:?}");

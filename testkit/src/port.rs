@@ -14,3 +14,25 @@ pub fn free_port() -> u16 {
 pub fn free_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], free_port()))
 }
+
+/// The first bytes a TCP server on `127.0.0.1:port` sends once connected (a container's
+/// published port, say), retried until `within`; panics naming the port when nothing answers.
+pub fn first_bytes(port: u16, within: std::time::Duration) -> String {
+    use std::io::Read as _;
+    use std::time::{Duration, Instant};
+    let deadline = Instant::now() + within;
+    loop {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        if let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut buf = [0u8; 64];
+            if let Ok(n) = s.read(&mut buf) {
+                if n > 0 {
+                    return String::from_utf8_lossy(&buf[..n]).into_owned();
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "nothing answered on 127.0.0.1:{port}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -159,26 +159,6 @@ async fn list(c: &mut PodEngineClient<Channel>, req: pb::ListPodsReq) -> (Vec<St
     (r.items.into_iter().map(|i| i.name).collect(), r.total)
 }
 
-/// The first bytes a TCP server on 127.0.0.1:`port` sends, retried until `within`.
-async fn first_bytes(port: u16, within: Duration) -> String {
-    use tokio::io::AsyncReadExt as _;
-    let deadline = Instant::now() + within;
-    loop {
-        if let Ok(Ok(mut s)) =
-            tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(("127.0.0.1", port))).await
-        {
-            let mut buf = vec![0u8; 64];
-            if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await {
-                if n > 0 {
-                    return String::from_utf8_lossy(&buf[..n]).into_owned();
-                }
-            }
-        }
-        assert!(Instant::now() < deadline, "nothing answered on 127.0.0.1:{port}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// Containers on the engine of pod name `name` (the service's labels).
 async fn on_engine(host: &str, name: &str) -> usize {
     let docker = bollard::Docker::connect_with_unix(host, 30, bollard::API_DEFAULT_VERSION).unwrap();
@@ -269,7 +249,7 @@ async fn every_rpc_on(engine: &str) {
     assert!(cond(&pod, pb::PodConditionTypePb::PodConditionTypeInitialized).status);
     let state = pod.containers[0].state.clone().unwrap();
     assert!(state.running && DATETIME(&state.started_time) && state.reason == "running", "{engine}: {state:?}");
-    assert_eq!(first_bytes(port, Duration::from_secs(20)).await, "hi\n", "{engine}");
+    assert_eq!(testkit::port::first_bytes(port, Duration::from_secs(20)), "hi\n", "{engine}");
 
     // stats of both containers at once
     let stats = c
@@ -345,7 +325,7 @@ async fn every_rpc_on(engine: &str) {
         .pod
         .unwrap();
     assert_eq!(again.phase, pb::PodPhasePb::PodPhaseRunning as i32, "{engine}: {again:?}");
-    assert_eq!(first_bytes(port, Duration::from_secs(20)).await, "hi\n", "{engine}: after the restart");
+    assert_eq!(testkit::port::first_bytes(port, Duration::from_secs(20)), "hi\n", "{engine}: after the restart");
 
     // refused requests: the validate rules, the node, the pod, the engine's answers
     let bad = |f: &dyn Fn(&mut pb::CreatePodReq)| {
