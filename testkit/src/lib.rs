@@ -16,8 +16,10 @@
 //!
 //! Dev-only: `publish = false`, used as a `[dev-dependencies]` entry.
 
+pub mod browser;
 pub mod db;
 pub mod etcd;
+pub mod http;
 pub mod iec104;
 pub mod kafka;
 pub mod mosquitto;

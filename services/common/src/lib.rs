@@ -111,9 +111,9 @@ pub trait ServiceConfig: serde::Serialize + serde::de::DeserializeOwned {
     const IGNORED: &'static [&'static str] = &[];
     /// The keys every service has.
     fn base(&self) -> &config::Base;
-    /// gRPC listen address.
-    fn listen_on(&self) -> &str {
-        &self.base().listen_on
+    /// The address the service listens on (gRPC's `ListenOn`; an HTTP service's `Host:Port`).
+    fn listen_on(&self) -> String {
+        self.base().listen_on.clone()
     }
     /// Log level filter.
     fn log_level(&self) -> &str {

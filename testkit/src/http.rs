@@ -1,0 +1,34 @@
+//! A plain HTTP/1.1 client for tests (hyper, one connection per request): what a browser or
+//! a webhook sender does, without a client library's retries or redirects.
+
+use http_body_util::BodyExt as _;
+
+/// `method` `http://127.0.0.1:port` + `path` with `body` (JSON when non-empty); (status, body).
+///
+/// # Panics
+/// When nothing listens on the port.
+pub async fn request(port: u16, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("the server listens");
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.expect("HTTP/1.1");
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", format!("127.0.0.1:{port}"))
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::copy_from_slice(body)))
+        .expect("a request");
+    let res = sender.send_request(req).await.expect("an answer");
+    let status = res.status().as_u16();
+    let body = res.into_body().collect().await.expect("the body").to_bytes().to_vec();
+    (status, body)
+}
+
+/// `POST` of `json`; (status, the answer as JSON, `Null` when it is not).
+pub async fn post_json(port: u16, path: &str, json: &serde_json::Value) -> (u16, serde_json::Value) {
+    let (status, body) = request(port, "POST", path, json.to_string().as_bytes()).await;
+    (status, serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
+}
