@@ -65,17 +65,18 @@ fn now_text() -> String {
     chrono::Utc::now().with_timezone(&shanghai).format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
-/// The insert of one row; `conflict` is what a known `ts_file` does.
-fn insert_sql(kind: Kind, conflict: &str) -> String {
+/// The insert of `rows` rows; `conflict` is what a known `ts_file` does.
+fn insert_sql(kind: Kind, rows: usize, conflict: &str) -> String {
     let t = if kind == Kind::Postgres { "CAST(? AS TIMESTAMP)" } else { "?" };
-    let values = format!("?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {t}, {t}, 0, 0");
-    let sql = format!("INSERT INTO hls_ts_files ({COLS}) VALUES ({values}) {conflict}");
+    let values = format!("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {t}, {t}, 0, 0)");
+    let all = vec![values.as_str(); rows.max(1)].join(", ");
+    let sql = format!("INSERT INTO hls_ts_files ({COLS}) VALUES {all} {conflict}");
     kind.sql(&sql).into_owned()
 }
 
-/// The upsert: the newest notification wins, except that a segment once closed stays closed
-/// with its duration (a late `open` cannot undo it).
-fn upsert_sql(kind: Kind) -> String {
+/// The upsert of `rows` rows (distinct `ts_file`s): the newest notification wins, except that a
+/// segment once closed stays closed with its duration (a late `open` cannot undo it).
+fn upsert_sql(kind: Kind, rows: usize) -> String {
     let (new, old, head) = match kind {
         Kind::Mysql => ("VALUES({c})", "hls_ts_files.{c}", "ON DUPLICATE KEY UPDATE"),
         _ => ("excluded.{c}", "hls_ts_files.{c}", "ON CONFLICT (ts_file) DO UPDATE SET"),
@@ -102,18 +103,14 @@ fn upsert_sql(kind: Kind) -> String {
         nu = n("update_time"),
         ov = o("version"),
     );
-    insert_sql(kind, &set)
+    insert_sql(kind, rows, &set)
 }
 
 /// The insert of a segment only when its `ts_file` is new.
 fn insert_new_sql(kind: Kind) -> String {
     match kind {
-        Kind::Mysql => {
-            let t = "?";
-            let values = format!("?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {t}, {t}, 0, 0");
-            format!("INSERT IGNORE INTO hls_ts_files ({COLS}) VALUES ({values})")
-        }
-        _ => insert_sql(kind, "ON CONFLICT (ts_file) DO NOTHING"),
+        Kind::Mysql => insert_sql(kind, 1, "").replacen("INSERT INTO", "INSERT IGNORE INTO", 1),
+        _ => insert_sql(kind, 1, "ON CONFLICT (ts_file) DO NOTHING"),
     }
 }
 
@@ -263,10 +260,34 @@ impl Store {
     }
 }
 
-/// Commits what arrived together in one transaction; a group that fails is retried one row at
-/// a time, so one bad row fails only its own caller.
+/// Rows per statement at most (12 parameters each: well within every backend's limit).
+const ROWS_PER_STATEMENT: usize = 256;
+
+/// The group as statements of distinct `ts_file`s (PostgreSQL refuses a row that one statement
+/// would update twice), in arrival order.
+fn statements(group: &[Job]) -> Vec<Vec<&Segment>> {
+    let mut out: Vec<Vec<&Segment>> = Vec::new();
+    let mut seen: Vec<std::collections::HashSet<&str>> = Vec::new();
+    let mut last = 0;
+    for (s, _) in group {
+        // after the last statement that holds this ts_file, so the order per file is kept
+        let after = seen.iter().rposition(|set| set.contains(s.ts_file.as_str())).map_or(last, |i| i + 1).max(last);
+        let i = (after..out.len()).find(|i| out[*i].len() < ROWS_PER_STATEMENT).unwrap_or_else(|| {
+            out.push(Vec::new());
+            seen.push(Default::default());
+            out.len() - 1
+        });
+        out[i].push(s);
+        seen[i].insert(s.ts_file.as_str());
+        last = after.min(i);
+    }
+    out
+}
+
+/// Commits what arrived together in one transaction (multi-row upserts); a group that fails is
+/// retried one row at a time, so one bad row fails only its own caller.
 async fn writer(db: Db, mut rx: mpsc::Receiver<Job>) {
-    let sql = upsert_sql(db.kind());
+    let one = upsert_sql(db.kind(), 1);
     let mut group: Vec<Job> = Vec::with_capacity(GROUP);
     while let Some(first) = rx.recv().await {
         group.push(first);
@@ -279,8 +300,10 @@ async fn writer(db: Db, mut rx: mpsc::Receiver<Job>) {
         let now = now_text();
         let together = async {
             let mut tx = db.pool().begin().await?;
-            for (s, _) in &group {
-                bind(sqlx::query(&sql), s, &now).execute(&mut *tx).await?;
+            for rows in statements(&group) {
+                let sql = upsert_sql(db.kind(), rows.len());
+                let q = rows.iter().fold(sqlx::query(&sql), |q, s| bind(q, s, &now));
+                q.execute(&mut *tx).await?;
             }
             tx.commit().await
         }
@@ -294,10 +317,29 @@ async fn writer(db: Db, mut rx: mpsc::Receiver<Job>) {
             }
             Err(_) => {
                 for (s, reply) in group.drain(..) {
-                    let r = bind(sqlx::query(&sql), &s, &now).execute(db.pool()).await;
+                    let r = bind(sqlx::query(&one), &s, &now).execute(db.pool()).await;
                     let _ = reply.send(r.map(|_| ()).map_err(|e| e.to_string()));
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(f: &str) -> Job {
+        (Segment { ts_file: f.into(), ..Default::default() }, oneshot::channel().0)
+    }
+
+    #[test]
+    fn a_file_twice_goes_to_a_later_statement() {
+        let group: Vec<Job> = ["a", "b", "a", "c", "a", "d"].into_iter().map(job).collect();
+        let st = statements(&group);
+        let names: Vec<Vec<&str>> = st.iter().map(|s| s.iter().map(|x| x.ts_file.as_str()).collect()).collect();
+        assert_eq!(names, [vec!["a", "b"], vec!["a", "c"], vec!["a", "d"]]);
+        let many: Vec<Job> = (0..600).map(|i| job(&i.to_string())).collect();
+        assert_eq!(statements(&many).iter().map(Vec::len).collect::<Vec<_>>(), [256, 256, 88]);
     }
 }
