@@ -68,7 +68,9 @@ fn now_text() -> String {
 /// The insert of `rows` rows; `conflict` is what a known `ts_file` does.
 fn insert_sql(kind: Kind, rows: usize, conflict: &str) -> String {
     let t = if kind == Kind::Postgres { "CAST(? AS TIMESTAMP)" } else { "?" };
-    let values = format!("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {t}, {t}, 0, 0)");
+    // no NULL is ever bound (sqlx's Any driver sends PostgreSQL a NULL with a type of its own):
+    // an empty record playlist and a zero duration become NULL here
+    let values = format!("(?, ?, ?, ?, ?, NULLIF(?, ''), ?, ?, NULLIF(?, 0.0), ?, {t}, {t}, 0, 0)");
     let all = vec![values.as_str(); rows.max(1)].join(", ");
     let sql = format!("INSERT INTO hls_ts_files ({COLS}) VALUES {all} {conflict}");
     kind.sql(&sql).into_owned()
@@ -124,10 +126,10 @@ fn bind<'q>(
         .bind(&s.cwd)
         .bind(&s.ts_file)
         .bind(&s.live_m3u8_file)
-        .bind(s.record_m3u8_file.as_deref())
+        .bind(s.record_m3u8_file.as_deref().unwrap_or(""))
         .bind(s.ts_id)
         .bind(s.ts_timestamp)
-        .bind(s.duration)
+        .bind(s.duration.unwrap_or(0.0))
         .bind(&s.server_id)
         .bind(now)
         .bind(now)
