@@ -58,11 +58,14 @@ const ORDERABLE: &[&str] =
 /// How long a cached lookup is trusted.
 const CACHE_TTL: Duration = Duration::from_secs(60);
 
+/// Templates by `(tenant_id, oss_code)`, with when they were read.
+type Cache = Arc<Mutex<HashMap<(String, String), (Instant, Oss)>>>;
+
 /// The table.
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
-    cache: Arc<Mutex<HashMap<(String, String), (Instant, Oss)>>>,
+    cache: Cache,
 }
 
 fn now_millis() -> i64 {
