@@ -85,7 +85,7 @@ async fn the_oss_table_through_grpc_on_every_backend() {
         assert!(r.oss.iter().all(|o| o.oss_code == "minio"));
         let r = c.oss_list(list(2, 2, "id asc", "", 0)).await.unwrap().into_inner();
         assert_eq!((r.total, r.oss.len()), (3, 1), "{}: the second page of two", db.url);
-        let mut ids = vec![a.clone(), b.clone(), d.clone()];
+        let mut ids = [a.clone(), b.clone(), d.clone()];
         ids.sort();
         assert_eq!(r.oss[0].id, ids[2]);
         assert_eq!(code(c.oss_list(list(1, 10, "secret_key", "", 0)).await), ErrCode::InvalidParam);
