@@ -3,8 +3,10 @@
 //! `file.FileRpc` on 21003 (spec §13). Built so far: the upstream proto field for field (the wire
 //! conformance test), the upstream configuration keys, the `oss` table (SQLite by default,
 //! PostgreSQL or MySQL by URL; one template per `(tenant_id, oss_code)`; lookups cached and the
-//! cache dropped on change) with `Ping` and its CRUD RPCs, and the object-key scheme. The object
-//! storage RPCs are issue #18's remaining work and answer UNIMPLEMENTED.
+//! cache dropped on change) with `Ping` and its CRUD RPCs, the object-key scheme, and on the
+//! template's S3-compatible storage the bucket, stat, sign, upload (streamed in parts) and
+//! removal RPCs. `RelayFile` and `CaptureVideoStream` are issue #18's remaining work and answer
+//! UNIMPLEMENTED.
 //!
 //! ## Layout
 //! | module | holds |
@@ -12,6 +14,7 @@
 //! | [`config`] | the typed configuration and its embedded defaults |
 //! | [`store`] | the `oss` table |
 //! | [`keys`] | object keys and tenant buckets |
+//! | [`s3`] | the storage of a template (AWS SDK) |
 //! | [`convert`] | protobuf <-> rows, codes |
 //! | [`rpc`] | the RPCs |
 //! | [`run`](mod@run) | wiring |
@@ -21,6 +24,7 @@ pub mod convert;
 pub mod keys;
 pub mod rpc;
 pub mod run;
+pub mod s3;
 pub mod store;
 
 pub use config::{Config, DEFAULTS};

@@ -1,11 +1,13 @@
-//! `file.FileRpc`. Built so far: `Ping` and the `oss` table's CRUD (`OssDetail`, `OssList`,
-//! `CreateOss`, `UpdateOss`, `DeleteOss`) with the `(tenant_id, oss_code)` rule. The storage
-//! RPCs (buckets, stat, sign, uploads, relay, removal, video capture) answer UNIMPLEMENTED naming
-//! the issue that builds them (#18).
+//! `file.FileRpc`. Built so far: `Ping`, the `oss` table's CRUD (`OssDetail`, `OssList`,
+//! `CreateOss`, `UpdateOss`, `DeleteOss`) with the `(tenant_id, oss_code)` rule, and on the
+//! template's storage `MakeBucket`, `RemoveBucket`, `StatFile`, `SignUrl`, `PutFile`,
+//! `PutStreamFile` (multipart, one part in memory), `RemoveFile`, `RemoveFiles`. `RelayFile` and
+//! `CaptureVideoStream` answer UNIMPLEMENTED naming the issue that builds them (#18).
 
 use crate::convert::{self, status_of};
 use crate::pb;
-use crate::store::Store;
+use crate::s3::{self, Clients, S3Error};
+use crate::store::{Oss, Store};
 use tonic::{Request, Response, Status, Streaming};
 use zero_svc::errcode::ErrCode;
 
@@ -14,6 +16,90 @@ use zero_svc::errcode::ErrCode;
 pub struct Rpc {
     /// The `oss` table.
     pub store: Store,
+    /// Storage clients by template.
+    pub clients: Clients,
+    /// `Oss.TenantMode`.
+    pub tenant_mode: bool,
+    /// `Upload.TempDir`: the only place `PutFile` reads a local file from.
+    pub temp_dir: std::path::PathBuf,
+}
+
+/// Bytes per part of a streamed upload (S3's minimum is 5 MiB).
+pub const PART_SIZE: usize = 8 << 20;
+
+fn s3_status(e: &S3Error) -> Status {
+    match e {
+        S3Error::NotFound(m) => ErrCode::NotFound.status(m.clone()),
+        S3Error::Conflict(m) => ErrCode::AlreadyExists.status(m.clone()),
+        S3Error::Failed(m) => ErrCode::ThirdPartyFailure.status(m.clone()),
+    }
+}
+
+/// `12.34 MB` (1024-based).
+pub fn format_size(bytes: i64) -> String {
+    let mut v = bytes.max(0) as f64;
+    let units = ["B", "KB", "MB", "GB", "TB", "PB"];
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < units.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{v:.2} {}", units[i])
+}
+
+/// A content type from the caller, else from the file name.
+fn content_type(given: &str, filename: &str) -> String {
+    if !given.is_empty() {
+        return given.to_owned();
+    }
+    let by_ext = match crate::keys::extension(filename).as_deref() {
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("png") => "image/png",
+        Some("gif") => "image/gif",
+        Some("webp") => "image/webp",
+        Some("mp4") => "video/mp4",
+        Some("ts") => "video/mp2t",
+        Some("m3u8") => "application/vnd.apple.mpegurl",
+        Some("json") => "application/json",
+        Some("txt" | "log") => "text/plain",
+        Some("pdf") => "application/pdf",
+        _ => "application/octet-stream",
+    };
+    by_ext.to_owned()
+}
+
+impl Rpc {
+    /// The template of `(tenant_id, code)` and the bucket a request names (empty: the
+    /// template's), tenant-prefixed in tenant mode.
+    async fn target(
+        &self,
+        tenant_id: &str,
+        code: &str,
+        bucket: &str,
+    ) -> Result<(Oss, aws_sdk_s3::Client, String), Status> {
+        required("code", code)?;
+        let tenant = if tenant_id.is_empty() { crate::keys::DEFAULT_TENANT } else { tenant_id };
+        let o = self.store.by_code(tenant, code).await.map_err(|e| status_of(&e))?;
+        let b = if bucket.is_empty() { o.bucket_name.clone() } else { bucket.to_owned() };
+        required("bucket_name", &b)?;
+        let client = self.clients.of(&o);
+        Ok((o, client, crate::keys::bucket(self.tenant_mode, tenant, &b)))
+    }
+
+    /// The `File` of an object just stored.
+    fn file_pb(o: &Oss, bucket: &str, key: &str, size: i64, original: &str, md5: String) -> pb::File {
+        let domain = o.endpoint.trim_end_matches('/').to_owned();
+        pb::File {
+            link: format!("{domain}/{bucket}/{key}"),
+            domain,
+            name: key.to_owned(),
+            size,
+            format_size: format_size(size),
+            original_name: original.to_owned(),
+            md5,
+            ..Default::default()
+        }
+    }
 }
 
 fn required(what: &str, v: &str) -> Result<(), Status> {
@@ -75,43 +161,156 @@ impl pb::file_rpc_server::FileRpc for Rpc {
         Ok(Response::new(pb::DeleteOssRes { id: r.id }))
     }
 
-    async fn make_bucket(&self, _: Request<pb::MakeBucketReq>) -> Result<Response<pb::MakeBucketRes>, Status> {
-        Err(not_yet("MakeBucket"))
+    async fn make_bucket(&self, r: Request<pb::MakeBucketReq>) -> Result<Response<pb::MakeBucketRes>, Status> {
+        let r = r.into_inner();
+        let (_, c, bucket) = self.target(&r.tenant_id, &r.code, &r.bucket_name).await?;
+        s3::make_bucket(&c, &bucket).await.map_err(|e| s3_status(&e))?;
+        Ok(Response::new(pb::MakeBucketRes {}))
     }
 
-    async fn remove_bucket(&self, _: Request<pb::RemoveBucketReq>) -> Result<Response<pb::RemoveBucketRes>, Status> {
-        Err(not_yet("RemoveBucket"))
+    async fn remove_bucket(&self, r: Request<pb::RemoveBucketReq>) -> Result<Response<pb::RemoveBucketRes>, Status> {
+        let r = r.into_inner();
+        let (_, c, bucket) = self.target(&r.tenant_id, &r.code, &r.bucket_name).await?;
+        s3::remove_bucket(&c, &bucket).await.map_err(|e| s3_status(&e))?;
+        Ok(Response::new(pb::RemoveBucketRes {}))
     }
 
-    async fn stat_file(&self, _: Request<pb::StatFileReq>) -> Result<Response<pb::StatFileRes>, Status> {
-        Err(not_yet("StatFile"))
+    async fn stat_file(&self, r: Request<pb::StatFileReq>) -> Result<Response<pb::StatFileRes>, Status> {
+        let r = r.into_inner();
+        required("filename", &r.filename)?;
+        let (o, c, bucket) = self.target(&r.tenant_id, &r.code, &r.bucket_name).await?;
+        let st = s3::stat(&c, &bucket, &r.filename).await.map_err(|e| s3_status(&e))?;
+        let sign_url = if r.is_sign {
+            let minutes = if r.expires > 0 { u64::try_from(r.expires).unwrap_or(60) } else { 60 };
+            s3::sign_get(&c, &bucket, &r.filename, std::time::Duration::from_secs(minutes * 60))
+                .await
+                .map_err(|e| s3_status(&e))?
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::StatFileRes {
+            oss_file: Some(pb::OssFile {
+                link: format!("{}/{bucket}/{}", o.endpoint.trim_end_matches('/'), r.filename),
+                name: r.filename,
+                size: st.size,
+                format_size: format_size(st.size),
+                put_time: convert::datetime(st.modified.saturating_mul(1000)),
+                content_type: st.content_type,
+                sign_url,
+            }),
+        }))
     }
 
-    async fn sign_url(&self, _: Request<pb::SignUrlReq>) -> Result<Response<pb::SignUrlRes>, Status> {
-        Err(not_yet("SignUrl"))
+    async fn sign_url(&self, r: Request<pb::SignUrlReq>) -> Result<Response<pb::SignUrlRes>, Status> {
+        let r = r.into_inner();
+        required("filename", &r.filename)?;
+        let (_, c, bucket) = self.target(&r.tenant_id, &r.code, &r.bucket_name).await?;
+        let minutes = if r.expires > 0 { u64::try_from(r.expires).unwrap_or(60) } else { 60 };
+        let url = s3::sign_get(&c, &bucket, &r.filename, std::time::Duration::from_secs(minutes * 60))
+            .await
+            .map_err(|e| s3_status(&e))?;
+        Ok(Response::new(pb::SignUrlRes { url }))
     }
 
-    async fn put_file(&self, _: Request<pb::PutFileReq>) -> Result<Response<pb::PutFileRes>, Status> {
-        Err(not_yet("PutFile"))
+    async fn put_file(&self, r: Request<pb::PutFileReq>) -> Result<Response<pb::PutFileRes>, Status> {
+        let r = r.into_inner();
+        required("path", &r.path)?;
+        // only files under Upload.TempDir (upstream reads any path the caller names)
+        let path = std::fs::canonicalize(&r.path)
+            .map_err(|e| ErrCode::InvalidParam.status(format!("path {:?}: {e}", r.path)))?;
+        let root = std::fs::canonicalize(&self.temp_dir).unwrap_or_else(|_| self.temp_dir.clone());
+        if !path.starts_with(&root) {
+            return Err(ErrCode::InvalidParam.status(format!("path {:?} is not under Upload.TempDir", r.path)));
+        }
+        let (o, c, bucket) = self.target(&r.tenant_id, &r.code, &r.bucket_name).await?;
+        let body = tokio::fs::read(&path).await.map_err(|e| ErrCode::InvalidParam.status(format!("path: {e}")))?;
+        let filename = if r.filename.is_empty() {
+            path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        } else {
+            r.filename.clone()
+        };
+        let prefix = if r.path_prefix.is_empty() { "default" } else { r.path_prefix.as_str() };
+        let key = crate::keys::object_key(prefix, &filename, chrono::Utc::now());
+        let md5 = format!("{:x}", md5::compute(&body));
+        let size = i64::try_from(body.len()).unwrap_or(i64::MAX);
+        s3::put(&c, &bucket, &key, body, &content_type(&r.content_type, &filename)).await.map_err(|e| s3_status(&e))?;
+        Ok(Response::new(pb::PutFileRes { file: Some(Rpc::file_pb(&o, &bucket, &key, size, &filename, md5)) }))
     }
 
     async fn put_stream_file(
         &self,
-        _: Request<Streaming<pb::PutStreamFileReq>>,
+        r: Request<Streaming<pb::PutStreamFileReq>>,
     ) -> Result<Response<pb::PutStreamFileRes>, Status> {
-        Err(not_yet("PutStreamFile"))
+        let mut stream = r.into_inner();
+        let Some(first) = stream.message().await? else {
+            return Err(ErrCode::MissingParam.status("an empty stream: the first message names the file"));
+        };
+        required("filename", &first.filename)?;
+        let (o, c, bucket) = self.target(&first.tenant_id, &first.code, &first.bucket_name).await?;
+        let prefix = if first.path_prefix.is_empty() { "upload" } else { first.path_prefix.as_str() };
+        let key = crate::keys::object_key(prefix, &first.filename, chrono::Utc::now());
+        let ct = content_type(&first.content_type, &first.filename);
+        let mut upload = s3::Multipart::start(&c, &bucket, &key, &ct).await.map_err(|e| s3_status(&e))?;
+        let mut md5 = md5::Context::new();
+        let mut size: i64 = 0;
+        let mut part: Vec<u8> = Vec::with_capacity(PART_SIZE);
+        let mut chunk = first.content;
+        loop {
+            md5.consume(&chunk);
+            size += i64::try_from(chunk.len()).unwrap_or(i64::MAX);
+            part.extend_from_slice(&chunk);
+            if part.len() >= PART_SIZE {
+                let full = std::mem::replace(&mut part, Vec::with_capacity(PART_SIZE));
+                if let Err(e) = upload.part(full).await {
+                    upload.abort().await;
+                    return Err(s3_status(&e));
+                }
+            }
+            match stream.message().await {
+                Ok(Some(m)) => chunk = m.content,
+                Ok(None) => break,
+                Err(e) => {
+                    // the caller went away: nothing half-written is left
+                    upload.abort().await;
+                    return Err(e);
+                }
+            }
+        }
+        if first.size > 0 && first.size != size {
+            upload.abort().await;
+            return Err(ErrCode::InvalidParam.status(format!("size {} announced, {size} bytes sent", first.size)));
+        }
+        let done = async {
+            if !part.is_empty() || size == 0 {
+                upload.part(part).await?;
+            }
+            upload.finish().await
+        };
+        done.await.map_err(|e| s3_status(&e))?;
+        let file = Rpc::file_pb(&o, &bucket, &key, size, &first.filename, format!("{:x}", md5.finalize()));
+        Ok(Response::new(pb::PutStreamFileRes { file: Some(file), is_end: true, size }))
     }
 
     async fn relay_file(&self, _: Request<pb::RelayFileReq>) -> Result<Response<pb::RelayFileRes>, Status> {
         Err(not_yet("RelayFile"))
     }
 
-    async fn remove_file(&self, _: Request<pb::RemoveFileReq>) -> Result<Response<pb::RemoveFileRes>, Status> {
-        Err(not_yet("RemoveFile"))
+    async fn remove_file(&self, r: Request<pb::RemoveFileReq>) -> Result<Response<pb::RemoveFileRes>, Status> {
+        let r = r.into_inner();
+        required("filename", &r.filename)?;
+        let (_, c, bucket) = self.target(&r.tenant_id, &r.code, &r.bucket_name).await?;
+        s3::remove(&c, &bucket, &[r.filename]).await.map_err(|e| s3_status(&e))?;
+        Ok(Response::new(pb::RemoveFileRes {}))
     }
 
-    async fn remove_files(&self, _: Request<pb::RemoveFilesReq>) -> Result<Response<pb::RemoveFileRes>, Status> {
-        Err(not_yet("RemoveFiles"))
+    async fn remove_files(&self, r: Request<pb::RemoveFilesReq>) -> Result<Response<pb::RemoveFileRes>, Status> {
+        let r = r.into_inner();
+        if r.filename.is_empty() {
+            return Err(ErrCode::MissingParam.status("filename: at least one"));
+        }
+        let (_, c, bucket) = self.target(&r.tenant_id, &r.code, &r.bucket_name).await?;
+        s3::remove(&c, &bucket, &r.filename).await.map_err(|e| s3_status(&e))?;
+        Ok(Response::new(pb::RemoveFileRes {}))
     }
 
     async fn capture_video_stream(

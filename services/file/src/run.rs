@@ -18,6 +18,9 @@ pub async fn run(
     let store = Store::connect(&cfg.db.data_source)
         .await
         .map_err(|e| zero_svc::Error::Config(format!("DB.DataSource: {e}")))?;
-    let server = zero_svc::grpc::Grpc::new(pb::file_rpc_server::FileRpcServer::new(Rpc { store }));
+    let temp_dir = std::path::PathBuf::from(&cfg.upload.temp_dir);
+    let _ = std::fs::create_dir_all(&temp_dir);
+    let rpc = Rpc { store, clients: Default::default(), tenant_mode: cfg.oss.tenant_mode, temp_dir };
+    let server = zero_svc::grpc::Grpc::new(pb::file_rpc_server::FileRpcServer::new(rpc));
     server.serve(listener, &[pb::FILE_DESCRIPTOR_SET], shutdown).await
 }

@@ -1,0 +1,248 @@
+//! The storage RPCs against a real S3-compatible server (PyPI `moto` in server mode, on a free
+//! loopback port; `scripts/test` installs it): buckets made and removed (tenant-prefixed), a
+//! local file stored (`PutFile`, only from `Upload.TempDir`), a 20 MiB stream stored in 8 MiB
+//! parts (`PutStreamFile`) with its MD5 and size, `StatFile`, presigned URLs fetched with a plain
+//! HTTP client, removal; bad requests: unknown template, missing bucket, a wrong size, a path
+//! outside the temp directory.
+
+use file_svc::pb;
+use file_svc::pb::file_rpc_client::FileRpcClient;
+use std::time::Duration;
+use testkit::port::free_port;
+use testkit::process::ChildGuard;
+use testkit::service::{spawn, wait_listening, ConfigFile};
+use zero_svc::errcode::ErrCode;
+
+const BIN: &str = env!("CARGO_BIN_EXE_file");
+
+fn moto() -> (ChildGuard, u16) {
+    let port = free_port();
+    let child = std::process::Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("moto_server (scripts/test installs moto[server])");
+    let guard = ChildGuard(child);
+    wait_listening(port, Duration::from_secs(30));
+    (guard, port)
+}
+
+fn code<T: std::fmt::Debug>(r: Result<T, tonic::Status>) -> ErrCode {
+    let s = r.expect_err("the call fails");
+    ErrCode::of_status(&s).unwrap_or_else(|| panic!("no upstream code in {s:?}"))
+}
+
+/// (port, path) of an `http://127.0.0.1:port/path` URL.
+fn split(url: &str) -> (u16, String) {
+    let rest = url.strip_prefix("http://127.0.0.1:").expect("a loopback URL");
+    let (port, path) = rest.split_once('/').unwrap();
+    (port.parse().unwrap(), format!("/{path}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn buckets_uploads_stat_sign_and_removal_on_moto() {
+    let (_s3, s3_port) = moto();
+    let grpc = free_port();
+    let dir = ConfigFile::new("unused", "");
+    let temp = dir.dir.join("temp");
+    std::fs::create_dir_all(&temp).unwrap();
+    let text = format!(
+        "ListenOn: 127.0.0.1:{grpc}\nPrometheus:\n  ListenOn: \"\"\nDB:\n  DataSource: sqlite://{}\nUpload:\n  TempDir: {}\n",
+        dir.dir.join("file.db").display(),
+        temp.display()
+    );
+    let file = ConfigFile::new("file.yaml", &text);
+    let _svc = spawn(BIN, &file.path, &[]);
+    wait_listening(grpc, Duration::from_secs(20));
+    let mut c = FileRpcClient::connect(format!("http://127.0.0.1:{grpc}")).await.unwrap();
+    c.create_oss(pb::CreateOssReq {
+        tenant_id: "000001".into(),
+        oss_code: "moto".into(),
+        endpoint: format!("http://127.0.0.1:{s3_port}"),
+        access_key: "testing".into(),
+        secret_key: "testing".into(),
+        bucket_name: "files".into(),
+        region: "us-east-1".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let target = |bucket: &str| ("000001".to_owned(), "moto".to_owned(), bucket.to_owned());
+
+    // buckets: tenant-prefixed; made twice is 102103
+    let (t, code_, b) = target("");
+    c.make_bucket(pb::MakeBucketReq { tenant_id: t.clone(), code: code_.clone(), bucket_name: b.clone() })
+        .await
+        .unwrap();
+    assert_eq!(
+        code(c.make_bucket(pb::MakeBucketReq { tenant_id: t.clone(), code: code_.clone(), bucket_name: b }).await),
+        ErrCode::AlreadyExists
+    );
+    let (status, body) = testkit::http::request(s3_port, "GET", "/", b"").await;
+    assert!(
+        status == 200 && String::from_utf8_lossy(&body).contains("<Name>000001-files</Name>"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+
+    // a local file from the temp directory
+    let local = temp.join("report.txt");
+    std::fs::write(&local, b"hello, storage\n").unwrap();
+    let put = c
+        .put_file(pb::PutFileReq {
+            tenant_id: t.clone(),
+            code: code_.clone(),
+            filename: "report.txt".into(),
+            path: local.display().to_string(),
+            path_prefix: "docs".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .file
+        .unwrap();
+    assert!(put.name.starts_with("docs/") && put.name.ends_with(".txt"), "{put:?}");
+    assert_eq!((put.size, put.md5.as_str()), (15, format!("{:x}", md5::compute(b"hello, storage\n")).as_str()));
+    assert_eq!(put.link, format!("http://127.0.0.1:{s3_port}/000001-files/{}", put.name));
+    // outside the temp directory: refused
+    let outside = c
+        .put_file(pb::PutFileReq {
+            code: code_.clone(),
+            tenant_id: t.clone(),
+            path: "/etc/hostname".into(),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(code(outside), ErrCode::InvalidParam);
+
+    // a 20 MiB stream in 8 MiB parts
+    let data: Vec<u8> = (0..20u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let mut msgs = Vec::new();
+    for (i, chunk) in data.chunks(1 << 20).enumerate() {
+        let mut m = pb::PutStreamFileReq { content: chunk.to_vec(), ..Default::default() };
+        if i == 0 {
+            m = pb::PutStreamFileReq {
+                tenant_id: t.clone(),
+                code: code_.clone(),
+                filename: "big.bin".into(),
+                size: data.len() as i64,
+                content: chunk.to_vec(),
+                ..Default::default()
+            };
+        }
+        msgs.push(m);
+    }
+    let res = c.put_stream_file(tokio_stream::iter(msgs)).await.unwrap().into_inner();
+    let big = res.file.clone().unwrap();
+    assert!(res.is_end && res.size == data.len() as i64, "{res:?}");
+    assert_eq!(big.md5, format!("{:x}", md5::compute(&data)));
+    assert!(big.name.starts_with("upload/") && big.name.ends_with(".bin"), "{big:?}");
+
+    // stat, with a presigned URL a plain HTTP client fetches
+    let st = c
+        .stat_file(pb::StatFileReq {
+            tenant_id: t.clone(),
+            code: code_.clone(),
+            filename: big.name.clone(),
+            is_sign: true,
+            expires: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .oss_file
+        .unwrap();
+    assert_eq!((st.size, st.format_size.as_str()), (20 << 20, "20.00 MB"), "{st:?}");
+    let (port, path) = split(&st.sign_url);
+    let (status, body) = testkit::http::request(port, "GET", &path, b"").await;
+    assert_eq!((status, body.len()), (200, data.len()), "the presigned URL");
+    assert!(body == data, "the stored bytes");
+    let url = c
+        .sign_url(pb::SignUrlReq {
+            tenant_id: t.clone(),
+            code: code_.clone(),
+            filename: put.name.clone(),
+            expires: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    let (port, path) = split(&url);
+    assert_eq!(testkit::http::request(port, "GET", &path, b"").await.1, b"hello, storage\n");
+
+    // a stream whose size is not the announced one: refused, nothing stored
+    let short = vec![pb::PutStreamFileReq {
+        tenant_id: t.clone(),
+        code: code_.clone(),
+        filename: "short.bin".into(),
+        size: 100,
+        content: vec![1; 10],
+        ..Default::default()
+    }];
+    assert_eq!(code(c.put_stream_file(tokio_stream::iter(short)).await), ErrCode::InvalidParam);
+
+    // unknown template, missing bucket, missing object
+    let unknown = c
+        .stat_file(pb::StatFileReq {
+            tenant_id: t.clone(),
+            code: "nope".into(),
+            filename: "x".into(),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(code(unknown), ErrCode::NotFound);
+    let missing = c
+        .put_file(pb::PutFileReq {
+            tenant_id: t.clone(),
+            code: code_.clone(),
+            bucket_name: "absent".into(),
+            path: local.display().to_string(),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(code(missing), ErrCode::NotFound);
+    let gone = c
+        .stat_file(pb::StatFileReq {
+            tenant_id: t.clone(),
+            code: code_.clone(),
+            filename: "docs/none.txt".into(),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(code(gone), ErrCode::NotFound);
+
+    // removal: the files, then the bucket
+    c.remove_file(pb::RemoveFileReq {
+        tenant_id: t.clone(),
+        code: code_.clone(),
+        filename: put.name.clone(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    c.remove_files(pb::RemoveFilesReq {
+        tenant_id: t.clone(),
+        code: code_.clone(),
+        filename: vec![big.name.clone()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let gone = c
+        .stat_file(pb::StatFileReq {
+            tenant_id: t.clone(),
+            code: code_.clone(),
+            filename: big.name.clone(),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(code(gone), ErrCode::NotFound);
+    c.remove_bucket(pb::RemoveBucketReq { tenant_id: t, code: code_, bucket_name: String::new() }).await.unwrap();
+    let (_, body) = testkit::http::request(s3_port, "GET", "/", b"").await;
+    assert!(!String::from_utf8_lossy(&body).contains("000001-files"));
+}
