@@ -4,9 +4,8 @@
 //! conformance test), the upstream configuration keys, the `oss` table (SQLite by default,
 //! PostgreSQL or MySQL by URL; one template per `(tenant_id, oss_code)`; lookups cached and the
 //! cache dropped on change) with `Ping` and its CRUD RPCs, the object-key scheme, and on the
-//! template's S3-compatible storage the bucket, stat, sign, upload (streamed in parts) and
-//! removal RPCs. `RelayFile` and `CaptureVideoStream` are issue #18's remaining work and answer
-//! UNIMPLEMENTED.
+//! template's S3-compatible storage the bucket, stat, sign, upload (streamed in parts), relay and
+//! removal RPCs. `CaptureVideoStream` is issue #18's remaining work and answers UNIMPLEMENTED.
 //!
 //! ## Layout
 //! | module | holds |

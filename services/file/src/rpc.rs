@@ -1,8 +1,8 @@
 //! `file.FileRpc`. Built so far: `Ping`, the `oss` table's CRUD (`OssDetail`, `OssList`,
 //! `CreateOss`, `UpdateOss`, `DeleteOss`) with the `(tenant_id, oss_code)` rule, and on the
 //! template's storage `MakeBucket`, `RemoveBucket`, `StatFile`, `SignUrl`, `PutFile`,
-//! `PutStreamFile` (multipart, one part in memory), `RemoveFile`, `RemoveFiles`. `RelayFile` and
-//! `CaptureVideoStream` answer UNIMPLEMENTED naming the issue that builds them (#18).
+//! `PutStreamFile` (multipart, one part in memory), `RelayFile`, `RemoveFile`, `RemoveFiles`.
+//! `CaptureVideoStream` answers UNIMPLEMENTED naming the issue that builds it (#18).
 
 use crate::convert::{self, status_of};
 use crate::pb;
@@ -22,10 +22,25 @@ pub struct Rpc {
     pub tenant_mode: bool,
     /// `Upload.TempDir`: the only place `PutFile` reads a local file from.
     pub temp_dir: std::path::PathBuf,
+    /// `Upload.RelayUploadConcurrency`.
+    pub relay_concurrency: usize,
+}
+
+/// A file removed when dropped.
+#[derive(Debug)]
+struct TempFile(std::path::PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Bytes per part of a streamed upload (S3's minimum is 5 MiB).
 pub const PART_SIZE: usize = 8 << 20;
+
+/// The largest relay source, as upstream.
+pub const RELAY_MAX: u64 = 200 << 20;
 
 fn s3_status(e: &S3Error) -> Status {
     match e {
@@ -68,7 +83,97 @@ fn content_type(given: &str, filename: &str) -> String {
     by_ext.to_owned()
 }
 
+/// Stores the file at `path` as `bucket/key` in parts of [`PART_SIZE`] (one in memory); its MD5.
+async fn upload_file(
+    c: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    path: &std::path::Path,
+    ct: &str,
+) -> Result<String, S3Error> {
+    use tokio::io::AsyncReadExt as _;
+    let mut f = tokio::fs::File::open(path).await.map_err(|e| S3Error::Failed(format!("{}: {e}", path.display())))?;
+    let mut upload = s3::Multipart::start(c, bucket, key, ct).await?;
+    let mut md5 = md5::Context::new();
+    let mut sent_any = false;
+    loop {
+        let mut part = Vec::with_capacity(PART_SIZE);
+        let n = (&mut f).take(PART_SIZE as u64).read_to_end(&mut part).await;
+        let n = match n {
+            Ok(n) => n,
+            Err(e) => {
+                upload.abort().await;
+                return Err(S3Error::Failed(e.to_string()));
+            }
+        };
+        if n == 0 && sent_any {
+            break;
+        }
+        md5.consume(&part);
+        if let Err(e) = upload.part(part).await {
+            upload.abort().await;
+            return Err(e);
+        }
+        sent_any = true;
+        if n < PART_SIZE {
+            break;
+        }
+    }
+    upload.finish().await?;
+    Ok(format!("{:x}", md5.finalize()))
+}
+
 impl Rpc {
+    /// The relay source in a file of the temp directory (removed on drop): a download of
+    /// `url` or a copy of `path`, at most [`RELAY_MAX`] bytes.
+    async fn relay_source(&self, url: &str, path: &str) -> Result<(TempFile, u64), Status> {
+        use futures_util::StreamExt as _;
+        use tokio::io::AsyncWriteExt as _;
+        let tmp = TempFile(self.temp_dir.join(format!("relay-{}", uuid::Uuid::now_v7().simple())));
+        if !url.is_empty() {
+            let res =
+                reqwest::get(url).await.map_err(|e| ErrCode::RemoteCallFailed.status(format!("source_url: {e}")))?;
+            if !res.status().is_success() {
+                return Err(ErrCode::RemoteCallFailed.status(format!("source_url: HTTP {}", res.status())));
+            }
+            if res.content_length().is_some_and(|n| n > RELAY_MAX) {
+                return Err(ErrCode::InvalidParam.status(format!("source_url: larger than {RELAY_MAX} bytes")));
+            }
+            let mut out = tokio::fs::File::create(&tmp.0).await.map_err(|e| ErrCode::Internal.status(e.to_string()))?;
+            let mut body = res.bytes_stream();
+            let mut n: u64 = 0;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| ErrCode::RemoteCallFailed.status(format!("source_url: {e}")))?;
+                n += chunk.len() as u64;
+                if n > RELAY_MAX {
+                    return Err(ErrCode::InvalidParam.status(format!("source_url: larger than {RELAY_MAX} bytes")));
+                }
+                out.write_all(&chunk).await.map_err(|e| ErrCode::Internal.status(e.to_string()))?;
+            }
+            out.flush().await.map_err(|e| ErrCode::Internal.status(e.to_string()))?;
+            Ok((tmp, n))
+        } else {
+            let src = self.local(path)?;
+            let n =
+                std::fs::metadata(&src).map_err(|e| ErrCode::InvalidParam.status(format!("source_path: {e}")))?.len();
+            if n > RELAY_MAX {
+                return Err(ErrCode::InvalidParam.status(format!("source_path: larger than {RELAY_MAX} bytes")));
+            }
+            tokio::fs::copy(&src, &tmp.0).await.map_err(|e| ErrCode::Internal.status(e.to_string()))?;
+            Ok((tmp, n))
+        }
+    }
+
+    /// `path` when it is a file under `Upload.TempDir` (upstream reads any path a caller names).
+    fn local(&self, path: &str) -> Result<std::path::PathBuf, Status> {
+        let p = std::fs::canonicalize(path).map_err(|e| ErrCode::InvalidParam.status(format!("path {path:?}: {e}")))?;
+        let root = std::fs::canonicalize(&self.temp_dir).unwrap_or_else(|_| self.temp_dir.clone());
+        if !p.starts_with(&root) {
+            return Err(ErrCode::InvalidParam.status(format!("path {path:?} is not under Upload.TempDir")));
+        }
+        Ok(p)
+    }
+
     /// The template of `(tenant_id, code)` and the bucket a request names (empty: the
     /// template's), tenant-prefixed in tenant mode.
     async fn target(
@@ -215,13 +320,7 @@ impl pb::file_rpc_server::FileRpc for Rpc {
     async fn put_file(&self, r: Request<pb::PutFileReq>) -> Result<Response<pb::PutFileRes>, Status> {
         let r = r.into_inner();
         required("path", &r.path)?;
-        // only files under Upload.TempDir (upstream reads any path the caller names)
-        let path = std::fs::canonicalize(&r.path)
-            .map_err(|e| ErrCode::InvalidParam.status(format!("path {:?}: {e}", r.path)))?;
-        let root = std::fs::canonicalize(&self.temp_dir).unwrap_or_else(|_| self.temp_dir.clone());
-        if !path.starts_with(&root) {
-            return Err(ErrCode::InvalidParam.status(format!("path {:?} is not under Upload.TempDir", r.path)));
-        }
+        let path = self.local(&r.path)?;
         let (o, c, bucket) = self.target(&r.tenant_id, &r.code, &r.bucket_name).await?;
         let body = tokio::fs::read(&path).await.map_err(|e| ErrCode::InvalidParam.status(format!("path: {e}")))?;
         let filename = if r.filename.is_empty() {
@@ -291,8 +390,67 @@ impl pb::file_rpc_server::FileRpc for Rpc {
         Ok(Response::new(pb::PutStreamFileRes { file: Some(file), is_end: true, size }))
     }
 
-    async fn relay_file(&self, _: Request<pb::RelayFileReq>) -> Result<Response<pb::RelayFileRes>, Status> {
-        Err(not_yet("RelayFile"))
+    async fn relay_file(&self, r: Request<pb::RelayFileReq>) -> Result<Response<pb::RelayFileRes>, Status> {
+        use futures_util::StreamExt as _;
+        let r = r.into_inner();
+        if r.source_url.is_empty() && r.source_path.is_empty() {
+            return Err(ErrCode::MissingParam.status("source_url or source_path is required"));
+        }
+        if r.targets.is_empty() {
+            return Err(ErrCode::MissingParam.status("targets: at least one"));
+        }
+        let (source, size) = self.relay_source(&r.source_url, &r.source_path).await?;
+        let source_name = r
+            .source_url
+            .split(['?', '#'])
+            .next()
+            .unwrap_or_default()
+            .rsplit('/')
+            .next()
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .or_else(|| std::path::Path::new(&r.source_path).file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_default();
+        let size = i64::try_from(size).unwrap_or(i64::MAX);
+        let one = |t: pb::RelayTarget| {
+            let (source, source_name, ct) = (&source.0, &source_name, &r.content_type);
+            async move {
+                let filename = if t.filename.is_empty() { source_name.clone() } else { t.filename.clone() };
+                let (o, c, bucket) = self.target(&t.tenant_id, &t.code, &t.bucket_name).await?;
+                let prefix = if t.path_prefix.is_empty() { "default" } else { t.path_prefix.as_str() };
+                let key = crate::keys::object_key(prefix, &filename, chrono::Utc::now());
+                let md5 = upload_file(&c, &bucket, &key, source, &content_type(ct, &filename))
+                    .await
+                    .map_err(|e| s3_status(&e))?;
+                Ok::<_, Status>(Rpc::file_pb(&o, &bucket, &key, size, &filename, md5))
+            }
+        };
+        // every target, RelayUploadConcurrency at a time; one failing target does not stop the others
+        let results: Vec<Result<pb::File, Status>> = futures_util::stream::iter(r.targets.clone().into_iter().map(one))
+            .buffered(self.relay_concurrency.max(1))
+            .collect()
+            .await;
+        let mut errors = Vec::new();
+        let files = results
+            .into_iter()
+            .enumerate()
+            .map(|(i, res)| match res {
+                Ok(f) => f,
+                Err(e) => {
+                    errors.push(serde_json::json!({"index": i, "code": ErrCode::of_status(&e).map(ErrCode::value), "message": e.message()}));
+                    pb::File { original_name: r.targets[i].filename.clone(), ..Default::default() }
+                }
+            })
+            .collect();
+        drop(source);
+        let mut res = Response::new(pb::RelayFileRes { files });
+        if !errors.is_empty() {
+            // which targets failed and why: a File cannot say it
+            if let Ok(v) = serde_json::Value::Array(errors).to_string().parse() {
+                res.metadata_mut().insert("x-relay-errors", v);
+            }
+        }
+        Ok(res)
     }
 
     async fn remove_file(&self, r: Request<pb::RemoveFileReq>) -> Result<Response<pb::RemoveFileRes>, Status> {

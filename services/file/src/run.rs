@@ -20,7 +20,13 @@ pub async fn run(
         .map_err(|e| zero_svc::Error::Config(format!("DB.DataSource: {e}")))?;
     let temp_dir = std::path::PathBuf::from(&cfg.upload.temp_dir);
     let _ = std::fs::create_dir_all(&temp_dir);
-    let rpc = Rpc { store, clients: Default::default(), tenant_mode: cfg.oss.tenant_mode, temp_dir };
+    let rpc = Rpc {
+        store,
+        clients: Default::default(),
+        tenant_mode: cfg.oss.tenant_mode,
+        temp_dir,
+        relay_concurrency: cfg.upload.relay_upload_concurrency,
+    };
     let server = zero_svc::grpc::Grpc::new(pb::file_rpc_server::FileRpcServer::new(rpc));
     server.serve(listener, &[pb::FILE_DESCRIPTOR_SET], shutdown).await
 }

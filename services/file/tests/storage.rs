@@ -2,8 +2,9 @@
 //! loopback port; `scripts/test` installs it): buckets made and removed (tenant-prefixed), a
 //! local file stored (`PutFile`, only from `Upload.TempDir`), a 20 MiB stream stored in 8 MiB
 //! parts (`PutStreamFile`) with its MD5 and size, `StatFile`, presigned URLs fetched with a plain
-//! HTTP client, removal; bad requests: unknown template, missing bucket, a wrong size, a path
-//! outside the temp directory.
+//! HTTP client, a relay from a URL to three targets (one failing, the others stored), removal;
+//! bad requests: unknown template, missing bucket, a wrong size, a path outside the temp
+//! directory, a relay source over 200 MB (nothing stored, no temporary file left).
 
 use file_svc::pb;
 use file_svc::pb::file_rpc_client::FileRpcClient;
@@ -215,6 +216,78 @@ async fn buckets_uploads_stat_sign_and_removal_on_moto() {
         })
         .await;
     assert_eq!(code(gone), ErrCode::NotFound);
+
+    // relay: the stored file fetched back through its presigned URL, to three targets, the
+    // middle one an unknown template; the others succeed, the failure is named in x-relay-errors
+    c.create_oss(pb::CreateOssReq {
+        tenant_id: "000001".into(),
+        oss_code: "moto2".into(),
+        endpoint: format!("http://127.0.0.1:{s3_port}"),
+        access_key: "testing".into(),
+        secret_key: "testing".into(),
+        bucket_name: "copies".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    c.make_bucket(pb::MakeBucketReq { tenant_id: t.clone(), code: "moto2".into(), bucket_name: String::new() })
+        .await
+        .unwrap();
+    let target = |code: &str, name: &str| pb::RelayTarget {
+        tenant_id: t.clone(),
+        code: code.into(),
+        filename: name.into(),
+        path_prefix: "relay".into(),
+        ..Default::default()
+    };
+    let relayed = c
+        .relay_file(pb::RelayFileReq {
+            source_url: url.clone(),
+            targets: vec![target("moto", "a.txt"), target("nope", "b.txt"), target("moto2", "c.txt")],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let errors: serde_json::Value =
+        serde_json::from_str(relayed.metadata().get("x-relay-errors").unwrap().to_str().unwrap()).unwrap();
+    assert_eq!((errors[0]["index"].as_u64(), errors[0]["code"].as_u64()), (Some(1), Some(102_102)), "{errors}");
+    let files = relayed.into_inner().files;
+    assert_eq!(files.len(), 3);
+    assert!(files[1].link.is_empty());
+    for f in [&files[0], &files[2]] {
+        assert_eq!((f.size, f.md5.as_str()), (15, put.md5.as_str()), "{f:?}");
+        let (port, path) = split(&f.link);
+        assert_eq!(testkit::http::request(port, "GET", &path, b"").await.1, b"hello, storage\n", "{f:?}");
+    }
+    assert!(files[2].link.contains("/000001-copies/relay/"), "{:?}", files[2]);
+    // a source over 200 MB is refused before anything is stored; no temporary file is left
+    let huge = temp.join("huge.bin");
+    std::fs::File::create(&huge).unwrap().set_len(201 << 20).unwrap();
+    let r = c
+        .relay_file(pb::RelayFileReq {
+            source_path: huge.display().to_string(),
+            targets: vec![target("moto", "h.bin")],
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(code(r), ErrCode::InvalidParam);
+    std::fs::remove_file(&huge).unwrap();
+    let left: Vec<_> = std::fs::read_dir(&temp).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, [std::ffi::OsString::from("report.txt")], "the relay's temporary files are gone");
+    for f in [&files[0], &files[2]] {
+        let code_of = if f.link.contains("copies") { "moto2" } else { "moto" };
+        c.remove_file(pb::RemoveFileReq {
+            tenant_id: t.clone(),
+            code: code_of.into(),
+            filename: f.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    c.remove_bucket(pb::RemoveBucketReq { tenant_id: t.clone(), code: "moto2".into(), bucket_name: String::new() })
+        .await
+        .unwrap();
 
     // removal: the files, then the bucket
     c.remove_file(pb::RemoveFileReq {
