@@ -4,8 +4,9 @@
 //! conformance test), the upstream configuration keys, the `oss` table (SQLite by default,
 //! PostgreSQL or MySQL by URL; one template per `(tenant_id, oss_code)`; lookups cached and the
 //! cache dropped on change) with `Ping` and its CRUD RPCs, the object-key scheme, and on the
-//! template's S3-compatible storage the bucket, stat, sign, upload (streamed in parts), relay and
-//! removal RPCs. `CaptureVideoStream` is issue #18's remaining work and answers UNIMPLEMENTED.
+//! template's S3-compatible storage every storage RPC: buckets, stat, sign, uploads (streamed in
+//! parts), relay, removal and video frame capture. Issue #18's remaining work: resuming a broken
+//! stream, thumbnails and EXIF, the second S3 server of the tests and the bench.
 //!
 //! ## Layout
 //! | module | holds |

@@ -1,8 +1,8 @@
 //! `file.FileRpc`. Built so far: `Ping`, the `oss` table's CRUD (`OssDetail`, `OssList`,
 //! `CreateOss`, `UpdateOss`, `DeleteOss`) with the `(tenant_id, oss_code)` rule, and on the
 //! template's storage `MakeBucket`, `RemoveBucket`, `StatFile`, `SignUrl`, `PutFile`,
-//! `PutStreamFile` (multipart, one part in memory), `RelayFile`, `RemoveFile`, `RemoveFiles`.
-//! `CaptureVideoStream` answers UNIMPLEMENTED naming the issue that builds it (#18).
+//! `PutStreamFile` (multipart, one part in memory), `RelayFile`, `RemoveFile`, `RemoveFiles`,
+//! `CaptureVideoStream` (one frame grabbed by Debian's `ffmpeg`).
 
 use crate::convert::{self, status_of};
 use crate::pb;
@@ -212,10 +212,6 @@ fn required(what: &str, v: &str) -> Result<(), Status> {
         return Err(ErrCode::MissingParam.status(format!("{what} is required")));
     }
     Ok(())
-}
-
-fn not_yet(rpc: &str) -> Status {
-    Status::unimplemented(format!("file.FileRpc/{rpc}: object storage is not built yet (issue #18)"))
 }
 
 #[tonic::async_trait]
@@ -473,8 +469,41 @@ impl pb::file_rpc_server::FileRpc for Rpc {
 
     async fn capture_video_stream(
         &self,
-        _: Request<pb::CaptureVideoStreamReq>,
+        r: Request<pb::CaptureVideoStreamReq>,
     ) -> Result<Response<pb::CaptureVideoStreamRes>, Status> {
-        Err(not_yet("CaptureVideoStream"))
+        let r = r.into_inner();
+        required("stream_url", &r.stream_url)?;
+        // network streams only: ffmpeg would read local files (file:, concat:, ...) as well
+        let scheme = r.stream_url.split_once("://").map(|(s, _)| s.to_ascii_lowercase()).unwrap_or_default();
+        if !["rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "srt"].contains(&scheme.as_str()) {
+            return Err(
+                ErrCode::InvalidParam.status(format!("stream_url {:?}: rtsp, rtmp, http(s) or srt", r.stream_url))
+            );
+        }
+        let (o, c, bucket) = self.target(&r.tenant_id, &r.code, &r.bucket_name).await?;
+        let shot = TempFile(self.temp_dir.join(format!("capture-{}.jpg", uuid::Uuid::now_v7().simple())));
+        let grab = tokio::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-protocol_whitelist", "http,https,tcp,tls,crypto,rtp,rtsp,rtmp,rtmps,udp,srt"])
+            .args(["-i", &r.stream_url, "-frames:v", "1", "-q:v", "2"])
+            .arg(&shot.0)
+            .kill_on_drop(true)
+            .output();
+        let out = tokio::time::timeout(std::time::Duration::from_secs(30), grab)
+            .await
+            .map_err(|_| ErrCode::Timeout.status(format!("no frame from {} within 30 s", r.stream_url)))?
+            .map_err(|e| ErrCode::Internal.status(format!("ffmpeg: {e}")))?;
+        if !out.status.success() || !shot.0.exists() {
+            let why = String::from_utf8_lossy(&out.stderr);
+            return Err(ErrCode::RemoteCallFailed.status(format!("no frame from {}: {}", r.stream_url, why.trim())));
+        }
+        let body = tokio::fs::read(&shot.0).await.map_err(|e| ErrCode::Internal.status(e.to_string()))?;
+        let prefix = if r.path_prefix.is_empty() { "capture" } else { r.path_prefix.as_str() };
+        let key = crate::keys::object_key(prefix, "frame.jpg", chrono::Utc::now());
+        let md5 = format!("{:x}", md5::compute(&body));
+        let size = i64::try_from(body.len()).unwrap_or(i64::MAX);
+        s3::put(&c, &bucket, &key, body, "image/jpeg").await.map_err(|e| s3_status(&e))?;
+        Ok(Response::new(pb::CaptureVideoStreamRes {
+            file: Some(Rpc::file_pb(&o, &bucket, &key, size, "frame.jpg", md5)),
+        }))
     }
 }

@@ -289,6 +289,92 @@ async fn buckets_uploads_stat_sign_and_removal_on_moto() {
         .await
         .unwrap();
 
+    // a frame of a video stream (an MPEG-TS made by ffmpeg, served by the S3 server), stored as
+    // a JPEG; a local path as the stream is refused
+    let clip = temp.join("clip.ts");
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-t", "2", "-c:v", "libx264"])
+        .args(["-preset", "ultrafast", "-pix_fmt", "yuv420p", "-f", "mpegts"])
+        .arg(&clip)
+        .status()
+        .expect("ffmpeg (scripts/test installs it)");
+    assert!(made.success());
+    let ts = c
+        .put_file(pb::PutFileReq {
+            tenant_id: t.clone(),
+            code: code_.clone(),
+            path: clip.display().to_string(),
+            filename: "clip.ts".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .file
+        .unwrap();
+    std::fs::remove_file(&clip).unwrap();
+    let stream_url = c
+        .sign_url(pb::SignUrlReq {
+            tenant_id: t.clone(),
+            code: code_.clone(),
+            filename: ts.name.clone(),
+            expires: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    let frame = c
+        .capture_video_stream(pb::CaptureVideoStreamReq {
+            tenant_id: t.clone(),
+            code: code_.clone(),
+            stream_url,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .file
+        .unwrap();
+    assert!(frame.name.starts_with("capture/") && frame.name.ends_with(".jpg"), "{frame:?}");
+    let frame_url = c
+        .sign_url(pb::SignUrlReq {
+            tenant_id: t.clone(),
+            code: code_.clone(),
+            filename: frame.name.clone(),
+            expires: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+    let (port, path) = split(&frame_url);
+    let (status, jpeg) = testkit::http::request(port, "GET", &path, b"").await;
+    assert!(
+        status == 200 && jpeg.starts_with(&[0xFF, 0xD8, 0xFF]),
+        "a JPEG: {status} {:?}",
+        &jpeg[..jpeg.len().min(4)]
+    );
+    let local = c
+        .capture_video_stream(pb::CaptureVideoStreamReq {
+            tenant_id: t.clone(),
+            code: code_.clone(),
+            stream_url: "file:///etc/hostname".into(),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(code(local), ErrCode::InvalidParam);
+    c.remove_files(pb::RemoveFilesReq {
+        tenant_id: t.clone(),
+        code: code_.clone(),
+        filename: vec![ts.name, frame.name],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+
     // removal: the files, then the bucket
     c.remove_file(pb::RemoveFileReq {
         tenant_id: t.clone(),
