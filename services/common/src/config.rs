@@ -48,6 +48,15 @@ pub const GO_ZERO_IGNORED: &[&str] = &[
     "Log.Rotation",
     "Log.Compress",
     "Log.Stat",
+    // the Go platform's gorm pool and logging knobs of a `DB` section: sqlx sizes its pools and
+    // logs through tracing
+    "DB.MaxIdleConns",
+    "DB.MaxOpenConns",
+    "DB.SlowThreshold",
+    "DB.LogLevel",
+    "DB.ParameterizedQueries",
+    "DB.IgnoreRecordNotFoundError",
+    "DB.QueryFields",
 ];
 
 /// A configuration and what was accepted without being used.

@@ -72,16 +72,6 @@ pub struct OssConf {
 impl zero_svc::ServiceConfig for Config {
     const NAME: &'static str = "file";
     const DEFAULTS: &'static str = DEFAULTS;
-    // gorm's pool and logging knobs: sqlx sizes its pool and logs through tracing
-    const IGNORED: &'static [&'static str] = &[
-        "DB.MaxIdleConns",
-        "DB.MaxOpenConns",
-        "DB.SlowThreshold",
-        "DB.LogLevel",
-        "DB.ParameterizedQueries",
-        "DB.IgnoreRecordNotFoundError",
-        "DB.QueryFields",
-    ];
     fn base(&self) -> &zero_svc::config::Base {
         &self.base
     }

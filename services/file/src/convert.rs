@@ -36,8 +36,9 @@ pub fn oss_pb(o: &Oss) -> pb::Oss {
 
 /// The row of `CreateOss` (status 1: enabled).
 pub fn oss_of_create(r: &pb::CreateOssReq) -> Oss {
-    Oss {
-        tenant_id: if r.tenant_id.is_empty() { crate::keys::DEFAULT_TENANT.to_owned() } else { r.tenant_id.clone() },
+    let u = pb::UpdateOssReq {
+        id: String::new(),
+        tenant_id: r.tenant_id.clone(),
         category: r.category,
         oss_code: r.oss_code.clone(),
         endpoint: r.endpoint.clone(),
@@ -48,11 +49,11 @@ pub fn oss_of_create(r: &pb::CreateOssReq) -> Oss {
         region: r.region.clone(),
         remark: r.remark.clone(),
         status: 1,
-        ..Default::default()
-    }
+    };
+    oss_of_update(&u)
 }
 
-/// The row of `UpdateOss`.
+/// The row of `UpdateOss` (an empty tenant is the default one).
 pub fn oss_of_update(r: &pb::UpdateOssReq) -> Oss {
     Oss {
         id: r.id.clone(),

@@ -93,6 +93,23 @@ pub fn order_clause(order_by: &str) -> Result<String, StoreError> {
     Ok(format!("{col} {dir}, id {dir}"))
 }
 
+type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds the columns `tenant_id` to `status`, in table order.
+fn bind_settings<'q>(q: Query<'q>, o: &'q Oss) -> Query<'q> {
+    q.bind(&o.tenant_id)
+        .bind(o.category)
+        .bind(&o.oss_code)
+        .bind(&o.endpoint)
+        .bind(&o.access_key)
+        .bind(&o.secret_key)
+        .bind(&o.bucket_name)
+        .bind(&o.app_id)
+        .bind(&o.region)
+        .bind(&o.remark)
+        .bind(o.status)
+}
+
 fn row(r: &sqlx::any::AnyRow) -> Result<Oss, sqlx::Error> {
     Ok(Oss {
         id: r.try_get(0)?,
@@ -146,19 +163,7 @@ impl Store {
             .db
             .sql(&format!("INSERT INTO oss ({COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
             .into_owned();
-        sqlx::query(&sql)
-            .bind(&id)
-            .bind(&o.tenant_id)
-            .bind(o.category)
-            .bind(&o.oss_code)
-            .bind(&o.endpoint)
-            .bind(&o.access_key)
-            .bind(&o.secret_key)
-            .bind(&o.bucket_name)
-            .bind(&o.app_id)
-            .bind(&o.region)
-            .bind(&o.remark)
-            .bind(o.status)
+        bind_settings(sqlx::query(&sql).bind(&id), o)
             .bind(now)
             .bind(now)
             .execute(self.db.pool())
@@ -177,18 +182,7 @@ impl Store {
             "UPDATE oss SET tenant_id = ?, category = ?, oss_code = ?, endpoint = ?, access_key = ?, secret_key = ?, \
              bucket_name = ?, app_id = ?, region = ?, remark = ?, status = ?, update_time = ? WHERE id = ?",
         );
-        let done = sqlx::query(&sql)
-            .bind(&o.tenant_id)
-            .bind(o.category)
-            .bind(&o.oss_code)
-            .bind(&o.endpoint)
-            .bind(&o.access_key)
-            .bind(&o.secret_key)
-            .bind(&o.bucket_name)
-            .bind(&o.app_id)
-            .bind(&o.region)
-            .bind(&o.remark)
-            .bind(o.status)
+        let done = bind_settings(sqlx::query(&sql), o)
             .bind(now_millis())
             .bind(&o.id)
             .execute(self.db.pool())

@@ -34,6 +34,18 @@ fn code<T: std::fmt::Debug>(r: Result<T, tonic::Status>) -> ErrCode {
     ErrCode::of_status(&s).unwrap_or_else(|| panic!("no upstream code in {s:?}"))
 }
 
+/// A presigned URL of `name` under template `code` of tenant 000001 (5 minutes).
+async fn signed(c: &mut FileRpcClient<tonic::transport::Channel>, code: &str, name: &str) -> String {
+    let req = pb::SignUrlReq {
+        tenant_id: "000001".into(),
+        code: code.into(),
+        filename: name.into(),
+        expires: 5,
+        ..Default::default()
+    };
+    c.sign_url(req).await.unwrap().into_inner().url
+}
+
 /// (port, path) of an `http://127.0.0.1:port/path` URL.
 fn split(url: &str) -> (u16, String) {
     let rest = url.strip_prefix("http://127.0.0.1:").expect("a loopback URL");
@@ -161,18 +173,7 @@ async fn buckets_uploads_stat_sign_and_removal_on_moto() {
     let (status, body) = testkit::http::request(port, "GET", &path, b"").await;
     assert_eq!((status, body.len()), (200, data.len()), "the presigned URL");
     assert!(body == data, "the stored bytes");
-    let url = c
-        .sign_url(pb::SignUrlReq {
-            tenant_id: t.clone(),
-            code: code_.clone(),
-            filename: put.name.clone(),
-            expires: 1,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .url;
+    let url = signed(&mut c, &code_, &put.name).await;
     let (port, path) = split(&url);
     assert_eq!(testkit::http::request(port, "GET", &path, b"").await.1, b"hello, storage\n");
 
@@ -313,18 +314,7 @@ async fn buckets_uploads_stat_sign_and_removal_on_moto() {
         .file
         .unwrap();
     std::fs::remove_file(&clip).unwrap();
-    let stream_url = c
-        .sign_url(pb::SignUrlReq {
-            tenant_id: t.clone(),
-            code: code_.clone(),
-            filename: ts.name.clone(),
-            expires: 5,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .url;
+    let stream_url = signed(&mut c, &code_, &ts.name).await;
     let frame = c
         .capture_video_stream(pb::CaptureVideoStreamReq {
             tenant_id: t.clone(),
@@ -338,18 +328,7 @@ async fn buckets_uploads_stat_sign_and_removal_on_moto() {
         .file
         .unwrap();
     assert!(frame.name.starts_with("capture/") && frame.name.ends_with(".jpg"), "{frame:?}");
-    let frame_url = c
-        .sign_url(pb::SignUrlReq {
-            tenant_id: t.clone(),
-            code: code_.clone(),
-            filename: frame.name.clone(),
-            expires: 5,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .url;
+    let frame_url = signed(&mut c, &code_, &frame.name).await;
     let (port, path) = split(&frame_url);
     let (status, jpeg) = testkit::http::request(port, "GET", &path, b"").await;
     assert!(

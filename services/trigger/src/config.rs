@@ -120,22 +120,10 @@ impl Config {
 impl zero_svc::ServiceConfig for Config {
     const NAME: &'static str = "trigger";
     const DEFAULTS: &'static str = DEFAULTS;
-    // Redis.Type: one node always (cluster mode is not served); gorm's pool and logging knobs:
-    // sqlx sizes its pools and logs through tracing; StreamEventConf.NonBlock: clients connect
-    // lazily always; StreamEventConf.GracePeriod: the sample's indentation slip (the top-level
-    // GracePeriod applies)
-    const IGNORED: &'static [&'static str] = &[
-        "Redis.Type",
-        "DB.MaxIdleConns",
-        "DB.MaxOpenConns",
-        "DB.SlowThreshold",
-        "DB.LogLevel",
-        "DB.ParameterizedQueries",
-        "DB.IgnoreRecordNotFoundError",
-        "DB.QueryFields",
-        "StreamEventConf.NonBlock",
-        "StreamEventConf.GracePeriod",
-    ];
+    // Redis.Type: one node always (cluster mode is not served); StreamEventConf.NonBlock:
+    // clients connect lazily always; StreamEventConf.GracePeriod: the sample's indentation slip
+    // (the top-level GracePeriod applies); gorm's DB knobs are in GO_ZERO_IGNORED
+    const IGNORED: &'static [&'static str] = &["Redis.Type", "StreamEventConf.NonBlock", "StreamEventConf.GracePeriod"];
     fn base(&self) -> &zero_svc::config::Base {
         &self.base
     }
