@@ -5,8 +5,8 @@
 //! PostgreSQL or MySQL by URL; one template per `(tenant_id, oss_code)`; lookups cached and the
 //! cache dropped on change) with `Ping` and its CRUD RPCs, the object-key scheme, and on the
 //! template's S3-compatible storage every storage RPC: buckets, stat, sign, uploads (streamed in
-//! parts), relay, removal and video frame capture. Issue #18's remaining work: resuming a broken
-//! stream, thumbnails and EXIF, the second S3 server of the tests and the bench.
+//! parts, resumable), relay, removal and video frame capture. Issue #18's remaining work:
+//! thumbnails and EXIF, the second S3 server of the tests and the bench.
 //!
 //! ## Layout
 //! | module | holds |

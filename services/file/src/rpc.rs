@@ -39,6 +39,9 @@ impl Drop for TempFile {
 /// Bytes per part of a streamed upload (S3's minimum is 5 MiB).
 pub const PART_SIZE: usize = 8 << 20;
 
+/// How long a broken `PutStreamFile` can be resumed.
+pub const RESUME_FOR: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// The largest relay source, as upstream.
 pub const RELAY_MAX: u64 = 200 << 20;
 
@@ -342,46 +345,109 @@ impl pb::file_rpc_server::FileRpc for Rpc {
         };
         required("filename", &first.filename)?;
         let (o, c, bucket) = self.target(&first.tenant_id, &first.code, &first.bucket_name).await?;
-        let prefix = if first.path_prefix.is_empty() { "upload" } else { first.path_prefix.as_str() };
-        let key = crate::keys::object_key(prefix, &first.filename, chrono::Utc::now());
         let ct = content_type(&first.content_type, &first.filename);
-        let mut upload = s3::Multipart::start(&c, &bucket, &key, &ct).await.map_err(|e| s3_status(&e))?;
+        // an upload with its size announced can be resumed: the same file and size sent again
+        // carries on with the parts already stored (each part's bytes checked against its ETag)
+        let state = (first.size > 0).then(|| {
+            let id = format!("{}|{}|{bucket}|{}|{}", o.tenant_id, o.oss_code, first.filename, first.size);
+            self.temp_dir.join("uploads").join(format!("{:x}.json", md5::compute(id)))
+        });
+        let saved: Option<s3::Saved> = state
+            .as_ref()
+            .and_then(|p| std::fs::read(p).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .filter(|s: &s3::Saved| s.bucket == bucket);
+        // a day-old broken upload is given up (its parts dropped by the server), not resumed
+        let stale = state
+            .as_ref()
+            .and_then(|p| std::fs::metadata(p).ok()?.modified().ok()?.elapsed().ok())
+            .is_some_and(|age| age > RESUME_FOR);
+        let saved = match saved {
+            Some(s) if stale => {
+                s3::Multipart::resume(&c, &s).abort().await;
+                None
+            }
+            other => other,
+        };
+        let mut upload = match &saved {
+            Some(s) => s3::Multipart::resume(&c, s),
+            None => {
+                let prefix = if first.path_prefix.is_empty() { "upload" } else { first.path_prefix.as_str() };
+                let key = crate::keys::object_key(prefix, &first.filename, chrono::Utc::now());
+                s3::Multipart::start(&c, &bucket, &key, &ct).await.map_err(|e| s3_status(&e))?
+            }
+        };
+        let keep = |upload: &s3::Multipart| {
+            if let Some(p) = &state {
+                let _ = std::fs::create_dir_all(p.parent().unwrap_or(&self.temp_dir));
+                if let Ok(b) = serde_json::to_vec(&upload.saved()) {
+                    let _ = std::fs::write(p, b);
+                }
+            }
+        };
+        let forget = || {
+            if let Some(p) = &state {
+                let _ = std::fs::remove_file(p);
+            }
+        };
         let mut md5 = md5::Context::new();
         let mut size: i64 = 0;
+        let mut n: i32 = 1;
         let mut part: Vec<u8> = Vec::with_capacity(PART_SIZE);
         let mut chunk = first.content;
         loop {
             md5.consume(&chunk);
             size += i64::try_from(chunk.len()).unwrap_or(i64::MAX);
             part.extend_from_slice(&chunk);
-            if part.len() >= PART_SIZE {
-                let full = std::mem::replace(&mut part, Vec::with_capacity(PART_SIZE));
-                if let Err(e) = upload.part(full).await {
-                    upload.abort().await;
-                    return Err(s3_status(&e));
+            while part.len() >= PART_SIZE {
+                let rest = part.split_off(PART_SIZE);
+                let full = std::mem::replace(&mut part, rest);
+                match upload.part_at(n, full).await {
+                    Ok(true) => {}
+                    Ok(false) => metrics::counter!("file_stream_parts_skipped_total").increment(1),
+                    Err(e) => {
+                        keep(&upload);
+                        return Err(s3_status(&e));
+                    }
                 }
+                n += 1;
             }
             match stream.message().await {
                 Ok(Some(m)) => chunk = m.content,
                 Ok(None) => break,
                 Err(e) => {
-                    // the caller went away: nothing half-written is left
-                    upload.abort().await;
+                    // the caller went away: resumable, or nothing half-written is left
+                    if state.is_some() {
+                        keep(&upload);
+                    } else {
+                        upload.abort().await;
+                    }
                     return Err(e);
                 }
             }
         }
+        if first.size > 0 && size < first.size {
+            keep(&upload);
+            return Err(ErrCode::InvalidParam.status(format!(
+                "size {} announced, {size} bytes sent: send it again to resume ({} parts stored)",
+                first.size,
+                upload.stored()
+            )));
+        }
         if first.size > 0 && first.size != size {
+            forget();
             upload.abort().await;
             return Err(ErrCode::InvalidParam.status(format!("size {} announced, {size} bytes sent", first.size)));
         }
         let done = async {
             if !part.is_empty() || size == 0 {
-                upload.part(part).await?;
+                upload.part_at(n, part).await?;
             }
-            upload.finish().await
+            let key = upload.key().to_owned();
+            upload.finish().await.map(|()| key)
         };
-        done.await.map_err(|e| s3_status(&e))?;
+        let key = done.await.map_err(|e| s3_status(&e))?;
+        forget();
         let file = Rpc::file_pb(&o, &bucket, &key, size, &first.filename, format!("{:x}", md5.finalize()));
         Ok(Response::new(pb::PutStreamFileRes { file: Some(file), is_end: true, size }))
     }

@@ -176,6 +176,19 @@ pub struct Multipart {
     parts: Vec<aws_sdk_s3::types::CompletedPart>,
 }
 
+/// What resuming an upload needs: its object, its id and the parts stored (number, ETag).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Saved {
+    /// The bucket.
+    pub bucket: String,
+    /// The object key.
+    pub key: String,
+    /// The server's upload id.
+    pub upload_id: String,
+    /// (part number, ETag) of the parts stored.
+    pub parts: Vec<(i32, String)>,
+}
+
 impl Multipart {
     /// Starts an upload of `bucket/key`.
     ///
@@ -204,12 +217,72 @@ impl Multipart {
         })
     }
 
+    /// The upload `saved` describes, to carry on with.
+    pub fn resume(c: &aws_sdk_s3::Client, saved: &Saved) -> Multipart {
+        Multipart {
+            client: c.clone(),
+            bucket: saved.bucket.clone(),
+            key: saved.key.clone(),
+            upload_id: saved.upload_id.clone(),
+            parts: saved
+                .parts
+                .iter()
+                .map(|(n, etag)| {
+                    aws_sdk_s3::types::CompletedPart::builder().part_number(*n).e_tag(etag.clone()).build()
+                })
+                .collect(),
+        }
+    }
+
+    /// What resuming this upload needs.
+    pub fn saved(&self) -> Saved {
+        Saved {
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+            upload_id: self.upload_id.clone(),
+            parts: self
+                .parts
+                .iter()
+                .map(|p| (p.part_number().unwrap_or(0), p.e_tag().unwrap_or_default().to_owned()))
+                .collect(),
+        }
+    }
+
+    /// The object key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// How many parts are stored.
+    pub fn stored(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// Stores part `n` (1-based) unless the same bytes are stored as part `n` already (a
+    /// resumed upload: S3's ETag of a part is the MD5 of its bytes); whether it was sent.
+    ///
+    /// # Errors
+    /// [`S3Error`].
+    pub async fn part_at(&mut self, n: i32, body: Vec<u8>) -> Result<bool, S3Error> {
+        let digest = format!("\"{:x}\"", md5::compute(&body));
+        if self.parts.iter().any(|p| p.part_number() == Some(n) && p.e_tag() == Some(digest.as_str())) {
+            return Ok(false);
+        }
+        self.parts.retain(|p| p.part_number() != Some(n));
+        self.send_part(n, body).await?;
+        Ok(true)
+    }
+
     /// Sends the next part.
     ///
     /// # Errors
     /// [`S3Error`].
     pub async fn part(&mut self, body: Vec<u8>) -> Result<(), S3Error> {
         let n = i32::try_from(self.parts.len() + 1).unwrap_or(i32::MAX);
+        self.send_part(n, body).await
+    }
+
+    async fn send_part(&mut self, n: i32, body: Vec<u8>) -> Result<(), S3Error> {
         let r = self
             .client
             .upload_part()
@@ -224,6 +297,7 @@ impl Multipart {
         self.parts.push(
             aws_sdk_s3::types::CompletedPart::builder().part_number(n).set_e_tag(r.e_tag().map(str::to_owned)).build(),
         );
+        self.parts.sort_by_key(|p| p.part_number());
         Ok(())
     }
 
