@@ -5,8 +5,8 @@
 //! PostgreSQL or MySQL by URL; one template per `(tenant_id, oss_code)`; lookups cached and the
 //! cache dropped on change) with `Ping` and its CRUD RPCs, the object-key scheme, and on the
 //! template's S3-compatible storage every storage RPC: buckets, stat, sign, uploads (streamed in
-//! parts, resumable), relay, removal and video frame capture. Issue #18's remaining work:
-//! thumbnails and EXIF, the second S3 server of the tests and the bench.
+//! parts, resumable), relay, removal and video frame capture; EXIF metadata and thumbnails of
+//! images. Issue #18's remaining work: the second S3 server of the tests and the bench.
 //!
 //! ## Layout
 //! | module | holds |
@@ -14,6 +14,7 @@
 //! | [`config`] | the typed configuration and its embedded defaults |
 //! | [`store`] | the `oss` table |
 //! | [`keys`] | object keys and tenant buckets |
+//! | [`images`] | EXIF metadata and thumbnails |
 //! | [`s3`] | the storage of a template (AWS SDK) |
 //! | [`convert`] | protobuf <-> rows, codes |
 //! | [`rpc`] | the RPCs |
@@ -21,6 +22,7 @@
 
 pub mod config;
 pub mod convert;
+pub mod images;
 pub mod keys;
 pub mod rpc;
 pub mod run;

@@ -24,6 +24,10 @@ pub struct Rpc {
     pub temp_dir: std::path::PathBuf,
     /// `Upload.RelayUploadConcurrency`.
     pub relay_concurrency: usize,
+    /// `Upload.Image`.
+    pub image: crate::config::ImageConf,
+    /// Thumbnail workers (`ThumbTaskConcurrency` permits).
+    pub thumb_workers: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// A file removed when dropped.
@@ -126,7 +130,69 @@ async fn upload_file(
     Ok(format!("{:x}", md5.finalize()))
 }
 
+/// `ImageMeta` of what an image's first bytes say.
+fn meta_pb(m: crate::images::Meta) -> pb::ImageMeta {
+    pb::ImageMeta {
+        longitude: m.longitude,
+        latitude: m.latitude,
+        time: m.time,
+        img_height: i32::try_from(m.height).unwrap_or(i32::MAX),
+        img_width: i32::try_from(m.width).unwrap_or(i32::MAX),
+        altitude: m.altitude,
+        camera_model: m.camera_model,
+        body_serial_number: m.body_serial_number,
+        extra: m.extra.into_iter().collect(),
+    }
+}
+
 impl Rpc {
+    /// For an image just stored as `bucket/key`: its metadata from `head` (its first bytes), and,
+    /// when asked and enabled, its thumbnail made in the background by a worker (the object read
+    /// back, resized, stored as [`crate::images::thumb_key`]); the `File` tells both.
+    fn image_extras(
+        &self,
+        file: &mut pb::File,
+        c: &aws_sdk_s3::Client,
+        bucket: &str,
+        ct: &str,
+        head: &[u8],
+        thumb: bool,
+    ) {
+        if !crate::images::is_image(ct) {
+            return;
+        }
+        let head = &head[..head.len().min(self.image.max_exif_read)];
+        file.meta = crate::images::meta(head).map(meta_pb);
+        if !(thumb && self.image.thumb.enabled) {
+            return;
+        }
+        let thumb_key = crate::images::thumb_key(&file.name);
+        file.thumb_link = format!("{}/{bucket}/{thumb_key}", file.domain);
+        file.thumb_name = thumb_key.clone();
+        let (c, bucket, key, workers) = (c.clone(), bucket.to_owned(), file.name.clone(), self.thumb_workers.clone());
+        let (w, h) = (self.image.thumb.width, self.image.thumb.height);
+        let ct = ct.to_owned();
+        tokio::spawn(async move {
+            let Ok(_permit) = workers.acquire_owned().await else { return };
+            let made = async {
+                let bytes = s3::get(&c, &bucket, &key).await.map_err(|e| e.to_string())?;
+                let small = tokio::task::spawn_blocking(move || crate::images::thumbnail(&bytes, w, h))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
+                let ct = if ct == "image/png" || ct == "image/gif" { ct } else { "image/jpeg".to_owned() };
+                s3::put(&c, &bucket, &thumb_key, small, &ct).await.map_err(|e| e.to_string())
+            };
+            match made.await {
+                Ok(()) => metrics::counter!("file_thumbnails_total").increment(1),
+                Err(e) => {
+                    metrics::counter!("file_thumbnail_errors_total").increment(1);
+                    tracing::warn!(%bucket, %key, error = %e, "thumbnail");
+                }
+            }
+        });
+    }
+
     /// The relay source in a file of the temp directory (removed on drop): a download of
     /// `url` or a copy of `path`, at most [`RELAY_MAX`] bytes.
     async fn relay_source(&self, url: &str, path: &str) -> Result<(TempFile, u64), Status> {
@@ -331,8 +397,12 @@ impl pb::file_rpc_server::FileRpc for Rpc {
         let key = crate::keys::object_key(prefix, &filename, chrono::Utc::now());
         let md5 = format!("{:x}", md5::compute(&body));
         let size = i64::try_from(body.len()).unwrap_or(i64::MAX);
-        s3::put(&c, &bucket, &key, body, &content_type(&r.content_type, &filename)).await.map_err(|e| s3_status(&e))?;
-        Ok(Response::new(pb::PutFileRes { file: Some(Rpc::file_pb(&o, &bucket, &key, size, &filename, md5)) }))
+        let ct = content_type(&r.content_type, &filename);
+        let head = body[..body.len().min(self.image.max_exif_read)].to_vec();
+        s3::put(&c, &bucket, &key, body, &ct).await.map_err(|e| s3_status(&e))?;
+        let mut file = Rpc::file_pb(&o, &bucket, &key, size, &filename, md5);
+        self.image_extras(&mut file, &c, &bucket, &ct, &head, r.is_thumb);
+        Ok(Response::new(pb::PutFileRes { file: Some(file) }))
     }
 
     async fn put_stream_file(
@@ -394,8 +464,13 @@ impl pb::file_rpc_server::FileRpc for Rpc {
         let mut size: i64 = 0;
         let mut n: i32 = 1;
         let mut part: Vec<u8> = Vec::with_capacity(PART_SIZE);
+        let mut head: Vec<u8> = Vec::new();
         let mut chunk = first.content;
         loop {
+            if head.len() < self.image.max_exif_read {
+                let take = (self.image.max_exif_read - head.len()).min(chunk.len());
+                head.extend_from_slice(&chunk[..take]);
+            }
             md5.consume(&chunk);
             size += i64::try_from(chunk.len()).unwrap_or(i64::MAX);
             part.extend_from_slice(&chunk);
@@ -448,7 +523,8 @@ impl pb::file_rpc_server::FileRpc for Rpc {
         };
         let key = done.await.map_err(|e| s3_status(&e))?;
         forget();
-        let file = Rpc::file_pb(&o, &bucket, &key, size, &first.filename, format!("{:x}", md5.finalize()));
+        let mut file = Rpc::file_pb(&o, &bucket, &key, size, &first.filename, format!("{:x}", md5.finalize()));
+        self.image_extras(&mut file, &c, &bucket, &ct, &head, first.is_thumb);
         Ok(Response::new(pb::PutStreamFileRes { file: Some(file), is_end: true, size }))
     }
 

@@ -26,6 +26,8 @@ pub async fn run(
         tenant_mode: cfg.oss.tenant_mode,
         temp_dir,
         relay_concurrency: cfg.upload.relay_upload_concurrency,
+        image: cfg.upload.image.clone(),
+        thumb_workers: std::sync::Arc::new(tokio::sync::Semaphore::new(cfg.thumb_task_concurrency.max(1))),
     };
     let server = zero_svc::grpc::Grpc::new(pb::file_rpc_server::FileRpcServer::new(rpc));
     server.serve(listener, &[pb::FILE_DESCRIPTOR_SET], shutdown).await

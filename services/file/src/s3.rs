@@ -156,6 +156,16 @@ pub async fn put(
     Ok(())
 }
 
+/// The bytes of `bucket/key`.
+///
+/// # Errors
+/// [`S3Error`].
+pub async fn get(c: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec<u8>, S3Error> {
+    let r = c.get_object().bucket(bucket).key(key).send().await.map_err(|e| classify(&format!("{bucket}/{key}"), e))?;
+    let body = r.body.collect().await.map_err(|e| S3Error::Failed(format!("{bucket}/{key}: {e}")))?;
+    Ok(body.into_bytes().to_vec())
+}
+
 /// Removes `bucket/key` (a missing object is no error, as S3 answers it).
 ///
 /// # Errors

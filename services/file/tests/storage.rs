@@ -46,6 +46,57 @@ async fn signed(c: &mut FileRpcClient<tonic::transport::Channel>, code: &str, na
     c.sign_url(req).await.unwrap().into_inner().url
 }
 
+/// An 800x400 JPEG carrying EXIF: GPS 31.5 N 121.25 E at 12.5 m, taken 2026-05-01 08:30:00, a
+/// camera model and body serial number.
+fn photo() -> Vec<u8> {
+    use exif::{Field, In, Rational, Tag, Value};
+    let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(800, 400, |x, _| {
+        image::Rgb([(x % 256) as u8, 80, 160])
+    }));
+    let mut jpeg = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut jpeg, image::ImageFormat::Jpeg).unwrap();
+    let jpeg = jpeg.into_inner();
+    let r = |n, d| Rational { num: n, denom: d };
+    let fields = [
+        Field { tag: Tag::GPSLatitudeRef, ifd_num: In::PRIMARY, value: Value::Ascii(vec![b"N".to_vec()]) },
+        Field {
+            tag: Tag::GPSLatitude,
+            ifd_num: In::PRIMARY,
+            value: Value::Rational(vec![r(31, 1), r(30, 1), r(0, 1)]),
+        },
+        Field { tag: Tag::GPSLongitudeRef, ifd_num: In::PRIMARY, value: Value::Ascii(vec![b"E".to_vec()]) },
+        Field {
+            tag: Tag::GPSLongitude,
+            ifd_num: In::PRIMARY,
+            value: Value::Rational(vec![r(121, 1), r(15, 1), r(0, 1)]),
+        },
+        Field { tag: Tag::GPSAltitude, ifd_num: In::PRIMARY, value: Value::Rational(vec![r(25, 2)]) },
+        Field {
+            tag: Tag::DateTimeOriginal,
+            ifd_num: In::PRIMARY,
+            value: Value::Ascii(vec![b"2026:05:01 08:30:00".to_vec()]),
+        },
+        Field { tag: Tag::Model, ifd_num: In::PRIMARY, value: Value::Ascii(vec![b"ZeroCam 1".to_vec()]) },
+        Field { tag: Tag::BodySerialNumber, ifd_num: In::PRIMARY, value: Value::Ascii(vec![b"SN-42".to_vec()]) },
+    ];
+    let mut w = exif::experimental::Writer::new();
+    for f in &fields {
+        w.push_field(f);
+    }
+    let mut tiff = std::io::Cursor::new(Vec::new());
+    w.write(&mut tiff, false).unwrap();
+    let tiff = tiff.into_inner();
+    // SOI, then an APP1 "Exif" segment, then the rest of the JPEG
+    let len = u16::try_from(2 + 6 + tiff.len()).unwrap();
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(b"Exif\0\0");
+    out.extend_from_slice(&tiff);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
 /// (port, path) of an `http://127.0.0.1:port/path` URL.
 fn split(url: &str) -> (u16, String) {
     let rest = url.strip_prefix("http://127.0.0.1:").expect("a loopback URL");
@@ -385,6 +436,50 @@ async fn buckets_uploads_stat_sign_and_removal_on_moto() {
         tenant_id: t.clone(),
         code: code_.clone(),
         filename: vec![ts.name, frame.name],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+
+    // an image: its EXIF from the first bytes, and a thumbnail within 300x300 made afterwards
+    let shot = temp.join("photo.jpg");
+    std::fs::write(&shot, photo()).unwrap();
+    let img = c
+        .put_file(pb::PutFileReq {
+            tenant_id: t.clone(),
+            code: code_.clone(),
+            path: shot.display().to_string(),
+            filename: "photo.jpg".into(),
+            is_thumb: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .file
+        .unwrap();
+    let meta = img.meta.clone().expect("image metadata");
+    assert!((meta.latitude - 31.5).abs() < 1e-9 && (meta.longitude - 121.25).abs() < 1e-9, "{meta:?}");
+    assert!((meta.altitude - 12.5).abs() < 1e-9 && meta.time == "2026-05-01 08:30:00", "{meta:?}");
+    assert_eq!((meta.camera_model.as_str(), meta.body_serial_number.as_str()), ("ZeroCam 1", "SN-42"));
+    assert_eq!((meta.img_width, meta.img_height), (800, 400), "{meta:?}");
+    assert!(img.thumb_name.ends_with("_thumb.jpg") && img.thumb_link.ends_with(&img.thumb_name), "{img:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let thumb = loop {
+        let (port, path) = split(&signed(&mut c, &code_, &img.thumb_name).await);
+        let (status, body) = testkit::http::request(port, "GET", &path, b"").await;
+        if status == 200 {
+            break body;
+        }
+        assert!(std::time::Instant::now() < deadline, "no thumbnail: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let small = image::load_from_memory(&thumb).unwrap();
+    assert_eq!((small.width(), small.height()), (300, 150));
+    c.remove_files(pb::RemoveFilesReq {
+        tenant_id: t.clone(),
+        code: code_.clone(),
+        filename: vec![img.name, img.thumb_name],
         ..Default::default()
     })
     .await
