@@ -260,6 +260,18 @@ impl Rpc {
         Ok((o, client, crate::keys::bucket(self.tenant_mode, tenant, &b)))
     }
 
+    /// [`Rpc::target`] for an upload: the bucket must exist.
+    async fn upload_target(
+        &self,
+        tenant_id: &str,
+        code: &str,
+        bucket: &str,
+    ) -> Result<(Oss, aws_sdk_s3::Client, String), Status> {
+        let (o, c, b) = self.target(tenant_id, code, bucket).await?;
+        s3::must_exist(&c, &b).await.map_err(|e| s3_status(&e))?;
+        Ok((o, c, b))
+    }
+
     /// The `File` of an object just stored.
     fn file_pb(o: &Oss, bucket: &str, key: &str, size: i64, original: &str, md5: String) -> pb::File {
         let domain = o.endpoint.trim_end_matches('/').to_owned();
@@ -386,7 +398,7 @@ impl pb::file_rpc_server::FileRpc for Rpc {
         let r = r.into_inner();
         required("path", &r.path)?;
         let path = self.local(&r.path)?;
-        let (o, c, bucket) = self.target(&r.tenant_id, &r.code, &r.bucket_name).await?;
+        let (o, c, bucket) = self.upload_target(&r.tenant_id, &r.code, &r.bucket_name).await?;
         let body = tokio::fs::read(&path).await.map_err(|e| ErrCode::InvalidParam.status(format!("path: {e}")))?;
         let filename = if r.filename.is_empty() {
             path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
@@ -414,7 +426,7 @@ impl pb::file_rpc_server::FileRpc for Rpc {
             return Err(ErrCode::MissingParam.status("an empty stream: the first message names the file"));
         };
         required("filename", &first.filename)?;
-        let (o, c, bucket) = self.target(&first.tenant_id, &first.code, &first.bucket_name).await?;
+        let (o, c, bucket) = self.upload_target(&first.tenant_id, &first.code, &first.bucket_name).await?;
         let ct = content_type(&first.content_type, &first.filename);
         // an upload with its size announced can be resumed: the same file and size sent again
         // carries on with the parts already stored (each part's bytes checked against its ETag)
@@ -554,7 +566,7 @@ impl pb::file_rpc_server::FileRpc for Rpc {
             let (source, source_name, ct) = (&source.0, &source_name, &r.content_type);
             async move {
                 let filename = if t.filename.is_empty() { source_name.clone() } else { t.filename.clone() };
-                let (o, c, bucket) = self.target(&t.tenant_id, &t.code, &t.bucket_name).await?;
+                let (o, c, bucket) = self.upload_target(&t.tenant_id, &t.code, &t.bucket_name).await?;
                 let prefix = if t.path_prefix.is_empty() { "default" } else { t.path_prefix.as_str() };
                 let key = crate::keys::object_key(prefix, &filename, chrono::Utc::now());
                 let md5 = upload_file(&c, &bucket, &key, source, &content_type(ct, &filename))
@@ -622,7 +634,7 @@ impl pb::file_rpc_server::FileRpc for Rpc {
                 ErrCode::InvalidParam.status(format!("stream_url {:?}: rtsp, rtmp, http(s) or srt", r.stream_url))
             );
         }
-        let (o, c, bucket) = self.target(&r.tenant_id, &r.code, &r.bucket_name).await?;
+        let (o, c, bucket) = self.upload_target(&r.tenant_id, &r.code, &r.bucket_name).await?;
         let shot = TempFile(self.temp_dir.join(format!("capture-{}.jpg", uuid::Uuid::now_v7().simple())));
         let grab = tokio::process::Command::new("ffmpeg")
             .args(["-v", "error", "-y", "-protocol_whitelist", "http,https,tcp,tls,crypto,rtp,rtsp,rtmp,rtmps,udp,srt"])

@@ -95,6 +95,25 @@ pub async fn make_bucket(c: &aws_sdk_s3::Client, bucket: &str) -> Result<(), S3E
     Ok(())
 }
 
+/// Fails with [`S3Error::NotFound`] unless `bucket` exists (some servers, `s3s-fs` among them,
+/// make a missing bucket on the first upload into it: asked first, an upload to a missing bucket
+/// is refused everywhere).
+///
+/// # Errors
+/// [`S3Error`].
+pub async fn must_exist(c: &aws_sdk_s3::Client, bucket: &str) -> Result<(), S3Error> {
+    match c.head_bucket().bucket(bucket).send().await {
+        Ok(_) => Ok(()),
+        Err(e) => match classify(&format!("bucket {bucket}"), e) {
+            S3Error::Failed(m) if m.contains("404") || m.contains("NotFound") => {
+                Err(S3Error::NotFound(format!("bucket {bucket} does not exist")))
+            }
+            S3Error::NotFound(_) => Err(S3Error::NotFound(format!("bucket {bucket} does not exist"))),
+            other => Err(other),
+        },
+    }
+}
+
 /// Removes the empty `bucket`.
 ///
 /// # Errors
