@@ -472,10 +472,19 @@ impl pb::file_rpc_server::FileRpc for Rpc {
                 let _ = std::fs::remove_file(p);
             }
         };
-        let mut md5 = md5::Context::new();
+        // the MD5 is computed beside the upload, in a thread of its own (4 chunks queued at most)
+        let (md5_tx, mut md5_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+        let hasher = tokio::task::spawn_blocking(move || {
+            let mut md5 = md5::Context::new();
+            while let Some(b) = md5_rx.blocking_recv() {
+                md5.consume(&b);
+            }
+            format!("{:x}", md5.finalize())
+        });
         let mut size: i64 = 0;
         let mut n: i32 = 1;
         let mut part: Vec<u8> = Vec::with_capacity(PART_SIZE);
+        let mut inflight: Option<tokio::task::JoinHandle<Result<aws_sdk_s3::types::CompletedPart, S3Error>>> = None;
         let mut head: Vec<u8> = Vec::new();
         let mut chunk = first.content;
         loop {
@@ -483,19 +492,30 @@ impl pb::file_rpc_server::FileRpc for Rpc {
                 let take = (self.image.max_exif_read - head.len()).min(chunk.len());
                 head.extend_from_slice(&chunk[..take]);
             }
-            md5.consume(&chunk);
             size += i64::try_from(chunk.len()).unwrap_or(i64::MAX);
             part.extend_from_slice(&chunk);
+            let _ = md5_tx.send(chunk).await;
             while part.len() >= PART_SIZE {
                 let rest = part.split_off(PART_SIZE);
                 let full = std::mem::replace(&mut part, rest);
-                match upload.part_at(n, full).await {
-                    Ok(true) => {}
-                    Ok(false) => metrics::counter!("file_stream_parts_skipped_total").increment(1),
-                    Err(e) => {
-                        keep(&upload);
-                        return Err(s3_status(&e));
+                // one part goes up while the next one fills: two parts in memory at most
+                if let Some(previous) = inflight.take() {
+                    match previous.await {
+                        Ok(Ok(done)) => upload.record(done),
+                        Ok(Err(e)) => {
+                            keep(&upload);
+                            return Err(s3_status(&e));
+                        }
+                        Err(e) => {
+                            keep(&upload);
+                            return Err(ErrCode::Internal.status(e.to_string()));
+                        }
                     }
+                }
+                if upload.has_part(n, &full) {
+                    metrics::counter!("file_stream_parts_skipped_total").increment(1);
+                } else {
+                    inflight = Some(tokio::spawn(upload.part_upload(n, full)));
                 }
                 n += 1;
             }
@@ -504,12 +524,31 @@ impl pb::file_rpc_server::FileRpc for Rpc {
                 Ok(None) => break,
                 Err(e) => {
                     // the caller went away: resumable, or nothing half-written is left
+                    if let Some(Ok(Ok(done))) = match inflight.take() {
+                        Some(h) => Some(h.await),
+                        None => None,
+                    } {
+                        upload.record(done);
+                    }
                     if state.is_some() {
                         keep(&upload);
                     } else {
                         upload.abort().await;
                     }
                     return Err(e);
+                }
+            }
+        }
+        if let Some(previous) = inflight.take() {
+            match previous.await {
+                Ok(Ok(done)) => upload.record(done),
+                Ok(Err(e)) => {
+                    keep(&upload);
+                    return Err(s3_status(&e));
+                }
+                Err(e) => {
+                    keep(&upload);
+                    return Err(ErrCode::Internal.status(e.to_string()));
                 }
             }
         }
@@ -527,15 +566,18 @@ impl pb::file_rpc_server::FileRpc for Rpc {
             return Err(ErrCode::InvalidParam.status(format!("size {} announced, {size} bytes sent", first.size)));
         }
         let done = async {
-            if !part.is_empty() || size == 0 {
-                upload.part_at(n, part).await?;
+            if (!part.is_empty() || size == 0) && !upload.has_part(n, &part) {
+                let last = upload.part_upload(n, part).await?;
+                upload.record(last);
             }
             let key = upload.key().to_owned();
             upload.finish().await.map(|()| key)
         };
         let key = done.await.map_err(|e| s3_status(&e))?;
         forget();
-        let mut file = Rpc::file_pb(&o, &bucket, &key, size, &first.filename, format!("{:x}", md5.finalize()));
+        drop(md5_tx);
+        let md5 = hasher.await.map_err(|e| ErrCode::Internal.status(e.to_string()))?;
+        let mut file = Rpc::file_pb(&o, &bucket, &key, size, &first.filename, md5);
         self.image_extras(&mut file, &c, &bucket, &ct, &head, first.is_thumb);
         Ok(Response::new(pb::PutStreamFileRes { file: Some(file), is_end: true, size }))
     }

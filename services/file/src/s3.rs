@@ -287,19 +287,44 @@ impl Multipart {
         self.parts.len()
     }
 
-    /// Stores part `n` (1-based) unless the same bytes are stored as part `n` already (a
-    /// resumed upload: S3's ETag of a part is the MD5 of its bytes); whether it was sent.
-    ///
-    /// # Errors
-    /// [`S3Error`].
-    pub async fn part_at(&mut self, n: i32, body: Vec<u8>) -> Result<bool, S3Error> {
-        let digest = format!("\"{:x}\"", md5::compute(&body));
-        if self.parts.iter().any(|p| p.part_number() == Some(n) && p.e_tag() == Some(digest.as_str())) {
-            return Ok(false);
+    /// Whether part `n` (1-based) is stored with these very bytes already (a resumed upload:
+    /// S3's ETag of a part is the MD5 of its bytes; hashed only when part `n` is stored).
+    pub fn has_part(&self, n: i32, body: &[u8]) -> bool {
+        let Some(stored) = self.parts.iter().find(|p| p.part_number() == Some(n)) else { return false };
+        stored.e_tag() == Some(format!("\"{:x}\"", md5::compute(body)).as_str())
+    }
+
+    /// The upload of part `n`, to run while the next part fills (its result goes to
+    /// [`Multipart::record`]).
+    pub fn part_upload(
+        &self,
+        n: i32,
+        body: Vec<u8>,
+    ) -> impl std::future::Future<Output = Result<aws_sdk_s3::types::CompletedPart, S3Error>> + Send + 'static {
+        let (c, bucket, key, id) = (self.client.clone(), self.bucket.clone(), self.key.clone(), self.upload_id.clone());
+        async move {
+            let r = c
+                .upload_part()
+                .bucket(&bucket)
+                .key(&key)
+                .upload_id(&id)
+                .part_number(n)
+                .body(ByteStream::from(body))
+                .send()
+                .await
+                .map_err(|e| classify(&format!("{bucket}/{key} part {n}"), e))?;
+            Ok(aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(n)
+                .set_e_tag(r.e_tag().map(str::to_owned))
+                .build())
         }
-        self.parts.retain(|p| p.part_number() != Some(n));
-        self.send_part(n, body).await?;
-        Ok(true)
+    }
+
+    /// Records a part stored by [`Multipart::part_upload`].
+    pub fn record(&mut self, part: aws_sdk_s3::types::CompletedPart) {
+        self.parts.retain(|p| p.part_number() != part.part_number());
+        self.parts.push(part);
+        self.parts.sort_by_key(|p| p.part_number());
     }
 
     /// Sends the next part.
