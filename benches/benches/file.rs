@@ -66,11 +66,12 @@ async fn run(mib: usize, rounds: usize) {
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let grpc = listener.local_addr().unwrap().port();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(pb::file_rpc_server::FileRpcServer::new(rpc))
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
-    );
+    // served as the service serves it (the shared gRPC server's settings)
+    tokio::spawn(zero_svc::grpc::Grpc::new(pb::file_rpc_server::FileRpcServer::new(rpc)).serve(
+        listener,
+        &[pb::FILE_DESCRIPTOR_SET],
+        std::future::pending(),
+    ));
     let mut c = pb::file_rpc_client::FileRpcClient::connect(format!("http://127.0.0.1:{grpc}")).await.unwrap();
     c.create_oss(pb::CreateOssReq {
         oss_code: "fs".into(),

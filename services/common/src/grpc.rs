@@ -164,6 +164,9 @@ impl Grpc {
         let addr = listener.local_addr()?;
         tracing::info!(%addr, services = ?names, "gRPC listening");
         Server::builder()
+            // HTTP/2 windows sized by the measured bandwidth-delay product instead of h2's 64 KiB:
+            // a client stream of large messages (file's PutStreamFile) is not held to a trickle
+            .http2_adaptive_window(Some(true))
             .add_routes(routes)
             .add_service(health)
             .add_service(v1)
