@@ -38,17 +38,7 @@ async fn direct(c: &aws_sdk_s3::Client, bucket: &str, key: &str, data: &[u8]) {
 
 async fn run(mib: usize, rounds: usize) {
     let dir = std::env::temp_dir().join(format!("file-bench-{}", std::process::id()));
-    std::fs::create_dir_all(dir.join("s3")).unwrap();
-    let s3_port = testkit::port::free_port();
-    let s3 = std::process::Command::new("s3s-fs")
-        .args(["--host", "127.0.0.1", "--port", &s3_port.to_string(), "--access-key", "ak", "--secret-key", "sk"])
-        .arg(dir.join("s3"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("s3s-fs (scripts/test installs it)");
-    let _s3 = testkit::process::ChildGuard(s3);
-    testkit::service::wait_listening(s3_port, Duration::from_secs(30));
+    let (_s3, s3_port) = testkit::s3::s3s_fs(&dir.join("s3"), "ak", "sk");
 
     // the service, in this process
     let store = file_svc::store::Store::connect(&format!("sqlite://{}", dir.join("file.db").display())).await.unwrap();

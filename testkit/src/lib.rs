@@ -26,6 +26,7 @@ pub mod mosquitto;
 pub mod port;
 pub mod proc;
 pub mod process;
+pub mod s3;
 pub mod service;
 pub mod socketio;
 pub mod streamevent;

@@ -24,19 +24,18 @@ pub enum S3Error {
     Failed(String),
 }
 
-fn classify<E, R>(what: &str, e: aws_sdk_s3::error::SdkError<E, R>) -> S3Error
+fn classify<E>(what: &str, e: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> S3Error
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     let code = e.as_service_error().and_then(|s| s.code()).unwrap_or_default().to_owned();
+    // a HEAD answer has no body, so no error code: its status says it
+    let status = e.raw_response().map(|r| r.status().as_u16());
     let text = format!("{what}: {}", aws_sdk_s3::error::DisplayErrorContext(&e));
     match code.as_str() {
         "NoSuchBucket" | "NoSuchKey" | "NotFound" => S3Error::NotFound(text),
         "BucketAlreadyExists" | "BucketAlreadyOwnedByYou" | "BucketNotEmpty" => S3Error::Conflict(text),
-        _ if matches!(&e, aws_sdk_s3::error::SdkError::ServiceError(s) if format!("{:?}", s.raw()).contains("StatusCode(404)")) => {
-            S3Error::NotFound(text)
-        }
+        _ if status == Some(404) => S3Error::NotFound(text),
         _ => S3Error::Failed(text),
     }
 }
@@ -105,9 +104,6 @@ pub async fn must_exist(c: &aws_sdk_s3::Client, bucket: &str) -> Result<(), S3Er
     match c.head_bucket().bucket(bucket).send().await {
         Ok(_) => Ok(()),
         Err(e) => match classify(&format!("bucket {bucket}"), e) {
-            S3Error::Failed(m) if m.contains("404") || m.contains("NotFound") => {
-                Err(S3Error::NotFound(format!("bucket {bucket} does not exist")))
-            }
             S3Error::NotFound(_) => Err(S3Error::NotFound(format!("bucket {bucket} does not exist"))),
             other => Err(other),
         },

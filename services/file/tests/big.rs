@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use testkit::port::free_port;
-use testkit::process::ChildGuard;
 use testkit::service::{spawn, wait_listening, ConfigFile};
 
 const BIN: &str = env!("CARGO_BIN_EXE_file");
@@ -25,18 +24,7 @@ fn chunk(i: usize) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread")]
 async fn one_gibibyte_streams_in_bounded_memory() {
     let dir = ConfigFile::new("unused", "");
-    let root = dir.dir.join("s3");
-    std::fs::create_dir_all(&root).unwrap();
-    let s3_port = free_port();
-    let s3 = std::process::Command::new("s3s-fs")
-        .args(["--host", "127.0.0.1", "--port", &s3_port.to_string(), "--access-key", "ak", "--secret-key", "sk"])
-        .arg(&root)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("s3s-fs (scripts/test installs it)");
-    let _s3 = ChildGuard(s3);
-    wait_listening(s3_port, Duration::from_secs(30));
+    let (_s3, s3_port) = testkit::s3::s3s_fs(&dir.dir.join("s3"), "ak", "sk");
     let grpc = free_port();
     let text = format!(
         "ListenOn: 127.0.0.1:{grpc}\nPrometheus:\n  ListenOn: \"\"\nDB:\n  DataSource: sqlite://{}\nUpload:\n  TempDir: {}\n",

@@ -11,52 +11,10 @@ use file_svc::pb;
 use file_svc::pb::file_rpc_client::FileRpcClient;
 use std::time::Duration;
 use testkit::port::free_port;
-use testkit::process::ChildGuard;
 use testkit::service::{spawn, wait_listening, ConfigFile};
 use zero_svc::errcode::ErrCode;
 
 const BIN: &str = env!("CARGO_BIN_EXE_file");
-
-fn moto() -> (ChildGuard, u16) {
-    let port = free_port();
-    let child = std::process::Command::new("moto_server")
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("moto_server (scripts/test installs moto[server])");
-    let guard = ChildGuard(child);
-    wait_listening(port, Duration::from_secs(30));
-    (guard, port)
-}
-
-/// The `s3s-fs` crate's server (`scripts/test` installs it) on a free loopback port, storing in a
-/// temporary directory.
-fn s3s_fs() -> (ChildGuard, u16, ConfigFile) {
-    let port = free_port();
-    let dir = ConfigFile::new("unused", "");
-    let root = dir.dir.join("s3");
-    std::fs::create_dir_all(&root).unwrap();
-    let child = std::process::Command::new("s3s-fs")
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--access-key",
-            "testing",
-            "--secret-key",
-            "testing",
-        ])
-        .arg(&root)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("s3s-fs (scripts/test installs it)");
-    let guard = ChildGuard(child);
-    wait_listening(port, Duration::from_secs(30));
-    (guard, port, dir)
-}
 
 fn code<T: std::fmt::Debug>(r: Result<T, tonic::Status>) -> ErrCode {
     let s = r.expect_err("the call fails");
@@ -135,13 +93,14 @@ fn split(url: &str) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_storage_rpc_on_moto() {
-    let (_s3, port) = moto();
+    let (_s3, port) = testkit::s3::moto();
     suite(port).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_storage_rpc_on_s3s_fs() {
-    let (_s3, port, _dir) = s3s_fs();
+    let dir = ConfigFile::new("unused", "");
+    let (_s3, port) = testkit::s3::s3s_fs(&dir.dir.join("s3"), "testing", "testing");
     suite(port).await;
 }
 

@@ -146,7 +146,7 @@ async fn playlist(State(app): State<App>, Query(r): Query<Range>) -> Result<Resp
 
 /// `GET /v1/playback?streamName=…`: a page that plays the range's playlist.
 async fn playback(Query(r): Query<Range>) -> Html<String> {
-    let mut q = format!("streamName={}", url_escape(&r.stream_name));
+    let mut q = format!("streamName={}", form_urlencoded::byte_serialize(r.stream_name.as_bytes()).collect::<String>());
     if let Some(s) = r.start_time {
         q.push_str(&format!("&startTime={s}"));
     }
@@ -154,15 +154,6 @@ async fn playback(Query(r): Query<Range>) -> Html<String> {
         q.push_str(&format!("&endTime={e}"));
     }
     Html(crate::page::PLAYBACK.replace("{{QUERY}}", &q).replace("{{STREAM}}", &html_escape(&r.stream_name)))
-}
-
-fn url_escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn html_escape(s: &str) -> String {
