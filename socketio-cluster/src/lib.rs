@@ -38,15 +38,18 @@
 //! assert_eq!(push.report().delivered(), 1);
 //! ```
 
-pub mod auth;
 pub mod cluster;
 pub mod events;
 pub mod fanout;
 pub mod gateway;
-pub mod registry;
 pub mod route;
 pub mod serve;
 pub mod stall;
+
+/// Tokens, from the platform's edge crate (where they are written once).
+pub use zero_edge::auth;
+/// Where the gateways are, from the platform's edge crate.
+pub use zero_edge::registry;
 
 /// `socketgtw.SocketGtw` (spec §7.4), the per-node API the cluster calls: field for field the
 /// upstream definition (the socketgtw service's `tests/wire.rs` checks it).

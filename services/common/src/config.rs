@@ -321,7 +321,14 @@ pub struct Base {
     /// How long shutdown waits for work in flight (Go duration text, as go-zero's
     /// `GracePeriod: 30s`).
     pub grace_period: GoDuration,
+    /// go-zero's `Etcd` of a gRPC server: register the service as `<Key>/<leaseID>` ->
+    /// `host:port` (10 s lease) so Go clients and ours find it; no registration when `Hosts` is
+    /// empty.
+    #[serde(default)]
+    pub etcd: EtcdConf,
 }
+
+pub use zero_edge::registry::EtcdConf;
 
 pub use crate::duration::GoDuration;
 

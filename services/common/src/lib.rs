@@ -77,6 +77,33 @@ impl From<String> for Error {
     }
 }
 
+/// Registers the server bound to `listener` in etcd when the configuration's `Etcd` names one
+/// (go-zero's `<Key>/<leaseID>` -> `host:port`, the lease kept alive, revoked when the returned
+/// task is told to stop by the shutdown signal).
+///
+/// # Errors
+/// `Etcd.Hosts` set in a build without the `etcd` feature.
+async fn register(
+    base: &config::Base,
+    listener: &tokio::net::TcpListener,
+) -> Result<Option<tokio::task::JoinHandle<()>>, Error> {
+    if !base.etcd.enabled() {
+        return Ok(None);
+    }
+    #[cfg(feature = "etcd")]
+    {
+        let local = listener.local_addr()?;
+        let value = zero_edge::registry::advertised(local).await;
+        let conf = base.etcd.clone();
+        Ok(Some(tokio::spawn(zero_edge::registry::register(conf, value, shutdown_signal()))))
+    }
+    #[cfg(not(feature = "etcd"))]
+    {
+        let _ = listener;
+        Err(Error::Config("Etcd.Hosts is set but this build has no etcd support (feature etcd)".into()))
+    }
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
@@ -178,7 +205,19 @@ where
             return ExitCode::from(1);
         }
     };
-    match run(cfg, listener, Box::pin(shutdown_signal())).await {
+    let registration = match register(cfg.base(), &listener).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{}: {e}", C::NAME);
+            return ExitCode::from(2);
+        }
+    };
+    let result = run(cfg, listener, Box::pin(shutdown_signal())).await;
+    if let Some(r) = registration {
+        // the lease is revoked: Go clients drop this instance at once instead of after 10 s
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(3), r).await;
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Error::Config(e)) => {
             eprintln!("{}: configuration: {e}", C::NAME);

@@ -5,7 +5,6 @@
 use serde::{Deserialize, Serialize};
 use socketio_cluster::auth::JwtAuth;
 use socketio_cluster::gateway::GatewayConfig;
-use socketio_cluster::registry::EtcdConf;
 use zero_svc::config::{GoDuration, StreamEventConf};
 
 /// The embedded default configuration.
@@ -43,9 +42,6 @@ pub struct Config {
     pub write_timeout: GoDuration,
     /// Each WebSocket connection's read buffer (bytes).
     pub ws_read_buffer_size: usize,
-    /// go-zero's `Etcd`: register this gateway's gRPC address as `<Key>/<leaseID>` (no etcd when
-    /// `Hosts` is empty).
-    pub etcd: EtcdConf,
 }
 
 /// `Http`.
@@ -102,39 +98,5 @@ impl Config {
     /// The Socket.IO listen address.
     pub fn http_addr(&self) -> String {
         format!("{}:{}", self.http.host, self.http.port)
-    }
-}
-
-/// The address a registry should hand out for a server listening on `local`: `local` itself
-/// unless it is a wildcard address, else (as go-zero) the `POD_IP` environment variable, else
-/// the first non-loopback address the host name resolves to, else loopback.
-pub async fn advertised(local: std::net::SocketAddr) -> String {
-    if !local.ip().is_unspecified() {
-        return local.to_string();
-    }
-    let port = local.port();
-    match std::env::var("POD_IP") {
-        Ok(ip) if !ip.is_empty() => return format!("{ip}:{port}"),
-        _ => {}
-    }
-    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
-    if let Ok(addrs) = tokio::net::lookup_host((host.trim(), port)).await {
-        let mut addrs = addrs.filter(|a| a.is_ipv4() && !a.ip().is_loopback());
-        if let Some(a) = addrs.next() {
-            return a.to_string();
-        }
-    }
-    format!("127.0.0.1:{port}")
-}
-
-#[cfg(test)]
-mod tests {
-    #[tokio::test]
-    async fn a_bound_address_is_advertised_as_is() {
-        let a = "127.0.0.1:25001".parse().unwrap();
-        assert_eq!(super::advertised(a).await, "127.0.0.1:25001");
-        let any: std::net::SocketAddr = "0.0.0.0:25001".parse().unwrap();
-        assert!(super::advertised(any).await.ends_with(":25001"));
-        assert!(!super::advertised(any).await.starts_with("0.0.0.0"));
     }
 }

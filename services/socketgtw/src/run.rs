@@ -36,17 +36,6 @@ pub async fn run(
     // SocketGtw, and the index feed the push nodes watch
     let server = zero_svc::grpc::Grpc::new(pb::socket_gtw_server::SocketGtwServer::new(Rpc { gw: gw.clone() }))
         .with(pb::index::cluster_index_server::ClusterIndexServer::new(socketio_cluster::cluster::IndexFeed { gw }));
-    // go-zero's registration: push nodes find this gateway under <Etcd.Key>/<leaseID>
-    let registered = if cfg.etcd.enabled() {
-        let local = listener.local_addr().map_err(|e| zero_svc::Error::Config(format!("ListenOn: {e}")))?;
-        let value = crate::config::advertised(local).await;
-        let mut rx = stop_rx.clone();
-        Some(tokio::spawn(socketio_cluster::registry::register(cfg.etcd.clone(), value, async move {
-            let _ = rx.changed().await;
-        })))
-    } else {
-        None
-    };
     let mut rx = stop_rx.clone();
     let grpc = tokio::spawn(async move {
         server
@@ -60,8 +49,5 @@ pub async fn run(
     let grace = cfg.base.grace_period.0;
     let _ = tokio::time::timeout(grace, web).await;
     let _ = tokio::time::timeout(grace, grpc).await;
-    if let Some(r) = registered {
-        let _ = tokio::time::timeout(grace, r).await;
-    }
     Ok(())
 }

@@ -10,7 +10,7 @@
 //!
 //! ```
 //! # async fn f() {
-//! let nodes = socketio_cluster::registry::fixed(&["127.0.0.1:25001".to_owned()]);
+//! let nodes = zero_edge::registry::fixed(&["127.0.0.1:25001".to_owned()]);
 //! assert_eq!(nodes.borrow().len(), 1);
 //! # }
 //! ```
@@ -213,6 +213,28 @@ mod etcd {
 #[cfg(feature = "etcd")]
 pub use etcd::{discover, register};
 
+/// The address to register for a server bound to `local`: itself, or for an unspecified host
+/// (`0.0.0.0`) as go-zero does, `POD_IP` when set, else the first non-loopback IPv4 address of
+/// this host's name, else `127.0.0.1`.
+pub async fn advertised(local: std::net::SocketAddr) -> String {
+    if !local.ip().is_unspecified() {
+        return local.to_string();
+    }
+    let port = local.port();
+    match std::env::var("POD_IP") {
+        Ok(ip) if !ip.is_empty() => return format!("{ip}:{port}"),
+        _ => {}
+    }
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    if let Ok(addrs) = tokio::net::lookup_host((host.trim(), port)).await {
+        let mut addrs = addrs.filter(|a| a.is_ipv4() && !a.ip().is_loopback());
+        if let Some(a) = addrs.next() {
+            return a.to_string();
+        }
+    }
+    format!("127.0.0.1:{port}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,6 +247,15 @@ mod tests {
         assert_eq!(c.instance_key(7_587_868_243_781_542_000), "socketgtw.rpc/7587868243781542000");
         assert_eq!(EtcdConf { id: 3, ..c.clone() }.instance_key(99), "socketgtw.rpc/3");
         assert!(!EtcdConf::default().enabled());
+    }
+
+    #[tokio::test]
+    async fn a_bound_address_is_advertised_as_is() {
+        let a = "127.0.0.1:25001".parse().unwrap();
+        assert_eq!(advertised(a).await, "127.0.0.1:25001");
+        let any: std::net::SocketAddr = "0.0.0.0:25001".parse().unwrap();
+        assert!(advertised(any).await.ends_with(":25001"));
+        assert!(!advertised(any).await.starts_with("0.0.0.0"));
     }
 
     #[test]

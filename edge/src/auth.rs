@@ -5,7 +5,7 @@
 //! with no leeway (as go-zero does).
 //!
 //! ```
-//! use socketio_cluster::auth::JwtAuth;
+//! use zero_edge::auth::JwtAuth;
 //! let auth = JwtAuth::new("s3cret", "", 3600);
 //! let t = auth.issue("u1", [("deptCode", "D1")], 1_700_000_000).unwrap();
 //! assert_eq!((t.access_expire, t.refresh_after), (1_700_003_600, 1_700_001_800));

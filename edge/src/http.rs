@@ -1,0 +1,345 @@
+//! The edge as axum middleware: [`Edge::wrap`] puts it around a router.
+//!
+//! Outside routing (every request): panic recovery (a handler that panics answers 500 with the
+//! error body and the server lives on), request ids (`x-request-id`, kept when the client sent
+//! one), W3C trace context (`traceparent` read or made, the request's [`TraceContext`] in its
+//! extensions, the response carrying it), CORS, and APISIX-named Prometheus metrics
+//! (`apisix_http_status`, `apisix_http_latency`, `apisix_bandwidth`, `apisix_http_requests_total`).
+//!
+//! Per route (after routing, so the route's pattern is known): the token check (HS256 pinned,
+//! `AccessSecret` then `PrevAccessSecret`; the claims in the request's extensions), RBAC (casbin,
+//! the subject a claim of the token) and the rate limit (a token bucket per route and key).
+//! Paths listed in `Public` skip the token and RBAC checks.
+//!
+//! Failures answer the unified body `{"code","message"}` ([`ApiError`]).
+
+use crate::auth::{AuthError, Claims, JwtAuth};
+use crate::error::ApiError;
+use crate::limit::{KeyBy, Limiter, RateLimitConf};
+use crate::rbac::{Rbac, RbacConf};
+use crate::trace::{TraceContext, TRACEPARENT};
+use axum::extract::{ConnectInfo, MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use http::{HeaderValue, Method};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+/// APISIX's latency buckets (ms), for the exporter's `apisix_http_latency` histogram.
+pub const LATENCY_BUCKETS_MS: &[f64] =
+    &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0, 30000.0, 60000.0];
+
+/// The request id header.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// A `Cors` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields, default)]
+pub struct CorsConf {
+    /// Answer CORS at all (go-zero's gtw does, for any origin).
+    pub enabled: bool,
+    /// Allowed origins; `*` (the default) allows any.
+    pub allow_origins: Vec<String>,
+}
+
+impl Default for CorsConf {
+    fn default() -> CorsConf {
+        CorsConf { enabled: true, allow_origins: vec!["*".into()] }
+    }
+}
+
+/// The `Edge` section of an HTTP service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields, default)]
+pub struct EdgeConf {
+    /// CORS.
+    pub cors: CorsConf,
+    /// Rate limit of every route (a route of a gateway may set its own).
+    pub rate_limit: RateLimitConf,
+    /// RBAC.
+    pub rbac: RbacConf,
+    /// Path patterns (as routed: `/gtw/v1/ping`, `/login`) that need no token.
+    pub public: Vec<String>,
+}
+
+impl Default for EdgeConf {
+    fn default() -> EdgeConf {
+        EdgeConf {
+            cors: CorsConf::default(),
+            rate_limit: RateLimitConf::default(),
+            rbac: RbacConf::default(),
+            public: vec![],
+        }
+    }
+}
+
+/// The route a response came from, for the metrics' `route` label (set by the per-route
+/// middleware, or by a gateway's own router).
+#[derive(Debug, Clone)]
+pub struct RouteLabel(pub Arc<str>);
+
+/// The upstream a response came from, for the metrics' `node` label.
+#[derive(Debug, Clone)]
+pub struct NodeLabel(pub Arc<str>);
+
+/// The consumer (token subject) of a request, for the metrics' `consumer` label.
+#[derive(Debug, Clone)]
+pub struct ConsumerLabel(pub Arc<str>);
+
+/// The edge of one service.
+#[derive(Debug, Clone)]
+pub struct Edge {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    service: String,
+    auth: JwtAuth,
+    rbac: Option<(Arc<Rbac>, String)>,
+    limiter: Option<Limiter>,
+    public: Vec<String>,
+    cors: CorsConf,
+}
+
+impl Edge {
+    /// The edge of `service` (the metrics' `service` label): tokens checked when `auth` has a
+    /// secret, RBAC when `rbac` is given, `conf`'s limit, CORS and public paths.
+    ///
+    /// # Errors
+    /// A bad `RateLimit.Key`.
+    pub fn new(service: &str, conf: &EdgeConf, auth: JwtAuth, rbac: Option<Arc<Rbac>>) -> Result<Edge, String> {
+        Ok(Edge {
+            inner: Arc::new(Inner {
+                service: service.to_owned(),
+                auth,
+                rbac: rbac.map(|r| (r, conf.rbac.subject_claim.clone())),
+                limiter: Limiter::new(&conf.rate_limit)?,
+                public: conf.public.clone(),
+                cors: conf.cors.clone(),
+            }),
+        })
+    }
+
+    /// The service name of the metrics.
+    pub fn service(&self) -> &str {
+        &self.inner.service
+    }
+
+    /// The token, RBAC and rate-limit checks of a request to `route`, with `limiter` instead of
+    /// the edge's own when given (a gateway route's own limit). On success the request carries
+    /// its [`Claims`] (when checked) in its extensions.
+    ///
+    /// # Errors
+    /// 401 (no, bad, expired token), 403 (RBAC), 429 (limit), 500 (the model failed).
+    pub fn check(&self, route: &str, req: &mut Request, limiter: Option<&Limiter>) -> Result<(), ApiError> {
+        let i = &self.inner;
+        let public = i.public.iter().any(|p| p == route);
+        let mut claims = None;
+        if i.auth.enabled() && !public {
+            let token = req
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            match i.auth.verify(token, now) {
+                Ok(c) => claims = Some(c),
+                Err(AuthError::Missing) => return Err(ApiError::unauthenticated("token missing")),
+                Err(AuthError::Expired) => return Err(ApiError::unauthenticated("token expired")),
+                Err(_) => return Err(ApiError::unauthenticated("token invalid")),
+            }
+            if let Some((rbac, claim)) = &i.rbac {
+                let sub = claims.as_ref().and_then(|c| c.get(claim)).map(claim_text).unwrap_or_default();
+                match rbac.enforce(&sub, req.uri().path(), req.method().as_str()) {
+                    Ok(true) => {}
+                    Ok(false) => return Err(ApiError::forbidden("forbidden")),
+                    Err(e) => return Err(ApiError::internal(format!("rbac: {e}"))),
+                }
+            }
+        }
+        if let Some(l) = limiter.or(i.limiter.as_ref()) {
+            let key = match &l.key_by {
+                KeyBy::Ip => peer_ip(req),
+                KeyBy::Header(h) => req.headers().get(h).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned(),
+                KeyBy::Claim(c) => claims.as_ref().and_then(|cl| cl.get(c)).map(claim_text).unwrap_or_default(),
+                KeyBy::Route => String::new(),
+            };
+            if let Err(wait) = l.check(route, &key) {
+                let mut e = ApiError::too_many_requests("rate limit exceeded");
+                e.message = format!("rate limit exceeded; retry in {} ms", wait.as_millis().max(1));
+                return Err(e);
+            }
+        }
+        if let Some(c) = claims {
+            if let Some(sub) = c.get("user-id").map(claim_text) {
+                req.extensions_mut().insert(ConsumerLabel(sub.into()));
+            }
+            req.extensions_mut().insert(c);
+        }
+        Ok(())
+    }
+
+    /// `router` with the edge around it (see the module docs).
+    pub fn wrap<S: Clone + Send + Sync + 'static>(&self, router: Router<S>) -> Router<S> {
+        let per_route = self.clone();
+        let outer = self.clone();
+        let mut r = router
+            .route_layer(axum::middleware::from_fn(move |req, next| {
+                let e = per_route.clone();
+                async move { e.guard(req, next).await }
+            }))
+            .layer(axum::middleware::from_fn(move |req, next| {
+                let e = outer.clone();
+                async move { e.observe(req, next).await }
+            }))
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response));
+        if self.inner.cors.enabled {
+            r = r.layer(cors(&self.inner.cors));
+        }
+        r.layer(PropagateRequestIdLayer::new(http::HeaderName::from_static(REQUEST_ID)))
+            .layer(SetRequestIdLayer::new(http::HeaderName::from_static(REQUEST_ID), MakeRequestUuid))
+    }
+
+    async fn guard(&self, mut req: Request, next: Next) -> Response {
+        let route: Arc<str> = req.extensions().get::<MatchedPath>().map_or("", MatchedPath::as_str).into();
+        if let Err(e) = self.check(&route, &mut req, None) {
+            let mut r = e.into_response();
+            r.extensions_mut().insert(RouteLabel(route));
+            return r;
+        }
+        let mut r = next.run(req).await;
+        r.extensions_mut().insert(RouteLabel(route));
+        r
+    }
+
+    /// The outer part of the edge for a service that routes by itself: trace context, request
+    /// counting and the metrics of the response.
+    pub async fn observe(&self, mut req: Request, next: Next) -> Response {
+        let start = Instant::now();
+        let trace = TraceContext::from_headers(req.headers());
+        req.extensions_mut().insert(trace);
+        let host = req.headers().get(http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let ingress = req.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let consumer = req.extensions().get::<ConsumerLabel>().map(|c| c.0.clone());
+        let mut resp = next.run(req).await;
+        if let Ok(v) = HeaderValue::from_str(&trace.to_header()) {
+            resp.headers_mut().insert(TRACEPARENT, v);
+        }
+        let route = resp.extensions().get::<RouteLabel>().map_or_else(|| Arc::from(""), |r| r.0.clone());
+        let node = resp.extensions().get::<NodeLabel>().map_or_else(|| Arc::from(""), |n| n.0.clone());
+        let consumer = resp.extensions().get::<ConsumerLabel>().map(|c| c.0.clone()).or(consumer).unwrap_or_else(|| "".into());
+        let egress = http_body::Body::size_hint(resp.body()).exact();
+        record(
+            &self.inner.service,
+            resp.status().as_u16(),
+            &route,
+            &host,
+            &consumer,
+            &node,
+            start.elapsed(),
+            ingress.unwrap_or(0),
+            egress.unwrap_or(0),
+        );
+        resp
+    }
+}
+
+/// Counts one response under APISIX's metric names.
+#[allow(clippy::too_many_arguments)]
+pub fn record(
+    service: &str,
+    status: u16,
+    route: &Arc<str>,
+    host: &str,
+    consumer: &Arc<str>,
+    node: &Arc<str>,
+    took: std::time::Duration,
+    ingress: u64,
+    egress: u64,
+) {
+    let service = service.to_owned();
+    metrics::counter!("apisix_http_requests_total").increment(1);
+    metrics::counter!(
+        "apisix_http_status",
+        "code" => status.to_string(),
+        "route" => route.to_string(),
+        "matched_uri" => route.to_string(),
+        "matched_host" => host.to_owned(),
+        "service" => service.clone(),
+        "consumer" => consumer.to_string(),
+        "node" => node.to_string(),
+    )
+    .increment(1);
+    metrics::histogram!(
+        "apisix_http_latency",
+        "type" => "request",
+        "route" => route.to_string(),
+        "service" => service.clone(),
+        "consumer" => consumer.to_string(),
+        "node" => node.to_string(),
+    )
+    .record(took.as_secs_f64() * 1000.0);
+    for (kind, n) in [("ingress", ingress), ("egress", egress)] {
+        if n > 0 {
+            metrics::counter!(
+                "apisix_bandwidth",
+                "type" => kind,
+                "route" => route.to_string(),
+                "service" => service.clone(),
+                "consumer" => consumer.to_string(),
+                "node" => node.to_string(),
+            )
+            .increment(n);
+        }
+    }
+}
+
+fn claim_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The client's address as the server saw it (`ConnectInfo`), or the empty key.
+fn peer_ip(req: &Request) -> String {
+    req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default()
+}
+
+fn cors(c: &CorsConf) -> CorsLayer {
+    let origins = if c.allow_origins.iter().any(|o| o == "*") || c.allow_origins.is_empty() {
+        AllowOrigin::from(Any)
+    } else {
+        AllowOrigin::list(c.allow_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS, Method::HEAD])
+        .allow_headers(Any)
+        .expose_headers(Any)
+        .max_age(std::time::Duration::from_secs(86_400))
+}
+
+fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("panic");
+    tracing::error!(panic = what, "handler panicked; answered 500");
+    metrics::counter!("edge_panics_total").increment(1);
+    ApiError::internal("internal error").into_response()
+}
+
+/// The claims a checked request carries.
+pub fn claims(req: &Request) -> Option<&Claims> {
+    req.extensions().get::<Claims>()
+}

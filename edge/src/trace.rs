@@ -1,0 +1,145 @@
+//! W3C trace context (`traceparent`, <https://www.w3.org/TR/trace-context/>): read from an HTTP
+//! request or made new, a child span for each hop, and written on into gRPC metadata, Kafka and
+//! MQTT headers (the `traceId` / `headers` of `MsgBody`, spec §1.4).
+//!
+//! ```
+//! use zero_edge::trace::TraceContext;
+//! let parent = TraceContext::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+//! let child = parent.child();
+//! assert_eq!(child.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+//! assert_ne!(child.span_id, parent.span_id);
+//! assert_eq!(child.parent_span_id, Some(parent.span_id));
+//! assert!(child.to_header().starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+//! assert!(TraceContext::parse("00-00000000000000000000000000000000-00f067aa0ba902b7-01").is_none());
+//! ```
+
+/// The header (and gRPC metadata key, and Kafka / MQTT header) carrying the context.
+pub const TRACEPARENT: &str = "traceparent";
+
+/// A position in a trace: the trace, this span, and the span it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TraceContext {
+    /// 16 bytes, never all zero.
+    pub trace_id: u128,
+    /// 8 bytes, never all zero.
+    pub span_id: u64,
+    /// The caller's span, when the context came from a `traceparent`.
+    pub parent_span_id: Option<u64>,
+    /// `trace-flags` (bit 0: sampled).
+    pub flags: u8,
+}
+
+fn nonzero_u64() -> u64 {
+    loop {
+        let v: u64 = rand::random();
+        if v != 0 {
+            return v;
+        }
+    }
+}
+
+impl TraceContext {
+    /// A new trace (sampled), with no parent.
+    pub fn new_root() -> TraceContext {
+        let trace_id = loop {
+            let v: u128 = rand::random();
+            if v != 0 {
+                break v;
+            }
+        };
+        TraceContext { trace_id, span_id: nonzero_u64(), parent_span_id: None, flags: 1 }
+    }
+
+    /// A `traceparent` value of version `00` (or a later version, read as `00` as the standard
+    /// says); `None` when it is malformed or its ids are zero.
+    pub fn parse(header: &str) -> Option<TraceContext> {
+        let h = header.trim();
+        let mut parts = h.split('-');
+        let version = parts.next()?;
+        let trace = parts.next()?;
+        let span = parts.next()?;
+        let flags = parts.next()?;
+        let hex = |s: &str| s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if version.len() != 2 || !hex(version) || version == "ff" {
+            return None;
+        }
+        if version == "00" && parts.next().is_some() {
+            return None;
+        }
+        if trace.len() != 32 || span.len() != 16 || flags.len() != 2 || !hex(trace) || !hex(span) || !hex(flags) {
+            return None;
+        }
+        let trace_id = u128::from_str_radix(trace, 16).ok()?;
+        let span_id = u64::from_str_radix(span, 16).ok()?;
+        let flags = u8::from_str_radix(flags, 16).ok()?;
+        (trace_id != 0 && span_id != 0).then_some(TraceContext { trace_id, span_id, parent_span_id: None, flags })
+    }
+
+    /// The context of a hop made under this one: same trace, a new span whose parent is this.
+    pub fn child(&self) -> TraceContext {
+        TraceContext { trace_id: self.trace_id, span_id: nonzero_u64(), parent_span_id: Some(self.span_id), flags: self.flags }
+    }
+
+    /// The `traceparent` text of this span.
+    pub fn to_header(&self) -> String {
+        format!("00-{:032x}-{:016x}-{:02x}", self.trace_id, self.span_id, self.flags)
+    }
+
+    /// The trace id as 32 lower-case hex digits (the `traceId` of `MsgBody`).
+    pub fn trace_id_hex(&self) -> String {
+        format!("{:032x}", self.trace_id)
+    }
+
+    /// The span id as 16 lower-case hex digits.
+    pub fn span_id_hex(&self) -> String {
+        format!("{:016x}", self.span_id)
+    }
+
+    /// Whether the caller asked for this trace to be recorded.
+    pub fn sampled(&self) -> bool {
+        self.flags & 1 == 1
+    }
+
+    /// The context of a request's headers: a child of its `traceparent`, or a new root.
+    pub fn from_headers(headers: &http::HeaderMap) -> TraceContext {
+        headers
+            .get(TRACEPARENT)
+            .and_then(|v| v.to_str().ok())
+            .and_then(TraceContext::parse)
+            .map_or_else(TraceContext::new_root, |p| p.child())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_rules() {
+        let ok = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let c = TraceContext::parse(ok).unwrap();
+        assert_eq!(c.to_header(), ok);
+        assert!(c.sampled());
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "0x-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ] {
+            assert!(TraceContext::parse(bad).is_none(), "{bad:?}");
+        }
+        // a later version may carry more fields
+        assert!(TraceContext::parse("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-what").is_some());
+        let root = TraceContext::new_root();
+        assert!(root.parent_span_id.is_none() && root.trace_id != 0 && root.span_id != 0);
+        assert_eq!(TraceContext::parse(&root.to_header()).unwrap().trace_id, root.trace_id);
+        let mut h = http::HeaderMap::new();
+        h.insert(TRACEPARENT, ok.parse().unwrap());
+        let child = TraceContext::from_headers(&h);
+        assert_eq!((child.trace_id, child.parent_span_id), (c.trace_id, Some(c.span_id)));
+    }
+}
