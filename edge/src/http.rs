@@ -142,11 +142,8 @@ impl Edge {
         let public = i.public.iter().any(|p| p == route);
         let mut claims = None;
         if i.auth.enabled() && !public {
-            let token = req
-                .headers()
-                .get(http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
+            let token =
+                req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
@@ -190,17 +187,29 @@ impl Edge {
     /// `router` with the edge around it (see the module docs).
     pub fn wrap<S: Clone + Send + Sync + 'static>(&self, router: Router<S>) -> Router<S> {
         let per_route = self.clone();
+        // recovery inside the per-route part too, so a panic's 500 is counted under its route
+        self.wrap_outer(
+            router.route_layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response)).route_layer(
+                axum::middleware::from_fn(move |req, next| {
+                    let e = per_route.clone();
+                    async move { e.guard(req, next).await }
+                }),
+            ),
+        )
+    }
+
+    /// `router` with the outer part of the edge only (panic recovery, request ids, trace
+    /// context, CORS, metrics): for a service that routes by itself and calls [`Edge::check`]
+    /// per route (a gateway whose routes change at run time).
+    pub fn wrap_outer<S: Clone + Send + Sync + 'static>(&self, router: Router<S>) -> Router<S> {
         let outer = self.clone();
-        let mut r = router
-            .route_layer(axum::middleware::from_fn(move |req, next| {
-                let e = per_route.clone();
-                async move { e.guard(req, next).await }
-            }))
-            .layer(axum::middleware::from_fn(move |req, next| {
+        // the panic answer is counted: recovery sits inside the metrics
+        let mut r = router.layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response)).layer(
+            axum::middleware::from_fn(move |req, next| {
                 let e = outer.clone();
                 async move { e.observe(req, next).await }
-            }))
-            .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response));
+            }),
+        );
         if self.inner.cors.enabled {
             r = r.layer(cors(&self.inner.cors));
         }
@@ -227,7 +236,8 @@ impl Edge {
         let trace = TraceContext::from_headers(req.headers());
         req.extensions_mut().insert(trace);
         let host = req.headers().get(http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-        let ingress = req.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let ingress =
+            req.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         let consumer = req.extensions().get::<ConsumerLabel>().map(|c| c.0.clone());
         let mut resp = next.run(req).await;
         if let Ok(v) = HeaderValue::from_str(&trace.to_header()) {
@@ -235,7 +245,8 @@ impl Edge {
         }
         let route = resp.extensions().get::<RouteLabel>().map_or_else(|| Arc::from(""), |r| r.0.clone());
         let node = resp.extensions().get::<NodeLabel>().map_or_else(|| Arc::from(""), |n| n.0.clone());
-        let consumer = resp.extensions().get::<ConsumerLabel>().map(|c| c.0.clone()).or(consumer).unwrap_or_else(|| "".into());
+        let consumer =
+            resp.extensions().get::<ConsumerLabel>().map(|c| c.0.clone()).or(consumer).unwrap_or_else(|| "".into());
         let egress = http_body::Body::size_hint(resp.body()).exact();
         record(
             &self.inner.service,
@@ -322,7 +333,15 @@ fn cors(c: &CorsConf) -> CorsLayer {
     };
     CorsLayer::new()
         .allow_origin(origins)
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS, Method::HEAD])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+            Method::HEAD,
+        ])
         .allow_headers(Any)
         .expose_headers(Any)
         .max_age(std::time::Duration::from_secs(86_400))

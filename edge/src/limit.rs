@@ -95,9 +95,7 @@ impl Limiter {
     /// The bucket is empty.
     pub fn check(&self, route: &str, key: &str) -> Result<(), Duration> {
         // no allocation on the hot path would need a borrowed key type; governor keys by value
-        self.limiter
-            .check_key(&(route.to_owned(), key.to_owned()))
-            .map_err(|not| not.wait_time_from(self.clock.now()))
+        self.limiter.check_key(&(route.to_owned(), key.to_owned())).map_err(|not| not.wait_time_from(self.clock.now()))
     }
 
     /// Forgets buckets that are full again (call now and then; the map otherwise grows with

@@ -256,8 +256,9 @@ pub async fn insert(db: &Db, rule: &Rule) -> Result<(), sqlx::Error> {
 pub async fn remove(db: &Db, rule: &Rule) -> Result<(), sqlx::Error> {
     let mut v: Vec<&str> = rule.values.iter().map(String::as_str).collect();
     v.resize(6, "");
-    let sql =
-        db.sql("DELETE FROM casbin_rule WHERE ptype = ? AND v0 = ? AND v1 = ? AND v2 = ? AND v3 = ? AND v4 = ? AND v5 = ?");
+    let sql = db.sql(
+        "DELETE FROM casbin_rule WHERE ptype = ? AND v0 = ? AND v1 = ? AND v2 = ? AND v3 = ? AND v4 = ? AND v5 = ?",
+    );
     let mut q = sqlx::query(&sql).bind(rule.ptype.clone());
     for x in v {
         q = q.bind(x.to_owned());
@@ -289,7 +290,10 @@ mod tests {
         assert!(!rbac.enforce("v1", "/api/points/1", "GET").unwrap(), ":res is one segment");
         assert!(!rbac.enforce("nobody", "/api/points", "GET").unwrap());
         // the cached decision goes with the rules it was made under
-        assert!(rbac.replace(vec![Rule::p(["viewer", "/api/:res", "GET|POST"]), Rule::g(["v1", "viewer"])]).await.unwrap());
+        assert!(rbac
+            .replace(vec![Rule::p(["viewer", "/api/:res", "GET|POST"]), Rule::g(["v1", "viewer"])])
+            .await
+            .unwrap());
         assert!(rbac.enforce("v1", "/api/points", "POST").unwrap());
         assert!(!rbac.enforce("root", "/anything/deep", "DELETE").unwrap());
         assert!(!rbac.replace(rbac.rules()).await.unwrap(), "the same rules: nothing to do");

@@ -77,7 +77,12 @@ impl TraceContext {
 
     /// The context of a hop made under this one: same trace, a new span whose parent is this.
     pub fn child(&self) -> TraceContext {
-        TraceContext { trace_id: self.trace_id, span_id: nonzero_u64(), parent_span_id: Some(self.span_id), flags: self.flags }
+        TraceContext {
+            trace_id: self.trace_id,
+            span_id: nonzero_u64(),
+            parent_span_id: Some(self.span_id),
+            flags: self.flags,
+        }
     }
 
     /// The `traceparent` text of this span.

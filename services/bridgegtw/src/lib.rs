@@ -1,0 +1,25 @@
+//! # bridgegtw
+//!
+//! The HTTP gateway of the platform (spec §9): HTTP/JSON transcoded to gRPC from descriptor sets
+//! (`ProtoSets`) or server reflection, per the upstream `Mappings`; HTTP upstreams behind a
+//! reverse proxy (round-robin or least connections, active health checks, retries of idempotent
+//! requests); routes and upstreams that change at run time (a watched file, etcd, an
+//! APISIX-style admin API) without dropping requests in flight; the platform edge around every
+//! route (`zero-edge`: tokens, RBAC, rate limits, CORS, panic recovery, request ids, trace
+//! context, APISIX-named metrics, the `{"code","message"}` error body).
+//!
+//! Layout: [`config`] (the upstream keys and ours), [`transcode`] (JSON <-> messages),
+//! [`upstream`] (gRPC channels and descriptors), [`proxy`] (HTTP upstreams), [`routes`] (the
+//! table), [`dynamic`] (its sources), [`http`] (the handlers and the admin API), [`run`].
+
+pub mod config;
+pub mod dynamic;
+pub mod http;
+pub mod proxy;
+pub mod routes;
+pub mod run;
+pub mod transcode;
+pub mod upstream;
+
+pub use config::Config;
+pub use run::run;
