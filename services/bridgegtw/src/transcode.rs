@@ -193,7 +193,8 @@ pub fn encode(msg: &DynamicMessage) -> Bytes {
     Bytes::from(msg.encode_to_vec())
 }
 
-/// A `Grpc-Timeout` header: a Go duration (`500ms`, `2s`) or gRPC's own form (`500m`, `2S`).
+/// A `Grpc-Timeout` header: a Go duration (`500ms`, `2s`; go-zero parses it so, hence `100m` is
+/// 100 minutes), else gRPC's own form (`500u`, `2S`).
 pub fn parse_timeout(v: &str) -> Option<std::time::Duration> {
     use std::time::Duration;
     let v = v.trim();
@@ -222,7 +223,8 @@ mod tests {
         use std::time::Duration;
         assert_eq!(parse_timeout("500ms"), Some(Duration::from_millis(500)));
         assert_eq!(parse_timeout("2s"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_timeout("250m"), Some(Duration::from_secs(250 * 60)), "Go first: minutes");
+        assert_eq!(parse_timeout("250u"), Some(Duration::from_micros(250)));
         assert_eq!(parse_timeout("3S"), Some(Duration::from_secs(3)));
         assert_eq!(parse_timeout("x"), None);
         assert_eq!(parse_timeout(""), None);

@@ -172,7 +172,15 @@ impl GrpcUpstream {
             .map_err(|_| tonic::Status::invalid_argument("bad RpcPath"))?;
         let reply = tokio::time::timeout(timeout, grpc.unary(req, path, RawCodec))
             .await
-            .map_err(|_| tonic::Status::deadline_exceeded(format!("no reply within {} ms", timeout.as_millis())))??;
+            .map_err(|_| tonic::Status::deadline_exceeded(format!("no reply within {} ms", timeout.as_millis())))?
+            // tonic reports its own deadline as Cancelled; a Go client sees DeadlineExceeded
+            .map_err(|s| {
+                if s.code() == tonic::Code::Cancelled && s.message() == "Timeout expired" {
+                    tonic::Status::deadline_exceeded(format!("no reply within {} ms", timeout.as_millis()))
+                } else {
+                    s
+                }
+            })?;
         let (md, body, _) = reply.into_parts();
         Ok((body, md))
     }

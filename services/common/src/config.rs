@@ -82,6 +82,16 @@ fn fit(
     text: &str,
     warnings: &mut Vec<String>,
 ) -> Result<Value, Error> {
+    // a list fits element by element to the defaults' first element (go-zero matches keys of
+    // list entries case-insensitively too: `- grpc:` in an upstream file)
+    if let (Value::Sequence(items), Value::Sequence(known)) = (&value, defaults) {
+        let Some(template) = known.first() else { return Ok(value) };
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            out.push(fit(item.clone(), template, &format!("{path}[{i}]"), ignored, text, warnings)?);
+        }
+        return Ok(Value::Sequence(out));
+    }
     let (Value::Mapping(user), Value::Mapping(known)) = (value.clone(), defaults) else { return Ok(value) };
     if known.is_empty() {
         return Ok(value);
@@ -261,6 +271,12 @@ mod tests {
         let e = merge_str::<Nested>(d, Some("Log:\n  Levle: x\n"), &[]).unwrap_err().to_string();
         assert!(e.contains("unknown key Log.Levle (line 2)"), "{e}");
         // a tagged choice keeps the keys of the kind chosen
+        // entries of a list fit the defaults' first entry
+        let d = "Ups:\n- Grpc: {Endpoints: []}\n  Mappings: []\n";
+        let v: serde_yaml_ng::Value = merge_str(d, Some("Ups:\n- grpc: {endpoints: [a]}\n- Grpc: {}\n"), &[]).unwrap();
+        assert_eq!(v["Ups"][0]["Grpc"]["Endpoints"][0].as_str(), Some("a"));
+        let e = merge_str::<serde_yaml_ng::Value>(d, Some("Ups:\n- Grpcc: {}\n"), &[]).unwrap_err().to_string();
+        assert!(e.contains("unknown key Ups[0].Grpcc"), "{e}");
         let tagged = "Backoff: {Kind: upstream}\n";
         let v: serde_yaml_ng::Value = merge_str(tagged, Some("backoff: {Kind: fixed, Ms: 5}\n"), &[]).unwrap();
         assert_eq!(v["Backoff"]["Ms"].as_u64(), Some(5));
