@@ -166,3 +166,59 @@ pub async fn call(port: u16, method: &str, path: &str, headers: &[(&str, &str)],
     let body = http_body_util::BodyExt::collect(res.into_body()).await.unwrap().to_bytes().to_vec();
     Answer { status, headers, body }
 }
+
+/// An HTTP upstream on a loopback port answering `name` (and `/health` 200) until the returned
+/// handle is aborted; how many requests it answered.
+pub async fn named_upstream(
+    name: &'static str,
+) -> (String, tokio::task::JoinHandle<()>, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use axum::routing::get;
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let h = hits.clone();
+    let app =
+        axum::Router::new().route("/health", get(|| async { "ok" })).fallback(move |req: axum::extract::Request| {
+            let h = h.clone();
+            async move {
+                h.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let tp = req.headers().get("traceparent").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                axum::Json(serde_json::json!({"node": name, "path": req.uri().to_string(), "traceparent": tp}))
+            }
+        });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(l, app).await;
+    });
+    (addr, task, hits)
+}
+
+/// Sends GETs to `path` on `port` until `stop` is set; (answered 200, failed).
+pub async fn load(
+    port: u16,
+    path: &'static str,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (usize, Vec<String>) {
+    let mut ok = 0;
+    let mut failed = vec![];
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let a = call(port, "GET", path, &[], b"").await;
+        if a.status == 200 {
+            ok += 1;
+        } else {
+            failed.push(format!("{} {}", a.status, a.text()));
+        }
+    }
+    (ok, failed)
+}
+
+/// Polls `path` until it answers 200; how long that took.
+pub async fn until_served(port: u16, path: &str, within: Duration) -> Duration {
+    let start = std::time::Instant::now();
+    loop {
+        if call(port, "GET", path, &[], b"").await.status == 200 {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < within, "{path} not served within {within:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
