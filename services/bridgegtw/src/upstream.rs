@@ -9,6 +9,8 @@ use prost::Message as _;
 use prost_reflect::{DescriptorPool, MethodDescriptor};
 use prost_types::FileDescriptorProto;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::RwLock;
 use tonic::transport::{Channel, Endpoint};
@@ -29,6 +31,8 @@ pub struct GrpcUpstream {
     pool: RwLock<Option<DescriptorPool>>,
     methods: RwLock<HashMap<String, MethodDescriptor>>,
     discovery: Option<tokio::task::JoinHandle<()>>,
+    /// Instances discovery knows of now (`None`: fixed endpoints).
+    instances: Option<Arc<AtomicUsize>>,
 }
 
 impl Drop for GrpcUpstream {
@@ -66,9 +70,12 @@ impl GrpcUpstream {
     ) -> Result<GrpcUpstream, String> {
         let timeout = if conf.timeout > 0 { Duration::from_millis(conf.timeout) } else { default_timeout };
         let etcd = if conf.etcd.enabled() { Some(conf.etcd.clone()) } else { etcd_target(&conf.target) };
+        let mut instances = None;
         let (channel, discovery) = if let Some(etcd) = etcd {
             let (channel, tx) = Channel::balance_channel::<String>(64);
             let mut nodes = zero_edge::registry::discover(etcd);
+            let count = Arc::new(AtomicUsize::new(0));
+            instances = Some(count.clone());
             let task = tokio::spawn(async move {
                 let mut have = std::collections::BTreeSet::<String>::new();
                 loop {
@@ -84,6 +91,7 @@ impl GrpcUpstream {
                             Err(e) => tracing::warn!(error = %e, "discovered endpoint refused"),
                         }
                     }
+                    count.store(now.len(), Ordering::Relaxed);
                     have = now;
                     if nodes.changed().await.is_err() {
                         return;
@@ -114,7 +122,16 @@ impl GrpcUpstream {
             pool: RwLock::new(pool),
             methods: RwLock::new(HashMap::new()),
             discovery,
+            instances,
         })
+    }
+
+    /// Fails at once when discovery knows of no instance (instead of waiting out the timeout).
+    fn any_instance(&self) -> Result<(), tonic::Status> {
+        match &self.instances {
+            Some(n) if n.load(Ordering::Relaxed) == 0 => Err(tonic::Status::unavailable("no instance registered")),
+            _ => Ok(()),
+        }
     }
 
     /// The descriptor of `rpc_path` (`pkg.Service/Method`), by reflection when no `ProtoSets`
@@ -124,15 +141,19 @@ impl GrpcUpstream {
     /// 503 when the server cannot be reached for its descriptors, 404 when it has no such
     /// method.
     pub async fn method(&self, rpc_path: &str) -> Result<MethodDescriptor, ApiError> {
+        self.any_instance().map_err(|s| ApiError::grpc(zero_edge::error::code::UNAVAILABLE, s.message()))?;
         if let Some(m) = self.methods.read().await.get(rpc_path) {
             return Ok(m.clone());
         }
         let service = rpc_path.trim_start_matches('/').split_once('/').map_or(rpc_path, |(s, _)| s).to_owned();
         let have = self.pool.read().await.as_ref().is_some_and(|p| p.get_service_by_name(&service).is_some());
         if !have && !self.from_files {
-            let fetched = reflect(self.channel.clone(), &service).await.map_err(|e| {
-                ApiError::grpc(zero_edge::error::code::UNAVAILABLE, format!("descriptors of {service}: {e}"))
-            })?;
+            let fetched = tokio::time::timeout(self.timeout, reflect(self.channel.clone(), &service))
+                .await
+                .unwrap_or_else(|_| Err("no instance answered in time".into()))
+                .map_err(|e| {
+                    ApiError::grpc(zero_edge::error::code::UNAVAILABLE, format!("descriptors of {service}: {e}"))
+                })?;
             let mut pool = self.pool.write().await;
             let mut merged = pool.take().unwrap_or_default();
             for f in fetched {
@@ -163,8 +184,14 @@ impl GrpcUpstream {
         metadata: tonic::metadata::MetadataMap,
         timeout: Duration,
     ) -> Result<(Bytes, tonic::metadata::MetadataMap), tonic::Status> {
+        self.any_instance()?;
         let mut grpc = tonic::client::Grpc::new(self.channel.clone());
-        grpc.ready().await.map_err(|e| tonic::Status::unavailable(format!("upstream not ready: {e}")))?;
+        // no instance (discovery found none yet): fail within the timeout, do not wait for one
+        match tokio::time::timeout(timeout, grpc.ready()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(tonic::Status::unavailable(format!("upstream not ready: {e}"))),
+            Err(_) => return Err(tonic::Status::unavailable("no upstream instance ready")),
+        }
         let mut req = tonic::Request::from_parts(metadata, tonic::Extensions::default(), request);
         req.set_timeout(timeout);
         let path: http::uri::PathAndQuery = format!("/{}", rpc_path.trim_start_matches('/'))

@@ -212,7 +212,24 @@ where
             return ExitCode::from(2);
         }
     };
-    let result = run(cfg, listener, Box::pin(shutdown_signal())).await;
+    // shutdown is graceful within GracePeriod (+2 s): a peer that keeps a connection open, or a
+    // task that does not end, does not keep the process alive after a SIGTERM
+    let grace = cfg.grace_period() + std::time::Duration::from_secs(2);
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let signalled = async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    };
+    let result = tokio::select! {
+        r = run(cfg, listener, Box::pin(signalled)) => r,
+        () = async move {
+            let _ = stop_rx.wait_for(|s| *s).await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(grace = ?grace, "work still in flight after the grace period; stopping anyway");
+            Ok(())
+        }
+    };
     if let Some(r) = registration {
         // the lease is revoked: Go clients drop this instance at once instead of after 10 s
         let _ = tokio::time::timeout(std::time::Duration::from_secs(3), r).await;
