@@ -101,12 +101,15 @@ async fn main() -> ExitCode {
     }
     zero_svc::telemetry::init(&cfg.log.level);
     let r = zero::up(cfg, zero_svc::shutdown_signal(), |r| {
+        let scope = |a: &std::net::SocketAddr| if a.ip().is_loopback() { "loopback only" } else { "OPEN TO THE NETWORK" };
         eprintln!(
-            "zero up: {} simulated station(s) on {:?}; ieccaller gRPC {}; streamevent gRPC {}; Ctrl-C stops",
+            "zero up: ieccaller gRPC {} ({}), streamevent gRPC {} ({}); {} simulated station(s) on {:?}; Ctrl-C stops",
+            r.iec_caller,
+            scope(&r.iec_caller),
+            r.stream_event,
+            scope(&r.stream_event),
             r.simulated.len(),
             r.simulated,
-            r.iec_caller,
-            r.stream_event
         );
     })
     .await;

@@ -106,14 +106,21 @@ fn binary_shows_status_and_stops_on_sigint() {
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut seen = false;
+    let mut banner = None;
     while Instant::now() < deadline {
         let Some(Ok(l)) = lines.next() else { break };
+        if l.starts_with("zero up:") && banner.is_none() {
+            banner = Some(l.clone());
+        }
         if l.starts_with("zero up | stations 1/1") && !l.contains("points 0 ") {
             seen = true;
             break;
         }
     }
     assert!(seen, "no status line with a connected station");
+    // the first line says where the command API listens and that it is loopback only
+    let banner = banner.expect("a start line");
+    assert_eq!(banner.matches("(loopback only)").count(), 2, "{banner}");
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
@@ -183,4 +190,13 @@ async fn a_second_run_on_the_same_database_stores_all_its_points() {
         assert_eq!(sink.count().await.unwrap(), total, "run {run}: rows of every point of every run so far");
     }
     std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn the_command_api_binds_loopback_by_default() {
+    let out = Command::new(env!("CARGO_BIN_EXE_zero")).args(["print-config"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(text.contains("IecCallerListenOn: 127.0.0.1:21004"), "{text}");
+    assert!(text.contains("StreamEventListenOn: 127.0.0.1:21009"), "{text}");
 }
