@@ -54,7 +54,7 @@ impl Default for CorsConf {
 }
 
 /// The `Edge` section of an HTTP service.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields, default)]
 pub struct EdgeConf {
     /// CORS.
@@ -65,17 +65,6 @@ pub struct EdgeConf {
     pub rbac: RbacConf,
     /// Path patterns (as routed: `/gtw/v1/ping`, `/login`) that need no token.
     pub public: Vec<String>,
-}
-
-impl Default for EdgeConf {
-    fn default() -> EdgeConf {
-        EdgeConf {
-            cors: CorsConf::default(),
-            rate_limit: RateLimitConf::default(),
-            rbac: RbacConf::default(),
-            public: vec![],
-        }
-    }
 }
 
 /// The route a response came from, for the metrics' `route` label (set by the per-route

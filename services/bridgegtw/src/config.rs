@@ -156,7 +156,7 @@ impl Default for HealthCheckConf {
 }
 
 /// One entry of `HttpRoutes` (also the shape of a dynamic route).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields, default)]
 pub struct HttpRouteConf {
     /// The route's name.
@@ -171,19 +171,6 @@ pub struct HttpRouteConf {
     pub strip_prefix: bool,
     /// This route's own rate limit (Rate 0: the edge's).
     pub rate_limit: RateLimitConf,
-}
-
-impl Default for HttpRouteConf {
-    fn default() -> Self {
-        HttpRouteConf {
-            id: String::new(),
-            path: String::new(),
-            methods: vec![],
-            upstream: String::new(),
-            strip_prefix: false,
-            rate_limit: RateLimitConf::default(),
-        }
-    }
 }
 
 /// `Dynamic`.

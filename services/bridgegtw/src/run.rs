@@ -81,6 +81,10 @@ pub async fn run(
     tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), routes = routes.table().len(), "bridgegtw listening");
     let app = router(Gateway { routes, edge });
     let mut rx = stop_rx.clone();
+    // TCP_NODELAY: a proxied answer goes out at once instead of waiting for the client's ACK
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(
         async move {
             let _ = rx.changed().await;

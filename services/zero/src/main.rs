@@ -101,7 +101,8 @@ async fn main() -> ExitCode {
     }
     zero_svc::telemetry::init(&cfg.log.level);
     let r = zero::up(cfg, zero_svc::shutdown_signal(), |r| {
-        let scope = |a: &std::net::SocketAddr| if a.ip().is_loopback() { "loopback only" } else { "OPEN TO THE NETWORK" };
+        let scope =
+            |a: &std::net::SocketAddr| if a.ip().is_loopback() { "loopback only" } else { "OPEN TO THE NETWORK" };
         eprintln!(
             "zero up: ieccaller gRPC {} ({}), streamevent gRPC {} ({}); {} simulated station(s) on {:?}; Ctrl-C stops",
             r.iec_caller,
