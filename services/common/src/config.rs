@@ -59,6 +59,13 @@ pub const GO_ZERO_IGNORED: &[&str] = &[
     "DB.QueryFields",
 ];
 
+/// Keys every service configuration takes though its embedded defaults need not show them (off
+/// by default): the gRPC protection of [`crate::security`].
+const BASE_OPTIONAL: &[(&str, &str)] = &[
+    ("GrpcTls", "{CertFile: '', KeyFile: '', ClientCaFile: ''}"),
+    ("GrpcAuth", "{AccessSecret: '', PrevAccessSecret: '', RoleClaim: role, Roles: {}}"),
+];
+
 /// A configuration and what was accepted without being used.
 #[derive(Debug, Clone)]
 pub struct Loaded<T> {
@@ -179,6 +186,16 @@ pub fn merge_checked<T: DeserializeOwned + Serialize>(
 ) -> Result<Loaded<T>, Error> {
     let mut base: Value =
         serde_yaml_ng::from_str(defaults).map_err(|e| Error::Config(format!("embedded defaults: {e}")))?;
+    // a service configuration ([`Base`]) takes the optional gRPC protection keys
+    if let Value::Mapping(m) = &mut base {
+        let is_service = ["ListenOn", "Log", "Prometheus"].iter().all(|k| m.contains_key(*k));
+        for (k, v) in BASE_OPTIONAL.iter().filter(|_| is_service) {
+            if !m.contains_key(*k) {
+                let v: Value = serde_yaml_ng::from_str(v).map_err(|e| Error::Config(format!("{k}: {e}")))?;
+                m.insert(Value::String((*k).to_owned()), v);
+            }
+        }
+    }
     let mut warnings = vec![];
     if let Some(u) = user {
         let over: Value = serde_yaml_ng::from_str(u).map_err(|e| Error::Config(format!("config file: {e}")))?;
@@ -283,6 +300,26 @@ mod tests {
     }
 
     #[test]
+    fn a_service_takes_the_grpc_protection_keys() {
+        #[derive(Debug, serde::Deserialize, serde::Serialize)]
+        #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+        struct Svc {
+            #[serde(flatten)]
+            base: Base,
+        }
+        let d = "ListenOn: a\nLog: {Level: info}\nPrometheus: {ListenOn: ''}\nGracePeriod: 1s\n";
+        let user = "grpcauth: {AccessSecret: k, Roles: {\"/x.Y/Z\": [op]}}\nGrpcTls: {CertFile: c, KeyFile: k}\n";
+        let c: Svc = merge_str(d, Some(user), &[]).unwrap();
+        assert_eq!(c.base.grpc_auth.access_secret, "k");
+        assert_eq!(c.base.grpc_auth.roles["/x.Y/Z"], ["op"]);
+        assert_eq!(c.base.grpc_auth.role_claim, "role");
+        assert!(c.base.grpc_tls.enabled());
+        let off: Svc = merge_str(d, None, &[]).unwrap();
+        assert!(off.base.grpc_auth.access_secret.is_empty() && !off.base.grpc_tls.enabled(), "off by default");
+        assert!(merge_str::<Svc>(d, Some("GrpcAuth: {Secret: k}\n"), &[]).is_err(), "a typo is an error");
+    }
+
+    #[test]
     fn overlay_env_and_errors() {
         let d = "ListenOn: a\nN: 1\n";
         let c: C = merge_str(d, Some("N: 2\n"), &[("ListenOn".into(), "b".into())]).unwrap();
@@ -342,6 +379,12 @@ pub struct Base {
     /// empty.
     #[serde(default)]
     pub etcd: EtcdConf,
+    /// TLS of the gRPC server (off while `CertFile` is empty).
+    #[serde(default)]
+    pub grpc_tls: crate::security::GrpcTls,
+    /// Tokens and roles of the gRPC server's callers (off while `AccessSecret` is empty).
+    #[serde(default)]
+    pub grpc_auth: crate::security::GrpcAuth,
 }
 
 pub use zero_edge::registry::EtcdConf;

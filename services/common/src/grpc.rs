@@ -162,11 +162,20 @@ impl Grpc {
         let v1 = v1.build_v1().map_err(|e| crate::Error::Serve(e.to_string()))?;
         let v1a = v1a.build_v1alpha().map_err(|e| crate::Error::Serve(e.to_string()))?;
         let addr = listener.local_addr()?;
-        tracing::info!(%addr, services = ?names, "gRPC listening");
-        Server::builder()
+        let sec = crate::security::current();
+        tracing::info!(%addr, services = ?names, tls = sec.tls.enabled(), mutual_tls = !sec.tls.client_ca_file.is_empty(),
+            tokens = !sec.auth.access_secret.is_empty(), "gRPC listening");
+        let mut builder = Server::builder();
+        if sec.tls.enabled() {
+            builder = builder
+                .tls_config(crate::security::server_tls(&sec.tls)?)
+                .map_err(|e| crate::Error::Config(format!("GrpcTls: {e}")))?;
+        }
+        builder
             // HTTP/2 windows sized by the measured bandwidth-delay product instead of h2's 64 KiB:
             // a client stream of large messages (file's PutStreamFile) is not held to a trickle
             .http2_adaptive_window(Some(true))
+            .layer(tower::util::option_layer(crate::security::AuthLayer::new(&sec.auth)))
             .add_routes(routes)
             .add_service(health)
             .add_service(v1)

@@ -19,6 +19,7 @@ pub use zero_sql as db;
 pub mod duration;
 pub use streamevent::errcode;
 pub mod grpc;
+pub mod security;
 pub mod telemetry;
 pub mod validate;
 
@@ -205,6 +206,7 @@ where
             return ExitCode::from(1);
         }
     };
+    security::install(security::Security { tls: cfg.base().grpc_tls.clone(), auth: cfg.base().grpc_auth.clone() });
     let registration = match register(cfg.base(), &listener).await {
         Ok(r) => r,
         Err(e) => {
