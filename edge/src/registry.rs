@@ -75,7 +75,7 @@ pub const LEASE_TTL: i64 = 10;
 mod etcd {
     use super::{Endpoints, EtcdConf, LEASE_TTL};
     use etcd_client::{Client, ConnectOptions, EventType, GetOptions, PutOptions, WatchOptions};
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::BTreeMap;
     use std::future::Future;
     use std::time::Duration;
     use tokio::sync::watch;
@@ -83,7 +83,11 @@ mod etcd {
     /// How long a broken etcd connection waits before the next attempt.
     const RETRY: Duration = Duration::from_secs(1);
 
-    async fn connect(c: &EtcdConf) -> Result<Client, etcd_client::Error> {
+    /// A client of the etcd `c` names (for writes next to the watches: an admin API's).
+    ///
+    /// # Errors
+    /// etcd cannot be reached.
+    pub async fn client(c: &EtcdConf) -> Result<Client, etcd_client::Error> {
         let mut o = ConnectOptions::new()
             .with_connect_timeout(Duration::from_secs(3))
             .with_keep_alive(Duration::from_secs(3), Duration::from_secs(3));
@@ -96,11 +100,26 @@ mod etcd {
     /// Watches `<Key>/` in etcd: the values (`host:port`) of the instances registered now, kept
     /// current until the receiver is dropped. Starts empty; retries while etcd is unreachable.
     pub fn discover(conf: EtcdConf) -> Endpoints {
-        let (tx, rx) = watch::channel(BTreeSet::new());
+        let prefix = conf.prefix();
+        spawn_follower(conf, prefix, |kvs| kvs.values().cloned().collect())
+    }
+
+    /// Watches every key under `prefix` in etcd: key -> value, kept current until the receiver
+    /// is dropped. Starts empty; retries while etcd is unreachable (reading the prefix again).
+    pub fn watch_prefix(conf: EtcdConf, prefix: String) -> watch::Receiver<BTreeMap<String, String>> {
+        spawn_follower(conf, prefix, BTreeMap::clone)
+    }
+
+    fn spawn_follower<T: PartialEq + Default + Send + Sync + 'static>(
+        conf: EtcdConf,
+        prefix: String,
+        view: fn(&BTreeMap<String, String>) -> T,
+    ) -> watch::Receiver<T> {
+        let (tx, rx) = watch::channel(T::default());
         tokio::spawn(async move {
             while !tx.is_closed() {
-                if let Err(e) = follow(&conf, &tx).await {
-                    tracing::warn!(hosts = ?conf.hosts, key = %conf.key, error = %e, "etcd discovery");
+                if let Err(e) = follow(&conf, &prefix, &tx, view).await {
+                    tracing::warn!(hosts = ?conf.hosts, %prefix, error = %e, "etcd watch");
                 }
                 tokio::select! {
                     () = tokio::time::sleep(RETRY) => {}
@@ -111,20 +130,23 @@ mod etcd {
         rx
     }
 
-    fn publish(tx: &watch::Sender<BTreeSet<String>>, kvs: &BTreeMap<String, String>) {
-        let values: BTreeSet<String> = kvs.values().cloned().collect();
+    fn publish<T: PartialEq>(tx: &watch::Sender<T>, value: T) {
         tx.send_if_modified(|v| {
-            let changed = *v != values;
-            *v = values;
+            let changed = *v != value;
+            *v = value;
             changed
         });
     }
 
     /// One session: read the prefix, then follow its changes until the stream breaks.
-    async fn follow(conf: &EtcdConf, tx: &watch::Sender<BTreeSet<String>>) -> Result<(), etcd_client::Error> {
-        let mut client = connect(conf).await?;
-        let prefix = conf.prefix();
-        let got = client.get(prefix.as_str(), Some(GetOptions::new().with_prefix())).await?;
+    async fn follow<T: PartialEq>(
+        conf: &EtcdConf,
+        prefix: &str,
+        tx: &watch::Sender<T>,
+        view: fn(&BTreeMap<String, String>) -> T,
+    ) -> Result<(), etcd_client::Error> {
+        let mut client = client(conf).await?;
+        let got = client.get(prefix, Some(GetOptions::new().with_prefix())).await?;
         let revision = got.header().map_or(0, etcd_client::ResponseHeader::revision);
         let mut kvs = BTreeMap::new();
         for kv in got.kvs() {
@@ -132,9 +154,9 @@ mod etcd {
                 kvs.insert(k.to_owned(), v.to_owned());
             }
         }
-        publish(tx, &kvs);
+        publish(tx, view(&kvs));
         let opts = WatchOptions::new().with_prefix().with_start_revision(revision + 1);
-        let mut stream = client.watch(prefix.as_str(), Some(opts)).await?;
+        let mut stream = client.watch(prefix, Some(opts)).await?;
         loop {
             tokio::select! {
                 m = stream.message() => {
@@ -156,7 +178,7 @@ mod etcd {
                             }
                         }
                     }
-                    publish(tx, &kvs);
+                    publish(tx, view(&kvs));
                 }
                 () = tx.closed() => return Ok(()),
             }
@@ -191,7 +213,7 @@ mod etcd {
 
     /// Grants a lease, puts the key, keeps the lease alive until it is lost.
     async fn hold(conf: &EtcdConf, value: &str, held: &mut Option<(Client, i64)>) -> Result<(), etcd_client::Error> {
-        let mut client = connect(conf).await?;
+        let mut client = client(conf).await?;
         let lease = client.lease_grant(LEASE_TTL, None).await?.id();
         *held = Some((client.clone(), lease));
         let key = conf.instance_key(lease);
@@ -211,7 +233,7 @@ mod etcd {
 }
 
 #[cfg(feature = "etcd")]
-pub use etcd::{discover, register};
+pub use etcd::{client, discover, register, watch_prefix};
 
 /// The address to register for a server bound to `local`: itself, or for an unspecified host
 /// (`0.0.0.0`) as go-zero does, `POD_IP` when set, else the first non-loopback IPv4 address of

@@ -5,7 +5,6 @@
 
 use crate::config::{DynamicSet, HttpRouteConf, HttpUpstreamConf};
 use crate::routes::{Routes, Source};
-use etcd_client::{Client, ConnectOptions, EventType, GetOptions, WatchOptions};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -52,16 +51,6 @@ pub fn watch_file(routes: Arc<Routes>, path: PathBuf) -> tokio::task::JoinHandle
     })
 }
 
-async fn connect(c: &EtcdConf) -> Result<Client, etcd_client::Error> {
-    let mut o = ConnectOptions::new()
-        .with_connect_timeout(Duration::from_secs(3))
-        .with_keep_alive(Duration::from_secs(3), Duration::from_secs(3));
-    if !c.user.is_empty() {
-        o = o.with_user(c.user.clone(), c.pass.clone());
-    }
-    Client::connect(&c.hosts, Some(o)).await
-}
-
 /// The key of an upstream or route `id` under `prefix`.
 pub fn key(prefix: &str, kind: &str, id: &str) -> String {
     format!("{}/{kind}/{id}", prefix.trim_end_matches('/'))
@@ -100,54 +89,19 @@ fn apply(routes: &Routes, prefix: &str, kvs: &BTreeMap<String, String>) {
     }
 }
 
-/// Follows `<Key>/` in etcd until aborted, reconnecting while etcd is away.
+/// Follows `<Key>/` in etcd until aborted (the registry's watch: reconnects while etcd is away).
 pub fn watch_etcd(routes: Arc<Routes>, conf: EtcdConf) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let prefix = format!("{}/", conf.key.trim_end_matches('/'));
+        let mut kvs = zero_edge::registry::watch_prefix(conf.clone(), prefix);
         loop {
-            if let Err(e) = follow(&routes, &conf).await {
-                tracing::warn!(hosts = ?conf.hosts, error = %e, "etcd routes");
+            let now = kvs.borrow_and_update().clone();
+            apply(&routes, &conf.key, &now);
+            if kvs.changed().await.is_err() {
+                return;
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     })
-}
-
-async fn follow(routes: &Routes, conf: &EtcdConf) -> Result<(), etcd_client::Error> {
-    let mut client = connect(conf).await?;
-    let prefix = format!("{}/", conf.key.trim_end_matches('/'));
-    let got = client.get(prefix.as_str(), Some(GetOptions::new().with_prefix())).await?;
-    let revision = got.header().map_or(0, etcd_client::ResponseHeader::revision);
-    let mut kvs = BTreeMap::new();
-    for kv in got.kvs() {
-        if let (Ok(k), Ok(v)) = (kv.key_str(), kv.value_str()) {
-            kvs.insert(k.to_owned(), v.to_owned());
-        }
-    }
-    apply(routes, &conf.key, &kvs);
-    let mut stream = client
-        .watch(prefix.as_str(), Some(WatchOptions::new().with_prefix().with_start_revision(revision + 1)))
-        .await?;
-    while let Some(m) = stream.message().await? {
-        if m.canceled() {
-            return Err(etcd_client::Error::WatchError(m.cancel_reason().to_owned()));
-        }
-        for ev in m.events() {
-            let Some(kv) = ev.kv() else { continue };
-            let Ok(k) = kv.key_str() else { continue };
-            match ev.event_type() {
-                EventType::Put => {
-                    if let Ok(v) = kv.value_str() {
-                        kvs.insert(k.to_owned(), v.to_owned());
-                    }
-                }
-                EventType::Delete => {
-                    kvs.remove(k);
-                }
-            }
-        }
-        apply(routes, &conf.key, &kvs);
-    }
-    Ok(())
 }
 
 /// Where the admin API writes.
@@ -202,7 +156,8 @@ impl Store {
         }
         match self {
             Store::Etcd(conf) => {
-                let mut c = connect(conf).await.map_err(|e| ApiError::grpc(14, format!("etcd: {e}")))?;
+                let mut c =
+                    zero_edge::registry::client(conf).await.map_err(|e| ApiError::grpc(14, format!("etcd: {e}")))?;
                 let k = key(&conf.key, kind.segment(), id);
                 match value {
                     Some(v) => c.put(k, v.to_string(), None).await.map(|_| ()),
