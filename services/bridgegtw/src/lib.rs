@@ -10,7 +10,7 @@
 //!
 //! Layout: [`config`] (the upstream keys and ours), [`transcode`] (JSON <-> messages),
 //! [`upstream`] (gRPC channels and descriptors), [`proxy`] (HTTP upstreams), [`routes`] (the
-//! table), [`dynamic`] (its sources), [`http`] (the handlers and the admin API), [`run`].
+//! table), [`dynamic`] (its sources), [`http`] (the handlers and the admin API), [`mod@run`].
 
 pub mod config;
 pub mod dynamic;
