@@ -75,7 +75,14 @@ static SECURITY: OnceLock<Security> = OnceLock::new();
 /// Sets the protection of the gRPC servers this process starts (once; [`crate::main`] does it
 /// from the configuration).
 pub fn install(s: Security) {
+    install_crypto();
     let _ = SECURITY.set(s);
+}
+
+/// Makes ring rustls's process-wide provider when none is set (a build whose dependencies enable
+/// both of rustls's providers has no automatic default, and TLS setup would panic).
+pub fn install_crypto() {
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
 }
 
 /// The protection in force (none unless installed).
@@ -234,6 +241,7 @@ where
 /// # Errors
 /// A file that cannot be read.
 pub fn server_tls(tls: &GrpcTls) -> Result<tonic::transport::ServerTlsConfig, crate::Error> {
+    install_crypto();
     let read =
         |p: &str, what: &str| std::fs::read(p).map_err(|e| crate::Error::Config(format!("GrpcTls.{what} {p}: {e}")));
     let identity =
