@@ -76,7 +76,8 @@ pub struct RouteLabel(pub Arc<str>);
 #[derive(Debug, Clone)]
 pub struct NodeLabel(pub Arc<str>);
 
-/// The consumer (token subject) of a request, for the metrics' `consumer` label.
+/// The consumer (token subject) of a request, for the metrics' `consumer` label: [`Edge::check`]
+/// puts it in the request's extensions, and whoever answers copies it to the response.
 #[derive(Debug, Clone)]
 pub struct ConsumerLabel(pub Arc<str>);
 
@@ -213,8 +214,12 @@ impl Edge {
             r.extensions_mut().insert(RouteLabel(route));
             return r;
         }
+        let consumer = req.extensions().get::<ConsumerLabel>().cloned();
         let mut r = next.run(req).await;
         r.extensions_mut().insert(RouteLabel(route));
+        if let Some(c) = consumer {
+            r.extensions_mut().insert(c);
+        }
         r
     }
 
@@ -227,15 +232,13 @@ impl Edge {
         let host = req.headers().get(http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
         let ingress =
             req.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-        let consumer = req.extensions().get::<ConsumerLabel>().map(|c| c.0.clone());
         let mut resp = next.run(req).await;
         if let Ok(v) = HeaderValue::from_str(&trace.to_header()) {
             resp.headers_mut().insert(TRACEPARENT, v);
         }
         let route = resp.extensions().get::<RouteLabel>().map_or_else(|| Arc::from(""), |r| r.0.clone());
         let node = resp.extensions().get::<NodeLabel>().map_or_else(|| Arc::from(""), |n| n.0.clone());
-        let consumer =
-            resp.extensions().get::<ConsumerLabel>().map(|c| c.0.clone()).or(consumer).unwrap_or_else(|| "".into());
+        let consumer = resp.extensions().get::<ConsumerLabel>().map_or_else(|| Arc::from(""), |c| c.0.clone());
         let egress = http_body::Body::size_hint(resp.body()).exact();
         record(
             &self.inner.service,

@@ -200,6 +200,11 @@ async fn a_panic_is_a_500_and_the_server_lives_with_ids_cors_trace_and_metrics()
     .await;
     assert_eq!(pre.status, 200);
     assert_eq!(pre.headers["access-control-allow-origin"], "*");
+    // a token's subject is the consumer label
+    let authed = Edge::new("edge-test", &EdgeConf::default(), JwtAuth::new("k", "", 3600), None).unwrap();
+    let authed_port = serve(&authed).await;
+    let token = JwtAuth::new("k", "", 3600).issue("u-metrics", [], now()).unwrap().access_token;
+    assert_eq!(call(authed_port, "GET", "/api/station/2", &[("authorization", &token)]).await.status, 200);
     let page = handle.render();
     for needle in [
         "apisix_http_status{code=\"500\",route=\"/api/boom\"",
@@ -207,6 +212,7 @@ async fn a_panic_is_a_500_and_the_server_lives_with_ids_cors_trace_and_metrics()
         "apisix_http_requests_total",
         "apisix_http_latency",
         "service=\"edge-test\"",
+        "consumer=\"u-metrics\"",
     ] {
         assert!(page.contains(needle), "{needle} in:\n{page}");
     }

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use zero_edge::error::ApiError;
-use zero_edge::http::{Edge, RouteLabel};
+use zero_edge::http::{ConsumerLabel, Edge, RouteLabel};
 use zero_edge::trace::{TraceContext, TRACEPARENT};
 
 /// The largest request body transcoded.
@@ -47,6 +47,7 @@ async fn dispatch(State(gw): State<Gateway>, mut req: Request) -> Response {
         r.extensions_mut().insert(label);
         return r;
     }
+    let consumer = req.extensions().get::<ConsumerLabel>().cloned();
     let result = match &route.target {
         Target::Ping => Ok(axum::Json(serde_json::json!({"msg": "pong"})).into_response()),
         Target::Grpc { upstream, rpc_path } => grpc(upstream, rpc_path, &params, req).await,
@@ -66,6 +67,9 @@ async fn dispatch(State(gw): State<Gateway>, mut req: Request) -> Response {
     };
     let mut r = result.unwrap_or_else(IntoResponse::into_response);
     r.extensions_mut().insert(label);
+    if let Some(c) = consumer {
+        r.extensions_mut().insert(c);
+    }
     r
 }
 

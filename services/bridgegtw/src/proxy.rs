@@ -4,7 +4,7 @@
 
 use crate::config::HttpUpstreamConf;
 use axum::body::Body;
-use axum::response::{IntoResponse as _, Response};
+use axum::response::Response;
 use http::{HeaderName, HeaderValue, Method, Request, Uri};
 use http_body_util::BodyExt as _;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -298,9 +298,4 @@ async fn check_health(
             }
         }
     }
-}
-
-/// A 502 answer of `e` (for callers that need a response).
-pub fn error_response(e: ApiError) -> Response {
-    e.into_response()
 }

@@ -3,51 +3,13 @@
 //! (parameters win over body fields, as go-zero merges them), the response rendered as proto
 //! JSON with lowerCamel names, 64-bit integers as strings and default values emitted.
 
-use bytes::{Buf as _, Bytes};
+use bytes::Bytes;
 use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage, Kind, MessageDescriptor, MethodDescriptor, SerializeOptions};
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
-use tonic::Status;
 use zero_edge::error::ApiError;
 
-/// A gRPC codec of encoded messages: the gateway encodes and decodes with the descriptors.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RawCodec;
-
-/// [`RawCodec`]'s encoder and decoder.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Raw;
-
-impl Encoder for Raw {
-    type Item = Bytes;
-    type Error = Status;
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        bytes::BufMut::put_slice(dst, &item);
-        Ok(())
-    }
-}
-
-impl Decoder for Raw {
-    type Item = Bytes;
-    type Error = Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
-        let n = src.remaining();
-        Ok(Some(src.copy_to_bytes(n)))
-    }
-}
-
-impl Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = Raw;
-    type Decoder = Raw;
-    fn encoder(&mut self) -> Raw {
-        Raw
-    }
-    fn decoder(&mut self) -> Raw {
-        Raw
-    }
-}
+/// The gRPC codec of encoded messages (the gateway encodes and decodes with the descriptors).
+pub use zero_svc::grpc::RawCodec;
 
 /// The method `pkg.Service/Method` of `pool`.
 ///

@@ -191,6 +191,46 @@ impl Grpc {
     }
 }
 
+/// A gRPC codec of already-encoded messages (`Bytes` in, `Bytes` out): for callers and servers
+/// that encode with descriptors at run time (a transcoding gateway, a generic test service).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawCodec;
+
+/// [`RawCodec`]'s encoder and decoder.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Raw;
+
+impl tonic::codec::Encoder for Raw {
+    type Item = bytes::Bytes;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: bytes::Bytes, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for Raw {
+    type Item = bytes::Bytes;
+    type Error = tonic::Status;
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<bytes::Bytes>, tonic::Status> {
+        let n = bytes::Buf::remaining(src);
+        Ok(Some(bytes::Buf::copy_to_bytes(src, n)))
+    }
+}
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = bytes::Bytes;
+    type Decode = bytes::Bytes;
+    type Encoder = Raw;
+    type Decoder = Raw;
+    fn encoder(&mut self) -> Raw {
+        Raw
+    }
+    fn decoder(&mut self) -> Raw {
+        Raw
+    }
+}
+
 /// A lazily connecting client of streamevent for the first of `endpoints` (`host:port` or a
 /// URI; `StreamEventConf.Endpoints`), `None` when there is none.
 ///

@@ -4,44 +4,13 @@
 //! valid token without the method's role is 104102 (PermissionDenied), the right role reaches
 //! the service; health stays open.
 
-use bytes::{Buf as _, Bytes};
+use bytes::Bytes;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use zero_edge::auth::JwtAuth;
+use zero_svc::grpc::RawCodec as Raw;
 use zero_svc::security::{GrpcAuth, GrpcTls, Security};
-
-#[derive(Clone, Copy, Default)]
-struct Raw;
-impl Encoder for Raw {
-    type Item = Bytes;
-    type Error = tonic::Status;
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        bytes::BufMut::put_slice(dst, &item);
-        Ok(())
-    }
-}
-impl Decoder for Raw {
-    type Item = Bytes;
-    type Error = tonic::Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
-        let n = src.remaining();
-        Ok(Some(src.copy_to_bytes(n)))
-    }
-}
-impl Codec for Raw {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = Raw;
-    type Decoder = Raw;
-    fn encoder(&mut self) -> Raw {
-        Raw
-    }
-    fn decoder(&mut self) -> Raw {
-        Raw
-    }
-}
 
 /// `test.Cmd`: every call that reaches it is answered with an empty message.
 #[derive(Clone)]
