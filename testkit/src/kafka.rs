@@ -70,6 +70,34 @@ pub async fn read_records(brokers: &str, topic: &str) -> Vec<(String, Vec<u8>)> 
     keys
 }
 
+/// The headers of every record of `topic` (from the start; stops after 8 s without a record).
+pub async fn read_headers(brokers: &str, topic: &str) -> Vec<Vec<(String, String)>> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::message::Headers as _;
+    use rdkafka::Message as _;
+    let c: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("read-{}", uuid::Uuid::now_v7().simple()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    c.subscribe(&[topic]).unwrap();
+    let mut out = vec![];
+    while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(8), c.recv()).await {
+        let hs = m
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|x| (x.key.to_owned(), String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(hs);
+    }
+    out
+}
+
 /// The acquisition side (masters -> Kafka) from ieccaller's YAML keys, with its
 /// `ieccaller.IecCaller` API served on a free port; returns the API's URL.
 pub async fn caller(yaml: &str) -> String {

@@ -32,7 +32,7 @@ pub struct Config {
     #[serde(rename = "DB")]
     pub db: DbConf,
     /// gRPC upstreams and their mappings.
-    pub upstreams: Vec<GrpcUpstreamConf>,
+    pub upstreams: Vec<RpcClientConf>,
     /// HTTP upstreams.
     pub http_upstreams: Vec<HttpUpstreamConf>,
     /// HTTP routes.
@@ -67,7 +67,7 @@ pub struct JwtAuthConf {
 /// One entry of `Upstreams`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct GrpcUpstreamConf {
+pub struct RpcClientConf {
     /// Where the server is.
     pub grpc: GrpcClientConf,
     /// Binary FileDescriptorSet files; empty: server reflection.
@@ -78,21 +78,8 @@ pub struct GrpcUpstreamConf {
     pub mappings: Vec<Mapping>,
 }
 
-/// go-zero's `zrpc.RpcClientConf` (the keys a gateway uses).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields, default)]
-pub struct GrpcClientConf {
-    /// `host:port` list, balanced round-robin.
-    pub endpoints: Vec<String>,
-    /// `dns:///host:port`, `host:port`, or `etcd://host:port/key`.
-    pub target: String,
-    /// Connect on first use (always the case here; accepted for the upstream files).
-    pub non_block: bool,
-    /// Per-call timeout (ms); 0: the gateway's `Timeout`.
-    pub timeout: u64,
-    /// go-zero discovery in etcd.
-    pub etcd: EtcdConf,
-}
+/// go-zero's `zrpc.RpcClientConf` (and `Tls`), shared with every client in zero-svc.
+pub use zero_svc::client::RpcClientConf as GrpcClientConf;
 
 /// One route of `Mappings`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -74,7 +74,7 @@ async fn dispatch(State(gw): State<Gateway>, mut req: Request) -> Response {
 }
 
 async fn grpc(
-    upstream: &crate::upstream::GrpcUpstream,
+    upstream: &crate::upstream::RpcClient,
     rpc_path: &str,
     params: &[(String, String)],
     req: Request,

@@ -18,8 +18,10 @@ pub mod http;
 pub mod proxy;
 pub mod routes;
 pub mod run;
-pub mod transcode;
-pub mod upstream;
+/// gRPC clients of the upstreams (in zero-svc).
+pub use zero_svc::client as upstream;
+/// JSON <-> messages (shared with gtw, in zero-svc).
+pub use zero_svc::transcode;
 
 pub use config::Config;
 pub use run::run;

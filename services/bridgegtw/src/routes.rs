@@ -4,7 +4,7 @@
 
 use crate::config::{DynamicSet, HttpRouteConf, HttpUpstreamConf, Mapping};
 use crate::proxy::HttpUpstream;
-use crate::upstream::GrpcUpstream;
+use crate::upstream::RpcClient;
 use axum::body::Body;
 use http::Method;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
@@ -18,7 +18,7 @@ pub enum Target {
     /// An RPC, transcoded.
     Grpc {
         /// The server.
-        upstream: Arc<GrpcUpstream>,
+        upstream: Arc<RpcClient>,
         /// `pkg.Service/Method`.
         rpc_path: String,
     },
@@ -137,7 +137,7 @@ pub enum Source {
 #[derive(Debug)]
 pub struct Routes {
     table: RwLock<Arc<Table>>,
-    mappings: Vec<(Mapping, Arc<GrpcUpstream>)>,
+    mappings: Vec<(Mapping, Arc<RpcClient>)>,
     sets: Mutex<std::collections::BTreeMap<Source, DynamicSet>>,
     upstreams: Mutex<HashMap<String, (HttpUpstreamConf, Arc<HttpUpstream>)>>,
     client: Client<HttpConnector, Body>,
@@ -148,7 +148,7 @@ impl Routes {
     ///
     /// # Errors
     /// A route or upstream that does not fit.
-    pub fn new(mappings: Vec<(Mapping, Arc<GrpcUpstream>)>, set: DynamicSet) -> Result<Routes, String> {
+    pub fn new(mappings: Vec<(Mapping, Arc<RpcClient>)>, set: DynamicSet) -> Result<Routes, String> {
         let r = Routes {
             table: RwLock::new(Arc::new(Table::default())),
             mappings,

@@ -5,7 +5,7 @@ use crate::config::{Config, DynamicSet};
 use crate::dynamic::Store;
 use crate::http::{admin_router, router, Gateway};
 use crate::routes::Routes;
-use crate::upstream::GrpcUpstream;
+use crate::upstream::RpcClient;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,7 +27,7 @@ pub async fn run(
     let mut mappings = vec![];
     for (i, u) in cfg.upstreams.iter().enumerate() {
         let up = Arc::new(
-            GrpcUpstream::new(&u.grpc, &u.proto_sets, timeout)
+            RpcClient::new(&u.grpc, &u.proto_sets, timeout)
                 .map_err(|e| zero_svc::Error::Config(format!("Upstreams[{i}]: {e}")))?,
         );
         for m in &u.mappings {

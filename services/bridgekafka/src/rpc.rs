@@ -26,6 +26,15 @@ pub struct Rpc {
 #[tonic::async_trait]
 impl pb::bridge_kafka_server::BridgeKafka for Rpc {
     async fn publish(&self, r: Request<pb::PublishReq>) -> Result<Response<pb::PublishRes>, Status> {
+        // the caller's W3C trace context goes on as record headers (a valid one only)
+        let trace: Vec<(&'static str, Vec<u8>)> = if zero_svc::grpc::trace_id(r.metadata()).is_some() {
+            ["traceparent", "tracestate"]
+                .into_iter()
+                .filter_map(|k| r.metadata().get(k).map(|v| (k, v.as_bytes().to_vec())))
+                .collect()
+        } else {
+            vec![]
+        };
         let r = r.into_inner();
         if r.topic.is_empty() {
             return Err(ErrCode::MissingParam.status("topic is required"));
@@ -43,6 +52,13 @@ impl pb::bridge_kafka_server::BridgeKafka for Rpc {
         let mut record = FutureRecord::<[u8], [u8]>::to(&r.topic).payload(&r.value);
         if !r.key.is_empty() {
             record = record.key(r.key.as_bytes());
+        }
+        if !trace.is_empty() {
+            let mut headers = rdkafka::message::OwnedHeaders::new_with_capacity(trace.len());
+            for (k, v) in &trace {
+                headers = headers.insert(rdkafka::message::Header { key: k, value: Some(v) });
+            }
+            record = record.headers(headers);
         }
         match self.producer.send(record, self.timeout).await {
             Ok(_) => {

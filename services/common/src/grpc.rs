@@ -218,6 +218,38 @@ impl tonic::codec::Decoder for Raw {
     }
 }
 
+/// [`RawCodec`] for client streams whose messages may fail: an `Err` item fails the request body,
+/// so the server sees the stream reset, never a normal end (an upload cut short is not taken
+/// for a whole one).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FallibleRawCodec;
+
+/// [`FallibleRawCodec`]'s encoder.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FallibleRaw;
+
+impl tonic::codec::Encoder for FallibleRaw {
+    type Item = Result<bytes::Bytes, tonic::Status>;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Self::Item, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        bytes::BufMut::put_slice(dst, &item?);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Codec for FallibleRawCodec {
+    type Encode = Result<bytes::Bytes, tonic::Status>;
+    type Decode = bytes::Bytes;
+    type Encoder = FallibleRaw;
+    type Decoder = Raw;
+    fn encoder(&mut self) -> FallibleRaw {
+        FallibleRaw
+    }
+    fn decoder(&mut self) -> Raw {
+        Raw
+    }
+}
+
 impl tonic::codec::Codec for RawCodec {
     type Encode = bytes::Bytes;
     type Decode = bytes::Bytes;

@@ -12,8 +12,11 @@
 //!   (the [`zero_sql`] crate, re-exported);
 //! - [`errcode`]: the upstream business error codes (spec §0.2) as gRPC statuses;
 //! - [`validate`]: protoc-gen-validate rules from a service's descriptors, enforced as
-//!   InvalidArgument (101103).
+//!   InvalidArgument (101103);
+//! - [`client`]: gRPC clients of other services from go-zero's `RpcClientConf` (fixed
+//!   endpoints or etcd discovery, TLS, a bearer token), [`transcode`]: HTTP/JSON <-> messages.
 
+pub mod client;
 pub mod config;
 pub use zero_sql as db;
 pub mod duration;
@@ -21,6 +24,7 @@ pub use streamevent::errcode;
 pub mod grpc;
 pub mod security;
 pub mod telemetry;
+pub mod transcode;
 pub mod validate;
 
 use std::path::PathBuf;

@@ -2,7 +2,9 @@
 //! with roles): a plain-text client and a TLS client without a certificate are refused; with a
 //! certificate, a call without a token or with a forged one is 104101 (Unauthenticated), a
 //! valid token without the method's role is 104102 (PermissionDenied), the right role reaches
-//! the service; health stays open.
+//! the service; health stays open. The client side from configuration (`RpcClientConf` with
+//! `Tls` and `Token`): certificate and token reach the command, a token without the role is
+//! refused, a caller's own token wins, no certificate or plain text gets nowhere.
 
 use bytes::Bytes;
 use std::convert::Infallible;
@@ -134,5 +136,51 @@ async fn tls_client_certificates_tokens_and_roles() {
     let mut health = tonic_health::pb::health_client::HealthClient::new(ch);
     let h = health.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.unwrap();
     assert_eq!(h.into_inner().status, 1);
+
+    // the client side, from configuration: zero-svc's RpcClient with Tls (and a client
+    // certificate) and a Token sent with every call
+    use zero_svc::client::{ClientTls, RpcClient, RpcClientConf};
+    let client = |tls: ClientTls, token: &str| {
+        let conf = RpcClientConf {
+            endpoints: vec![format!("127.0.0.1:{port}")],
+            token: token.into(),
+            tls,
+            timeout: 5000,
+            ..RpcClientConf::default()
+        };
+        RpcClient::new(&conf, &[], std::time::Duration::from_secs(5)).unwrap()
+    };
+    let mtls = ClientTls {
+        ca_file: w("ca2.crt", &p.ca),
+        cert_file: w("c.crt", &p.client.0),
+        key_file: w("c.key", &p.client.1),
+        server_name: "localhost".into(),
+    };
+    let md = tonic::metadata::MetadataMap::new;
+    let t = std::time::Duration::from_secs(5);
+    let as_operator = client(mtls.clone(), &operator);
+    assert!(as_operator.call("test.Cmd/Write", Bytes::new(), md(), t).await.is_ok(), "TLS, certificate and token");
+    let as_viewer = client(mtls.clone(), &viewer);
+    let refused = as_viewer.call("test.Cmd/Write", Bytes::new(), md(), t).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    // a caller's own token wins over the configured one
+    let mut own = md();
+    own.insert("authorization", format!("Bearer {operator}").parse().unwrap());
+    assert!(as_viewer.call("test.Cmd/Write", Bytes::new(), own, t).await.is_ok());
+    let no_token = client(mtls.clone(), "");
+    assert_eq!(
+        no_token.call("test.Cmd/Read", Bytes::new(), md(), t).await.unwrap_err().code(),
+        tonic::Code::Unauthenticated
+    );
+    let no_cert = client(ClientTls { cert_file: String::new(), key_file: String::new(), ..mtls.clone() }, &operator);
+    assert!(no_cert.call("test.Cmd/Read", Bytes::new(), md(), t).await.is_err(), "no client certificate");
+    let plain = client(ClientTls::default(), &operator);
+    assert!(plain.call("test.Cmd/Read", Bytes::new(), md(), t).await.is_err(), "plain text to a TLS server");
+    let bad = RpcClientConf {
+        tls: ClientTls { ca_file: "/nonexistent/ca.crt".into(), ..ClientTls::default() },
+        endpoints: vec!["127.0.0.1:1".into()],
+        ..RpcClientConf::default()
+    };
+    assert!(RpcClient::new(&bad, &[], t).unwrap_err().contains("/nonexistent/ca.crt"), "a missing file is named");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,4 +1,4 @@
-//! HTTP/JSON <-> gRPC (spec §9, go-zero's gateway): descriptors from `ProtoSets` or the server's
+//! HTTP/JSON <-> gRPC (spec §9, go-zero's gateway; used by bridgegtw and gtw): descriptors from `ProtoSets` or the server's
 //! reflection, the request message built from the path parameters, the query and the JSON body
 //! (parameters win over body fields, as go-zero merges them), the response rendered as proto
 //! JSON with lowerCamel names, 64-bit integers as strings and default values emitted.
@@ -9,7 +9,7 @@ use prost_reflect::{DescriptorPool, DynamicMessage, Kind, MessageDescriptor, Met
 use zero_edge::error::ApiError;
 
 /// The gRPC codec of encoded messages (the gateway encodes and decodes with the descriptors).
-pub use zero_svc::grpc::RawCodec;
+pub use crate::grpc::RawCodec;
 
 /// The method `pkg.Service/Method` of `pool`.
 ///
@@ -160,7 +160,7 @@ pub fn encode(msg: &DynamicMessage) -> Bytes {
 pub fn parse_timeout(v: &str) -> Option<std::time::Duration> {
     use std::time::Duration;
     let v = v.trim();
-    if let Ok(d) = v.parse::<zero_svc::config::GoDuration>() {
+    if let Ok(d) = v.parse::<crate::config::GoDuration>() {
         return Some(d.0);
     }
     let (n, unit) = v.split_at(v.len().checked_sub(1)?);
