@@ -227,6 +227,8 @@ impl Edge {
     /// counting and the metrics of the response.
     pub async fn observe(&self, mut req: Request, next: Next) -> Response {
         let start = Instant::now();
+        let started = std::time::SystemTime::now();
+        let method = req.method().clone();
         let trace = TraceContext::from_headers(req.headers());
         req.extensions_mut().insert(trace);
         let host = req.headers().get(http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
@@ -240,6 +242,16 @@ impl Edge {
         let node = resp.extensions().get::<NodeLabel>().map_or_else(|| Arc::from(""), |n| n.0.clone());
         let consumer = resp.extensions().get::<ConsumerLabel>().map_or_else(|| Arc::from(""), |c| c.0.clone());
         let egress = http_body::Body::size_hint(resp.body()).exact();
+        if crate::trace::exporting() {
+            crate::trace::export_server_span(
+                &self.inner.service,
+                &trace,
+                method.as_str(),
+                &route,
+                resp.status().as_u16(),
+                started,
+            );
+        }
         record(
             &self.inner.service,
             resp.status().as_u16(),

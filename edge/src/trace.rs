@@ -115,6 +115,67 @@ impl TraceContext {
     }
 }
 
+static EXPORTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Says that a tracer provider that exports is installed (`opentelemetry::global`), so the edge
+/// reports a span per request; until then nothing is built.
+pub fn set_exporting(on: bool) {
+    EXPORTING.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether spans are exported.
+pub fn exporting() -> bool {
+    EXPORTING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Reports the server span of one request to the process's tracer provider: `trace`'s span,
+/// under the caller's span when there was one, named `METHOD route`, from `started` until now,
+/// an error status from 500 on.
+pub fn export_server_span(
+    service: &str,
+    trace: &TraceContext,
+    method: &str,
+    route: &str,
+    status: u16,
+    started: std::time::SystemTime,
+) {
+    use opentelemetry::trace::{
+        Span as _, SpanContext, SpanId, SpanKind, Status, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+        Tracer as _,
+    };
+    use opentelemetry::KeyValue;
+    let tracer = opentelemetry::global::tracer("zero-edge");
+    let trace_id = TraceId::from_bytes(trace.trace_id.to_be_bytes());
+    let mut cx = opentelemetry::Context::new();
+    if let Some(parent) = trace.parent_span_id {
+        let remote = SpanContext::new(
+            trace_id,
+            SpanId::from_bytes(parent.to_be_bytes()),
+            TraceFlags::new(trace.flags),
+            true,
+            TraceState::default(),
+        );
+        cx = cx.with_remote_span_context(remote);
+    }
+    let mut b = tracer
+        .span_builder(format!("{method} {}", if route.is_empty() { "unmatched" } else { route }))
+        .with_kind(SpanKind::Server)
+        .with_start_time(started)
+        .with_attributes(vec![
+            KeyValue::new("http.request.method", method.to_owned()),
+            KeyValue::new("http.route", route.to_owned()),
+            KeyValue::new("http.response.status_code", i64::from(status)),
+            KeyValue::new("zero.service", service.to_owned()),
+        ]);
+    b.trace_id = Some(trace_id);
+    b.span_id = Some(SpanId::from_bytes(trace.span_id.to_be_bytes()));
+    let mut span = b.start_with_context(&tracer, &cx);
+    if status >= 500 {
+        span.set_status(Status::error(format!("HTTP {status}")));
+    }
+    span.end();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@
 //! - [`socketio`]: the real npm `socket.io-client` running a scripted session;
 //! - [`iec104`]: IEC 104 peers (a raw-socket master, the c104 station) and the interop JSON form;
 //! - [`kafka`]: a tansu broker, topics, and the acquisition side producing to it;
+//! - [`otlp`]: an OTLP/HTTP span receiver standing in for an OpenTelemetry collector;
 //! - [`streamevent`]: throwaway `streamevent` databases on SQLite, PostgreSQL and MariaDB;
 //! - [`wire`]: the conformance check of our compiled `.proto` descriptors against the upstream
 //!   wire facts (`tests/data/wire/<package>.json` in each crate that serves a package).
@@ -23,6 +24,7 @@ pub mod http;
 pub mod iec104;
 pub mod kafka;
 pub mod mosquitto;
+pub mod otlp;
 pub mod port;
 pub mod proc;
 pub mod process;

@@ -100,7 +100,7 @@ async fn grpc(
         }
     }
     if let Some(t) = parts.extensions.get::<TraceContext>() {
-        if let Ok(v) = t.child().to_header().parse() {
+        if let Ok(v) = t.to_header().parse() {
             md.insert(TRACEPARENT, v);
         }
     }

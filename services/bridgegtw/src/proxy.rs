@@ -185,7 +185,7 @@ impl HttpUpstream {
             }
         }
         if let Some(t) = parts.extensions.get::<zero_edge::trace::TraceContext>() {
-            if let Ok(v) = HeaderValue::from_str(&t.child().to_header()) {
+            if let Ok(v) = HeaderValue::from_str(&t.to_header()) {
                 parts.headers.insert(zero_edge::trace::TRACEPARENT, v);
             }
         }

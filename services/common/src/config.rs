@@ -27,7 +27,6 @@ pub const GO_ZERO_IGNORED: &[&str] = &[
     "Name",
     "Mode",
     "Timeout",
-    "Telemetry",
     "Middlewares",
     "NacosConfig",
     "DevServer",
@@ -60,10 +59,16 @@ pub const GO_ZERO_IGNORED: &[&str] = &[
 ];
 
 /// Keys every service configuration takes though its embedded defaults need not show them (off
-/// by default): the gRPC protection of [`crate::security`].
+/// by default): the gRPC protection of [`crate::security`], the span export of
+/// [`crate::telemetry::Telemetry`].
 const BASE_OPTIONAL: &[(&str, &str)] = &[
     ("GrpcTls", "{CertFile: '', KeyFile: '', ClientCaFile: ''}"),
     ("GrpcAuth", "{AccessSecret: '', PrevAccessSecret: '', RoleClaim: role, Roles: {}}"),
+    (
+        "Telemetry",
+        "{Name: '', Endpoint: '', Sampler: 1.0, Batcher: otlphttp, OtlpHeaders: {}, OtlpHttpPath: /v1/traces, \
+         OtlpHttpSecure: false, Disabled: false}",
+    ),
 ];
 
 /// A configuration and what was accepted without being used.
@@ -385,6 +390,9 @@ pub struct Base {
     /// Tokens and roles of the gRPC server's callers (off while `AccessSecret` is empty).
     #[serde(default)]
     pub grpc_auth: crate::security::GrpcAuth,
+    /// go-zero's `Telemetry`: spans to an OTLP/HTTP collector (off while `Endpoint` is empty).
+    #[serde(default)]
+    pub telemetry: crate::telemetry::Telemetry,
 }
 
 pub use zero_edge::registry::EtcdConf;

@@ -211,6 +211,13 @@ where
         }
     };
     security::install(security::Security { tls: cfg.base().grpc_tls.clone(), auth: cfg.base().grpc_auth.clone() });
+    let spans = match telemetry::export_spans(&cfg.base().telemetry, C::NAME) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{}: {e}", C::NAME);
+            return ExitCode::from(2);
+        }
+    };
     let registration = match register(cfg.base(), &listener).await {
         Ok(r) => r,
         Err(e) => {
@@ -239,6 +246,12 @@ where
     if let Some(r) = registration {
         // the lease is revoked: Go clients drop this instance at once instead of after 10 s
         let _ = tokio::time::timeout(std::time::Duration::from_secs(3), r).await;
+    }
+    if let Some(s) = spans {
+        // the spans still batched go out before the process ends
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_secs(5), tokio::task::spawn_blocking(move || s.shutdown()))
+                .await;
     }
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -60,7 +60,7 @@ fn call_metadata(parts: &http::request::Parts) -> tonic::metadata::MetadataMap {
     let authorization = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let mut md = zero_svc::client::identity(parts.extensions.get::<Claims>(), authorization, "user");
     if let Some(t) = parts.extensions.get::<TraceContext>() {
-        if let Ok(v) = t.child().to_header().parse() {
+        if let Ok(v) = t.to_header().parse() {
             md.insert(TRACEPARENT, v);
         }
     }

@@ -4,7 +4,8 @@
 //! upload beyond `MaxBytes` refused with nothing left; the file routes through a real file
 //! service (its own binary, storing into `s3s-fs`) that demands the caller's token
 //! (`GrpcAuth`): a stream upload, `statFile`, `signUrl` fetched, an upload cut by `MaxBytes`
-//! stores nothing; the routes needing outside accounts answer 501 "not configured".
+//! stores nothing; the routes needing outside accounts answer 501 "not configured"; a request's
+//! span reaches an OTLP receiver (`Telemetry`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -105,10 +106,22 @@ async fn login(g: &Gtw, user: &str, pw: &str) -> (u16, serde_json::Value) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn users_uploads_downloads_and_unconfigured_routes() {
-    let g = start_gtw("MaxBytes: 1048576\nFileRpcConf: {Endpoints: []}\n");
+    let (otlp, spans) = testkit::otlp::receiver().await;
+    let g = start_gtw(&format!(
+        "MaxBytes: 1048576\nFileRpcConf: {{Endpoints: []}}\nTelemetry: {{Name: gtw-test, Endpoint: \"127.0.0.1:{otlp}\", Batcher: otlphttp}}\n"
+    ));
     let c = http();
-    let (s, pong) = json(c.get(format!("{}/gtw/v1/ping", g.base)).send().await.unwrap()).await;
+    let caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let r = c.get(format!("{}/gtw/v1/ping", g.base)).header("traceparent", caller).send().await.unwrap();
+    let ours = r.headers()["traceparent"].to_str().unwrap().to_owned();
+    let (s, pong) = json(r).await;
     assert_eq!((s, pong), (200, serde_json::json!({"msg": "pong"})));
+    // the request's span reaches the OTLP receiver (go-zero's Telemetry key), under the caller's
+    let span_id = ours.split('-').nth(2).unwrap();
+    let span = testkit::otlp::wait_span(&spans, span_id, Duration::from_secs(20)).await.expect("the span exported");
+    assert_eq!(span[0], "0af7651916cd43dd8448eb211c80319c");
+    assert_eq!((span[2].as_str(), span[3].as_str()), ("b7ad6b7169203331", "GET /gtw/v1/ping"));
+    assert!(span[4].contains("gtw-test"), "{span:?}");
 
     // users: one answer for an unknown user and a wrong password
     let (s, wrong) = login(&g, "alice", "nope").await;
