@@ -8,19 +8,35 @@ use http_body_util::BodyExt as _;
 /// # Panics
 /// When nothing listens on the port.
 pub async fn request(port: u16, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    request_with(port, method, path, &[], body).await
+}
+
+/// [`request`] with more `headers`.
+///
+/// # Panics
+/// When nothing listens on the port.
+pub async fn request_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<u8>) {
     let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("the server listens");
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.expect("HTTP/1.1");
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    let req = hyper::Request::builder()
+    let mut req = hyper::Request::builder()
         .method(method)
         .uri(path)
         .header("host", format!("127.0.0.1:{port}"))
-        .header("content-type", "application/json")
-        .body(http_body_util::Full::new(bytes::Bytes::copy_from_slice(body)))
-        .expect("a request");
+        .header("content-type", "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(http_body_util::Full::new(bytes::Bytes::copy_from_slice(body))).expect("a request");
     let res = sender.send_request(req).await.expect("an answer");
     let status = res.status().as_u16();
     let body = res.into_body().collect().await.expect("the body").to_bytes().to_vec();

@@ -11,8 +11,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use zero_edge::auth::JwtAuth;
-use zero_edge::http::Edge;
-use zero_edge::rbac::Rbac;
 
 /// Runs bridgegtw on `listener` until `shutdown`.
 ///
@@ -43,22 +41,9 @@ pub async fn run(
     if cfg.dynamic.etcd.enabled() {
         tasks.push(crate::dynamic::watch_etcd(routes.clone(), cfg.dynamic.etcd.clone()));
     }
-    let rbac = if cfg.edge.rbac.enabled {
-        let db = zero_sql::Db::connect(&cfg.db.data_source)
-            .await
-            .map_err(|e| zero_svc::Error::Config(format!("DB.DataSource: {e}")))?;
-        let rbac = Arc::new(
-            Rbac::from_db(&cfg.edge.rbac.model, &db)
-                .await
-                .map_err(|e| zero_svc::Error::Config(format!("Edge.Rbac: {e}")))?,
-        );
-        tasks.push(rbac.clone().follow(db, Duration::from_secs(cfg.edge.rbac.reload_secs.max(1))));
-        Some(rbac)
-    } else {
-        None
-    };
     let auth = JwtAuth::new(&cfg.jwt_auth.access_secret, &cfg.jwt_auth.prev_access_secret, 0);
-    let edge = Edge::new("bridgegtw", &cfg.edge, auth, rbac).map_err(zero_svc::Error::Config)?;
+    let (edge, rbac_task) = zero_svc::http_edge("bridgegtw", &cfg.edge, auth, &cfg.db.data_source).await?;
+    tasks.extend(rbac_task);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let admin = if cfg.admin.key.is_empty() {
         None

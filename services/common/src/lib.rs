@@ -161,6 +161,35 @@ pub trait ServiceConfig: serde::Serialize + serde::de::DeserializeOwned {
     }
 }
 
+/// The edge of an HTTP service (`zero-edge`): `conf`'s limits, CORS and public routes, tokens by
+/// `auth`, and, when `conf.Rbac.Enabled`, casbin RBAC with its rules read from `data_source`'s
+/// `casbin_rule` table and followed while serving (the task doing that is returned: abort it
+/// at shutdown).
+///
+/// # Errors
+/// [`Error::Config`]: the database, the model, a bad limit key.
+pub async fn http_edge(
+    service: &str,
+    conf: &zero_edge::http::EdgeConf,
+    auth: zero_edge::auth::JwtAuth,
+    data_source: &str,
+) -> Result<(zero_edge::http::Edge, Option<tokio::task::JoinHandle<()>>), Error> {
+    let (rbac, task) = if conf.rbac.enabled {
+        let db = zero_sql::Db::connect(data_source).await.map_err(|e| Error::Config(format!("DB.DataSource: {e}")))?;
+        let rbac = std::sync::Arc::new(
+            zero_edge::rbac::Rbac::from_db(&conf.rbac.model, &db)
+                .await
+                .map_err(|e| Error::Config(format!("Edge.Rbac: {e}")))?,
+        );
+        let task = rbac.clone().follow(db, std::time::Duration::from_secs(conf.rbac.reload_secs.max(1)));
+        (Some(rbac), Some(task))
+    } else {
+        (None, None)
+    };
+    let edge = zero_edge::http::Edge::new(service, conf, auth, rbac).map_err(Error::Config)?;
+    Ok((edge, task))
+}
+
 /// The whole of a service's `main`: parse the CLI, load the configuration (exit 2 with a clear
 /// message when it is wrong), `print-config`, start logs and metrics, bind, and `run` until a
 /// shutdown signal. Returns the process exit code.

@@ -11,8 +11,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use zero_edge::auth::JwtAuth;
-use zero_edge::http::Edge;
-use zero_edge::rbac::Rbac;
 
 /// Runs gtw on `listener` until `shutdown`.
 ///
@@ -50,24 +48,9 @@ pub async fn run(
     std::fs::create_dir_all(&root)
         .map_err(|e| zero_svc::Error::Config(format!("NfsRootPath {}: {e}", root.display())))?;
     let swagger = (!cfg.swagger_path.is_empty()).then(|| Arc::new(PathBuf::from(&cfg.swagger_path)));
-    let mut tasks = vec![];
-    let rbac = if cfg.edge.rbac.enabled {
-        let db = zero_sql::Db::connect(&cfg.db.data_source)
-            .await
-            .map_err(|e| zero_svc::Error::Config(format!("DB.DataSource: {e}")))?;
-        let rbac = Arc::new(
-            Rbac::from_db(&cfg.edge.rbac.model, &db)
-                .await
-                .map_err(|e| zero_svc::Error::Config(format!("Edge.Rbac: {e}")))?,
-        );
-        tasks.push(rbac.clone().follow(db, Duration::from_secs(cfg.edge.rbac.reload_secs.max(1))));
-        Some(rbac)
-    } else {
-        None
-    };
     let j = &cfg.jwt_auth;
     let auth = JwtAuth::new(&j.access_secret, &j.prev_access_secret, j.access_expire.max(1));
-    let edge = Edge::new("gtw", &cfg.edge, auth.clone(), rbac).map_err(zero_svc::Error::Config)?;
+    let (edge, rbac_task) = zero_svc::http_edge("gtw", &cfg.edge, auth.clone(), &cfg.db.data_source).await?;
     let app = App {
         users,
         auth,
@@ -89,7 +72,7 @@ pub async fn run(
     shutdown.await;
     let _ = stop_tx.send(true);
     let r = tokio::time::timeout(cfg.base.grace_period.0, server).await;
-    for t in tasks {
+    if let Some(t) = rbac_task {
         t.abort();
     }
     match r {

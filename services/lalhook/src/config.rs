@@ -1,5 +1,6 @@
 //! The configuration: the upstream `etc/lalhook.yaml` keys (`Host`, `Port`, `DB`) and ours
-//! (`RecordDir`, `ReconcileInterval`, `SegmentUrlPrefix`), defaults in `etc/lalhook.yaml`.
+//! (`RecordDir`, `ReconcileInterval`, `SegmentUrlPrefix`, `JwtAuth`, `Edge`), defaults in
+//! `etc/lalhook.yaml`.
 
 use serde::{Deserialize, Serialize};
 use zero_svc::config::{DbConf, GoDuration};
@@ -30,6 +31,20 @@ pub struct Config {
     /// LAL's `hls.out_path` as LAL writes it in `ts_file` (empty: `RecordDir`), so that a
     /// segment the scan finds has the key its notification would have.
     pub lal_out_path: String,
+    /// Tokens of the routes not in `Edge.Public`.
+    pub jwt_auth: JwtAuthConf,
+    /// The edge around every route.
+    pub edge: zero_edge::http::EdgeConf,
+}
+
+/// `JwtAuth`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields, default)]
+pub struct JwtAuthConf {
+    /// HS256 secret; empty: no token checks.
+    pub access_secret: String,
+    /// The previous secret, still accepted.
+    pub prev_access_secret: String,
 }
 
 impl zero_svc::ServiceConfig for Config {

@@ -161,8 +161,8 @@ fn html_escape(s: &str) -> String {
 }
 
 /// The routes; `record_dir` serves the segments under `/v1/hls/`.
-pub fn router(app: App, record_dir: Option<&std::path::Path>) -> Router {
-    let mut r = Router::new()
+pub fn router(app: App, record_dir: Option<&std::path::Path>, edge: &zero_edge::http::Edge) -> Router {
+    let r = Router::new()
         .route("/v1/hook/onServerStart", post(on_server_start))
         .route("/v1/hook/onUpdate", post(on_update))
         .route("/v1/hook/onPubStart", post(on_pub_start))
@@ -176,7 +176,9 @@ pub fn router(app: App, record_dir: Option<&std::path::Path>) -> Router {
         .route("/v1/api/ts/list", post(ts_list))
         .route("/v1/api/ts/playlist.m3u8", get(playlist))
         .route("/v1/playback", get(playback));
+    let mut r = edge.wrap(r);
     if let Some(dir) = record_dir {
+        // plain files, outside the edge
         r = r.nest_service("/v1/hls", tower_http::services::ServeDir::new(dir));
     }
     r.with_state(app)

@@ -58,14 +58,20 @@ pub async fn run(
             cfg.reconcile_interval.0.max(std::time::Duration::from_millis(100)),
         ))
     });
+    let auth = zero_edge::auth::JwtAuth::new(&cfg.jwt_auth.access_secret, &cfg.jwt_auth.prev_access_secret, 0);
+    let (edge, rbac_task) = zero_svc::http_edge("lalhook", &cfg.edge, auth, &cfg.db.data_source).await?;
     let app = App { store, segment_url_prefix: Arc::from(prefix) };
     tracing::info!(addr = %listener.local_addr()?, "HTTP listening");
-    let served = axum::serve(listener, router(app, record_dir.as_deref()))
+    let app = router(app, record_dir.as_deref(), &edge);
+    let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| zero_svc::Error::Serve(e.to_string()));
     if let Some(s) = scanner {
         s.abort();
+    }
+    if let Some(t) = rbac_task {
+        t.abort();
     }
     served
 }

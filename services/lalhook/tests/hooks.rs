@@ -258,3 +258,40 @@ async fn the_playback_page_plays_in_chromium() {
     assert!(played.screenshot.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_edge_guards_the_routes() {
+    let dir = tmp("edge");
+    let (port, prom) = (free_port(), free_port());
+    let text = format!(
+        "Host: 127.0.0.1\nPort: {port}\nPrometheus: {{ListenOn: \"127.0.0.1:{prom}\"}}\nDB: {{DataSource: \"sqlite://{}\"}}\n\
+         JwtAuth: {{AccessSecret: lal-secret}}\nEdge: {{Public: [/v1/hook/onServerStart]}}\n",
+        dir.join("lal.db").display()
+    );
+    let file = ConfigFile::new("lalhook.yaml", &text);
+    let _svc = spawn(BIN, &file.path, &[]);
+    wait_listening(port, Duration::from_secs(20));
+    // a public hook needs no token; the query API, taken out of Public, does
+    let (s, _) = post_json(port, "/v1/hook/onServerStart", &json!({"server_id": "s1"})).await;
+    assert_eq!(s, 200);
+    let list = json!({"streamName": "cam1"}).to_string();
+    let (s, body) = testkit::http::request(port, "POST", "/v1/api/ts/list", list.as_bytes()).await;
+    let e: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((s, e["code"].as_i64()), (401, Some(16)), "{e}");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let token = zero_edge::auth::JwtAuth::new("lal-secret", "", 60).issue("ops", [], now).unwrap().access_token;
+    let bearer = format!("Bearer {token}");
+    let (s, body) =
+        testkit::http::request_with(port, "POST", "/v1/api/ts/list", &[("authorization", &bearer)], list.as_bytes())
+            .await;
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&body));
+    // counted under APISIX's names, per route
+    let (_, metrics) = testkit::http::request(prom, "GET", "/metrics", b"").await;
+    let metrics = String::from_utf8_lossy(&metrics);
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("apisix_http_status") && l.contains("/v1/api/ts/list") && l.contains("\"401\""))
+        .unwrap_or_else(|| panic!("no 401 of the list route counted:\n{metrics}"));
+    assert!(line.contains("lalhook"), "{line}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
