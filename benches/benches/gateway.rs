@@ -304,6 +304,7 @@ async fn transcoding(calls: usize) {
             .header("content-type", "application/json")
             .body(http_body_util::Full::new(bytes::Bytes::from(json.clone())))
             .unwrap();
+        http.ready().await.unwrap();
         let res = http.send_request(req).await.unwrap();
         assert_eq!(res.status(), 200);
         let body = http_body_util::BodyExt::collect(res.into_body()).await.unwrap().to_bytes();
