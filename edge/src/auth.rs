@@ -56,6 +56,27 @@ pub struct Token {
     pub refresh_after: i64,
 }
 
+/// The `JwtAuth` section of a configuration (go-zero's keys): `AccessSecret` (HS256; empty: no
+/// token checks), `PrevAccessSecret` (still verifies during a key rotation), `AccessExpire`
+/// (seconds, of the tokens this service issues).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields, default)]
+pub struct JwtAuthConf {
+    /// HS256 secret; empty: no token checks.
+    pub access_secret: String,
+    /// The previous secret, still accepted.
+    pub prev_access_secret: String,
+    /// Lifetime of issued tokens (s).
+    pub access_expire: i64,
+}
+
+impl JwtAuthConf {
+    /// The issuer and checker of these keys.
+    pub fn build(&self) -> JwtAuth {
+        JwtAuth::new(&self.access_secret, &self.prev_access_secret, self.access_expire)
+    }
+}
+
 /// The `JwtAuth` section: secrets and token lifetime.
 #[derive(Clone)]
 pub struct JwtAuth {

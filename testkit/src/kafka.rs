@@ -50,16 +50,8 @@ pub async fn read_topic(brokers: &str, topic: &str) -> Vec<String> {
 /// Every record in the topic as (key, payload), read by a fresh group from the beginning until
 /// nothing arrives for 8 s.
 pub async fn read_records(brokers: &str, topic: &str) -> Vec<(String, Vec<u8>)> {
-    use rdkafka::consumer::{Consumer, StreamConsumer};
     use rdkafka::Message as _;
-    let c: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", format!("read-{}", uuid::Uuid::now_v7().simple()))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    c.subscribe(&[topic]).unwrap();
+    let c = reader(brokers, topic);
     let mut keys = vec![];
     while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(8), c.recv()).await {
         keys.push((
@@ -70,12 +62,10 @@ pub async fn read_records(brokers: &str, topic: &str) -> Vec<(String, Vec<u8>)> 
     keys
 }
 
-/// The headers of every record of `topic` (from the start; stops after 8 s without a record).
-pub async fn read_headers(brokers: &str, topic: &str) -> Vec<Vec<(String, String)>> {
-    use rdkafka::consumer::{Consumer, StreamConsumer};
-    use rdkafka::message::Headers as _;
-    use rdkafka::Message as _;
-    let c: StreamConsumer = ClientConfig::new()
+/// A consumer of `topic` from its start, in a group of its own, committing nothing.
+fn reader(brokers: &str, topic: &str) -> rdkafka::consumer::StreamConsumer {
+    use rdkafka::consumer::Consumer as _;
+    let c: rdkafka::consumer::StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("read-{}", uuid::Uuid::now_v7().simple()))
         .set("auto.offset.reset", "earliest")
@@ -83,6 +73,14 @@ pub async fn read_headers(brokers: &str, topic: &str) -> Vec<Vec<(String, String
         .create()
         .unwrap();
     c.subscribe(&[topic]).unwrap();
+    c
+}
+
+/// The headers of every record of `topic` (from the start; stops after 8 s without a record).
+pub async fn read_headers(brokers: &str, topic: &str) -> Vec<Vec<(String, String)>> {
+    use rdkafka::message::Headers as _;
+    use rdkafka::Message as _;
+    let c = reader(brokers, topic);
     let mut out = vec![];
     while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(8), c.recv()).await {
         let hs = m

@@ -25,7 +25,7 @@ pub struct Config {
     /// Per-call timeout (ms).
     pub timeout: u64,
     /// Tokens.
-    pub jwt_auth: JwtAuthConf,
+    pub jwt_auth: zero_edge::auth::JwtAuthConf,
     /// The edge around every route.
     pub edge: EdgeConf,
     /// Where `casbin_rule` lives.
@@ -52,16 +52,6 @@ impl zero_svc::ServiceConfig for Config {
     fn listen_on(&self) -> String {
         format!("{}:{}", self.host, self.port)
     }
-}
-
-/// `JwtAuth`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields, default)]
-pub struct JwtAuthConf {
-    /// HS256 secret; empty: no token checks.
-    pub access_secret: String,
-    /// The previous secret, still accepted.
-    pub prev_access_secret: String,
 }
 
 /// One entry of `Upstreams`.

@@ -10,7 +10,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use zero_edge::auth::JwtAuth;
 
 /// Runs bridgegtw on `listener` until `shutdown`.
 ///
@@ -41,7 +40,7 @@ pub async fn run(
     if cfg.dynamic.etcd.enabled() {
         tasks.push(crate::dynamic::watch_etcd(routes.clone(), cfg.dynamic.etcd.clone()));
     }
-    let auth = JwtAuth::new(&cfg.jwt_auth.access_secret, &cfg.jwt_auth.prev_access_secret, 0);
+    let auth = cfg.jwt_auth.build();
     let (edge, rbac_task) = zero_svc::http_edge("bridgegtw", &cfg.edge, auth, &cfg.db.data_source).await?;
     tasks.extend(rbac_task);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -31,7 +31,7 @@ pub struct Config {
     /// file.rpc.
     pub file_rpc_conf: RpcClientConf,
     /// Tokens.
-    pub jwt_auth: JwtAuthConf,
+    pub jwt_auth: zero_edge::auth::JwtAuthConf,
     /// Root of the local uploads.
     pub nfs_root_path: String,
     /// Prefix of an upload's url.
@@ -56,24 +56,6 @@ impl zero_svc::ServiceConfig for Config {
     fn listen_on(&self) -> String {
         format!("{}:{}", self.host, self.port)
     }
-}
-
-/// `JwtAuth`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct JwtAuthConf {
-    /// HS256 secret.
-    pub access_secret: String,
-    /// The previous secret, still accepted.
-    #[serde(default)]
-    pub prev_access_secret: String,
-    /// Token lifetime (seconds).
-    #[serde(default = "day")]
-    pub access_expire: i64,
-}
-
-fn day() -> i64 {
-    86_400
 }
 
 /// `Bootstrap`.

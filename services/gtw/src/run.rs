@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use zero_edge::auth::JwtAuth;
 
 /// Runs gtw on `listener` until `shutdown`.
 ///
@@ -48,8 +47,9 @@ pub async fn run(
     std::fs::create_dir_all(&root)
         .map_err(|e| zero_svc::Error::Config(format!("NfsRootPath {}: {e}", root.display())))?;
     let swagger = (!cfg.swagger_path.is_empty()).then(|| Arc::new(PathBuf::from(&cfg.swagger_path)));
-    let j = &cfg.jwt_auth;
-    let auth = JwtAuth::new(&j.access_secret, &j.prev_access_secret, j.access_expire.max(1));
+    let mut j = cfg.jwt_auth.clone();
+    j.access_expire = j.access_expire.max(1);
+    let auth = j.build();
     let (edge, rbac_task) = zero_svc::http_edge("gtw", &cfg.edge, auth.clone(), &cfg.db.data_source).await?;
     let app = App {
         users,
@@ -62,22 +62,13 @@ pub async fn run(
     };
     tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "gtw listening");
     let app = edge.wrap(router(app));
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(
-        async move {
-            let _ = stop_rx.changed().await;
-        },
-    );
-    let server = tokio::spawn(async move { served.await });
-    shutdown.await;
-    let _ = stop_tx.send(true);
-    let r = tokio::time::timeout(cfg.base.grace_period.0, server).await;
+    // zero_svc::main bounds the whole shutdown by GracePeriod
+    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| zero_svc::Error::Serve(e.to_string()));
     if let Some(t) = rbac_task {
         t.abort();
     }
-    match r {
-        Ok(Ok(Ok(()))) | Err(_) => Ok(()),
-        Ok(Ok(Err(e))) => Err(zero_svc::Error::Serve(e.to_string())),
-        Ok(Err(e)) => Err(zero_svc::Error::Serve(e.to_string())),
-    }
+    served
 }

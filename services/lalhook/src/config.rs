@@ -32,19 +32,9 @@ pub struct Config {
     /// segment the scan finds has the key its notification would have.
     pub lal_out_path: String,
     /// Tokens of the routes not in `Edge.Public`.
-    pub jwt_auth: JwtAuthConf,
+    pub jwt_auth: zero_edge::auth::JwtAuthConf,
     /// The edge around every route.
     pub edge: zero_edge::http::EdgeConf,
-}
-
-/// `JwtAuth`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields, default)]
-pub struct JwtAuthConf {
-    /// HS256 secret; empty: no token checks.
-    pub access_secret: String,
-    /// The previous secret, still accepted.
-    pub prev_access_secret: String,
 }
 
 impl zero_svc::ServiceConfig for Config {

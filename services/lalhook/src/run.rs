@@ -58,7 +58,7 @@ pub async fn run(
             cfg.reconcile_interval.0.max(std::time::Duration::from_millis(100)),
         ))
     });
-    let auth = zero_edge::auth::JwtAuth::new(&cfg.jwt_auth.access_secret, &cfg.jwt_auth.prev_access_secret, 0);
+    let auth = cfg.jwt_auth.build();
     let (edge, rbac_task) = zero_svc::http_edge("lalhook", &cfg.edge, auth, &cfg.db.data_source).await?;
     let app = App { store, segment_url_prefix: Arc::from(prefix) };
     tracing::info!(addr = %listener.local_addr()?, "HTTP listening");

@@ -3,7 +3,7 @@
 //! `etc/socketgtw.yaml`.
 
 use serde::{Deserialize, Serialize};
-use socketio_cluster::auth::JwtAuth;
+use socketio_cluster::auth::JwtAuthConf;
 use socketio_cluster::gateway::GatewayConfig;
 use zero_svc::config::{GoDuration, StreamEventConf};
 
@@ -56,18 +56,6 @@ pub struct Http {
     pub path: String,
 }
 
-/// `JwtAuth`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct JwtAuthConf {
-    /// HS256 secret; empty: no check.
-    pub access_secret: String,
-    /// The previous secret, still accepted during a rotation.
-    pub prev_access_secret: String,
-    /// Token lifetime (s).
-    pub access_expire: i64,
-}
-
 impl zero_svc::ServiceConfig for Config {
     const NAME: &'static str = "socketgtw";
     const DEFAULTS: &'static str = DEFAULTS;
@@ -83,7 +71,7 @@ impl Config {
     pub fn gateway(&self) -> GatewayConfig {
         let j = &self.jwt_auth;
         GatewayConfig {
-            auth: JwtAuth::new(&j.access_secret, &j.prev_access_secret, j.access_expire),
+            auth: j.build(),
             meta_keys: self.socket_meta_data.clone(),
             stat_interval: self.stat_interval.0,
             path: self.http.path.clone(),

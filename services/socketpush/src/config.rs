@@ -2,7 +2,7 @@
 //! `SocketGtwConf`) and ours (`PushDeadline`), defaults in `etc/socketpush.yaml`.
 
 use serde::{Deserialize, Serialize};
-use socketio_cluster::auth::JwtAuth;
+use socketio_cluster::auth::{JwtAuth, JwtAuthConf};
 use socketio_cluster::registry::EtcdConf;
 use zero_svc::config::GoDuration;
 
@@ -22,18 +22,6 @@ pub struct Config {
     pub socket_gtw_conf: SocketGtwConf,
     /// How long a push waits for the nodes' answers.
     pub push_deadline: GoDuration,
-}
-
-/// `JwtAuth`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct JwtAuthConf {
-    /// HS256 secret of `GenToken`.
-    pub access_secret: String,
-    /// The previous secret, still accepted by `VerifyToken`.
-    pub prev_access_secret: String,
-    /// Token lifetime (s).
-    pub access_expire: i64,
 }
 
 /// `SocketGtwConf`.
@@ -60,6 +48,6 @@ impl Config {
     /// The token issuer and checker.
     pub fn auth(&self) -> JwtAuth {
         let j = &self.jwt_auth;
-        JwtAuth::new(&j.access_secret, &j.prev_access_secret, j.access_expire)
+        j.build()
     }
 }
