@@ -70,7 +70,15 @@ async fn run(secs: f64) {
     let db = dir.join("lal.db");
     let store = lalhook_svc::store::Store::connect(&format!("sqlite://{}", db.display())).await.unwrap();
     let app = lalhook_svc::http::App { store: store.clone(), segment_url_prefix: Arc::from("/v1/hls/") };
-    let router = lalhook_svc::http::router(app, None)
+    // the hooks behind the edge, as in the service (no token, no limit: LAL's defaults)
+    let edge = zero_edge::http::Edge::new(
+        "lalhook",
+        &zero_edge::http::EdgeConf::default(),
+        zero_edge::auth::JwtAuth::new("", "", 0),
+        None,
+    )
+    .unwrap();
+    let router = lalhook_svc::http::router(app, None, &edge)
         .route("/noop", axum::routing::post(|| async { axum::Json(serde_json::json!({})) }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
