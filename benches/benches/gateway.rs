@@ -11,6 +11,10 @@
 //!
 //! `cargo bench -p zero-benches --bench gateway` (10 s per proxy run); under `cargo test` 1 s.
 
+/// As in the bridgegtw binary.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use prost::Message as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
