@@ -13,6 +13,7 @@
 //! table), [`dynamic`] (its sources), [`http`] (the handlers and the admin API), [`mod@run`].
 
 pub mod config;
+pub mod cores;
 pub mod dynamic;
 pub mod http;
 pub mod proxy;

@@ -70,6 +70,12 @@ pub fn client() -> Client<HttpConnector, Body> {
         .build(c)
 }
 
+thread_local! {
+    /// The client of the requests served on this thread (each serving thread has its own
+    /// runtime, see [`crate::cores`]); its pooled connections are driven by that runtime.
+    static THREAD_CLIENT: Client<HttpConnector, Body> = client();
+}
+
 const HOP_BY_HOP: [&str; 8] = [
     "connection",
     "keep-alive",
@@ -226,7 +232,9 @@ impl HttpUpstream {
                 (None, None) => break,
             };
             node.active.fetch_add(1, Ordering::Relaxed);
-            let r = tokio::time::timeout(self.timeout, self.client.request(Request::from_parts(p, b))).await;
+            // this thread's client: the upstream connection is driven where the request is
+            let client = THREAD_CLIENT.with(Client::clone);
+            let r = tokio::time::timeout(self.timeout, client.request(Request::from_parts(p, b))).await;
             node.active.fetch_sub(1, Ordering::Relaxed);
             match r {
                 Ok(Ok(resp)) => {

@@ -7,7 +7,6 @@ use crate::http::{admin_router, router, Gateway};
 use crate::routes::Routes;
 use crate::upstream::RpcClient;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,17 +63,9 @@ pub async fn run(
     };
     tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), routes = routes.table().len(), "bridgegtw listening");
     let app = router(Gateway { routes, edge });
-    let mut rx = stop_rx.clone();
-    // TCP_NODELAY: a proxied answer goes out at once instead of waiting for the client's ACK
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(
-        async move {
-            let _ = rx.changed().await;
-        },
-    );
-    let server = tokio::spawn(async move { served.await });
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let served = crate::cores::serve(listener, app, threads, stop_rx.clone());
+    let server = tokio::spawn(served);
     shutdown.await;
     let _ = stop_tx.send(true);
     let grace = cfg.base.grace_period.0;
