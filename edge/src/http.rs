@@ -227,8 +227,8 @@ impl Edge {
     /// counting and the metrics of the response.
     pub async fn observe(&self, mut req: Request, next: Next) -> Response {
         let start = Instant::now();
-        let started = std::time::SystemTime::now();
-        let method = req.method().clone();
+        // the span's start and method, only while spans are exported
+        let span = crate::trace::exporting().then(|| (std::time::SystemTime::now(), req.method().clone()));
         let trace = TraceContext::from_headers(req.headers());
         req.extensions_mut().insert(trace);
         let host = req.headers().get(http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
@@ -242,7 +242,7 @@ impl Edge {
         let node = resp.extensions().get::<NodeLabel>().map_or_else(|| Arc::from(""), |n| n.0.clone());
         let consumer = resp.extensions().get::<ConsumerLabel>().map_or_else(|| Arc::from(""), |c| c.0.clone());
         let egress = http_body::Body::size_hint(resp.body()).exact();
-        if crate::trace::exporting() {
+        if let Some((started, method)) = span {
             crate::trace::export_server_span(
                 &self.inner.service,
                 &trace,

@@ -119,7 +119,7 @@ async fn grpc(
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
             Ok(r)
         }
-        Err(s) => Err(ApiError::grpc(s.code() as i32, s.message().to_owned())),
+        Err(s) => Err(zero_svc::client::http_error(&s)),
     }
 }
 

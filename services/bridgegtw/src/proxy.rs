@@ -47,7 +47,6 @@ pub struct HttpUpstream {
     retries: u32,
     timeout: Duration,
     unhealthy_after: u32,
-    client: Client<HttpConnector, Body>,
     checker: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -59,7 +58,8 @@ impl Drop for HttpUpstream {
     }
 }
 
-/// A shared HTTP/1.1 client with pooled keep-alive connections.
+/// An HTTP/1.1 client with pooled keep-alive connections (one per serving thread, one per
+/// health checker).
 pub fn client() -> Client<HttpConnector, Body> {
     let mut c = HttpConnector::new();
     c.set_nodelay(true);
@@ -92,7 +92,7 @@ impl HttpUpstream {
     ///
     /// # Errors
     /// No nodes, a bad balance name.
-    pub fn new(conf: &HttpUpstreamConf, client: Client<HttpConnector, Body>) -> Result<Arc<HttpUpstream>, String> {
+    pub fn new(conf: &HttpUpstreamConf) -> Result<Arc<HttpUpstream>, String> {
         if conf.nodes.is_empty() {
             return Err(format!("upstream {:?}: no Nodes", conf.id));
         }
@@ -122,12 +122,12 @@ impl HttpUpstream {
             retries: conf.retries,
             timeout: Duration::from_millis(conf.timeout_ms.max(1)),
             unhealthy_after: conf.health_check.unhealthy_after.max(1),
-            client,
             checker: None,
         };
         if !conf.health_check.path.is_empty() {
             let nodes = up.nodes.clone();
-            let client = up.client.clone();
+            // the checks' own client, on the runtime that runs them
+            let client = client();
             let path = conf.health_check.path.clone();
             let every = Duration::from_millis(conf.health_check.interval_ms.max(50));
             let after = up.unhealthy_after;

@@ -5,9 +5,7 @@
 use crate::config::{DynamicSet, HttpRouteConf, HttpUpstreamConf, Mapping};
 use crate::proxy::HttpUpstream;
 use crate::upstream::RpcClient;
-use axum::body::Body;
 use http::Method;
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use zero_edge::limit::Limiter;
@@ -140,7 +138,6 @@ pub struct Routes {
     mappings: Vec<(Mapping, Arc<RpcClient>)>,
     sets: Mutex<std::collections::BTreeMap<Source, DynamicSet>>,
     upstreams: Mutex<HashMap<String, (HttpUpstreamConf, Arc<HttpUpstream>)>>,
-    client: Client<HttpConnector, Body>,
 }
 
 impl Routes {
@@ -154,7 +151,6 @@ impl Routes {
             mappings,
             sets: Mutex::new([(Source::Config, set)].into_iter().collect()),
             upstreams: Mutex::new(HashMap::new()),
-            client: crate::proxy::client(),
         };
         r.rebuild()?;
         Ok(r)
@@ -236,7 +232,7 @@ impl Routes {
             let kept = ups.get(&u.id).filter(|(c, _)| c == u).map(|(_, a)| a.clone());
             let up = match kept {
                 Some(a) => a,
-                None => HttpUpstream::new(u, self.client.clone())?,
+                None => HttpUpstream::new(u)?,
             };
             next.insert(u.id.clone(), (u.clone(), up));
         }

@@ -395,6 +395,12 @@ impl RpcClient {
     }
 }
 
+/// A call's status as the HTTP answer go-zero's gateways give it (`{"code": <gRPC code>,
+/// "message"}` with the mapped HTTP status).
+pub fn http_error(s: &tonic::Status) -> ApiError {
+    ApiError::grpc(s.code() as i32, s.message())
+}
+
 /// The identity metadata of an internal call (spec §0.3): `authorization` (the caller's token
 /// as it came), `x-user-id`, `x-user-name`, `x-dept-code` from the token's claims, and
 /// `x-auth-type`; a value that is not printable ASCII travels as `b64:` + base64.

@@ -206,13 +206,14 @@ impl FileRpc {
         metadata: tonic::metadata::MetadataMap,
     ) -> Result<Vec<u8>, ApiError> {
         let rpc = format!("{SERVICE}/{method}");
-        let m = zero_svc::transcode::method(&self.pool, &rpc).map_err(ApiError::internal)?;
+        // resolved from file.proto's descriptors once, then cached by the client
+        let m = self.client.method(&rpc).await?;
         let msg = zero_svc::transcode::build_request(&m.input(), &[], None, body, false)?;
         let (bytes, _) = self
             .client
             .call(&rpc, zero_svc::transcode::encode(&msg), metadata, self.client.timeout)
             .await
-            .map_err(|s| status_error(&s))?;
+            .map_err(|s| zero_svc::client::http_error(&s))?;
         zero_svc::transcode::render(&zero_svc::transcode::decode_reply(&m, bytes)?)
     }
 
@@ -305,7 +306,7 @@ impl FileRpc {
         if let Some(e) = failed {
             return Err(e);
         }
-        let (bytes, _) = reply.map_err(|s| status_error(&s))?;
+        let (bytes, _) = reply.map_err(|s| zero_svc::client::http_error(&s))?;
         let out = self
             .pool
             .get_message_by_name("file.PutStreamFileRes")
@@ -318,9 +319,4 @@ impl FileRpc {
 /// `k=v&...` pairs.
 fn form_fields(q: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(q).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
-}
-
-/// A call's status as the HTTP answer go-zero gives it.
-pub fn status_error(s: &tonic::Status) -> ApiError {
-    ApiError::grpc(s.code() as i32, s.message())
 }
