@@ -6,7 +6,29 @@ use std::net::{SocketAddr, TcpListener};
 ///
 /// The port is released before it returns, so a peer started afterwards can bind it; prefer binding
 /// `127.0.0.1:0` yourself where the code under test accepts a listener.
+///
+/// Ports come from below the kernel's ephemeral range (`ip_local_port_range`, 32768 and up by
+/// default), walked from a random start, and one process never gets the same port twice: a
+/// listener bound to `127.0.0.1:0` by a concurrent test, or an outgoing connection, can take a
+/// port from the ephemeral range only, so it cannot steal one handed out here between its release
+/// and the peer binding it (CI once saw a test's gRPC port taken by another test's relay).
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000; // 20000..32000
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    if NEXT.load(Ordering::Relaxed) == u32::MAX {
+        let seed =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0)
+                ^ std::process::id().wrapping_mul(2_654_435_761);
+        let _ = NEXT.compare_exchange(u32::MAX, seed % SPAN, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    for _ in 0..SPAN {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::Relaxed) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
 }
 
@@ -34,5 +56,22 @@ pub fn first_bytes(port: u16, within: std::time::Duration) -> String {
         }
         assert!(Instant::now() < deadline, "nothing answered on 127.0.0.1:{port}");
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_distinct_and_outside_the_ephemeral_range() {
+        let ports: Vec<u16> = (0..500).map(|_| free_port()).collect();
+        let unique: std::collections::HashSet<_> = ports.iter().collect();
+        assert_eq!(unique.len(), ports.len(), "a port handed out twice");
+        assert!(ports.iter().all(|p| (20_000..32_000).contains(p)), "{ports:?}");
+        // each one is free: a listener binds it
+        for p in &ports[..20] {
+            TcpListener::bind(("127.0.0.1", *p)).unwrap();
+        }
     }
 }
