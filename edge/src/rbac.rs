@@ -5,7 +5,11 @@
 //! The built-in model ([`RESTFUL_MODEL`]): a subject (a token claim, `user-id` by default) holds
 //! roles through `g` rules; `p, <role or subject>, <path pattern>, <method regex>` allows a
 //! request whose path matches the pattern (`keyMatch2`: `/api/:id`, `/api/*`) and whose method
-//! matches the regex (`GET|POST`, `.*`).
+//! matches the regex (`GET|POST`, `.*`). Under the built-in model, decisions come from a
+//! compiled index of the rules (casbin's role manager and casbin's pattern rules, the regular
+//! expressions built once; microseconds for a first decision over 1,100 rules, where casbin's
+//! expression engine takes milliseconds), held equal to casbin's own decisions by a property
+//! test; a model of the caller's is decided by casbin, its decisions cached.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -26,6 +30,8 @@ use sqlx::Row as _;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use zero_sql::Db;
+
+mod compiled;
 
 /// The built-in model: RESTful paths and methods, roles through `g`.
 pub const RESTFUL_MODEL: &str = r#"
@@ -96,27 +102,38 @@ pub enum RbacError {
     /// The policy table cannot be read.
     #[error("casbin_rule: {0}")]
     Db(#[from] sqlx::Error),
+    /// A rule's path or method pattern is no regular expression.
+    #[error("{0}")]
+    Pattern(String),
+}
+
+/// The rules in force and what decides them.
+struct Current {
+    enforcer: Arc<CachedEnforcer>,
+    index: Option<compiled::Index>,
+    rules: Vec<Rule>,
 }
 
 /// An enforcer whose policies can be replaced while it serves.
 pub struct Rbac {
     model: String,
-    current: RwLock<(Arc<CachedEnforcer>, Vec<Rule>)>,
+    current: RwLock<Arc<Current>>,
 }
 
 impl std::fmt::Debug for Rbac {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let rules = self.current.read().map(|c| c.1.len()).unwrap_or(0);
-        f.debug_struct("Rbac").field("rules", &rules).finish()
+        let (rules, compiled) = self.current.read().map(|c| (c.rules.len(), c.index.is_some())).unwrap_or_default();
+        f.debug_struct("Rbac").field("rules", &rules).field("compiled", &compiled).finish()
     }
 }
 
-async fn build(model: &str, rules: &[Rule]) -> Result<CachedEnforcer, RbacError> {
-    let m = DefaultModel::from_str(if model.trim().is_empty() { RESTFUL_MODEL } else { model }).await?;
+async fn build(model: &str, rules: Vec<Rule>) -> Result<Current, RbacError> {
+    let builtin = model.trim().is_empty() || model.trim() == RESTFUL_MODEL.trim();
+    let m = DefaultModel::from_str(if builtin { RESTFUL_MODEL } else { model }).await?;
     let mut e = CachedEnforcer::new(m, MemoryAdapter::default()).await?;
     e.set_cache(Box::new(casbin::DefaultCache::new(100_000)));
     let mut by_type: std::collections::BTreeMap<&str, Vec<Vec<String>>> = Default::default();
-    for r in rules {
+    for r in &rules {
         by_type.entry(r.ptype.as_str()).or_default().push(r.values.clone());
     }
     for (ptype, rs) in by_type {
@@ -126,7 +143,12 @@ async fn build(model: &str, rules: &[Rule]) -> Result<CachedEnforcer, RbacError>
             e.add_named_policies(ptype, rs).await?;
         }
     }
-    Ok(e)
+    let index = if builtin {
+        compiled::Index::build(&e, &rules).map_err(|err| RbacError::Pattern(err.to_string()))?
+    } else {
+        None
+    };
+    Ok(Current { enforcer: Arc::new(e), index, rules })
 }
 
 impl Rbac {
@@ -137,8 +159,8 @@ impl Rbac {
     pub async fn new(model: &str, mut rules: Vec<Rule>) -> Result<Rbac, RbacError> {
         rules.sort();
         rules.dedup();
-        let e = build(model, &rules).await?;
-        Ok(Rbac { model: model.to_owned(), current: RwLock::new((Arc::new(e), rules)) })
+        let c = build(model, rules).await?;
+        Ok(Rbac { model: model.to_owned(), current: RwLock::new(Arc::new(c)) })
     }
 
     /// The enforcer of the rules in `db`'s `casbin_rule` table (created when missing).
@@ -150,18 +172,36 @@ impl Rbac {
         Rbac::new(model, load(db).await?).await
     }
 
-    /// Whether `sub` may `act` on `obj` (cached per triple until the policies change).
+    /// Whether `sub` may `act` on `obj`: from the compiled rules under the built-in model,
+    /// else casbin's decision (cached per triple until the policies change).
     ///
     /// # Errors
     /// The model cannot evaluate the request.
     pub fn enforce(&self, sub: &str, obj: &str, act: &str) -> Result<bool, RbacError> {
-        let e = self.current.read().map(|c| c.0.clone()).unwrap_or_else(|p| p.into_inner().0.clone());
-        Ok(e.enforce((sub, obj, act))?)
+        let c = self.current.read().map(|c| c.clone()).unwrap_or_else(|p| p.into_inner().clone());
+        match &c.index {
+            Some(index) => Ok(index.enforce(sub, obj, act)),
+            None => Ok(c.enforcer.enforce((sub, obj, act))?),
+        }
+    }
+
+    /// casbin's own decision, never from the compiled rules (what those are held equal to).
+    ///
+    /// # Errors
+    /// The model cannot evaluate the request.
+    pub fn enforce_casbin(&self, sub: &str, obj: &str, act: &str) -> Result<bool, RbacError> {
+        let c = self.current.read().map(|c| c.clone()).unwrap_or_else(|p| p.into_inner().clone());
+        Ok(c.enforcer.enforce((sub, obj, act))?)
+    }
+
+    /// Whether decisions come from the compiled rules (the built-in model, rules that fit it).
+    pub fn compiled(&self) -> bool {
+        self.current.read().is_ok_and(|c| c.index.is_some())
     }
 
     /// The rules in force.
     pub fn rules(&self) -> Vec<Rule> {
-        self.current.read().map(|c| c.1.clone()).unwrap_or_default()
+        self.current.read().map(|c| c.rules.clone()).unwrap_or_default()
     }
 
     /// Puts `rules` in force (a new enforcer, so the cache starts empty); `false` when they are
@@ -172,12 +212,12 @@ impl Rbac {
     pub async fn replace(&self, mut rules: Vec<Rule>) -> Result<bool, RbacError> {
         rules.sort();
         rules.dedup();
-        if self.current.read().is_ok_and(|c| c.1 == rules) {
+        if self.current.read().is_ok_and(|c| c.rules == rules) {
             return Ok(false);
         }
-        let e = build(&self.model, &rules).await?;
+        let next = build(&self.model, rules).await?;
         if let Ok(mut c) = self.current.write() {
-            *c = (Arc::new(e), rules);
+            *c = Arc::new(next);
         }
         Ok(true)
     }
@@ -297,5 +337,70 @@ mod tests {
         assert!(rbac.enforce("v1", "/api/points", "POST").unwrap());
         assert!(!rbac.enforce("root", "/anything/deep", "DELETE").unwrap());
         assert!(!rbac.replace(rbac.rules()).await.unwrap(), "the same rules: nothing to do");
+    }
+
+    #[tokio::test]
+    async fn a_bad_pattern_is_refused_and_the_rules_in_force_stay() {
+        let rbac =
+            Rbac::new("", vec![Rule::p(["viewer", "/api/:res", "GET"]), Rule::g(["v1", "viewer"])]).await.unwrap();
+        assert!(rbac.compiled());
+        let err = Rbac::new("", vec![Rule::p(["viewer", "/api/:res", "GET("])]).await.unwrap_err();
+        assert!(err.to_string().contains("GET("), "{err}");
+        assert!(rbac.replace(vec![Rule::p(["viewer", "/api/(", "GET"])]).await.is_err());
+        assert!(rbac.enforce("v1", "/api/points", "GET").unwrap(), "the previous rules stay");
+    }
+
+    #[tokio::test]
+    async fn a_model_of_the_callers_is_decided_by_casbin() {
+        let model = RESTFUL_MODEL.replace("keyMatch2(r.obj, p.obj)", "r.obj == p.obj");
+        let rbac =
+            Rbac::new(&model, vec![Rule::p(["viewer", "/api/:res", "GET"]), Rule::g(["v1", "viewer"])]).await.unwrap();
+        assert!(!rbac.compiled());
+        assert!(rbac.enforce("v1", "/api/:res", "GET").unwrap());
+        assert!(!rbac.enforce("v1", "/api/points", "GET").unwrap(), "no keyMatch2 in this model");
+        // rules beyond the built-in model's shape go to casbin too
+        let rbac = Rbac::new("", vec![Rule::p(["viewer", "/api/:res", "GET", "extra"])]).await.unwrap();
+        assert!(!rbac.compiled());
+    }
+
+    const NAMES: [&str; 8] = ["u0", "u1", "u2", "u3", "r0", "r1", "r2", "admin"];
+    const PATTERNS: [&str; 9] =
+        ["/api/:id", "/api/*", "/api/x", "/*", "/api/:id/sub", "/a.b", "/api/:id/*", "/", "/api/:"];
+    const ACTS: [&str; 6] = ["GET", "POST", "GET|POST", ".*", "PUT", "(GET)|(DELETE)"];
+    const PATHS: [&str; 10] =
+        ["/api/1", "/api/x", "/api/1/sub", "/a.b", "/aXb", "/other", "/api", "/", "/api/1/sub/deep", "/api/"];
+    const METHODS: [&str; 5] = ["GET", "POST", "PUT", "DELETE", "FORGET"];
+
+    fn rule() -> impl proptest::strategy::Strategy<Value = Rule> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0..NAMES.len(), 0..PATTERNS.len(), 0..ACTS.len()).prop_map(|(s, o, a)| Rule::p([
+                NAMES[s],
+                PATTERNS[o],
+                ACTS[a]
+            ])),
+            (0..NAMES.len(), 0..NAMES.len()).prop_map(|(a, b)| Rule::g([NAMES[a], NAMES[b]])),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+        /// The compiled rules decide as casbin does: every request over random rule sets
+        /// (role chains and cycles, wildcards, parameters, regex metacharacters in paths).
+        #[test]
+        fn compiled_decisions_are_casbins(rules in proptest::collection::vec(rule(), 0..24)) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let rbac = rt.block_on(Rbac::new("", rules.clone())).unwrap();
+            proptest::prop_assert!(rbac.compiled());
+            for sub in NAMES.iter().chain(&["nobody", ""]) {
+                for obj in PATHS {
+                    for act in METHODS {
+                        let ours = rbac.enforce(sub, obj, act).unwrap();
+                        let casbin = rbac.enforce_casbin(sub, obj, act).unwrap();
+                        proptest::prop_assert_eq!(ours, casbin, "{} {} {} under {:?}", sub, obj, act, rules);
+                    }
+                }
+            }
+        }
     }
 }
