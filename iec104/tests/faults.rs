@@ -247,3 +247,79 @@ async fn slave_closes_a_request_flood() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(slave.connections(), 0);
 }
+
+/// A station that confirms each command at once and sends its termination only when the next
+/// command comes (just before that one's confirmation, a little later): the termination of the
+/// first command must not answer the second (CI once saw the second step command "answered"
+/// before the station had it). A station that terminates without confirming is still answered.
+#[tokio::test]
+async fn a_late_termination_does_not_answer_the_next_command() {
+    use iec104::master::{CommandMode, CommandValue};
+    use iec104::types::Cot;
+    let (addr, _accepted) = fake_station(|mut f| async move {
+        let (mut send, mut recv) = (SeqNo::default(), SeqNo::default());
+        let mut held: Option<bytes::Bytes> = None;
+        while let Some(Ok(fr)) = f.next().await {
+            let Apci::I { .. } = fr.apci else { continue };
+            recv = recv.next();
+            let with_cot = |cot: u8| {
+                let mut a = BytesMut::from(&fr.asdu[..]);
+                a[2] = cot;
+                a.freeze()
+            };
+            let mut out = vec![];
+            if let Some(term) = held.take() {
+                out.push(term);
+            }
+            // IOA 99: a station that only terminates
+            let ioa = u32::from(fr.asdu[6]) | u32::from(fr.asdu[7]) << 8;
+            if ioa == 99 {
+                out.push(with_cot(10));
+            } else {
+                held = Some(with_cot(10));
+                out.push(with_cot(7));
+            }
+            for (i, asdu) in out.into_iter().enumerate() {
+                if i > 0 {
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                }
+                let _ = f.send(Frame { apci: Apci::I { send, recv }, asdu }).await;
+                send = send.next();
+            }
+        }
+    })
+    .await;
+    let mut cfg = master_cfg(addr);
+    cfg.interrogate_on_start = vec![];
+    let (m, mut ev, driver) = connect(cfg).unwrap();
+    let drv = tokio::spawn(driver);
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(e) = ev.recv().await {
+            if let Event::State(ConnectionState::Started { .. }) = e {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("started");
+    let step = |state| CommandValue::Step { state, qu: 0 };
+    let echoed = |out: &iec104::master::CommandOutcome| {
+        let mut b = BytesMut::new();
+        out.echo.encode(&m.config().asdu, &mut b).unwrap();
+        b[b.len() - 1] & 0x03
+    };
+    for state in [1u8, 2, 1, 2] {
+        let out = m
+            .command(CommonAddress(1), Ioa::new(12).unwrap(), step(state), CommandMode::Direct, None, false)
+            .await
+            .unwrap();
+        assert_eq!(out.confirmation.cot, Cot::ACTIVATION_CON, "answered by its confirmation");
+        assert_eq!(echoed(&out), state, "the echo of this command, not of the one before");
+    }
+    // a station that terminates without confirming first is still answered
+    let out =
+        m.command(CommonAddress(1), Ioa::new(99).unwrap(), step(2), CommandMode::Direct, None, false).await.unwrap();
+    assert_eq!((out.confirmation.cot, echoed(&out)), (Cot::ACTIVATION_TERMINATION, 2));
+    m.close().await;
+    drv.await.unwrap();
+}

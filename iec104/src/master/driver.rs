@@ -27,6 +27,37 @@ struct Pending {
     con: Option<(Cause, OwnedAsdu)>,
 }
 
+/// Commands in flight, and the terminations still to come of commands already answered.
+#[derive(Default)]
+struct Commands {
+    pending: HashMap<Key, Pending>,
+    /// Per key: how many activation terminations are owed by commands that were resolved on
+    /// their confirmation (the caller did not wait for the termination), and until when one is
+    /// expected. A termination that comes before the confirmation of the next command to the
+    /// same object is one of these, not that command's answer.
+    owed: HashMap<Key, (u32, Instant)>,
+}
+
+impl Commands {
+    /// Takes an owed termination of `key`, if one is expected now.
+    fn take_owed(&mut self, key: &Key, now: Instant) -> bool {
+        match self.owed.get_mut(key) {
+            Some((n, until)) if *n > 0 && *until > now => {
+                *n -= 1;
+                if *n == 0 {
+                    self.owed.remove(key);
+                }
+                true
+            }
+            Some(_) => {
+                self.owed.remove(key);
+                false
+            }
+            None => false,
+        }
+    }
+}
+
 enum End {
     /// Closed on request, or every handle dropped: stop the driver.
     Closed,
@@ -141,7 +172,7 @@ async fn session<IO: AsyncRead + AsyncWrite + Unpin>(
     link.start_dt(Instant::now());
     ctx.state(ConnectionState::Connected { addr: addr.to_owned() });
     let mut outq: VecDeque<Bytes> = VecDeque::new();
-    let mut pending: HashMap<Key, Pending> = HashMap::new();
+    let mut commands = Commands::default();
     // with ack_on_release: the receipts of this connection's frames come back here when dropped
     let (release_tx, mut release_rx) = mpsc::unbounded_channel::<SeqNo>();
     let mut next_rx = SeqNo::default();
@@ -182,7 +213,7 @@ async fn session<IO: AsyncRead + AsyncWrite + Unpin>(
                 LinkEvent::Asdu(bytes) => {
                     let receipt = cfg.link.ack_on_release.then(|| Receipt::new(next_rx, release_tx.clone()));
                     next_rx = next_rx.next();
-                    if let Err(e) = on_asdu(ctx, &bytes, &mut pending, receipt) {
+                    if let Err(e) = on_asdu(ctx, &bytes, &mut commands, receipt) {
                         break 'session End::Lost { reason: e.to_string(), started };
                     }
                 }
@@ -192,7 +223,8 @@ async fn session<IO: AsyncRead + AsyncWrite + Unpin>(
         if again {
             continue;
         }
-        let deadline = [link.poll_timeout(), pending.values().map(|p| p.deadline).min()].into_iter().flatten().min();
+        let deadline =
+            [link.poll_timeout(), commands.pending.values().map(|p| p.deadline).min()].into_iter().flatten().min();
         let sleep = tokio::time::sleep_until(deadline.unwrap_or(now + Duration::from_secs(3600)).into());
         tokio::select! {
             frame = framed.next() => match frame {
@@ -230,12 +262,12 @@ async fn session<IO: AsyncRead + AsyncWrite + Unpin>(
                     }
                     if let Some((want_term, tx)) = reply {
                         let key = command_key(&asdu);
-                        if pending.contains_key(&key) {
+                        if commands.pending.contains_key(&key) {
                             let _ = tx.send(Err(Error::Duplicate { common_address: key.0, type_id: TypeId(key.1), ioa: key.2 }));
                             continue;
                         }
                         let deadline = Instant::now() + cfg.command_timeout;
-                        pending.insert(key, Pending { tx, want_term, deadline, con: None });
+                        commands.pending.insert(key, Pending { tx, want_term, deadline, con: None });
                     }
                     outq.push_back(b.freeze());
                 }
@@ -245,9 +277,10 @@ async fn session<IO: AsyncRead + AsyncWrite + Unpin>(
                 if let Err(r) = link.handle_timeout(now) {
                     break 'session End::Lost { reason: Error::Closed(r).to_string(), started };
                 }
-                let expired: Vec<Key> = pending.iter().filter(|(_, p)| p.deadline <= now).map(|(k, _)| *k).collect();
+                let expired: Vec<Key> = commands.pending.iter().filter(|(_, p)| p.deadline <= now).map(|(k, _)| *k).collect();
+                commands.owed.retain(|_, (_, until)| *until > now);
                 for k in expired {
-                    if let Some(p) = pending.remove(&k) {
+                    if let Some(p) = commands.pending.remove(&k) {
                         let what = if p.con.is_some() { "activation termination" } else { "activation confirmation" };
                         let _ = p.tx.send(Err(Error::Timeout(what)));
                     }
@@ -255,7 +288,7 @@ async fn session<IO: AsyncRead + AsyncWrite + Unpin>(
             }
         }
     };
-    for (_, p) in pending.drain() {
+    for (_, p) in commands.pending.drain() {
         let _ = p.tx.send(Err(Error::NotConnected));
     }
     // a close was asked for: however the session ended, the driver stops
@@ -291,12 +324,7 @@ fn startup(cfg: &MasterConfig, outq: &mut VecDeque<Bytes>) {
 
 /// Handles one received ASDU. Its `receipt` (with `ack_on_release`) travels with the data to
 /// the application; for anything else it is dropped here, which releases the frame.
-fn on_asdu(
-    ctx: &Ctx<'_>,
-    bytes: &[u8],
-    pending: &mut HashMap<Key, Pending>,
-    receipt: Option<Receipt>,
-) -> Result<(), Error> {
+fn on_asdu(ctx: &Ctx<'_>, bytes: &[u8], commands: &mut Commands, receipt: Option<Receipt>) -> Result<(), Error> {
     let asdu = Asdu::decode(bytes, &ctx.cfg.asdu)?;
     let tid = asdu.type_id();
     if let Body::EndOfInitialization(o) = &asdu.body {
@@ -330,32 +358,51 @@ fn on_asdu(
     let owned = asdu.into_owned();
     if is_command_family(tid) {
         let key = command_key(&owned);
-        if let Some(mut p) = pending.remove(&key) {
-            let c = owned.cause;
-            let resolved = match c.cot {
-                _ if c.negative => Some(match p.con.take() {
-                    Some((con, echo)) => CommandOutcome { confirmation: con, echo, termination: Some(c) },
-                    None => CommandOutcome { confirmation: c, echo: owned.clone(), termination: None },
-                }),
-                Cot::ACTIVATION_CON | Cot::DEACTIVATION_CON if p.want_term && p.con.is_none() => {
-                    p.con = Some((c, owned.clone()));
-                    None
+        let c = owned.cause;
+        let now = Instant::now();
+        let con_seen = commands.pending.get(&key).map(|p| p.con.is_some());
+        // a termination before this command's confirmation belongs to an earlier command
+        // (IEC 60870-5-104 confirms before it terminates; TCP keeps the order)
+        let stale = c.cot == Cot::ACTIVATION_TERMINATION && con_seen != Some(true) && commands.take_owed(&key, now);
+        if !stale {
+            if let Some(mut p) = commands.pending.remove(&key) {
+                let resolved = match c.cot {
+                    _ if c.negative => Some(match p.con.take() {
+                        Some((con, echo)) => CommandOutcome { confirmation: con, echo, termination: Some(c) },
+                        None => CommandOutcome { confirmation: c, echo: owned.clone(), termination: None },
+                    }),
+                    Cot::ACTIVATION_CON | Cot::DEACTIVATION_CON if p.want_term && p.con.is_none() => {
+                        p.con = Some((c, owned.clone()));
+                        None
+                    }
+                    Cot::ACTIVATION_TERMINATION => {
+                        let (con, echo) = p.con.take().unwrap_or((c, owned.clone()));
+                        Some(CommandOutcome { confirmation: con, echo, termination: Some(c) })
+                    }
+                    _ => {
+                        if c.cot == Cot::ACTIVATION_CON {
+                            // answered on its confirmation: its termination may follow
+                            let e = commands.owed.entry(key).or_insert((0, now));
+                            e.0 += 1;
+                            e.1 = now + ctx.cfg.command_timeout;
+                        }
+                        Some(CommandOutcome { confirmation: c, echo: owned.clone(), termination: None })
+                    }
+                };
+                match resolved {
+                    Some(outcome) => {
+                        let _ = p.tx.send(Ok(outcome));
+                    }
+                    None => {
+                        commands.pending.insert(key, p);
+                    }
                 }
-                Cot::ACTIVATION_TERMINATION => {
-                    let (con, echo) = p.con.take().unwrap_or((c, owned.clone()));
-                    Some(CommandOutcome { confirmation: con, echo, termination: Some(c) })
-                }
-                _ => Some(CommandOutcome { confirmation: c, echo: owned.clone(), termination: None }),
-            };
-            match resolved {
-                Some(outcome) => {
-                    let _ = p.tx.send(Ok(outcome));
-                }
-                None => {
-                    pending.insert(key, p);
-                }
+                return Ok(());
             }
-            return Ok(());
+            if c.cot == Cot::ACTIVATION_TERMINATION {
+                // the owed termination of an answered command, come with nothing waiting
+                commands.take_owed(&key, now);
+            }
         }
     }
     ctx.emit(Event::Unsolicited(owned));
