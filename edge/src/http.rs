@@ -231,7 +231,6 @@ impl Edge {
         let span = crate::trace::exporting().then(|| (std::time::SystemTime::now(), req.method().clone()));
         let trace = TraceContext::from_headers(req.headers());
         req.extensions_mut().insert(trace);
-        let host = req.headers().get(http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
         let ingress =
             req.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         let mut resp = next.run(req).await;
@@ -256,7 +255,6 @@ impl Edge {
             &self.inner.service,
             resp.status().as_u16(),
             &route,
-            &host,
             &consumer,
             &node,
             start.elapsed(),
@@ -267,54 +265,128 @@ impl Edge {
     }
 }
 
+/// A label set and its metric handles (the bandwidth counters made at their first bytes, so a
+/// route that never carried a body has none, as before).
+struct Cached {
+    service: String,
+    status: u16,
+    route: Arc<str>,
+    consumer: Arc<str>,
+    node: Arc<str>,
+    requests: metrics::Counter,
+    latency: metrics::Histogram,
+    ingress: std::cell::OnceCell<metrics::Counter>,
+    egress: std::cell::OnceCell<metrics::Counter>,
+}
+
+/// Label sets kept per thread (dropped all at once past this many).
+const HANDLES_KEPT: usize = 4096;
+
+thread_local! {
+    /// The handles of the label sets this thread has counted: a response's labels are hashed
+    /// and its handles looked up, instead of building and registering seven labels per metric
+    /// per request.
+    static HANDLES: std::cell::RefCell<std::collections::HashMap<u64, Cached>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+impl Cached {
+    fn new(service: &str, status: u16, route: &Arc<str>, consumer: &Arc<str>, node: &Arc<str>) -> Cached {
+        Cached {
+            // matched_host: the host a route matched on, as APISIX labels it; no route here
+            // matches on a host, so it is empty (never the client's Host header, which would
+            // let any client add label sets without bound)
+            requests: metrics::counter!(
+                "apisix_http_status",
+                "code" => status.to_string(),
+                "route" => route.to_string(),
+                "matched_uri" => route.to_string(),
+                "matched_host" => "",
+                "service" => service.to_owned(),
+                "consumer" => consumer.to_string(),
+                "node" => node.to_string(),
+            ),
+            latency: metrics::histogram!(
+                "apisix_http_latency",
+                "type" => "request",
+                "route" => route.to_string(),
+                "service" => service.to_owned(),
+                "consumer" => consumer.to_string(),
+                "node" => node.to_string(),
+            ),
+            service: service.to_owned(),
+            status,
+            route: route.clone(),
+            consumer: consumer.clone(),
+            node: node.clone(),
+            ingress: std::cell::OnceCell::new(),
+            egress: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn is(&self, service: &str, status: u16, route: &str, consumer: &str, node: &str) -> bool {
+        self.status == status
+            && *self.route == *route
+            && *self.node == *node
+            && *self.consumer == *consumer
+            && self.service == service
+    }
+
+    fn bandwidth(&self, kind: &'static str) -> metrics::Counter {
+        metrics::counter!(
+            "apisix_bandwidth",
+            "type" => kind,
+            "route" => self.route.to_string(),
+            "service" => self.service.clone(),
+            "consumer" => self.consumer.to_string(),
+            "node" => self.node.to_string(),
+        )
+    }
+
+    fn count(&self, took: std::time::Duration, ingress: u64, egress: u64) {
+        self.requests.increment(1);
+        self.latency.record(took.as_secs_f64() * 1000.0);
+        if ingress > 0 {
+            self.ingress.get_or_init(|| self.bandwidth("ingress")).increment(ingress);
+        }
+        if egress > 0 {
+            self.egress.get_or_init(|| self.bandwidth("egress")).increment(egress);
+        }
+    }
+}
+
 /// Counts one response under APISIX's metric names.
 #[allow(clippy::too_many_arguments)]
 pub fn record(
     service: &str,
     status: u16,
     route: &Arc<str>,
-    host: &str,
     consumer: &Arc<str>,
     node: &Arc<str>,
     took: std::time::Duration,
     ingress: u64,
     egress: u64,
 ) {
-    let service = service.to_owned();
+    use std::hash::{Hash as _, Hasher as _};
     metrics::counter!("apisix_http_requests_total").increment(1);
-    metrics::counter!(
-        "apisix_http_status",
-        "code" => status.to_string(),
-        "route" => route.to_string(),
-        "matched_uri" => route.to_string(),
-        "matched_host" => host.to_owned(),
-        "service" => service.clone(),
-        "consumer" => consumer.to_string(),
-        "node" => node.to_string(),
-    )
-    .increment(1);
-    metrics::histogram!(
-        "apisix_http_latency",
-        "type" => "request",
-        "route" => route.to_string(),
-        "service" => service.clone(),
-        "consumer" => consumer.to_string(),
-        "node" => node.to_string(),
-    )
-    .record(took.as_secs_f64() * 1000.0);
-    for (kind, n) in [("ingress", ingress), ("egress", egress)] {
-        if n > 0 {
-            metrics::counter!(
-                "apisix_bandwidth",
-                "type" => kind,
-                "route" => route.to_string(),
-                "service" => service.clone(),
-                "consumer" => consumer.to_string(),
-                "node" => node.to_string(),
-            )
-            .increment(n);
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (service, status, &**route, &**consumer, &**node).hash(&mut h);
+    let key = h.finish();
+    HANDLES.with_borrow_mut(|m| {
+        match m.get(&key) {
+            Some(c) if c.is(service, status, route, consumer, node) => c.count(took, ingress, egress),
+            // another label set with the same hash: counted without keeping its handles
+            Some(_) => Cached::new(service, status, route, consumer, node).count(took, ingress, egress),
+            None => {
+                if m.len() >= HANDLES_KEPT {
+                    m.clear();
+                }
+                let c = Cached::new(service, status, route, consumer, node);
+                c.count(took, ingress, egress);
+                m.insert(key, c);
+            }
         }
-    }
+    });
 }
 
 fn claim_text(v: &serde_json::Value) -> String {
@@ -365,4 +437,39 @@ fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// The claims a checked request carries.
 pub fn claims(req: &Request) -> Option<&Claims> {
     req.extensions().get::<Claims>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each label set counts what was recorded under it, through the cached handles, past the
+    /// point where the cache is emptied and filled again.
+    #[test]
+    fn responses_are_counted_under_their_labels() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            let (route, none) = (Arc::<str>::from("/a/{id}"), Arc::<str>::from(""));
+            let (alice, node) = (Arc::<str>::from("alice"), Arc::<str>::from("10.0.0.1:80"));
+            for i in 0..(HANDLES_KEPT + 100) {
+                record("svc", 200, &route, &alice, &node, std::time::Duration::from_millis(3), 10, 20);
+                record("svc", 404, &none, &none, &none, std::time::Duration::from_millis(1), 0, 0);
+                // many other label sets: the cache is emptied on the way
+                record("svc", 500, &Arc::from(format!("/r{i}")), &none, &none, std::time::Duration::ZERO, 0, 0);
+            }
+        });
+        let text = handle.render();
+        let n = HANDLES_KEPT + 100;
+        let line = |prefix: &str| {
+            text.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("{prefix} in {text}")).to_owned()
+        };
+        assert!(line(r#"apisix_http_status{code="200",route="/a/{id}",matched_uri="/a/{id}",matched_host="",service="svc",consumer="alice",node="10.0.0.1:80"}"#).ends_with(&format!(" {n}")));
+        assert!(line(r#"apisix_http_status{code="404",route="""#).ends_with(&format!(" {n}")));
+        assert!(line(r#"apisix_bandwidth{type="egress",route="/a/{id}""#).ends_with(&format!(" {}", 20 * n)));
+        assert!(line(r#"apisix_bandwidth{type="ingress",route="/a/{id}""#).ends_with(&format!(" {}", 10 * n)));
+        assert!(line(r#"apisix_http_requests_total"#).ends_with(&format!(" {}", 3 * n)));
+        assert!(line(r#"apisix_http_status{code="500",route="/r77""#).ends_with(" 1"));
+        assert!(!text.contains(r#"type="ingress",route="""#), "nothing counted for an empty body");
+    }
 }

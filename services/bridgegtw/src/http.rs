@@ -52,17 +52,28 @@ async fn dispatch(State(gw): State<Gateway>, mut req: Request) -> Response {
         Target::Ping => Ok(axum::Json(serde_json::json!({"msg": "pong"})).into_response()),
         Target::Grpc { upstream, rpc_path } => grpc(upstream, rpc_path, &params, req).await,
         Target::Http { upstream, strip } => {
-            let pq = req.uri().path_and_query().map_or("/", http::uri::PathAndQuery::as_str).to_owned();
-            let pq = match strip {
-                Some(prefix) => match pq.strip_prefix(prefix.as_str()) {
-                    Some(rest) if rest.starts_with('/') => rest.to_owned(),
-                    Some(rest) if rest.starts_with('?') || rest.is_empty() => format!("/{rest}"),
-                    _ => pq,
-                },
-                None => pq,
+            // the request's own path and query unless the route strips a prefix from it
+            let stripped = strip.as_deref().and_then(|prefix| {
+                let pq = req.uri().path_and_query().map_or("/", http::uri::PathAndQuery::as_str);
+                let rest = pq.strip_prefix(prefix)?;
+                let pq = if rest.starts_with('/') {
+                    rest.to_owned()
+                } else if rest.starts_with('?') || rest.is_empty() {
+                    format!("/{rest}")
+                } else {
+                    return None;
+                };
+                Some(pq.parse::<http::uri::PathAndQuery>())
+            });
+            let pq = match stripped {
+                Some(Ok(pq)) => pq,
+                Some(Err(e)) => return ApiError::bad_request(format!("path: {e}")).into_response(),
+                None => {
+                    req.uri().path_and_query().cloned().unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"))
+                }
             };
             let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-            upstream.forward(req, &pq, ip).await
+            upstream.forward(req, pq, ip).await
         }
     };
     let mut r = result.unwrap_or_else(IntoResponse::into_response);

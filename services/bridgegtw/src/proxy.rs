@@ -30,6 +30,9 @@ pub enum Balance {
 #[derive(Debug)]
 struct Node {
     addr: String,
+    /// `addr` as a URI authority and as a `Host` header, made once.
+    authority: Option<http::uri::Authority>,
+    host: Option<HeaderValue>,
     label: Arc<str>,
     healthy: AtomicBool,
     fails: AtomicU32,
@@ -107,6 +110,8 @@ impl HttpUpstream {
             .map(|a| {
                 Arc::new(Node {
                     addr: a.clone(),
+                    authority: a.parse().ok(),
+                    host: HeaderValue::from_str(a).ok(),
                     label: a.as_str().into(),
                     healthy: AtomicBool::new(true),
                     fails: AtomicU32::new(0),
@@ -166,7 +171,7 @@ impl HttpUpstream {
         }
     }
 
-    /// Sends `req` (its path already rewritten to `path_and_query`) to a node, retrying an
+    /// Sends `req` (with `path_and_query` as its path) to a node, retrying an
     /// idempotent request on other nodes when one cannot be reached.
     ///
     /// # Errors
@@ -174,7 +179,7 @@ impl HttpUpstream {
     pub async fn forward(
         &self,
         req: Request<Body>,
-        path_and_query: &str,
+        path_and_query: http::uri::PathAndQuery,
         client_ip: Option<std::net::IpAddr>,
     ) -> Result<Response, ApiError> {
         let (mut parts, body) = req.into_parts();
@@ -212,19 +217,34 @@ impl HttpUpstream {
         };
         let mut tried = vec![];
         let attempts = if kept.is_some() { self.retries as usize + 1 } else { 1 };
+        let attempts = attempts.min(self.nodes.len().max(1));
         let mut last = ApiError::bad_gateway(format!("upstream {}: no node", self.id));
-        for _ in 0..attempts.min(self.nodes.len().max(1)) {
+        let mut parts = Some(parts);
+        for attempt in 0..attempts {
             let Some(i) = self.pick(&tried) else { break };
             tried.push(i);
             let node = self.nodes[i].clone();
-            let uri: Uri = match format!("http://{}{}", node.addr, path_and_query).parse() {
+            let Some(authority) = node.authority.clone() else {
+                last = ApiError::bad_gateway(format!("upstream {} node {:?}: no host:port", self.id, node.addr));
+                continue;
+            };
+            let mut uri = http::uri::Parts::default();
+            uri.scheme = Some(http::uri::Scheme::HTTP);
+            uri.authority = Some(authority);
+            uri.path_and_query = Some(path_and_query.clone());
+            let uri = match Uri::from_parts(uri) {
                 Ok(u) => u,
                 Err(e) => return Err(ApiError::bad_request(format!("path: {e}"))),
             };
-            let mut p = parts.clone();
+            // the last attempt takes the parts; an earlier one sends a copy
+            let mut p = match (attempt + 1 == attempts, &mut parts) {
+                (true, p) => p.take(),
+                (false, p) => p.clone(),
+            }
+            .ok_or_else(|| ApiError::internal("request parts gone"))?;
             p.uri = uri;
-            if let Ok(v) = HeaderValue::from_str(&node.addr) {
-                p.headers.insert(http::header::HOST, v);
+            if let Some(host) = &node.host {
+                p.headers.insert(http::header::HOST, host.clone());
             }
             let b = match (&kept, body.take()) {
                 (Some(k), _) => Body::from(k.clone()),
