@@ -71,6 +71,26 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     ApiError::bad_request(format!("multipart: {}", e.body_text()))
 }
 
+/// How much of an upload refused part-way is still read (and thrown away) before the refusal
+/// is answered, and for how long: a client that writes its whole body before it reads the
+/// answer then gets the 400 instead of a connection closed under it (nginx's lingering close).
+const DRAIN_BYTES: u64 = 64 << 20;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads the rest of `field` and throws it away, within [`DRAIN_BYTES`] and [`DRAIN_TIME`].
+async fn discard(field: &mut Field<'_>) {
+    let mut left = DRAIN_BYTES;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Ok(Some(chunk)) = field.chunk().await {
+            left = left.saturating_sub(chunk.len() as u64);
+            if left == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 /// Writes `field` to `path`, at most `limit` bytes in all (`written` so far); the byte count.
 async fn write_field(field: &mut Field<'_>, path: &Path, limit: u64) -> Result<u64, ApiError> {
     let mut out = tokio::fs::File::create(path).await.map_err(|e| ApiError::internal(format!("upload: {e}")))?;
@@ -78,6 +98,7 @@ async fn write_field(field: &mut Field<'_>, path: &Path, limit: u64) -> Result<u
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
         n += chunk.len() as u64;
         if n > limit {
+            discard(field).await;
             return Err(ApiError::bad_request(format!("upload larger than MaxBytes ({limit})")));
         }
         out.write_all(&chunk).await.map_err(|e| ApiError::internal(format!("upload: {e}")))?;
@@ -281,6 +302,7 @@ impl FileRpc {
                 let content = chunk.unwrap_or_default();
                 total += content.len() as u64;
                 if total > limit {
+                    discard(&mut file).await;
                     break Some(ApiError::bad_request(format!("upload larger than MaxBytes ({limit})")));
                 }
                 // the first message carries the fields (and may be empty: an empty file)
@@ -293,7 +315,13 @@ impl FileRpc {
                     None => crate::pb::PutStreamFileReq { content: content.to_vec(), ..Default::default() },
                 };
                 // a send fails when the call ended early: its answer tells why
-                if tx.send(Ok(Bytes::from(msg.encode_to_vec()))).await.is_err() || last {
+                if tx.send(Ok(Bytes::from(msg.encode_to_vec()))).await.is_err() {
+                    // the call ended early (refused, say): its answer tells why; the rest of
+                    // the upload is read first, so the client gets that answer
+                    discard(&mut file).await;
+                    break None;
+                }
+                if last {
                     break None;
                 }
             };
