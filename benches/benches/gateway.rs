@@ -147,6 +147,54 @@ async fn start_gateway(yaml: &str) -> u16 {
     port
 }
 
+/// The floor of a hyper proxy on this machine: hyper's HTTP/1 server and legacy pooled client,
+/// one current-thread runtime per core with its own `SO_REUSEPORT` listener, nothing else (no
+/// routing, no edge, no header rewriting). What bridgegtw's own work costs is the distance
+/// from this.
+fn hyper_floor(upstream: u16) -> u16 {
+    let port = testkit::port::free_port();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    for _ in 0..threads {
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let sock = tokio::net::TcpSocket::new_v4().unwrap();
+                sock.set_reuseport(true).unwrap();
+                sock.bind(([127, 0, 0, 1], port).into()).unwrap();
+                let l = sock.listen(1024).unwrap();
+                let mut c = hyper_util::client::legacy::connect::HttpConnector::new();
+                c.set_nodelay(true);
+                let client: hyper_util::client::legacy::Client<_, hyper::body::Incoming> =
+                    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                        .pool_max_idle_per_host(1024)
+                        .build(c);
+                let authority: http::uri::Authority = format!("127.0.0.1:{upstream}").parse().unwrap();
+                loop {
+                    let Ok((s, _)) = l.accept().await else { continue };
+                    let _ = s.set_nodelay(true);
+                    let (client, authority) = (client.clone(), authority.clone());
+                    tokio::spawn(async move {
+                        let svc = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                            let client = client.clone();
+                            let mut parts = http::uri::Parts::default();
+                            parts.scheme = Some(http::uri::Scheme::HTTP);
+                            parts.authority = Some(authority.clone());
+                            parts.path_and_query = req.uri().path_and_query().cloned();
+                            *req.uri_mut() = http::Uri::from_parts(parts).unwrap();
+                            async move { client.request(req).await }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
+                            .await;
+                    });
+                }
+            });
+        });
+    }
+    testkit::service::wait_listening(port, Duration::from_secs(10));
+    port
+}
+
 async fn proxy(secs: u64) {
     // the APISIX metrics go to a Prometheus recorder, as in the service
     let handle = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().unwrap();
@@ -172,6 +220,9 @@ async fn proxy(secs: u64) {
         .await;
         let b = tokio::task::spawn_blocking(move || wrk(bare, "/bench/hello", secs, &[])).await.unwrap();
         println!("bare bridgegtw (no token, no limit): {:.0} req/s p99 {:.2} ms", b.rps, b.p99_ms);
+        let floor = hyper_floor(ng.upstream);
+        let f = tokio::task::spawn_blocking(move || wrk(floor, "/bench/hello", secs, &[])).await.unwrap();
+        println!("hyper floor (server + pooled client, nothing else): {:.0} req/s p99 {:.2} ms", f.rps, f.p99_ms);
     }
     let mut best_ng: Option<Wrk> = None;
     let mut best_gw: Option<Wrk> = None;

@@ -38,6 +38,7 @@ async fn round_robin_retries_and_health_checks() {
         assert_eq!(r.status, 200, "{}", r.text());
         assert_eq!(r.json()["path"], format!("/x/{i}?q=1"), "the prefix is stripped, the query kept");
         assert!(r.json()["traceparent"].as_str().unwrap().starts_with("00-"), "trace context forwarded");
+        assert_eq!(r.json()["xff"], "127.0.0.1", "the client's address forwarded");
         *seen.entry(r.json()["node"].as_str().unwrap().to_owned()).or_insert(0) += 1;
     }
     assert_eq!(seen, BTreeMap::from([("a".to_owned(), 10), ("b".to_owned(), 10)]), "turns");

@@ -181,7 +181,11 @@ pub async fn named_upstream(
             async move {
                 h.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let tp = req.headers().get("traceparent").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-                axum::Json(serde_json::json!({"node": name, "path": req.uri().to_string(), "traceparent": tp}))
+                let xff =
+                    req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                axum::Json(
+                    serde_json::json!({"node": name, "path": req.uri().to_string(), "traceparent": tp, "xff": xff}),
+                )
             }
         });
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
