@@ -208,47 +208,41 @@ async fn proxy(secs: u64) {
     let auth = vec![format!("Authorization: Bearer {token}")];
     let ng = Arc::new(ng);
     // warm both, then alternate, best of two each
-    let p = ng.port;
-    let _ = tokio::task::spawn_blocking(move || wrk(p, "/bench/hello", 1, &[])).await.unwrap();
-    let a = auth.clone();
-    let _ = tokio::task::spawn_blocking(move || wrk(gw, "/bench/hello", 1, &a)).await.unwrap();
+    // a wrk run against `port`, every request it counted seen answered by the upstream
+    let counted = |who: &'static str, port: u16, secs: u64, headers: Vec<String>| {
+        let ng = ng.clone();
+        async move {
+            let before = ng.answered();
+            let w = tokio::task::spawn_blocking(move || wrk(port, "/bench/hello", secs, &headers)).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let answered = ng.answered() - before;
+            assert!(
+                w.errors == 0 && answered >= w.requests,
+                "{who}: {} errors, {answered} answered of {}",
+                w.errors,
+                w.requests
+            );
+            w
+        }
+    };
+    counted("nginx", ng.port, 1, vec![]).await;
+    counted("bridgegtw", gw, 1, auth.clone()).await;
     if std::env::var_os("GW_BARE").is_some() {
         let bare = start_gateway(&format!(
             "Upstreams: []\nHttpUpstreams:\n- {{Id: up, Nodes: [\"127.0.0.1:{}\"], Retries: 0}}\nHttpRoutes:\n- {{Id: bench, Path: \"/bench/*\", Upstream: up}}\n",
             ng.upstream
         ))
         .await;
-        let b = tokio::task::spawn_blocking(move || wrk(bare, "/bench/hello", secs, &[])).await.unwrap();
+        let b = counted("bare bridgegtw", bare, secs, vec![]).await;
         println!("bare bridgegtw (no token, no limit): {:.0} req/s p99 {:.2} ms", b.rps, b.p99_ms);
-        let floor = hyper_floor(ng.upstream);
-        let f = tokio::task::spawn_blocking(move || wrk(floor, "/bench/hello", secs, &[])).await.unwrap();
+        let f = counted("hyper floor", hyper_floor(ng.upstream), secs, vec![]).await;
         println!("hyper floor (server + pooled client, nothing else): {:.0} req/s p99 {:.2} ms", f.rps, f.p99_ms);
     }
     let mut best_ng: Option<Wrk> = None;
     let mut best_gw: Option<Wrk> = None;
     for _ in 0..2 {
-        let before = ng.answered();
-        let p = ng.port;
-        let n = tokio::task::spawn_blocking(move || wrk(p, "/bench/hello", secs, &[])).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let counted = ng.answered() - before;
-        assert!(
-            n.errors == 0 && counted >= n.requests,
-            "nginx: {} errors, {counted} counted of {}",
-            n.errors,
-            n.requests
-        );
-        let before = ng.answered();
-        let a = auth.clone();
-        let g = tokio::task::spawn_blocking(move || wrk(gw, "/bench/hello", secs, &a)).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let counted = ng.answered() - before;
-        assert!(
-            g.errors == 0 && counted >= g.requests,
-            "bridgegtw: {} errors, {counted} counted of {}",
-            g.errors,
-            g.requests
-        );
+        let n = counted("nginx", ng.port, secs, vec![]).await;
+        let g = counted("bridgegtw", gw, secs, auth.clone()).await;
         if best_ng.as_ref().is_none_or(|b| n.rps > b.rps) {
             best_ng = Some(n);
         }

@@ -122,7 +122,8 @@ pub struct Rbac {
 
 impl std::fmt::Debug for Rbac {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (rules, compiled) = self.current.read().map(|c| (c.rules.len(), c.index.is_some())).unwrap_or_default();
+        let c = self.current();
+        let (rules, compiled) = (c.rules.len(), c.index.is_some());
         f.debug_struct("Rbac").field("rules", &rules).field("compiled", &compiled).finish()
     }
 }
@@ -178,7 +179,7 @@ impl Rbac {
     /// # Errors
     /// The model cannot evaluate the request.
     pub fn enforce(&self, sub: &str, obj: &str, act: &str) -> Result<bool, RbacError> {
-        let c = self.current.read().map(|c| c.clone()).unwrap_or_else(|p| p.into_inner().clone());
+        let c = self.current();
         match &c.index {
             Some(index) => Ok(index.enforce(sub, obj, act)),
             None => Ok(c.enforcer.enforce((sub, obj, act))?),
@@ -190,18 +191,23 @@ impl Rbac {
     /// # Errors
     /// The model cannot evaluate the request.
     pub fn enforce_casbin(&self, sub: &str, obj: &str, act: &str) -> Result<bool, RbacError> {
-        let c = self.current.read().map(|c| c.clone()).unwrap_or_else(|p| p.into_inner().clone());
-        Ok(c.enforcer.enforce((sub, obj, act))?)
+        Ok(self.current().enforcer.enforce((sub, obj, act))?)
     }
 
     /// Whether decisions come from the compiled rules (the built-in model, rules that fit it).
     pub fn compiled(&self) -> bool {
-        self.current.read().is_ok_and(|c| c.index.is_some())
+        self.current().index.is_some()
     }
 
     /// The rules in force.
     pub fn rules(&self) -> Vec<Rule> {
-        self.current.read().map(|c| c.rules.clone()).unwrap_or_default()
+        self.current().rules.clone()
+    }
+
+    /// The rules in force and what decides them (a writer that panicked left them whole: the
+    /// swap is one assignment).
+    fn current(&self) -> Arc<Current> {
+        self.current.read().map(|c| c.clone()).unwrap_or_else(|p| p.into_inner().clone())
     }
 
     /// Puts `rules` in force (a new enforcer, so the cache starts empty); `false` when they are
@@ -212,7 +218,7 @@ impl Rbac {
     pub async fn replace(&self, mut rules: Vec<Rule>) -> Result<bool, RbacError> {
         rules.sort();
         rules.dedup();
-        if self.current.read().is_ok_and(|c| c.rules == rules) {
+        if self.current().rules == rules {
             return Ok(false);
         }
         let next = build(&self.model, rules).await?;

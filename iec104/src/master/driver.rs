@@ -399,10 +399,6 @@ fn on_asdu(ctx: &Ctx<'_>, bytes: &[u8], commands: &mut Commands, receipt: Option
                 }
                 return Ok(());
             }
-            if c.cot == Cot::ACTIVATION_TERMINATION {
-                // the owed termination of an answered command, come with nothing waiting
-                commands.take_owed(&key, now);
-            }
         }
     }
     ctx.emit(Event::Unsolicited(owned));

@@ -31,8 +31,8 @@ pub enum Balance {
 struct Node {
     addr: String,
     /// `addr` as a URI authority and as a `Host` header, made once.
-    authority: Option<http::uri::Authority>,
-    host: Option<HeaderValue>,
+    authority: http::uri::Authority,
+    host: HeaderValue,
     label: Arc<str>,
     healthy: AtomicBool,
     fails: AtomicU32,
@@ -104,21 +104,25 @@ impl HttpUpstream {
             "least_conn" => Balance::LeastConn,
             b => return Err(format!("upstream {:?}: Balance {b:?} (roundrobin or least_conn)", conf.id)),
         };
-        let nodes = conf
-            .nodes
-            .iter()
-            .map(|a| {
-                Arc::new(Node {
-                    addr: a.clone(),
-                    authority: a.parse().ok(),
-                    host: HeaderValue::from_str(a).ok(),
-                    label: a.as_str().into(),
-                    healthy: AtomicBool::new(true),
-                    fails: AtomicU32::new(0),
-                    active: AtomicUsize::new(0),
-                })
-            })
-            .collect();
+        let mut nodes = Vec::with_capacity(conf.nodes.len());
+        for a in &conf.nodes {
+            let authority: http::uri::Authority = a
+                .parse()
+                .ok()
+                .filter(|au: &http::uri::Authority| au.port_u16().is_some() && au.as_str() == a)
+                .ok_or_else(|| format!("upstream {:?}: node {a:?} is no host:port", conf.id))?;
+            let host = HeaderValue::from_str(authority.as_str())
+                .map_err(|e| format!("upstream {:?}: node {a:?}: {e}", conf.id))?;
+            nodes.push(Arc::new(Node {
+                addr: a.clone(),
+                authority,
+                host,
+                label: a.as_str().into(),
+                healthy: AtomicBool::new(true),
+                fails: AtomicU32::new(0),
+                active: AtomicUsize::new(0),
+            }));
+        }
         let mut up = HttpUpstream {
             id: conf.id.clone(),
             nodes,
@@ -224,28 +228,19 @@ impl HttpUpstream {
             let Some(i) = self.pick(&tried) else { break };
             tried.push(i);
             let node = self.nodes[i].clone();
-            let Some(authority) = node.authority.clone() else {
-                last = ApiError::bad_gateway(format!("upstream {} node {:?}: no host:port", self.id, node.addr));
-                continue;
-            };
             let mut uri = http::uri::Parts::default();
             uri.scheme = Some(http::uri::Scheme::HTTP);
-            uri.authority = Some(authority);
+            uri.authority = Some(node.authority.clone());
             uri.path_and_query = Some(path_and_query.clone());
             let uri = match Uri::from_parts(uri) {
                 Ok(u) => u,
                 Err(e) => return Err(ApiError::bad_request(format!("path: {e}"))),
             };
             // the last attempt takes the parts; an earlier one sends a copy
-            let mut p = match (attempt + 1 == attempts, &mut parts) {
-                (true, p) => p.take(),
-                (false, p) => p.clone(),
-            }
-            .ok_or_else(|| ApiError::internal("request parts gone"))?;
+            let mut p = if attempt + 1 == attempts { parts.take() } else { parts.clone() }
+                .ok_or_else(|| ApiError::internal("request parts gone"))?;
             p.uri = uri;
-            if let Some(host) = &node.host {
-                p.headers.insert(http::header::HOST, host.clone());
-            }
+            p.headers.insert(http::header::HOST, node.host.clone());
             let b = match (&kept, body.take()) {
                 (Some(k), _) => Body::from(k.clone()),
                 (None, Some(b)) => b,

@@ -312,6 +312,20 @@ mod tests {
             assert!(r.replace(Source::File, bad).is_err());
             assert!(r.table().find(&Method::GET, "/svc/a").is_some());
             assert!(r.set_of(Source::File).http_routes.is_empty());
+            // a node that is no host:port is refused when loaded, named, and the table stays
+            for node in ["127.0.0.1", "http://127.0.0.1:80", "127.0.0.1:80/x", "bad host:80", ""] {
+                let bad = DynamicSet {
+                    http_upstreams: vec![HttpUpstreamConf {
+                        id: "n".into(),
+                        nodes: vec![node.into()],
+                        ..Default::default()
+                    }],
+                    http_routes: vec![],
+                };
+                let err = r.replace(Source::File, bad).unwrap_err();
+                assert!(err.contains("is no host:port") && err.contains(&format!("{node:?}")), "{node}: {err}");
+                assert!(r.table().find(&Method::GET, "/svc/a").is_some());
+            }
         });
     }
 }
