@@ -83,7 +83,33 @@ pub struct JwtAuth {
     current: Option<(EncodingKey, DecodingKey)>,
     previous: Option<DecodingKey>,
     expire_secs: i64,
+    /// Which secrets these are, for the verified-token cache (a clone keeps it: same secrets).
+    keys_id: u64,
 }
+
+/// Tokens this thread has verified, kept per thread past this many (emptied all at once).
+const VERIFIED_KEPT: usize = 1024;
+
+/// Longer tokens are verified every time, never kept.
+const VERIFIED_MAX_LEN: usize = 4096;
+
+/// A token whose signature and form were verified: its claims and its `exp`.
+struct Verified {
+    keys_id: u64,
+    claims: Claims,
+    exp: Option<f64>,
+}
+
+thread_local! {
+    /// Verified tokens by their exact text: a client sends the same token on every request, and
+    /// decoding it (two base64 parts, two JSON documents, the HMAC) was most of the edge's cost
+    /// per request. Only the time check (`exp`) is made again on a hit; a token that failed is
+    /// never kept.
+    static VERIFIED: std::cell::RefCell<std::collections::HashMap<Box<str>, Verified>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+static KEYS_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl std::fmt::Debug for JwtAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -106,6 +132,7 @@ impl JwtAuth {
             current: key(access_secret).map(|k| (EncodingKey::from_secret(k), DecodingKey::from_secret(k))),
             previous: key(prev_access_secret).map(DecodingKey::from_secret),
             expire_secs: access_expire_secs,
+            keys_id: KEYS_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -134,26 +161,42 @@ impl JwtAuth {
             return Err(AuthError::Missing);
         }
         let Some((_, current)) = &self.current else { return Err(AuthError::NoSecret) };
-        let v = JwtAuth::validation();
-        let claims = match jsonwebtoken::decode::<Claims>(token, current, &v) {
-            Ok(d) => d.claims,
-            Err(first) => match &self.previous {
-                Some(prev) => {
-                    jsonwebtoken::decode::<Claims>(token, prev, &v).map_err(|_| AuthError::Invalid(first))?.claims
+        let kept = VERIFIED
+            .with_borrow(|m| m.get(token).filter(|v| v.keys_id == self.keys_id).map(|v| (v.exp, v.claims.clone())));
+        let (exp, claims) = match kept {
+            Some(k) => k,
+            None => {
+                let v = JwtAuth::validation();
+                let claims = match jsonwebtoken::decode::<Claims>(token, current, &v) {
+                    Ok(d) => d.claims,
+                    Err(first) => match &self.previous {
+                        Some(prev) => {
+                            jsonwebtoken::decode::<Claims>(token, prev, &v)
+                                .map_err(|_| AuthError::Invalid(first))?
+                                .claims
+                        }
+                        None => return Err(AuthError::Invalid(first)),
+                    },
+                };
+                let exp = match claims.get("exp") {
+                    None => None,
+                    Some(e) => Some(e.as_f64().ok_or_else(|| {
+                        AuthError::Invalid(jsonwebtoken::errors::ErrorKind::InvalidClaimFormat("exp".into()).into())
+                    })?),
+                };
+                if token.len() <= VERIFIED_MAX_LEN {
+                    VERIFIED.with_borrow_mut(|m| {
+                        if m.len() >= VERIFIED_KEPT {
+                            m.clear();
+                        }
+                        m.insert(token.into(), Verified { keys_id: self.keys_id, claims: claims.clone(), exp });
+                    });
                 }
-                None => return Err(AuthError::Invalid(first)),
-            },
-        };
-        if let Some(exp) = claims.get("exp") {
-            match exp.as_f64() {
-                Some(e) if e > now as f64 => {}
-                Some(_) => return Err(AuthError::Expired),
-                None => {
-                    return Err(AuthError::Invalid(
-                        jsonwebtoken::errors::ErrorKind::InvalidClaimFormat("exp".into()).into(),
-                    ))
-                }
+                (exp, claims)
             }
+        };
+        if exp.is_some_and(|e| e <= now as f64) {
+            return Err(AuthError::Expired);
         }
         Ok(claims)
     }
@@ -229,6 +272,33 @@ mod tests {
         let no_exp =
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(b"new")).unwrap();
         assert!(rotated.verify(&no_exp, NOW).is_ok());
+    }
+
+    /// A token verified once is kept for this thread: later checks still see its expiry, a
+    /// token that differs in any byte is verified afresh (and refused), and other secrets on the
+    /// same thread do not take it from the cache.
+    #[test]
+    fn verified_tokens_are_kept_per_secret_with_expiry_checked() {
+        let auth = JwtAuth::new("s1", "", 60);
+        let t = auth.issue("u", [("role", "admin")], NOW).unwrap().access_token;
+        assert_eq!(auth.verify(&t, NOW).unwrap()["role"], "admin");
+        assert_eq!(auth.verify(&t, NOW + 1).unwrap()["role"], "admin", "from the cache");
+        assert!(matches!(auth.verify(&t, NOW + 60), Err(AuthError::Expired)), "exp checked on a hit");
+        let other = JwtAuth::new("s2", "", 60);
+        assert!(matches!(other.verify(&t, NOW), Err(AuthError::Invalid(_))), "another secret verifies afresh");
+        let mut bytes = t.clone().into_bytes();
+        // a byte of the claims part: the signature no longer matches
+        let at = t.find('.').unwrap() + 2;
+        bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(bytes).unwrap();
+        assert!(matches!(auth.verify(&tampered, NOW), Err(AuthError::Invalid(_))));
+        // past the kept count the cache is emptied and the token verified again
+        for i in 0..(VERIFIED_KEPT + 5) {
+            let ti = auth.issue(&format!("u{i}"), [], NOW).unwrap().access_token;
+            assert!(auth.verify(&ti, NOW).is_ok());
+        }
+        assert_eq!(auth.verify(&t, NOW).unwrap()["user-id"], "u");
+        assert!(VERIFIED.with_borrow(|m| m.len() <= VERIFIED_KEPT));
     }
 
     fn b64(s: &str) -> String {

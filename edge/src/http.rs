@@ -24,11 +24,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use http::{HeaderValue, Method};
 use serde::{Deserialize, Serialize};
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
+use tower::{Layer as _, Service};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestId, SetRequestId};
 
 /// APISIX's latency buckets (ms), for the exporter's `apisix_http_latency` histogram.
 pub const LATENCY_BUCKETS_MS: &[f64] =
@@ -80,6 +82,19 @@ pub struct NodeLabel(pub Arc<str>);
 /// puts it in the request's extensions, and whoever answers copies it to the response.
 #[derive(Debug, Clone)]
 pub struct ConsumerLabel(pub Arc<str>);
+
+/// The client's address as text, put in each request's extensions by a server that made it
+/// once per connection: the rate limit's `ip` key (and a proxy's `X-Forwarded-For`) then take
+/// it from here instead of formatting the address per request. Without it, `ConnectInfo`.
+#[derive(Debug, Clone)]
+pub struct ClientIp(pub HeaderValue);
+
+impl ClientIp {
+    /// The text of `ip`.
+    pub fn of(ip: std::net::IpAddr) -> ClientIp {
+        ClientIp(HeaderValue::from_str(&ip.to_string()).unwrap_or_else(|_| HeaderValue::from_static("")))
+    }
+}
 
 /// The edge of one service.
 #[derive(Debug, Clone)]
@@ -192,19 +207,26 @@ impl Edge {
     /// context, CORS, metrics): for a service that routes by itself and calls [`Edge::check`]
     /// per route (a gateway whose routes change at run time).
     pub fn wrap_outer<S: Clone + Send + Sync + 'static>(&self, router: Router<S>) -> Router<S> {
-        let outer = self.clone();
-        // the panic answer is counted: recovery sits inside the metrics
-        let mut r = router.layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response)).layer(
-            axum::middleware::from_fn(move |req, next| {
-                let e = outer.clone();
-                async move { e.observe(req, next).await }
-            }),
-        );
-        if self.inner.cors.enabled {
-            r = r.layer(cors(&self.inner.cors));
-        }
-        r.layer(PropagateRequestIdLayer::new(http::HeaderName::from_static(REQUEST_ID)))
-            .layer(SetRequestIdLayer::new(http::HeaderName::from_static(REQUEST_ID), MakeRequestUuid))
+        let edge = self.clone();
+        router.layer(tower::layer::layer_fn(move |inner| edge.outer(inner)))
+    }
+
+    /// `inner` with the outer part of the edge around it, as one service of known type (no
+    /// router, no boxed layers between the parts): request ids (`x-request-id` kept or made, and
+    /// returned), CORS, then [`Observe`] (trace context, metrics, panic recovery).
+    pub fn outer<S>(&self, inner: S) -> Outer<S>
+    where
+        S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+    {
+        let observed = Observe { edge: self.clone(), inner };
+        let cors = if self.inner.cors.enabled {
+            tower::util::Either::Left(cors(&self.inner.cors).layer(observed))
+        } else {
+            tower::util::Either::Right(observed)
+        };
+        let id = http::HeaderName::from_static(REQUEST_ID);
+        SetRequestId::new(PropagateRequestId::new(cors, id.clone()), id, MakeRequestUuid)
     }
 
     async fn guard(&self, mut req: Request, next: Next) -> Response {
@@ -223,9 +245,8 @@ impl Edge {
         r
     }
 
-    /// The outer part of the edge for a service that routes by itself: trace context, request
-    /// counting and the metrics of the response.
-    pub async fn observe(&self, mut req: Request, next: Next) -> Response {
+    /// The trace context of a request, and what [`Edge::answered`] needs to count it.
+    fn received(&self, req: &mut Request) -> Received {
         let start = Instant::now();
         // the span's start and method, only while spans are exported
         let span = crate::trace::exporting().then(|| (std::time::SystemTime::now(), req.method().clone()));
@@ -233,13 +254,18 @@ impl Edge {
         req.extensions_mut().insert(trace);
         let ingress =
             req.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-        let mut resp = next.run(req).await;
-        if let Ok(v) = HeaderValue::from_str(&trace.to_header()) {
-            resp.headers_mut().insert(TRACEPARENT, v);
-        }
-        let route = resp.extensions().get::<RouteLabel>().map_or_else(|| Arc::from(""), |r| r.0.clone());
-        let node = resp.extensions().get::<NodeLabel>().map_or_else(|| Arc::from(""), |n| n.0.clone());
-        let consumer = resp.extensions().get::<ConsumerLabel>().map_or_else(|| Arc::from(""), |c| c.0.clone());
+        Received { start, span, trace, ingress }
+    }
+
+    /// Counts the answer to a request (APISIX's metrics, the span when exported) and gives it
+    /// the request's `traceparent`.
+    fn answered(&self, got: Received, mut resp: Response) -> Response {
+        let Received { start, span, trace, ingress } = got;
+        resp.headers_mut().insert(TRACEPARENT, trace.header_value());
+        let none = || Arc::<str>::from("");
+        let route = resp.extensions().get::<RouteLabel>().map_or_else(none, |r| r.0.clone());
+        let node = resp.extensions().get::<NodeLabel>().map_or_else(none, |n| n.0.clone());
+        let consumer = resp.extensions().get::<ConsumerLabel>().map_or_else(none, |c| c.0.clone());
         let egress = http_body::Body::size_hint(resp.body()).exact();
         if let Some((started, method)) = span {
             crate::trace::export_server_span(
@@ -262,6 +288,67 @@ impl Edge {
             egress.unwrap_or(0),
         );
         resp
+    }
+}
+
+/// What is noted of a request when it comes in, for counting its answer.
+struct Received {
+    start: Instant,
+    span: Option<(std::time::SystemTime, Method)>,
+    trace: TraceContext,
+    ingress: Option<u64>,
+}
+
+/// The edge's outer part around a service `S` ([`Edge::outer`]).
+pub type Outer<S> = SetRequestId<
+    PropagateRequestId<tower::util::Either<tower_http::cors::Cors<Observe<S>>, Observe<S>>>,
+    MakeRequestUuid,
+>;
+
+/// Trace context, metrics and panic recovery around a service (inside [`Outer`]): the request
+/// gets its [`TraceContext`], the response its `traceparent` and is counted under APISIX's
+/// metric names with the [`RouteLabel`], [`NodeLabel`] and [`ConsumerLabel`] it carries; a
+/// panic, in the service's `call` or in its future, answers 500 with the error body and is
+/// counted too.
+#[derive(Debug, Clone)]
+pub struct Observe<S> {
+    edge: Edge,
+    inner: S,
+}
+
+impl<S> Service<Request> for Observe<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        use futures_util::FutureExt as _;
+        use std::panic::AssertUnwindSafe;
+        let got = self.edge.received(&mut req);
+        // the service made ready is the one called; a clone waits for the next request
+        let ready = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, ready);
+        let called = std::panic::catch_unwind(AssertUnwindSafe(move || inner.call(req)));
+        let edge = self.edge.clone();
+        Box::pin(async move {
+            let resp = match called {
+                Ok(fut) => match AssertUnwindSafe(fut).catch_unwind().await {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(never)) => match never {},
+                    Err(p) => panic_response(p),
+                },
+                Err(p) => panic_response(p),
+            };
+            Ok(edge.answered(got, resp))
+        })
     }
 }
 
@@ -398,16 +485,24 @@ fn claim_text(v: &serde_json::Value) -> String {
 
 /// The client's address as the server saw it (`ConnectInfo`), or the empty key.
 fn peer_ip(req: &Request) -> String {
+    if let Some(ip) = req.extensions().get::<ClientIp>().and_then(|c| c.0.to_str().ok()) {
+        return ip.to_owned();
+    }
     req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default()
 }
 
 fn cors(c: &CorsConf) -> CorsLayer {
-    let origins = if c.allow_origins.iter().any(|o| o == "*") || c.allow_origins.is_empty() {
+    let any = c.allow_origins.iter().any(|o| o == "*") || c.allow_origins.is_empty();
+    let origins = if any {
         AllowOrigin::from(Any)
     } else {
         AllowOrigin::list(c.allow_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
     };
+    // with any origin allowed (and `*` for headers), no CORS header depends on the request, so
+    // responses vary by none of its headers; with a list, the allowed origin is the request's
+    let vary = if any { vec![] } else { tower_http::cors::preflight_request_headers().collect() };
     CorsLayer::new()
+        .vary(vary)
         .allow_origin(origins)
         .allow_methods([
             Method::GET,

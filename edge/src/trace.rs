@@ -87,7 +87,29 @@ impl TraceContext {
 
     /// The `traceparent` text of this span.
     pub fn to_header(&self) -> String {
-        format!("00-{:032x}-{:016x}-{:02x}", self.trace_id, self.span_id, self.flags)
+        String::from_utf8_lossy(&self.header_bytes()).into_owned()
+    }
+
+    /// The `traceparent` of this span as a header value (the text of [`TraceContext::to_header`],
+    /// made without the formatting machinery: it is made on every request).
+    pub fn header_value(&self) -> http::HeaderValue {
+        http::HeaderValue::from_bytes(&self.header_bytes()).unwrap_or_else(|_| http::HeaderValue::from_static(""))
+    }
+
+    /// `00-<trace id>-<span id>-<flags>` in lower-case hex.
+    fn header_bytes(&self) -> [u8; 55] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut b = [b'-'; 55];
+        b[..2].copy_from_slice(b"00");
+        for (i, d) in b[3..35].iter_mut().enumerate() {
+            *d = HEX[((self.trace_id >> (124 - 4 * i)) & 0xf) as usize];
+        }
+        for (i, d) in b[36..52].iter_mut().enumerate() {
+            *d = HEX[((self.span_id >> (60 - 4 * i)) & 0xf) as usize];
+        }
+        b[53] = HEX[usize::from(self.flags >> 4)];
+        b[54] = HEX[usize::from(self.flags & 0xf)];
+        b
     }
 
     /// The trace id as 32 lower-case hex digits (the `traceId` of `MsgBody`).
@@ -207,5 +229,17 @@ mod tests {
         h.insert(TRACEPARENT, ok.parse().unwrap());
         let child = TraceContext::from_headers(&h);
         assert_eq!((child.trace_id, child.parent_span_id), (c.trace_id, Some(c.span_id)));
+    }
+
+    proptest::proptest! {
+        /// The header text is the W3C form, and the header value the same text.
+        #[test]
+        fn header_text_is_the_w3c_form(trace_id in proptest::num::u128::ANY, span_id in proptest::num::u64::ANY, flags in proptest::num::u8::ANY) {
+            let c = TraceContext { trace_id, span_id, parent_span_id: None, flags };
+            let want = format!("00-{trace_id:032x}-{span_id:016x}-{flags:02x}");
+            proptest::prop_assert_eq!(c.to_header(), want.clone());
+            let v = c.header_value();
+            proptest::prop_assert_eq!(v.to_str().unwrap(), want);
+        }
     }
 }

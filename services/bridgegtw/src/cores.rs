@@ -4,10 +4,10 @@
 //! request and its upstream exchange stay on one thread: no wake-ups across threads on the
 //! request path, which a profile of the proxy showed as the largest single cost. Each thread
 //! serves its connections with hyper's connection builder directly (HTTP/1.1 and HTTP/2, with
-//! upgrades), the router as the service (axum's `serve` wrapper around the same builder cost
-//! about 4% of the proxy's throughput in the gateway bench).
+//! upgrades), the gateway's service ([`App`]) as the service (axum's `serve` wrapper around the
+//! same builder cost about 4% of the proxy's throughput in the gateway bench).
 
-use axum::Router;
+use crate::http::App;
 use std::net::SocketAddr;
 use tokio::sync::{mpsc, watch};
 
@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 /// open finish their requests (graceful).
 async fn lane(
     mut rx: mpsc::Receiver<(std::net::TcpStream, SocketAddr)>,
-    app: Router,
+    app: App,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -40,9 +40,12 @@ async fn lane(
         // TCP_NODELAY: a proxied answer goes out at once instead of waiting for an ACK
         let _ = tcp.set_nodelay(true);
         let app = app.clone();
-        // the router as hyper's service, each request with the client's address
+        // the gateway as hyper's service, each request with the client's address
+        // the client's address as text, made once for the connection's requests
+        let ip = zero_edge::http::ClientIp::of(peer.ip());
         let svc = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            req.extensions_mut().insert(ip.clone());
             app.clone().oneshot(req.map(axum::body::Body::new))
         });
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), svc).into_owned();
@@ -62,7 +65,7 @@ async fn lane(
 /// A thread or runtime that cannot be started.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    app: Router,
+    app: App,
     threads: usize,
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use http::{header, HeaderValue, StatusCode};
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,13 +31,37 @@ pub struct Gateway {
     pub edge: Edge,
 }
 
-/// The gateway's router.
-pub fn router(gw: Gateway) -> Router {
-    let edge = gw.edge.clone();
-    edge.wrap_outer(Router::new().fallback(dispatch).with_state(gw))
+/// The gateway's service: every request dispatched by the route table, the edge's outer part
+/// around it (one service of known type: nothing boxed between the parts but the edge's own
+/// future).
+pub type App = zero_edge::http::Outer<Dispatch>;
+
+/// The routing of requests to their targets, in the gateway's service ([`App`]).
+#[derive(Debug, Clone)]
+pub struct Dispatch(Gateway);
+
+impl tower::Service<Request> for Dispatch {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let gw = self.0.clone();
+        Box::pin(async move { Ok(dispatch(gw, req).await) })
+    }
 }
 
-async fn dispatch(State(gw): State<Gateway>, mut req: Request) -> Response {
+/// The gateway's service.
+pub fn app(gw: Gateway) -> App {
+    let edge = gw.edge.clone();
+    edge.outer(Dispatch(gw))
+}
+
+async fn dispatch(gw: Gateway, mut req: Request) -> Response {
     let table = gw.routes.table();
     let Some((route, params)) = table.find(req.method(), req.uri().path()) else {
         return ApiError::not_found(format!("no route for {} {}", req.method(), req.uri().path())).into_response();
@@ -72,7 +97,12 @@ async fn dispatch(State(gw): State<Gateway>, mut req: Request) -> Response {
                     req.uri().path_and_query().cloned().unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"))
                 }
             };
-            let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+            let ip = match req.extensions().get::<zero_edge::http::ClientIp>() {
+                Some(ip) => Some(ip.clone()),
+                None => {
+                    req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| zero_edge::http::ClientIp::of(c.0.ip()))
+                }
+            };
             upstream.forward(req, pq, ip).await
         }
     };

@@ -79,16 +79,26 @@ thread_local! {
     static THREAD_CLIENT: Client<HttpConnector, Body> = client();
 }
 
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// The hop-by-hop headers (RFC 9110 §7.6.1), never forwarded.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    http::header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    http::header::PROXY_AUTHENTICATE,
+    http::header::PROXY_AUTHORIZATION,
+    http::header::TE,
+    http::header::TRAILER,
+    http::header::TRANSFER_ENCODING,
+    http::header::UPGRADE,
 ];
+
+/// Removes the hop-by-hop headers from `h`.
+fn drop_hop_by_hop(h: &mut http::HeaderMap) {
+    for name in &HOP_BY_HOP {
+        h.remove(name);
+    }
+}
 
 impl HttpUpstream {
     /// The upstream of `conf` (health checks start when a path is configured).
@@ -184,25 +194,21 @@ impl HttpUpstream {
         &self,
         req: Request<Body>,
         path_and_query: http::uri::PathAndQuery,
-        client_ip: Option<std::net::IpAddr>,
+        client_ip: Option<zero_edge::http::ClientIp>,
     ) -> Result<Response, ApiError> {
         let (mut parts, body) = req.into_parts();
-        for h in HOP_BY_HOP {
-            parts.headers.remove(h);
-        }
-        if let Some(ip) = client_ip {
-            let xff = match parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-                Some(prev) => format!("{prev}, {ip}"),
-                None => ip.to_string(),
+        drop_hop_by_hop(&mut parts.headers);
+        if let Some(zero_edge::http::ClientIp(ip)) = client_ip {
+            let xff = match parts.headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+                Some(prev) => HeaderValue::from_str(&format!("{prev}, {}", ip.to_str().unwrap_or_default())).ok(),
+                None => Some(ip),
             };
-            if let Ok(v) = HeaderValue::from_str(&xff) {
-                parts.headers.insert(HeaderName::from_static("x-forwarded-for"), v);
+            if let Some(v) = xff {
+                parts.headers.insert(X_FORWARDED_FOR, v);
             }
         }
         if let Some(t) = parts.extensions.get::<zero_edge::trace::TraceContext>() {
-            if let Ok(v) = HeaderValue::from_str(&t.to_header()) {
-                parts.headers.insert(zero_edge::trace::TRACEPARENT, v);
-            }
+            parts.headers.insert(zero_edge::trace::TRACEPARENT, t.header_value());
         }
         let idempotent =
             matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE);
@@ -255,9 +261,7 @@ impl HttpUpstream {
                 Ok(Ok(resp)) => {
                     node.fails.store(0, Ordering::Relaxed);
                     let (mut rp, rb) = resp.into_parts();
-                    for h in HOP_BY_HOP {
-                        rp.headers.remove(h);
-                    }
+                    drop_hop_by_hop(&mut rp.headers);
                     let mut out = Response::from_parts(rp, Body::new(rb));
                     out.extensions_mut().insert(NodeLabel(node.label.clone()));
                     return Ok(out);

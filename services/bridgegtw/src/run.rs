@@ -3,7 +3,7 @@
 
 use crate::config::{Config, DynamicSet};
 use crate::dynamic::Store;
-use crate::http::{admin_router, router, Gateway};
+use crate::http::{admin_router, app, Gateway};
 use crate::routes::Routes;
 use crate::upstream::RpcClient;
 use std::future::Future;
@@ -62,7 +62,7 @@ pub async fn run(
         }))
     };
     tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), routes = routes.table().len(), "bridgegtw listening");
-    let app = router(Gateway { routes, edge });
+    let app = app(Gateway { routes, edge });
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let served = crate::cores::serve(listener, app, threads, stop_rx.clone());
     let server = tokio::spawn(served);
