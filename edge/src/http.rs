@@ -323,7 +323,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = Observed<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -336,19 +336,46 @@ where
         // the service made ready is the one called; a clone waits for the next request
         let ready = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, ready);
-        let called = std::panic::catch_unwind(AssertUnwindSafe(move || inner.call(req)));
-        let edge = self.edge.clone();
-        Box::pin(async move {
-            let resp = match called {
-                Ok(fut) => match AssertUnwindSafe(fut).catch_unwind().await {
-                    Ok(Ok(r)) => r,
-                    Ok(Err(never)) => match never {},
-                    Err(p) => panic_response(p),
-                },
+        let (called, panicked) = match std::panic::catch_unwind(AssertUnwindSafe(move || inner.call(req))) {
+            Ok(fut) => (Some(AssertUnwindSafe(fut).catch_unwind()), None),
+            Err(p) => (None, Some(p)),
+        };
+        Observed { called, panicked, got: Some(got), edge: self.edge.clone() }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The answer of an [`Observe`]d service: its service's, counted (no box of its own).
+    pub struct Observed<F> {
+        #[pin]
+        called: Option<futures_util::future::CatchUnwind<std::panic::AssertUnwindSafe<F>>>,
+        panicked: Option<Box<dyn std::any::Any + Send + 'static>>,
+        got: Option<Received>,
+        edge: Edge,
+    }
+}
+
+impl<F> std::future::Future for Observed<F>
+where
+    F: std::future::Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let resp = match this.called.as_pin_mut() {
+            Some(f) => match std::task::ready!(f.poll(cx)) {
+                Ok(Ok(r)) => r,
+                Ok(Err(never)) => match never {},
                 Err(p) => panic_response(p),
-            };
-            Ok(edge.answered(got, resp))
-        })
+            },
+            None => panic_response(this.panicked.take().unwrap_or_else(|| Box::new("polled again"))),
+        };
+        let Some(got) = this.got.take() else {
+            // polled after it was answered: an answer of its own, not counted twice
+            return std::task::Poll::Ready(Ok(ApiError::internal("polled after completion").into_response()));
+        };
+        std::task::Poll::Ready(Ok(this.edge.answered(got, resp)))
     }
 }
 
@@ -537,6 +564,53 @@ pub fn claims(req: &Request) -> Option<&Claims> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A service that panics, in its `call` or in its future, is answered 500 by the edge's outer
+    /// part, with the request's id and trace context, and counted.
+    #[test]
+    fn a_panic_in_the_call_or_its_future_answers_500_and_is_counted() {
+        use futures_util::FutureExt as _;
+        #[derive(Clone)]
+        struct Boom {
+            in_call: bool,
+        }
+        impl Service<Request> for Boom {
+            type Response = Response;
+            type Error = Infallible;
+            type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, Infallible>> + Send>>;
+            fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+            fn call(&mut self, _: Request) -> Self::Future {
+                assert!(!self.in_call, "boom in call");
+                Box::pin(async {
+                    let fail = true;
+                    assert!(!fail, "boom in the future");
+                    Ok(Response::default())
+                })
+            }
+        }
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let edge = Edge::new("outer-test", &EdgeConf::default(), JwtAuth::new("", "", 0), None).unwrap();
+        metrics::with_local_recorder(&recorder, || {
+            for in_call in [true, false] {
+                let mut svc = edge.outer(Boom { in_call });
+                let req = http::Request::get("/x")
+                    .header(REQUEST_ID, format!("r-{in_call}"))
+                    .body(axum::body::Body::empty())
+                    .unwrap();
+                let resp = svc.call(req).now_or_never().expect("ready").unwrap();
+                assert_eq!(resp.status(), 500, "in_call {in_call}");
+                assert_eq!(resp.headers()[REQUEST_ID], format!("r-{in_call}").as_str());
+                assert!(resp.headers().contains_key(TRACEPARENT));
+            }
+        });
+        let text = handle.render();
+        let line = text.lines().find(|l| l.starts_with(r#"apisix_http_status{code="500""#)).unwrap_or_default();
+        assert!(line.ends_with(" 2"), "both counted: {text}");
+        assert!(text.contains("edge_panics_total 2"), "{text}");
+    }
 
     /// Each label set counts what was recorded under it, through the cached handles, past the
     /// point where the cache is emptied and filled again.
