@@ -178,17 +178,7 @@ impl PointMsg {
     /// The numeric value (for dead bands and the telemetry table): measured values, counters,
     /// steps, bitstrings, and single/double states as 0/1 and their DPI.
     pub fn value_f64(&self) -> Option<f64> {
-        Some(match self.point.value {
-            PointValue::Single(v) => f64::from(u8::from(v)),
-            PointValue::Double(d) => f64::from(d.bits()),
-            PointValue::Step { value, .. } => f64::from(value),
-            PointValue::Bitstring(b) => f64::from(b),
-            PointValue::Normalized(n) => shortest(n.to_f32()),
-            PointValue::Scaled(v) => f64::from(v),
-            PointValue::Float(v) => shortest(v),
-            PointValue::Counter(c) => f64::from(c.value),
-            _ => return None,
-        })
+        value_f64(&self.point.value)
     }
 
     /// The state of a tele-signal: single point on, double point ON, else any non-zero value.
@@ -288,6 +278,21 @@ pub fn local_text(us: i64, utc_offset_minutes: i32) -> String {
         .unwrap_or_default()
         .naive_utc();
     datetime_micro(&t)
+}
+
+/// The numeric value of a point value (see [`PointMsg::value_f64`]).
+pub fn value_f64(v: &PointValue) -> Option<f64> {
+    Some(match *v {
+        PointValue::Single(v) => f64::from(u8::from(v)),
+        PointValue::Double(d) => f64::from(d.bits()),
+        PointValue::Step { value, .. } => f64::from(value),
+        PointValue::Bitstring(b) => f64::from(b),
+        PointValue::Normalized(n) => shortest(n.to_f32()),
+        PointValue::Scaled(v) => f64::from(v),
+        PointValue::Float(v) => shortest(v),
+        PointValue::Counter(c) => f64::from(c.value),
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

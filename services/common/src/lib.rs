@@ -18,6 +18,7 @@
 
 pub mod client;
 pub mod config;
+pub mod dashboard;
 pub use zero_sql as db;
 pub mod duration;
 pub use streamevent::errcode;

@@ -5,6 +5,8 @@
 //! (or Kafka itself), the compactor, and streamevent writing raw rows to SQLite (or PostgreSQL/MySQL), with the
 //! ieccaller and streamevent gRPC APIs on their upstream ports and a live status line.
 
+pub mod dashboard;
+
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -40,6 +42,8 @@ pub struct Config {
     pub stream_event_listen_on: String,
     /// Seconds between status lines.
     pub status_every_seconds: u64,
+    /// The dashboard.
+    pub dashboard: DashboardConf,
     /// Logging.
     pub log: zero_svc::config::Log,
 }
@@ -54,6 +58,16 @@ pub struct Kafka {
     pub topic: String,
     /// Consumer group.
     pub group: String,
+}
+
+/// `Dashboard`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct DashboardConf {
+    /// HTTP address of the page; empty: no dashboard.
+    pub listen_on: String,
+    /// HS256 secret of the platform's tokens; empty: no token asked.
+    pub access_secret: String,
 }
 
 /// `Db`.
@@ -77,6 +91,8 @@ pub struct Started {
     pub ingest: Arc<streamevent::pipeline::IngestStats>,
     /// Points the masters delivered onto the bus.
     pub published: Arc<std::sync::atomic::AtomicU64>,
+    /// The dashboard's address, when it is on.
+    pub dashboard: Option<std::net::SocketAddr>,
 }
 
 /// Runs the platform until `shutdown`: the pipeline of [`streamevent::caller::embedded`] with
@@ -154,12 +170,37 @@ pub async fn up(
             let _ = rx.changed().await;
         },
     ));
+    // the dashboard
+    let dashboard = if cfg.dashboard.listen_on.is_empty() {
+        None
+    } else {
+        let l = tokio::net::TcpListener::bind(&cfg.dashboard.listen_on)
+            .await
+            .map_err(|e| bad(format!("Dashboard.ListenOn {}: {e}", cfg.dashboard.listen_on)))?;
+        let addr = l.local_addr()?;
+        let panel =
+            dashboard::Acquisition::new(running.stations.clone(), running.ingest.clone(), running.published.clone());
+        let app =
+            zero_svc::dashboard::Dashboard::new(zero_edge::auth::JwtAuth::new(&cfg.dashboard.access_secret, "", 0))
+                .panel(panel)
+                .router();
+        let mut rx = stop_rx.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(l, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.changed().await;
+                })
+                .await;
+        });
+        Some(addr)
+    };
     started(&Started {
         simulated: running.simulated.clone(),
         iec_caller: api_addr,
         stream_event: se_addr,
         ingest: running.ingest.clone(),
         published: running.published.clone(),
+        dashboard,
     });
 
     // status line until shutdown

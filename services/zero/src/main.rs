@@ -112,6 +112,9 @@ async fn main() -> ExitCode {
             r.simulated.len(),
             r.simulated,
         );
+        if let Some(d) = r.dashboard {
+            eprintln!("zero up: dashboard http://{d}/ ({})", scope(&d));
+        }
     })
     .await;
     match r {

@@ -38,6 +38,7 @@ fn zero_up(args: &[&str], env: &[(&str, String)]) -> ChildGuard {
         .arg("up")
         .args(args)
         .env("ZERO_IECCALLERLISTENON", "127.0.0.1:0")
+        .env("ZERO_DASHBOARD", "{ListenOn: '127.0.0.1:0', AccessSecret: ''}")
         .env("ZERO_STREAMEVENTLISTENON", "127.0.0.1:0")
         .env("ZERO_STATUSEVERYSECONDS", "0")
         .env("ZERO_COMPACTOR", "{Mode: batch, ChunkBytes: 8192, FlushMillis: 200}")

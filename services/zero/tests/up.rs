@@ -17,6 +17,7 @@ fn cfg(db: &str) -> zero::Config {
         ("IecCallerListenOn".into(), "127.0.0.1:0".into()),
         ("StreamEventListenOn".into(), "127.0.0.1:0".into()),
         ("StatusEverySeconds".into(), "0".into()),
+        ("Dashboard".into(), "{ListenOn: '127.0.0.1:0', AccessSecret: ''}".into()),
     ];
     zero_svc::config::merge_str(zero::DEFAULTS, None, &env).unwrap()
 }
@@ -99,6 +100,7 @@ fn binary_shows_status_and_stops_on_sigint() {
         ])
         .env("ZERO_SIMULATOR", "{Stations: 1, Points: 20, ChangesPerSecond: 50, Host: 127.0.0.1, BasePort: 0}")
         .env("ZERO_IECCALLERLISTENON", "127.0.0.1:0")
+        .env("ZERO_DASHBOARD", "{ListenOn: '127.0.0.1:0', AccessSecret: ''}")
         .env("ZERO_STREAMEVENTLISTENON", "127.0.0.1:0")
         .stderr(Stdio::piped())
         .spawn()
@@ -137,6 +139,7 @@ fn bad_configuration_is_a_clear_error() {
         .env("ZERO_BUS", "rabbit")
         .env("ZERO_SIMULATOR", "{Stations: 0, Points: 1, ChangesPerSecond: 1, Host: 127.0.0.1, BasePort: 0}")
         .env("ZERO_IECCALLERLISTENON", "127.0.0.1:0")
+        .env("ZERO_DASHBOARD", "{ListenOn: '127.0.0.1:0', AccessSecret: ''}")
         .env("ZERO_STREAMEVENTLISTENON", "127.0.0.1:0")
         .env("ZERO_DB", "{DataSource: 'sqlite::memory:'}")
         .output()

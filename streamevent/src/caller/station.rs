@@ -19,6 +19,79 @@ pub struct StationHandle {
     pub cfg: Station,
     /// The master.
     pub master: Master,
+    /// What it received, for the dashboard.
+    pub stats: Arc<StationStats>,
+}
+
+/// What a station's master received: counters and the latest value of each point (kept in
+/// memory as frames arrive, so a dashboard reads them without touching the database).
+#[derive(Debug, Default)]
+pub struct StationStats {
+    /// Points received.
+    pub points: std::sync::atomic::AtomicU64,
+    /// Data frames (ASDUs) received.
+    pub frames: std::sync::atomic::AtomicU64,
+    /// When the last data frame came, unix microseconds (0: none yet).
+    pub last_frame_us: std::sync::atomic::AtomicU64,
+    /// Data transfer (re)started after the first time: reconnects.
+    pub reconnects: std::sync::atomic::AtomicU64,
+    started_once: std::sync::atomic::AtomicBool,
+    latest: std::sync::Mutex<HashMap<(u16, u32), Latest>>,
+}
+
+/// The latest value of a point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Latest {
+    /// Its numeric value (`None` for protection events and packed types).
+    pub value: Option<f64>,
+    /// Its quality bits (QDS layout; 0 is good).
+    pub quality: u8,
+    /// When it arrived, unix microseconds.
+    pub at_us: u64,
+}
+
+impl StationStats {
+    /// The latest value of every point received, by (common address, IOA).
+    pub fn latest(&self) -> Vec<((u16, u32), Latest)> {
+        let mut all: Vec<_> = self
+            .latest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .collect();
+        all.sort_unstable_by_key(|(k, _)| *k);
+        all
+    }
+
+    /// The latest value of one point.
+    pub fn latest_of(&self, ca: u16, ioa: u32) -> Option<Latest> {
+        self.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&(ca, ioa)).copied()
+    }
+
+    /// Notes a data frame's points.
+    fn frame(&self, ca: u16, points: impl Iterator<Item = (u32, Option<f64>, u8)>, now_us: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut n = 0;
+        {
+            let mut latest = self.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (ioa, value, quality) in points {
+                latest.insert((ca, ioa), Latest { value, quality, at_us: now_us });
+                n += 1;
+            }
+        }
+        self.points.fetch_add(n, Relaxed);
+        self.frames.fetch_add(1, Relaxed);
+        self.last_frame_us.store(now_us, Relaxed);
+    }
+
+    /// Notes a connection state.
+    fn state(&self, s: &ConnectionState) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if matches!(s, ConnectionState::Started { .. }) && self.started_once.swap(true, Relaxed) {
+            self.reconnects.fetch_add(1, Relaxed);
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -142,8 +215,16 @@ impl Starter {
         };
         let (master, events, driver) = connect(mcfg).map_err(|e| format!("station {}: {e}", st.key()))?;
         tokio::spawn(driver);
-        tokio::spawn(consume(st.clone(), events, self.fanout.clone(), self.store.clone(), self.utc_offset));
-        self.stations.insert(Arc::new(StationHandle { cfg: st.clone(), master }));
+        let stats = Arc::new(StationStats::default());
+        tokio::spawn(consume(
+            st.clone(),
+            events,
+            self.fanout.clone(),
+            self.store.clone(),
+            self.utc_offset,
+            stats.clone(),
+        ));
+        self.stations.insert(Arc::new(StationHandle { cfg: st.clone(), master, stats }));
         tracing::info!(station = %st.key(), "station started");
         Ok(())
     }
@@ -155,6 +236,7 @@ async fn consume(
     fanout: Arc<Fanout>,
     store: Option<Arc<MappingStore>>,
     utc_offset: i32,
+    stats: Arc<StationStats>,
 ) {
     let station = crate::point::Station::new(&st.host, st.port, st.meta(), utc_offset);
     let sid = station.id.clone();
@@ -168,6 +250,11 @@ async fn consume(
                     tracing::info!(station = %sid, type_id = d.type_id.0, coa = d.common_address.0, points = d.points.len(), "asdu");
                 }
                 let now = crate::point::now_us();
+                stats.frame(
+                    d.common_address.0,
+                    d.points.iter().map(|p| (p.ioa.get(), crate::point::value_f64(&p.value), p.quality.0)),
+                    u64::try_from(now).unwrap_or(0),
+                );
                 // acknowledged to the station once every point of the frame is stored
                 let receipt = d.receipt.clone().map(|r| Arc::new(r) as Arc<dyn std::any::Any + Send + Sync>);
                 // the push decision: the mappings of the ASDU's points in one cache pass (none,
@@ -202,7 +289,10 @@ async fn consume(
                 points_total.increment(out.len() as u64);
                 fanout.publish_all(&mut out).await;
             }
-            Event::State(s) => tracing::info!(station = %sid, state = ?s, "station state"),
+            Event::State(s) => {
+                stats.state(&s);
+                tracing::info!(station = %sid, state = ?s, "station state")
+            }
             Event::EndOfInitialization { common_address, coi } => {
                 tracing::info!(station = %sid, %common_address, cause = coi.cause(), local_change = coi.local_change(), "end of initialisation");
             }

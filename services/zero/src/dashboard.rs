@@ -1,0 +1,154 @@
+//! The acquisition panel of `zero up`'s dashboard ([`zero_svc::dashboard`]): stations with their
+//! link state, points and points/s, last frame and reconnects; the pipeline's flow (points on
+//! the bus, chunks stored, redeliveries, errors); a station's latest values on demand. Every
+//! figure comes from counters the pipeline keeps anyway; nothing reads the database.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use streamevent::caller::station::Stations;
+use streamevent::pipeline::IngestStats;
+use zero_svc::dashboard::{Panel, Row, Table, Tone, View};
+
+/// Latest values shown per station at most.
+const VALUES_SHOWN: usize = 5_000;
+
+/// The acquisition panel.
+pub struct Acquisition {
+    stations: Stations,
+    ingest: Arc<IngestStats>,
+    published: Arc<AtomicU64>,
+    /// The counts at the previous view, for rates: the bus total and each station's points.
+    last: Mutex<(Instant, u64, HashMap<String, u64>)>,
+}
+
+impl Acquisition {
+    /// The panel over a running pipeline's stations and counters.
+    pub fn new(stations: Stations, ingest: Arc<IngestStats>, published: Arc<AtomicU64>) -> Acquisition {
+        Acquisition { stations, ingest, published, last: Mutex::new((Instant::now(), 0, HashMap::new())) }
+    }
+}
+
+fn state_text(s: &iec104::master::ConnectionState) -> (String, Tone) {
+    use iec104::master::ConnectionState as S;
+    match s {
+        S::Started { .. } => ("started".into(), Tone::Good),
+        S::Connected { .. } => ("connected (STARTDT sent)".into(), Tone::Plain),
+        S::Connecting { .. } => ("disconnected (connecting)".into(), Tone::Bad),
+        S::Disconnected { reason, .. } => (format!("disconnected: {reason}"), Tone::Bad),
+        _ => ("stopped".into(), Tone::Bad),
+    }
+}
+
+fn age(now_us: u64, at_us: u64) -> String {
+    if at_us == 0 {
+        return "never".into();
+    }
+    let ms = now_us.saturating_sub(at_us) / 1000;
+    if ms < 1000 {
+        format!("{ms} ms ago")
+    } else {
+        format!("{:.1} s ago", ms as f64 / 1000.0)
+    }
+}
+
+fn now_us() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+}
+
+impl Panel for Acquisition {
+    fn id(&self) -> &str {
+        "acquisition"
+    }
+
+    fn view(&self) -> View {
+        let all = self.stations.all();
+        let now = now_us();
+        let published = self.published.load(Relaxed);
+        let mut last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let secs = last.0.elapsed().as_secs_f64().max(1e-3);
+        let bus_rate = published.saturating_sub(last.1) as f64 / secs;
+        let mut rows = Vec::with_capacity(all.len());
+        let mut started = 0;
+        let mut counts = HashMap::with_capacity(all.len());
+        for st in &all {
+            let key = st.cfg.key();
+            let (state, tone) = state_text(&st.master.state());
+            if tone == Tone::Good {
+                started += 1;
+            }
+            let points = st.stats.points.load(Relaxed);
+            let rate = points.saturating_sub(last.2.get(&key).copied().unwrap_or(points)) as f64 / secs;
+            rows.push(Row {
+                key: Some(key.clone()),
+                cells: vec![
+                    key.clone(),
+                    state,
+                    points.to_string(),
+                    format!("{rate:.0}"),
+                    age(now, st.stats.last_frame_us.load(Relaxed)),
+                    st.stats.reconnects.load(Relaxed).to_string(),
+                ],
+                tone,
+                value: None,
+            });
+            counts.insert(key, points);
+        }
+        *last = (Instant::now(), published, counts);
+        drop(last);
+        let i = &self.ingest;
+        let errors = i.errors.load(Relaxed);
+        View::new("Acquisition")
+            .stat_toned(
+                "stations started",
+                format!("{started}/{}", all.len()),
+                if started == all.len() { Tone::Good } else { Tone::Bad },
+            )
+            .stat("points/s", format!("{bus_rate:.0}"))
+            .stat("points on the bus", published)
+            .stat("chunks stored", i.chunks.load(Relaxed))
+            .stat("rows written", i.rows.load(Relaxed))
+            .stat("redelivered (already stored)", i.duplicates.load(Relaxed))
+            .stat_toned("store errors", errors, if errors > 0 { Tone::Bad } else { Tone::Plain })
+            .table(Table {
+                title: "Stations".into(),
+                columns: ["station", "link", "points", "points/s", "last frame", "reconnects"].map(String::from).into(),
+                rows,
+            })
+    }
+
+    fn detail(&self, key: &str) -> Option<View> {
+        let st = self.stations.all().into_iter().find(|s| s.cfg.key() == key)?;
+        let now = now_us();
+        let latest = st.stats.latest();
+        let (state, tone) = state_text(&st.master.state());
+        let rows = latest
+            .iter()
+            .take(VALUES_SHOWN)
+            .map(|((ca, ioa), l)| Row {
+                key: Some(format!("{ca}:{ioa}")),
+                cells: vec![
+                    ca.to_string(),
+                    ioa.to_string(),
+                    l.value.map_or_else(|| "-".into(), |v| v.to_string()),
+                    if l.quality == 0 { "good".into() } else { format!("0x{:02x}", l.quality) },
+                    age(now, l.at_us),
+                ],
+                tone: if l.quality == 0 { Tone::Plain } else { Tone::Bad },
+                value: l.value,
+            })
+            .collect();
+        Some(
+            View::new(&format!("Station {key}"))
+                .stat_toned("link", state, tone)
+                .stat("frames", st.stats.frames.load(Relaxed))
+                .stat("points", latest.len())
+                .table(Table {
+                    title: format!("Latest values ({} shown of {})", latest.len().min(VALUES_SHOWN), latest.len()),
+                    columns: ["CA", "IOA", "value", "quality", "age"].map(String::from).into(),
+                    rows,
+                }),
+        )
+    }
+}
