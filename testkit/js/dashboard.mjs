@@ -1,5 +1,7 @@
 // Drives the platform dashboard in Debian's chromium (headless, through playwright-core).
-// usage: node dashboard.mjs <url> <screenshot dir> <station key to watch>
+// usage: node dashboard.mjs <url> <screenshot dir> <station key to watch | - >
+// With "-": prints {"step":"rendered","firstRender":ms,"rows":n} once the Stations table shows
+// and exits (the benchmark's first render).
 // 1. opens <url>; waits for the Stations table, and for "points on the bus" to change;
 // 2. clicks the watched station's row: its latest values; clicks the first value: its chart,
 //    which must draw at least 2 values; screenshots (desktop and phone width);
@@ -24,6 +26,19 @@ try {
   await page.goto(url);
   await page.waitForSelector('table[data-title="Stations"] tr[data-key]', { timeout: 10000 });
   const firstRender = Date.now() - t0;
+  if (station === '-') {
+    const rows = await page.evaluate(() => document.querySelectorAll('table[data-title="Stations"] tr[data-key]').length);
+    // in the page's clock: from the start of the navigation to the table shown (window.shownAt,
+    // set by the page's first render), and the HTML's arrival
+    const timing = await page.evaluate(() => ({
+      shown: window.shownAt,
+      response: performance.getEntriesByType('navigation')[0].responseEnd,
+    }));
+    await page.screenshot({ path: `${dir}/dashboard-bench.png` });
+    out({ step: 'rendered', firstRender, rows, errors, ...timing });
+    await browser.close();
+    process.exit(0);
+  }
   const stat = (label) => page.evaluate((l) => {
     for (const s of document.querySelectorAll('#panel-acquisition .view .stat')) {
       if (s.querySelector('span').textContent === l) return s.querySelector('b').textContent;

@@ -244,7 +244,9 @@ async fn page(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<HashM
     if let Some(r) = refused(&s, &headers, &q) {
         return r;
     }
-    Html(PAGE).into_response()
+    // the page comes with the latest views in it: rendered at once, no second round trip
+    let views = s.latest.borrow().replace("</", "<\\/");
+    Html(PAGE.replacen("{{VIEWS}}", &views, 1)).into_response()
 }
 
 async fn latest(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
