@@ -19,6 +19,9 @@
 //!     fn id(&self) -> &str { "hello" }
 //!     fn view(&self) -> View { View::new("Hello").stat("answer", "42") }
 //! }
+//! // the router starts its ticker on the current runtime
+//! let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+//! let _in = rt.enter();
 //! let app: axum::Router = Dashboard::new(zero_edge::auth::JwtAuth::new("", "", 0)).panel(Hello).router();
 //! ```
 
