@@ -94,6 +94,14 @@ impl ClientIp {
     pub fn of(ip: std::net::IpAddr) -> ClientIp {
         ClientIp(HeaderValue::from_str(&ip.to_string()).unwrap_or_else(|_| HeaderValue::from_static("")))
     }
+
+    /// The client's address of `req`: its [`ClientIp`], else the text of its `ConnectInfo`.
+    pub fn of_request<B>(req: &http::Request<B>) -> Option<ClientIp> {
+        match req.extensions().get::<ClientIp>() {
+            Some(c) => Some(c.clone()),
+            None => req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| ClientIp::of(c.0.ip())),
+        }
+    }
 }
 
 /// The edge of one service.
@@ -512,10 +520,7 @@ fn claim_text(v: &serde_json::Value) -> String {
 
 /// The client's address as the server saw it (`ConnectInfo`), or the empty key.
 fn peer_ip(req: &Request) -> String {
-    if let Some(ip) = req.extensions().get::<ClientIp>().and_then(|c| c.0.to_str().ok()) {
-        return ip.to_owned();
-    }
-    req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default()
+    ClientIp::of_request(req).and_then(|c| c.0.to_str().ok().map(str::to_owned)).unwrap_or_default()
 }
 
 fn cors(c: &CorsConf) -> CorsLayer {

@@ -40,9 +40,9 @@ async fn lane(
         // TCP_NODELAY: a proxied answer goes out at once instead of waiting for an ACK
         let _ = tcp.set_nodelay(true);
         let app = app.clone();
-        // the gateway as hyper's service, each request with the client's address
         // the client's address as text, made once for the connection's requests
         let ip = zero_edge::http::ClientIp::of(peer.ip());
+        // the gateway as hyper's service, each request with the client's address
         let svc = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
             req.extensions_mut().insert(ip.clone());

@@ -6,13 +6,12 @@ use crate::dynamic::{Kind, Store};
 use crate::routes::{Routes, Target};
 use crate::transcode;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use http::{header, HeaderValue, StatusCode};
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use zero_edge::error::ApiError;
@@ -97,12 +96,7 @@ async fn dispatch(gw: Gateway, mut req: Request) -> Response {
                     req.uri().path_and_query().cloned().unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"))
                 }
             };
-            let ip = match req.extensions().get::<zero_edge::http::ClientIp>() {
-                Some(ip) => Some(ip.clone()),
-                None => {
-                    req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| zero_edge::http::ClientIp::of(c.0.ip()))
-                }
-            };
+            let ip = zero_edge::http::ClientIp::of_request(&req);
             upstream.forward(req, pq, ip).await
         }
     };

@@ -26,7 +26,7 @@
 //! ```
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -36,6 +36,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use zero_edge::auth::JwtAuth;
+use zero_edge::error::ApiError;
 
 /// The page (embedded).
 pub const PAGE: &str = include_str!("dashboard.html");
@@ -222,12 +223,6 @@ impl Dashboard {
     }
 }
 
-/// A refusal: 401 with the error body and nothing else.
-fn unauthorized(why: &str) -> Response {
-    let body = serde_json::json!({"code": 16, "message": why}).to_string();
-    (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
 /// The token check (`Authorization` or `?token=`): the refusal, if refused.
 fn refused(s: &Shared, headers: &HeaderMap, query: &HashMap<String, String>) -> Option<Response> {
     if !s.auth.enabled() {
@@ -240,7 +235,11 @@ fn refused(s: &Shared, headers: &HeaderMap, query: &HashMap<String, String>) -> 
         .or_else(|| query.get("token").cloned())
         .unwrap_or_default();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    s.auth.verify(&token, i64::try_from(now).unwrap_or(i64::MAX)).err().map(|e| unauthorized(&e.to_string()))
+    // 401 with the platform's error body and nothing else
+    s.auth
+        .verify(&token, i64::try_from(now).unwrap_or(i64::MAX))
+        .err()
+        .map(|e| ApiError::unauthenticated(e.to_string()).into_response())
 }
 
 async fn page(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
@@ -284,11 +283,11 @@ async fn detail(
         return r;
     }
     let Some(p) = s.panels.get(&panel) else {
-        return (StatusCode::NOT_FOUND, format!("no panel {panel:?}")).into_response();
+        return ApiError::not_found(format!("no panel {panel:?}")).into_response();
     };
     let key = q.get("key").cloned().unwrap_or_default();
     match p.detail(&key) {
         Some(v) => axum::Json(v).into_response(),
-        None => (StatusCode::NOT_FOUND, format!("no detail {key:?} in {panel}")).into_response(),
+        None => ApiError::not_found(format!("no detail {key:?} in {panel}")).into_response(),
     }
 }

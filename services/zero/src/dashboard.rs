@@ -119,7 +119,7 @@ impl Panel for Acquisition {
     }
 
     fn detail(&self, key: &str) -> Option<View> {
-        let st = self.stations.all().into_iter().find(|s| s.cfg.key() == key)?;
+        let st = self.stations.by_key(key)?;
         let now = now_us();
         let latest = st.stats.latest();
         let (state, tone) = state_text(&st.master.state());

@@ -64,11 +64,6 @@ impl StationStats {
         all
     }
 
-    /// The latest value of one point.
-    pub fn latest_of(&self, ca: u16, ioa: u32) -> Option<Latest> {
-        self.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&(ca, ioa)).copied()
-    }
-
     /// Notes a data frame's points.
     fn frame(&self, ca: u16, points: impl Iterator<Item = (u32, Option<f64>, u8)>, now_us: u64) {
         use std::sync::atomic::Ordering::Relaxed;
@@ -128,6 +123,11 @@ impl Stations {
     /// Primary keys (`host:port`) of the running stations.
     pub fn keys(&self) -> Vec<String> {
         self.read().all.keys().cloned().collect()
+    }
+
+    /// The station whose key (`host:port` of its primary address) is `key`.
+    pub fn by_key(&self, key: &str) -> Option<Arc<StationHandle>> {
+        self.read().all.get(key).cloned()
     }
 
     /// How many are started.
