@@ -60,8 +60,9 @@ pub const GO_ZERO_IGNORED: &[&str] = &[
 
 /// Keys every service configuration takes though its embedded defaults need not show them (off
 /// by default): the gRPC protection of [`crate::security`], the span export of
-/// [`crate::telemetry::Telemetry`].
+/// [`crate::telemetry::Telemetry`], the token of the dashboard on the metrics port.
 const BASE_OPTIONAL: &[(&str, &str)] = &[
+    ("Dashboard", "{AccessSecret: ''}"),
     ("GrpcTls", "{CertFile: '', KeyFile: '', ClientCaFile: ''}"),
     ("GrpcAuth", "{AccessSecret: '', PrevAccessSecret: '', RoleClaim: role, Roles: {}}"),
     (
@@ -393,6 +394,25 @@ pub struct Base {
     /// go-zero's `Telemetry`: spans to an OTLP/HTTP collector (off while `Endpoint` is empty).
     #[serde(default)]
     pub telemetry: crate::telemetry::Telemetry,
+    /// The service's part of the platform dashboard, served on the `Prometheus` port.
+    #[serde(default)]
+    pub dashboard: DashboardAuth,
+}
+
+/// `Dashboard` of a service: its page on the metrics port.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields, default)]
+pub struct DashboardAuth {
+    /// HS256 secret of the platform's tokens; empty: the page is open and its actions are
+    /// taken from loopback clients only.
+    pub access_secret: String,
+}
+
+impl DashboardAuth {
+    /// The token check of this configuration.
+    pub fn auth(&self) -> zero_edge::auth::JwtAuth {
+        zero_edge::auth::JwtAuth::new(&self.access_secret, "", 0)
+    }
 }
 
 pub use zero_edge::registry::EtcdConf;

@@ -9,15 +9,21 @@
 //! figures and tables, asks a panel for the detail of a clicked row (the latest values of a
 //! station) and charts a chosen point from the values it receives.
 //!
+//! A row may carry [`Action`]s (retry a task, pause a queue): the page shows them as buttons and
+//! posts the choice to `/api/dashboard/{panel}/action`; the panel's [`Panel::act`] does it and
+//! every page sees the result on the next update, which comes at once.
+//!
 //! With an `AccessSecret`, every path needs the platform's JWT (HS256, `Authorization: Bearer`
 //! or `?token=`, the page passes it on); a missing or bad token gets 401 and nothing else.
+//! Without one the views are open, and actions are taken from loopback clients only (403
+//! otherwise): a dashboard on a metrics port open to the network shows, it does not act.
 //!
 //! ```
-//! use zero_svc::dashboard::{Dashboard, Panel, View};
+//! use zero_svc::dashboard::{BoxFuture, Dashboard, Panel, View};
 //! struct Hello;
 //! impl Panel for Hello {
 //!     fn id(&self) -> &str { "hello" }
-//!     fn view(&self) -> View { View::new("Hello").stat("answer", "42") }
+//!     fn view(&self) -> BoxFuture<'_, View> { View::new("Hello").stat("answer", "42").ready() }
 //! }
 //! // the router starts its ticker on the current runtime
 //! let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -25,21 +31,52 @@
 //! let app: axum::Router = Dashboard::new(zero_edge::auth::JwtAuth::new("", "", 0)).panel(Hello).router();
 //! ```
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use axum::Extension;
 use axum::Router;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use zero_edge::auth::JwtAuth;
-use zero_edge::error::ApiError;
+pub use zero_edge::error::ApiError;
 
 /// The page (embedded).
 pub const PAGE: &str = include_str!("dashboard.html");
+
+/// A boxed, sendable future (what a panel's methods return).
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// A button on a row: `id` goes back to [`Panel::act`] with the row's key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Action {
+    /// What [`Panel::act`] is told.
+    pub id: String,
+    /// The button's text.
+    pub label: String,
+    /// Ask the viewer before doing it (deletions).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub confirm: bool,
+}
+
+impl Action {
+    /// A button `label` that tells the panel `id`.
+    pub fn new(id: &str, label: &str) -> Action {
+        Action { id: id.to_owned(), label: label.to_owned(), confirm: false }
+    }
+
+    /// The page asks before doing it.
+    #[must_use]
+    pub fn confirmed(mut self) -> Action {
+        self.confirm = true;
+        self
+    }
+}
 
 /// How a row or figure looks: as usual, good news, or trouble.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -78,6 +115,37 @@ pub struct Row {
     /// A number the page can chart for this row (a point's value).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
+    /// Buttons (need `key`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<Action>,
+}
+
+impl Row {
+    /// A row of `cells`.
+    pub fn new(cells: Vec<String>) -> Row {
+        Row { key: None, cells, tone: Tone::Plain, value: None, actions: vec![] }
+    }
+
+    /// With a key: clickable for its detail, and what its actions are applied to.
+    #[must_use]
+    pub fn key(mut self, key: impl Into<String>) -> Row {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// With a look.
+    #[must_use]
+    pub fn tone(mut self, tone: Tone) -> Row {
+        self.tone = tone;
+        self
+    }
+
+    /// With a button.
+    #[must_use]
+    pub fn action(mut self, a: Action) -> Row {
+        self.actions.push(a);
+        self
+    }
 }
 
 /// A table.
@@ -127,18 +195,43 @@ impl View {
         self.tables.push(t);
         self
     }
+
+    /// This view as a finished future (a panel that has it at hand).
+    pub fn ready<'a>(self) -> BoxFuture<'a, View> {
+        Box::pin(std::future::ready(self))
+    }
+}
+
+impl Table {
+    /// An empty table.
+    pub fn new(title: &str, columns: &[&str]) -> Table {
+        Table { title: title.to_owned(), columns: columns.iter().map(|c| (*c).to_owned()).collect(), rows: vec![] }
+    }
+
+    /// With a row.
+    #[must_use]
+    pub fn row(mut self, r: Row) -> Table {
+        self.rows.push(r);
+        self
+    }
 }
 
 /// A part of the dashboard.
 pub trait Panel: Send + Sync + 'static {
     /// Its id (a path segment: letters, digits, `-`).
     fn id(&self) -> &str;
-    /// What it shows now (asked once per tick, whatever the number of viewers).
-    fn view(&self) -> View;
+    /// What it shows now (asked once per tick, whatever the number of viewers; a view that
+    /// takes longer than a tick shows as unavailable).
+    fn view(&self) -> BoxFuture<'_, View>;
     /// The detail of the row whose key is `key` (asked when a viewer chose that row).
-    fn detail(&self, key: &str) -> Option<View> {
+    fn detail<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<View>> {
         let _ = key;
-        None
+        Box::pin(std::future::ready(None))
+    }
+    /// Does `action` to the row `key`: what to tell the viewer, or why not (the platform's
+    /// error body and status).
+    fn act<'a>(&'a self, action: &'a str, key: &'a str) -> BoxFuture<'a, Result<String, ApiError>> {
+        Box::pin(std::future::ready(Err(ApiError::not_found(format!("no action {action:?} for {key:?}")))))
     }
 }
 
@@ -160,6 +253,11 @@ struct Shared {
     panels: Arc<HashMap<String, Arc<dyn Panel>>>,
     auth: Arc<JwtAuth>,
     latest: tokio::sync::watch::Receiver<Arc<str>>,
+    /// When the latest views were made.
+    made: Arc<std::sync::Mutex<std::time::Instant>>,
+    every: Duration,
+    /// Asks the ticker for new views now (after an action).
+    now: Arc<tokio::sync::Notify>,
 }
 
 impl Dashboard {
@@ -182,45 +280,84 @@ impl Dashboard {
         self
     }
 
-    /// The views of every panel, as sent (`{"at": unix ms, "panels": [{"id", "view"}]}`).
-    fn snapshot(panels: &[Arc<dyn Panel>]) -> Arc<str> {
+    /// The views of every panel, as sent (`{"at": unix ms, "panels": [{"id", "view"}]}`); the
+    /// panels are asked together, each for at most `within`.
+    async fn snapshot(panels: &[Arc<dyn Panel>], within: Duration) -> Arc<str> {
         #[derive(Serialize)]
         struct Entry<'a> {
             id: &'a str,
             view: View,
         }
+        let views = futures_util::future::join_all(panels.iter().map(|p| async move {
+            match tokio::time::timeout(within, p.view()).await {
+                Ok(v) => v,
+                Err(_) => View::new(p.id()).stat_toned("state", "unavailable (no answer within a tick)", Tone::Bad),
+            }
+        }))
+        .await;
         let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-        let panels: Vec<Entry<'_>> = panels.iter().map(|p| Entry { id: p.id(), view: p.view() }).collect();
+        let panels: Vec<Entry<'_>> = panels.iter().zip(views).map(|(p, view)| Entry { id: p.id(), view }).collect();
         serde_json::json!({ "at": at as u64, "panels": panels }).to_string().into()
+    }
+
+    /// Serves this dashboard on the service's metrics port (beside `/metrics`, see
+    /// [`crate::telemetry::metrics`]); replaces one installed before. Starts the ticker on the
+    /// current runtime.
+    pub fn install(self) {
+        let r = self.router();
+        *INSTALLED.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(r);
     }
 
     /// The dashboard's routes: `/` (the page), `/api/dashboard` (the latest views),
     /// `/api/dashboard/events` (Server-Sent Events, one `views` event per tick) and
-    /// `/api/dashboard/{panel}/detail?key=` (a row's detail). Starts the ticker on the current
-    /// runtime; it stops when the router is dropped.
+    /// `/api/dashboard/{panel}/detail?key=` (a row's detail) and `POST
+    /// /api/dashboard/{panel}/action` (`{"action", "key"}` as JSON: a row's button). Starts the
+    /// ticker on the current runtime; it stops when the router is dropped. Serve it with
+    /// `into_make_service_with_connect_info::<SocketAddr>()` for actions without a secret.
     pub fn router(self) -> Router {
         let Dashboard { panels, auth, every } = self;
-        let (tx, rx) = tokio::sync::watch::channel(Dashboard::snapshot(&panels));
+        // nothing until the first views (made at once by the ticker)
+        let (tx, rx) = tokio::sync::watch::channel(Arc::<str>::from(r#"{"at":0,"panels":[]}"#));
         let by_id = panels.iter().map(|p| (p.id().to_owned(), p.clone())).collect();
+        let now = Arc::new(tokio::sync::Notify::new());
+        let asked = now.clone();
+        let made = Arc::new(std::sync::Mutex::new(std::time::Instant::now()));
+        let stamp = made.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
                 // the views are made once per tick, whatever the number of viewers
-                if tx.send(Dashboard::snapshot(&panels)).is_err() {
+                let views = Dashboard::snapshot(&panels, every).await;
+                *stamp.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = std::time::Instant::now();
+                if tx.send(views).is_err() {
                     break;
+                }
+                // nobody watching (only the router's own receiver): new views every 10 ticks
+                // for the page's first render, or at once when a viewer comes
+                let wait = if tx.receiver_count() <= 1 { every * 10 } else { every };
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = asked.notified() => {}
+                    () = tx.closed() => break,
                 }
             }
         });
-        let shared = Shared { panels: Arc::new(by_id), auth: Arc::new(auth), latest: rx };
+        let shared = Shared { panels: Arc::new(by_id), auth: Arc::new(auth), latest: rx, now, made, every };
         Router::new()
             .route("/", get(page))
             .route("/api/dashboard", get(latest))
             .route("/api/dashboard/events", get(events))
             .route("/api/dashboard/{panel}/detail", get(detail))
+            .route("/api/dashboard/{panel}/action", post(act))
             .with_state(shared)
     }
+}
+
+/// The dashboard served on the metrics port ([`Dashboard::install`]).
+static INSTALLED: RwLock<Option<Router>> = RwLock::new(None);
+
+/// The installed dashboard, if a service installed one.
+pub(crate) fn installed() -> Option<Router> {
+    INSTALLED.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
 }
 
 /// The token check (`Authorization` or `?token=`): the refusal, if refused.
@@ -247,15 +384,29 @@ async fn page(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<HashM
         return r;
     }
     // the page comes with the latest views in it: rendered at once, no second round trip
-    let views = s.latest.borrow().replace("</", "<\\/");
+    let views = fresh(&s).await.replace("</", "<\\/");
     Html(PAGE.replacen("{{VIEWS}}", &views, 1)).into_response()
+}
+
+/// The latest views, made anew first when older than a tick (the ticker idles while nobody
+/// watches; a burst of such requests shares one new snapshot).
+async fn fresh(s: &Shared) -> Arc<str> {
+    let made = *s.made.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut rx = s.latest.clone();
+    if made.elapsed() > s.every {
+        rx.borrow_and_update();
+        s.now.notify_one();
+        let _ = tokio::time::timeout(s.every * 2, rx.changed()).await;
+    }
+    let text = rx.borrow().clone();
+    text
 }
 
 async fn latest(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
     if let Some(r) = refused(&s, &headers, &q) {
         return r;
     }
-    let body = s.latest.borrow().to_string();
+    let body = fresh(&s).await.to_string();
     ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], body).into_response()
 }
 
@@ -264,6 +415,8 @@ async fn events(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<Has
         return r;
     }
     let mut rx = s.latest.clone();
+    // a viewer wakes the ticker (idle while nobody watches; wake-ups coalesce)
+    s.now.notify_one();
     rx.mark_changed();
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.changed().await.ok()?;
@@ -286,8 +439,191 @@ async fn detail(
         return ApiError::not_found(format!("no panel {panel:?}")).into_response();
     };
     let key = q.get("key").cloned().unwrap_or_default();
-    match p.detail(&key) {
+    match p.detail(&key).await {
         Some(v) => axum::Json(v).into_response(),
         None => ApiError::not_found(format!("no detail {key:?} in {panel}")).into_response(),
+    }
+}
+
+/// A button pressed on the page.
+#[derive(Debug, Deserialize)]
+struct Act {
+    action: String,
+    #[serde(default)]
+    key: String,
+}
+
+async fn act(
+    State(s): State<Shared>,
+    Path(panel): Path<String>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+    body: Result<axum::Json<Act>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Some(r) = refused(&s, &headers, &q) {
+        return r;
+    }
+    // without a secret, only this machine acts (the views stay open)
+    if !s.auth.enabled() && !peer.is_some_and(|Extension(ConnectInfo(a))| a.ip().is_loopback()) {
+        return ApiError::forbidden("actions from other hosts need a token: set the dashboard's AccessSecret")
+            .into_response();
+    }
+    // JSON only: a form posted from another site is refused (and the page's fetch is not simple,
+    // so a browser asks first, and is not answered)
+    let axum::Json(a) = match body {
+        Ok(b) => b,
+        Err(e) => return ApiError::bad_request(e.body_text()).into_response(),
+    };
+    let Some(p) = s.panels.get(&panel) else {
+        return ApiError::not_found(format!("no panel {panel:?}")).into_response();
+    };
+    let r = p.act(&a.action, &a.key).await;
+    if r.is_ok() {
+        s.now.notify_one();
+    }
+    match r {
+        Ok(message) => axum::Json(serde_json::json!({ "message": message })).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tower::ServiceExt;
+
+    /// A panel counting its views and its "bump" actions.
+    struct Counter {
+        views: Arc<AtomicU64>,
+        bumps: Arc<AtomicU64>,
+    }
+
+    impl Panel for Counter {
+        fn id(&self) -> &str {
+            "counter"
+        }
+        fn view(&self) -> BoxFuture<'_, View> {
+            self.views.fetch_add(1, Ordering::Relaxed);
+            View::new("Counter").stat("bumps", self.bumps.load(Ordering::Relaxed)).ready()
+        }
+        fn act<'a>(&'a self, action: &'a str, key: &'a str) -> BoxFuture<'a, Result<String, ApiError>> {
+            Box::pin(async move {
+                match (action, key) {
+                    ("bump", "c") => Ok(format!("bumped to {}", self.bumps.fetch_add(1, Ordering::Relaxed) + 1)),
+                    _ => Err(ApiError::bad_request("no such thing")),
+                }
+            })
+        }
+    }
+
+    fn dashboard(secret: &str) -> (Router, Arc<AtomicU64>, Arc<AtomicU64>) {
+        let (views, bumps) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let d = Dashboard::new(JwtAuth::new(secret, "", 0))
+            .panel(Counter { views: views.clone(), bumps: bumps.clone() })
+            .every(Duration::from_secs(3600));
+        (d.router(), views, bumps)
+    }
+
+    async fn post(
+        app: &Router,
+        peer: Option<&str>,
+        content_type: &str,
+        body: &str,
+        auth: Option<&str>,
+    ) -> (StatusCode, String) {
+        let mut req = Request::post("/api/dashboard/counter/action").header(header::CONTENT_TYPE, content_type);
+        if let Some(a) = auth {
+            req = req.header(header::AUTHORIZATION, a);
+        }
+        let mut req = req.body(Body::from(body.to_owned())).unwrap();
+        if let Some(p) = peer {
+            req.extensions_mut().insert(ConnectInfo::<SocketAddr>(p.parse().unwrap()));
+        }
+        let r = app.clone().oneshot(req).await.unwrap();
+        let status = r.status();
+        let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn actions_are_taken_from_loopback_or_with_a_token_and_refresh_the_views_at_once() {
+        let (app, views, bumps) = dashboard("");
+        let json = "application/json";
+        let bump = r#"{"action":"bump","key":"c"}"#;
+        // another host, or no known peer, without a secret: 403, nothing done
+        for peer in [Some("192.0.2.7:5000"), None] {
+            let (status, body) = post(&app, peer, json, bump, None).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+            assert!(body.contains("AccessSecret"), "{body}");
+        }
+        assert_eq!(bumps.load(Ordering::Relaxed), 0);
+        // a form (what another site could post): refused; bad JSON, an unknown panel, the
+        // panel's own refusal: their errors, nothing done
+        let (status, _) = post(&app, Some("127.0.0.1:5000"), "application/x-www-form-urlencoded", bump, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (status, _) = post(&app, Some("127.0.0.1:5000"), json, "{", None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (status, body) = post(&app, Some("[::1]:5000"), json, r#"{"action":"bump","key":"other"}"#, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.contains("no such thing"), "{body}");
+        let r = app
+            .clone()
+            .oneshot(
+                Request::post("/api/dashboard/nowhere/action")
+                    .header(header::CONTENT_TYPE, json)
+                    .extension(ConnectInfo::<SocketAddr>("127.0.0.1:1".parse().unwrap()))
+                    .body(Body::from(bump))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        assert_eq!(bumps.load(Ordering::Relaxed), 0);
+        // from this machine: done, and the views are made again at once (the tick is an hour)
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let before = views.load(Ordering::Relaxed);
+        let (status, body) = post(&app, Some("127.0.0.1:5000"), json, bump, None).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"message":"bumped to 1"}"#));
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while views.load(Ordering::Relaxed) == before {
+            assert!(std::time::Instant::now() < deadline, "no new views after the action");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let r = app.clone().oneshot(Request::get("/api/dashboard").body(Body::empty()).unwrap()).await.unwrap();
+        let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        assert!(String::from_utf8_lossy(&body).contains(r#""label":"bumps","tone":"plain","value":"1""#));
+
+        // with a secret: a token, from anywhere; none or a bad one: 401
+        let secret = "a-secret-of-the-platform-0123456789";
+        let (app, _, bumps) = dashboard(secret);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let t = JwtAuth::new(secret, "", 60).issue("op", [], now).unwrap().access_token;
+        let (status, _) = post(&app, Some("127.0.0.1:5000"), json, bump, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _) = post(&app, Some("127.0.0.1:5000"), json, bump, Some("Bearer x.y.z")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(bumps.load(Ordering::Relaxed), 0);
+        let (status, body) = post(&app, Some("192.0.2.7:5000"), json, bump, Some(&format!("Bearer {t}"))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(bumps.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn a_panel_slower_than_a_tick_shows_as_unavailable() {
+        struct Stuck;
+        impl Panel for Stuck {
+            fn id(&self) -> &str {
+                "stuck"
+            }
+            fn view(&self) -> BoxFuture<'_, View> {
+                Box::pin(std::future::pending())
+            }
+        }
+        let views = Dashboard::snapshot(&[Arc::new(Stuck)], Duration::from_millis(20)).await;
+        assert!(views.contains("unavailable"), "{views}");
     }
 }

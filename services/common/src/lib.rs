@@ -229,8 +229,9 @@ where
                 return ExitCode::from(2);
             }
         };
-        if let Err(e) = telemetry::metrics(addr) {
-            tracing::error!(error = %e, "metrics endpoint disabled");
+        match telemetry::metrics(addr).await {
+            Ok(a) => tracing::info!(address = %a, "metrics at /metrics, dashboard at /"),
+            Err(e) => tracing::error!(error = %e, "metrics endpoint disabled"),
         }
     }
     let listener = match tokio::net::TcpListener::bind(cfg.listen_on()).await {

@@ -9,15 +9,51 @@ pub fn init(level: &str) {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
 }
 
-/// Serves Prometheus metrics (`metrics` crate macros) at `http://addr/metrics`.
+/// Serves Prometheus metrics (`metrics` crate macros) at `http://addr/metrics`, and on the
+/// same port the service's part of the platform dashboard once the service installed it
+/// ([`crate::dashboard::Dashboard::install`]; 404 before). Returns the bound address.
 ///
 /// # Errors
-/// [`crate::Error::Serve`] when the listener cannot be installed.
-pub fn metrics(addr: SocketAddr) -> Result<(), crate::Error> {
-    metrics_exporter_prometheus::PrometheusBuilder::new()
-        .with_http_listener(addr)
-        .install()
-        .map_err(|e| crate::Error::Serve(format!("metrics on {addr}: {e}")))
+/// [`crate::Error::Serve`] when the recorder or the listener cannot be installed.
+pub async fn metrics(addr: SocketAddr) -> Result<SocketAddr, crate::Error> {
+    use axum::response::IntoResponse;
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| crate::Error::Serve(format!("metrics recorder: {e}")))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| crate::Error::Serve(format!("metrics on {addr}: {e}")))?;
+    let bound = listener.local_addr()?;
+    // histograms are drained on scrape; upkeep keeps them bounded between scrapes
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    let app = axum::Router::new()
+        .route("/metrics", axum::routing::get(move || std::future::ready(handle.render())))
+        .fallback(|req: axum::extract::Request| async move {
+            match crate::dashboard::installed() {
+                Some(mut d) => {
+                    use tower::Service;
+                    match d.call(req).await {
+                        Ok(r) => r,
+                        Err(e) => match e {},
+                    }
+                }
+                None => (axum::http::StatusCode::NOT_FOUND, "metrics are at /metrics\n").into_response(),
+            }
+        });
+    tokio::spawn(async move {
+        let make = app.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(e) = axum::serve(listener, make).await {
+            tracing::error!(error = %e, "metrics endpoint stopped");
+        }
+    });
+    Ok(bound)
 }
 
 /// go-zero's `Telemetry` (`trace.Config`): spans go to an OTLP/HTTP collector when `Endpoint` is

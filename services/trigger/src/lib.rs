@@ -21,11 +21,13 @@
 //! | [`rpc`] | the handlers: validate, call a half, shape the response |
 //! | [`run`](mod@run) | wiring: stores, workers, scheduler, scanner, server |
 //! | `tasks`, [`cron`], [`plan`], [`holiday`], [`ids`] | the service's halves over `trigger_core` |
+//! | [`dashboard`] | its part of the platform dashboard (queues, tasks, plans, cron jobs), on the metrics port |
 
 pub mod config;
 pub mod convert;
 pub mod cron;
 mod cron_run;
+pub mod dashboard;
 pub mod dispatch;
 pub mod holiday;
 pub mod ids;

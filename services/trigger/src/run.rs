@@ -188,10 +188,15 @@ pub async fn run(
         ids,
         &cfg,
     );
+    let svc = Arc::new(svc);
+    // the Tasks panel on the metrics port: the same halves the gRPC API uses
+    zero_svc::dashboard::Dashboard::new(cfg.base.dashboard.auth())
+        .panel(crate::dashboard::Tasks::new(svc.clone()))
+        .install();
     let mut rx = stop_rx.clone();
     let server = tokio::spawn(zero_svc::grpc::serve(
         listener,
-        pb::trigger_rpc_server::TriggerRpcServer::new(svc),
+        pb::trigger_rpc_server::TriggerRpcServer::from_arc(svc),
         &[pb::FILE_DESCRIPTOR_SET],
         async move {
             let _ = rx.changed().await;

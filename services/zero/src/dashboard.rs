@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use streamevent::caller::station::Stations;
 use streamevent::pipeline::IngestStats;
-use zero_svc::dashboard::{Panel, Row, Table, Tone, View};
+use zero_svc::dashboard::{BoxFuture, Panel, Row, Table, Tone, View};
 
 /// Latest values shown per station at most.
 const VALUES_SHOWN: usize = 5_000;
@@ -62,7 +62,18 @@ impl Panel for Acquisition {
         "acquisition"
     }
 
-    fn view(&self) -> View {
+    fn view(&self) -> BoxFuture<'_, View> {
+        self.now().ready()
+    }
+
+    fn detail<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<View>> {
+        Box::pin(std::future::ready(self.station(key)))
+    }
+}
+
+impl Acquisition {
+    /// The panel's view now.
+    fn now(&self) -> View {
         let all = self.stations.all();
         let now = now_us();
         let published = self.published.load(Relaxed);
@@ -92,6 +103,7 @@ impl Panel for Acquisition {
                 ],
                 tone,
                 value: None,
+                actions: vec![],
             });
             counts.insert(key, points);
         }
@@ -118,7 +130,8 @@ impl Panel for Acquisition {
             })
     }
 
-    fn detail(&self, key: &str) -> Option<View> {
+    /// A station's latest values.
+    fn station(&self, key: &str) -> Option<View> {
         let st = self.stations.by_key(key)?;
         let now = now_us();
         let latest = st.stats.latest();
@@ -137,6 +150,7 @@ impl Panel for Acquisition {
                 ],
                 tone: if l.quality == 0 { Tone::Plain } else { Tone::Bad },
                 value: l.value,
+                actions: vec![],
             })
             .collect();
         Some(

@@ -186,7 +186,7 @@ pub async fn up(
                 .router();
         let mut rx = stop_rx.clone();
         tokio::spawn(async move {
-            let _ = axum::serve(l, app)
+            let _ = axum::serve(l, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
                 .with_graceful_shutdown(async move {
                     let _ = rx.changed().await;
                 })
