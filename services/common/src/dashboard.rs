@@ -53,14 +53,14 @@ pub const PAGE: &str = include_str!("dashboard.html");
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// A button on a row: `id` goes back to [`Panel::act`] with the row's key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Action {
     /// What [`Panel::act`] is told.
     pub id: String,
     /// The button's text.
     pub label: String,
     /// Ask the viewer before doing it (deletions).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub confirm: bool,
 }
 
@@ -79,7 +79,7 @@ impl Action {
 }
 
 /// How a row or figure looks: as usual, good news, or trouble.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Tone {
     /// Nothing to say.
@@ -92,31 +92,33 @@ pub enum Tone {
 }
 
 /// A figure.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stat {
     /// What it is.
     pub label: String,
     /// Its value, as shown.
     pub value: String,
     /// Its look.
+    #[serde(default)]
     pub tone: Tone,
 }
 
 /// A table row; `key` (when set) makes it clickable: the page asks the panel for its detail.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Row {
     /// The detail key.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     /// The cells, as shown.
     pub cells: Vec<String>,
     /// Its look.
+    #[serde(default)]
     pub tone: Tone,
     /// A number the page can chart for this row (a point's value).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
     /// Buttons (need `key`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<Action>,
 }
 
@@ -149,7 +151,7 @@ impl Row {
 }
 
 /// A table.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Table {
     /// Its title.
     pub title: String,
@@ -160,7 +162,7 @@ pub struct Table {
 }
 
 /// What a panel shows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct View {
     /// The panel's title.
     pub title: String,
@@ -349,6 +351,115 @@ impl Dashboard {
             .route("/api/dashboard/{panel}/detail", get(detail))
             .route("/api/dashboard/{panel}/action", post(act))
             .with_state(shared)
+    }
+}
+
+/// Another service's panel, shown in this dashboard (`zero up`'s page with the trigger
+/// service's Tasks beside its own): its views are fetched once per tick, whatever the number
+/// of viewers here, and a detail or an action is passed on. With a secret, each request carries
+/// a token of one minute signed with it (the platform's services share their `AccessSecret`).
+#[derive(Debug, Clone)]
+pub struct Remote {
+    id: String,
+    base: String,
+    auth: Arc<JwtAuth>,
+    client: reqwest::Client,
+}
+
+impl Remote {
+    /// The panel `id` of the dashboard at `url` (a service's metrics address, `http://host:port`),
+    /// asked with tokens signed with `secret` (empty: none).
+    pub fn new(id: &str, url: &str, secret: &str) -> Remote {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default();
+        let auth = Arc::new(JwtAuth::new(secret, "", 60));
+        Remote { id: id.to_owned(), base: url.trim_end_matches('/').to_owned(), auth, client }
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let r = self.client.request(method, format!("{}{path}", self.base));
+        if !self.auth.enabled() {
+            return r;
+        }
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        match self.auth.issue("dashboard", [], i64::try_from(now).unwrap_or(0)) {
+            Ok(t) => r.bearer_auth(t.access_token),
+            Err(_) => r,
+        }
+    }
+
+    /// The remote's answer as `T`, or its error.
+    async fn call<T: serde::de::DeserializeOwned>(&self, r: reqwest::RequestBuilder) -> Result<T, ApiError> {
+        let r = r.send().await.map_err(|e| ApiError::bad_gateway(format!("{}: {e}", self.base)))?;
+        let status = r.status();
+        let body = r.bytes().await.map_err(|e| ApiError::bad_gateway(format!("{}: {e}", self.base)))?;
+        if status.is_success() {
+            return serde_json::from_slice(&body).map_err(|e| ApiError::bad_gateway(format!("{}: {e}", self.base)));
+        }
+        // the remote's own refusal, as it said it
+        #[derive(Deserialize)]
+        struct Body {
+            code: i32,
+            message: String,
+        }
+        let b: Body = serde_json::from_slice(&body)
+            .unwrap_or(Body { code: 2, message: String::from_utf8_lossy(&body).into_owned() });
+        let status = axum::http::StatusCode::from_u16(status.as_u16()).unwrap_or(axum::http::StatusCode::BAD_GATEWAY);
+        Err(ApiError { status, code: b.code, message: b.message })
+    }
+}
+
+impl Panel for Remote {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn view(&self) -> BoxFuture<'_, View> {
+        Box::pin(async move {
+            #[derive(Deserialize)]
+            struct Entry {
+                id: String,
+                view: View,
+            }
+            #[derive(Deserialize)]
+            struct Views {
+                panels: Vec<Entry>,
+            }
+            let bad = |why: String| View::new(&self.id).stat_toned(&self.base, why, Tone::Bad);
+            match self.call::<Views>(self.request(reqwest::Method::GET, "/api/dashboard")).await {
+                Ok(v) => v
+                    .panels
+                    .into_iter()
+                    .find(|p| p.id == self.id)
+                    .map_or_else(|| bad(format!("no panel {:?} there", self.id)), |p| p.view),
+                Err(e) => bad(format!("unavailable: {} {}", e.status.as_u16(), e.message)),
+            }
+        })
+    }
+
+    fn detail<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<View>> {
+        Box::pin(async move {
+            let r = self
+                .request(reqwest::Method::GET, &format!("/api/dashboard/{}/detail", self.id))
+                .query(&[("key", key)]);
+            self.call::<View>(r).await.ok()
+        })
+    }
+
+    fn act<'a>(&'a self, action: &'a str, key: &'a str) -> BoxFuture<'a, Result<String, ApiError>> {
+        Box::pin(async move {
+            #[derive(Deserialize)]
+            struct Done {
+                message: String,
+            }
+            let r = self
+                .request(reqwest::Method::POST, &format!("/api/dashboard/{}/action", self.id))
+                .json(&serde_json::json!({ "action": action, "key": key }));
+            self.call::<Done>(r).await.map(|d| d.message)
+        })
     }
 }
 
@@ -609,6 +720,51 @@ mod tests {
         assert_eq!(bumps.load(Ordering::Relaxed), 0);
         let (status, body) = post(&app, Some("192.0.2.7:5000"), json, bump, Some(&format!("Bearer {t}"))).await;
         assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(bumps.load(Ordering::Relaxed), 1);
+    }
+
+    /// Serves `app` on a loopback port picked now; its `http://` address.
+    async fn serve(app: Router) -> String {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(l, app.into_make_service_with_connect_info::<SocketAddr>()).await;
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn a_remote_panel_shows_and_operates_another_services_part() {
+        let secret = "the-platform-secret-0123456789abcdef";
+        let (app, _, bumps) = dashboard(secret);
+        let url = serve(app).await;
+        let remote = Remote::new("counter", &url, secret);
+        let v = remote.view().await;
+        assert_eq!(v.title, "Counter", "{v:?}");
+        assert_eq!(v.stats[0].value, "0");
+        assert_eq!(remote.act("bump", "c").await.unwrap(), "bumped to 1");
+        assert_eq!(bumps.load(Ordering::Relaxed), 1);
+        // the remote's refusal comes back as it said it
+        let e = remote.act("bump", "other").await.unwrap_err();
+        assert_eq!((e.status, e.message.as_str()), (StatusCode::BAD_REQUEST, "no such thing"));
+        assert!(remote.detail("c").await.is_none(), "the counter has no detail");
+        // the remote's new views show here
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while remote.view().await.stats[0].value != "1" {
+            assert!(std::time::Instant::now() < deadline, "the action never showed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // another secret, another panel id, nobody there: shown as trouble, nothing done
+        for (r, want) in [
+            (Remote::new("counter", &url, "another-secret-0123456789abcdef"), "401"),
+            (Remote::new("elsewhere", &url, secret), "no panel"),
+            (Remote::new("counter", "http://127.0.0.1:1", secret), "unavailable"),
+        ] {
+            let v = r.view().await;
+            assert_eq!(v.stats[0].tone, Tone::Bad, "{v:?}");
+            assert!(v.stats[0].value.contains(want), "{want}: {v:?}");
+        }
+        assert!(Remote::new("counter", &url, "another-secret-0123456789abcdef").act("bump", "c").await.is_err());
         assert_eq!(bumps.load(Ordering::Relaxed), 1);
     }
 

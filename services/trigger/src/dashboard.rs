@@ -29,11 +29,14 @@ const PAYLOAD_SHOWN: usize = 160;
 /// Between a queue and a task id in a task row's key.
 const SEP: char = '\u{1f}';
 
+/// Per queue, its (processed, failed) totals.
+type Totals = HashMap<String, (i64, i64)>;
+
 /// The Tasks panel of the trigger service.
 pub struct Tasks {
     svc: Arc<Service>,
     /// The counters of the previous view: when, and per queue (processed, failed) totals.
-    last: Mutex<(Instant, HashMap<String, (i64, i64)>)>,
+    last: Mutex<(Instant, Totals)>,
 }
 
 impl std::fmt::Debug for Tasks {

@@ -68,6 +68,19 @@ pub struct DashboardConf {
     pub listen_on: String,
     /// HS256 secret of the platform's tokens; empty: no token asked.
     pub access_secret: String,
+    /// Other services' parts shown on this page.
+    #[serde(default)]
+    pub services: Vec<RemotePanel>,
+}
+
+/// `Dashboard.Services[]`: a panel another service serves on its metrics port.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct RemotePanel {
+    /// The panel's id there (`tasks` for the trigger service).
+    pub panel: String,
+    /// The service's metrics address, `http://host:port`.
+    pub url: String,
 }
 
 /// `Db`.
@@ -180,10 +193,13 @@ pub async fn up(
         let addr = l.local_addr()?;
         let panel =
             dashboard::Acquisition::new(running.stations.clone(), running.ingest.clone(), running.published.clone());
-        let app =
+        let mut d =
             zero_svc::dashboard::Dashboard::new(zero_edge::auth::JwtAuth::new(&cfg.dashboard.access_secret, "", 0))
-                .panel(panel)
-                .router();
+                .panel(panel);
+        for r in &cfg.dashboard.services {
+            d = d.panel(zero_svc::dashboard::Remote::new(&r.panel, &r.url, &cfg.dashboard.access_secret));
+        }
+        let app = d.router();
         let mut rx = stop_rx.clone();
         tokio::spawn(async move {
             let _ = axum::serve(l, app.into_make_service_with_connect_info::<std::net::SocketAddr>())

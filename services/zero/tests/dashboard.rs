@@ -23,6 +23,31 @@ impl iec104::slave::CommandHandler for AcceptAll {
     }
 }
 
+/// Another service's panel: a figure, and a "ping" action it counts.
+struct Extra(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl zero_svc::dashboard::Panel for Extra {
+    fn id(&self) -> &str {
+        "extra"
+    }
+    fn view(&self) -> zero_svc::dashboard::BoxFuture<'_, zero_svc::dashboard::View> {
+        zero_svc::dashboard::View::new("Extra").stat("answer", 42).ready()
+    }
+    fn act<'a>(
+        &'a self,
+        action: &'a str,
+        _key: &'a str,
+    ) -> zero_svc::dashboard::BoxFuture<'a, Result<String, zero_svc::dashboard::ApiError>> {
+        let r = if action == "ping" {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok("pong".to_owned())
+        } else {
+            Err(zero_svc::dashboard::ApiError::bad_request("no"))
+        };
+        Box::pin(std::future::ready(r))
+    }
+}
+
 fn token() -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     zero_edge::auth::JwtAuth::new(SECRET, "", 3600).issue("operator", [], now).unwrap().access_token
@@ -79,6 +104,19 @@ async fn the_dashboard_shows_the_pipeline_live_and_a_killed_station_within_2_s()
         Simulator::new(slave, CommonAddress(1), 30, 20).run().await;
     });
 
+    // another service's part (as the trigger service serves its Tasks on its metrics port),
+    // shown on zero's page through Dashboard.Services, its actions passed on
+    let pings = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let extra = zero_svc::dashboard::Dashboard::new(zero_edge::auth::JwtAuth::new(SECRET, "", 0))
+        .panel(Extra(pings.clone()))
+        .router();
+    let extra_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let extra_url = format!("http://{}", extra_listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let make = extra.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let _ = axum::serve(extra_listener, make).await;
+    });
+
     let dir = std::env::temp_dir().join(format!("zero_dash_{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let port = testkit::port::free_port();
@@ -89,7 +127,10 @@ async fn the_dashboard_shows_the_pipeline_live_and_a_killed_station_within_2_s()
         .env("ZERO_STREAMEVENTLISTENON", "127.0.0.1:0")
         .env("ZERO_STATUSEVERYSECONDS", "0")
         .env("ZERO_DB", format!("{{DataSource: 'sqlite://{}/z.db'}}", dir.display()))
-        .env("ZERO_DASHBOARD", format!("{{ListenOn: '127.0.0.1:{port}', AccessSecret: {SECRET}}}"))
+        .env(
+            "ZERO_DASHBOARD",
+            format!("{{ListenOn: '127.0.0.1:{port}', AccessSecret: {SECRET}, Services: [{{Panel: extra, Url: '{extra_url}'}}]}}"),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -128,6 +169,19 @@ async fn the_dashboard_shows_the_pipeline_live_and_a_killed_station_within_2_s()
     let points = |v: &serde_json::Value| stat(v, "points on the bus").parse::<u64>().unwrap();
     assert!(points(&second) > points(&first), "points move: {} then {}", points(&first), points(&second));
     assert_ne!(first["at"], second["at"], "a new view per tick");
+    let other =
+        second["panels"].as_array().unwrap().iter().find(|p| p["id"] == "extra").expect("the other service's panel");
+    assert_eq!(other["view"]["stats"][0]["value"], "42", "{other}");
+    let (status, body) = testkit::http::request_with(
+        port,
+        "POST",
+        &format!("/api/dashboard/extra/action?token={t}"),
+        &[("content-type", "application/json")],
+        br#"{"action":"ping","key":"x"}"#,
+    )
+    .await;
+    assert_eq!((status, String::from_utf8_lossy(&body).as_ref()), (200, r#"{"message":"pong"}"#));
+    assert_eq!(pings.load(std::sync::atomic::Ordering::Relaxed), 1, "the action reached the other service");
     let rows = second["panels"][0]["view"]["tables"][0]["rows"].as_array().unwrap();
     let ours = rows.iter().find(|r| r["key"] == key.as_str()).unwrap_or_else(|| panic!("{key} in {rows:?}"));
     assert_eq!(ours["cells"][1], "started");
