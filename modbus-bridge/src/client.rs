@@ -97,10 +97,35 @@ struct Conn {
 
 #[derive(Default)]
 struct State {
+    /// Requests answered (data or an exception), and failed (unreachable, timeout, transport).
+    answered: u64,
+    failed: u64,
+    last_error: Option<String>,
     idle: Vec<Conn>,
     /// No connect before this (backoff after a failed one), and the failure.
     down_until: Option<(Instant, String)>,
     backoff: Option<Duration>,
+}
+
+/// A device's pool at a moment ([`Device::stats`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolStats {
+    /// The device (transport and address).
+    pub device: String,
+    /// Connections it may hold.
+    pub connections: usize,
+    /// Requests in flight.
+    pub busy: usize,
+    /// Open connections waiting for a request.
+    pub idle: usize,
+    /// Requests answered (data or an exception).
+    pub answered: u64,
+    /// Requests failed (unreachable, timeout, transport, protocol).
+    pub failed: u64,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// How long the next connect still waits after a failed one.
+    pub down_for: Option<Duration>,
 }
 
 /// One Modbus endpoint; cheap to clone (clones share the pool).
@@ -180,9 +205,10 @@ impl Device {
 
     async fn connect(&self) -> Result<Conn> {
         let now = Instant::now();
-        if let Some((until, why)) = self.lock().down_until.clone() {
+        let down = self.lock().down_until.clone();
+        if let Some((until, why)) = down {
             if now < until {
-                return Err(Error::Unreachable { device: self.cfg.transport.describe(), reason: why });
+                return Err(self.count(Error::Unreachable { device: self.cfg.transport.describe(), reason: why }));
             }
         }
         let unit = Slave(self.cfg.unit);
@@ -228,6 +254,8 @@ impl Device {
     /// Records a failed connect and starts (or doubles) the backoff.
     fn failed(&self, why: String) -> Error {
         let mut s = self.lock();
+        s.failed += 1;
+        s.last_error = Some(why.clone());
         let b = s.backoff.map_or(self.cfg.backoff, |b| (b * 2).min(self.cfg.max_backoff));
         s.backoff = Some(b);
         s.down_until = Some((Instant::now() + b, why.clone()));
@@ -275,13 +303,40 @@ impl Device {
         match r {
             Ok(Ok(answer)) => {
                 conn.last_used = now;
-                self.lock().idle.push(conn);
+                let mut s = self.lock();
+                s.answered += 1;
+                s.idle.push(conn);
                 Ok(answer)
             }
             // the connection's state is unknown after these: it is dropped
-            Ok(Err(tokio_modbus::Error::Transport(e))) => Err(Error::Transport(e)),
-            Ok(Err(tokio_modbus::Error::Protocol(e))) => Err(Error::Protocol(e.to_string())),
-            Err(_) => Err(Error::Timeout(self.cfg.timeout)),
+            Ok(Err(tokio_modbus::Error::Transport(e))) => Err(self.count(Error::Transport(e))),
+            Ok(Err(tokio_modbus::Error::Protocol(e))) => Err(self.count(Error::Protocol(e.to_string()))),
+            Err(_) => Err(self.count(Error::Timeout(self.cfg.timeout))),
+        }
+    }
+
+    /// Counts a failed request.
+    fn count(&self, e: Error) -> Error {
+        let mut s = self.lock();
+        s.failed += 1;
+        s.last_error = Some(e.to_string());
+        e
+    }
+
+    /// The pool now: connections in use and idle, requests answered and failed, the last
+    /// failure, and how long connecting waits (backoff after a failed connect).
+    pub fn stats(&self) -> PoolStats {
+        let s = self.lock();
+        let now = Instant::now();
+        PoolStats {
+            device: self.cfg.transport.describe(),
+            connections: self.cfg.connections.max(1),
+            busy: self.cfg.connections.max(1).saturating_sub(self.permits.available_permits()),
+            idle: s.idle.len(),
+            answered: s.answered,
+            failed: s.failed,
+            last_error: s.last_error.clone(),
+            down_for: s.down_until.as_ref().and_then(|(until, _)| until.checked_duration_since(now)),
         }
     }
 

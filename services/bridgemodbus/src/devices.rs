@@ -192,6 +192,18 @@ impl Devices {
         Ok(device)
     }
 
+    /// The pools made so far: `("", default)` when the default device is usable, then one per
+    /// `modbus_code` in use, by code.
+    pub fn pools(&self) -> Vec<(String, Device)> {
+        let mut out: Vec<(String, Device)> =
+            self.cache().iter().map(|(code, c)| (code.clone(), c.device.clone())).collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Ok(d) = &self.default {
+            out.insert(0, (String::new(), d.clone()));
+        }
+        out
+    }
+
     /// Drops the pool of `code` (its row changed or went).
     pub fn forget(&self, code: &str) {
         self.cache().remove(code);

@@ -21,10 +21,12 @@
 //! ## Layout
 //! [`config`], [`convert`] (protobuf ↔ domain), [`rpc`] (handlers), [`run`](mod@run) (wiring),
 //! [`devices`] (the pools), [`store`] (the `modbus_slave_config` table), [`poll`] (polling
-//! groups pushing to streamevent).
+//! groups pushing to streamevent), [`dashboard`] (its part of the platform dashboard, on the
+//! metrics port: pools and polling groups).
 
 pub mod config;
 pub mod convert;
+pub mod dashboard;
 pub mod devices;
 pub mod poll;
 pub mod rpc;

@@ -11,6 +11,7 @@ use modbus_bridge::client::{Device, Transport};
 use modbus_bridge::plan::{plan, values, Data, PointDef, Read, Table};
 use modbus_bridge::value::{ByteOrder, DataType, Layout, Value, WordOrder};
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 use streamevent::id::ChunkId;
@@ -212,9 +213,58 @@ async fn read(
     })
 }
 
+/// What a polling group did (the dashboard's Polling table).
+#[derive(Debug)]
+pub struct GroupStats {
+    /// `metaData.stationId` of its messages.
+    pub station: String,
+    /// Its device (`""`: the default).
+    pub modbus_code: String,
+    /// Cycle (ms).
+    pub interval_millis: u64,
+    /// Points per cycle.
+    pub points: usize,
+    /// Cycles run.
+    pub cycles: AtomicU64,
+    /// Points handed to streamevent (and taken by it).
+    pub sent: AtomicU64,
+    /// Reads that failed or were refused, and cycles without a device.
+    pub failures: AtomicU64,
+    /// When the last cycle ended (unix ms; 0: none yet).
+    pub last_cycle_ms: AtomicU64,
+}
+
+impl GroupStats {
+    fn of(p: &Prepared) -> GroupStats {
+        GroupStats {
+            station: p.group.station(),
+            modbus_code: p.group.modbus_code.clone(),
+            interval_millis: p.group.interval_millis,
+            points: p.points.len(),
+            cycles: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            last_cycle_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 /// One cycle of a group: the messages of the points read (reads that fail are logged and
 /// counted; their points are left out of this cycle).
 pub async fn cycle(p: &Prepared, dev: &Device) -> Vec<MsgBody> {
+    cycle_counted(p, dev, None).await
+}
+
+async fn cycle_counted(p: &Prepared, dev: &Device, stats: Option<&GroupStats>) -> Vec<MsgBody> {
+    let failed = || {
+        if let Some(s) = stats {
+            s.failures.fetch_add(1, Relaxed);
+        }
+    };
     let g = &p.group;
     let unit = g.slave.unwrap_or(dev.config().unit);
     let (host, port) = host_port(dev);
@@ -225,11 +275,13 @@ pub async fn cycle(p: &Prepared, dev: &Device) -> Vec<MsgBody> {
         let data = match read(dev, Some(unit), r).await {
             Ok(Ok(d)) => d,
             Ok(Err(e)) => {
+                failed();
                 metrics::counter!("bridgemodbus_poll_errors_total", "kind" => "exception").increment(1);
                 tracing::warn!(code = %g.modbus_code, table = table_name(r.table), address = r.address, exception = ?e, "poll read refused");
                 continue;
             }
             Err(e) => {
+                failed();
                 metrics::counter!("bridgemodbus_poll_errors_total", "kind" => "device").increment(1);
                 tracing::warn!(code = %g.modbus_code, table = table_name(r.table), address = r.address, error = %e, "poll read failed");
                 continue;
@@ -238,6 +290,7 @@ pub async fn cycle(p: &Prepared, dev: &Device) -> Vec<MsgBody> {
         let vals = match values(&p.points, r, &data) {
             Ok(v) => v,
             Err(e) => {
+                failed();
                 metrics::counter!("bridgemodbus_poll_errors_total", "kind" => "decode").increment(1);
                 tracing::warn!(code = %g.modbus_code, error = %e, "poll answer does not decode");
                 continue;
@@ -269,6 +322,9 @@ pub async fn cycle(p: &Prepared, dev: &Device) -> Vec<MsgBody> {
     out
 }
 
+/// The pollers' tasks and what each group did.
+pub type Pollers = (Vec<JoinHandle<()>>, Vec<Arc<GroupStats>>);
+
 /// Starts one task per group (none without groups).
 ///
 /// # Errors
@@ -277,9 +333,9 @@ pub fn start(
     cfg: &crate::Config,
     devices: Arc<Devices>,
     stop: tokio::sync::watch::Receiver<bool>,
-) -> Result<Vec<JoinHandle<()>>, zero_svc::Error> {
+) -> Result<Pollers, zero_svc::Error> {
     if cfg.poll.is_empty() {
-        return Ok(vec![]);
+        return Ok((vec![], vec![]));
     }
     let prepared = cfg.poll.iter().enumerate().map(|(i, g)| g.prepare(i)).collect::<Result<Vec<_>, _>>()?;
     let Some(ep) = cfg.stream_event_conf.endpoints.first() else {
@@ -288,9 +344,11 @@ pub fn start(
     let timeout = Duration::from_millis(cfg.stream_event_conf.timeout.max(1));
     let sender = ChunkSender::with_timeout(ep, Retry::default(), Some(timeout))
         .map_err(|e| format!("StreamEventConf.Endpoints {ep:?}: {e}"))?;
-    Ok(prepared
+    let stats: Vec<Arc<GroupStats>> = prepared.iter().map(|p| Arc::new(GroupStats::of(p))).collect();
+    let tasks = prepared
         .into_iter()
-        .map(|p| {
+        .zip(stats.clone())
+        .map(|(p, st)| {
             let (devices, sender, mut stop) = (devices.clone(), sender.clone(), stop.clone());
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_millis(p.group.interval_millis));
@@ -303,12 +361,15 @@ pub fn start(
                     let dev = match devices.get(&p.group.modbus_code).await {
                         Ok(d) => d,
                         Err(e) => {
+                            st.failures.fetch_add(1, Relaxed);
                             metrics::counter!("bridgemodbus_poll_errors_total", "kind" => "config").increment(1);
                             tracing::warn!(code = %p.group.modbus_code, error = %e.message(), "poll group has no device");
                             continue;
                         }
                     };
-                    let msgs = cycle(&p, &dev).await;
+                    let msgs = cycle_counted(&p, &dev, Some(&st)).await;
+                    st.cycles.fetch_add(1, Relaxed);
+                    st.last_cycle_ms.store(unix_ms(), Relaxed);
                     if msgs.is_empty() {
                         continue;
                     }
@@ -317,11 +378,15 @@ pub fn start(
                     // (the next polls wait meanwhile: back-pressure), or until the poller stops
                     let id = ChunkId::from_wire(&streamevent::msg::new_msg_id());
                     tokio::select! {
-                        () = sender.send(&id, msgs) => metrics::counter!("bridgemodbus_poll_points_total").increment(n),
+                        () = sender.send(&id, msgs) => {
+                            st.sent.fetch_add(n, Relaxed);
+                            metrics::counter!("bridgemodbus_poll_points_total").increment(n);
+                        }
                         _ = stop.changed() => return,
                     }
                 }
             })
         })
-        .collect())
+        .collect();
+    Ok((tasks, stats))
 }

@@ -32,7 +32,10 @@ pub async fn run(
         Duration::from_millis(cfg.config_refresh_millis.max(1)),
     ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let pollers = poll::start(&cfg, devices.clone(), stop_rx)?;
+    let (pollers, groups) = poll::start(&cfg, devices.clone(), stop_rx)?;
+    zero_svc::dashboard::Dashboard::new(cfg.base.dashboard.auth())
+        .panel(crate::dashboard::Modbus::new(devices.clone(), groups))
+        .install();
     let svc = Service::new(devices, store);
     let served = zero_svc::grpc::serve(listener, svc.into_server(), &[pb::FILE_DESCRIPTOR_SET], shutdown).await;
     let _ = stop_tx.send(true);

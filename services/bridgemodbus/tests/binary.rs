@@ -139,6 +139,32 @@ async fn binary_polls_points_into_streamevent_and_stops_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // the dashboard on the metrics port: the default device's pool connected with answers, the
+    // polling group's cycles and points sent, from the pools' and pollers' own counts
+    // (the views follow within a tick)
+    let views = loop {
+        let answer = http_get(prom, "/api/dashboard").expect("the dashboard on the metrics port");
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200"), "{answer}");
+        let views: serde_json::Value = serde_json::from_str(body).unwrap();
+        if views["panels"][0]["view"]["tables"][1]["rows"][0]["cells"][4] != "0" {
+            break views;
+        }
+        assert!(Instant::now() < deadline, "no cycle shown: {views}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let view = &views["panels"][0]["view"];
+    assert_eq!(view["title"], "Modbus", "{views}");
+    let device = &view["tables"][0]["rows"][0]["cells"];
+    assert_eq!(device[0], "(default)", "{view}");
+    assert!(device[1].as_str().unwrap().contains(&sim_port.to_string()), "{view}");
+    assert!(device[5].as_str().unwrap().parse::<u64>().unwrap() >= 8, "answered: {view}");
+    assert_eq!((&device[6], &device[7]), (&"0".into(), &"connected".into()), "{view}");
+    let group = &view["tables"][1]["rows"][0]["cells"];
+    assert_eq!((&group[0], &group[3]), (&"plant-1".into(), &"4".into()), "{view}");
+    assert!(group[4].as_str().unwrap().parse::<u64>().unwrap() >= 2, "cycles: {view}");
+    assert!(group[5].as_str().unwrap().parse::<u64>().unwrap() >= 8, "points sent: {view}");
+
     // streamevent goes away: the chunk polled meanwhile is kept (retried under its id) and
     // stored once streamevent is back (the Go poller dropped a chunk that failed). Nothing can be
     // stored while it is down, so a row written after the restart whose push time lies before
