@@ -122,6 +122,21 @@ impl Hooks for NoHooks {
     }
 }
 
+/// A gateway at a glance ([`Gateway::overview`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overview {
+    /// Sessions on this node.
+    pub sessions: usize,
+    /// Client events handled since start.
+    pub events: u64,
+    /// The largest rooms and their members, largest first.
+    pub rooms: Vec<(String, usize)>,
+    /// Rooms on this node.
+    pub room_count: usize,
+    /// The first sessions by id.
+    pub shown: Vec<SessionState>,
+}
+
 #[derive(Debug, Clone, Default)]
 struct Session {
     meta: Map<String, Value>,
@@ -486,6 +501,40 @@ impl Gateway {
                 break;
             }
         }
+    }
+
+    /// This node at a glance (the dashboard): its sessions, the events it handled, its `n`
+    /// largest rooms (members, largest first) of how many, and its first `n` sessions by id.
+    pub fn overview(&self, n: usize) -> Overview {
+        let mut sids: Vec<Sid> = self.sessions_lock().keys().copied().collect();
+        let sessions = sids.len();
+        let mut rooms: HashMap<String, usize> = HashMap::new();
+        for sid in &sids {
+            let Some(s) = self.io.get_socket(*sid) else { continue };
+            let own = sid.to_string();
+            for r in s.rooms() {
+                if *r != *own {
+                    *rooms.entry(r.to_string()).or_default() += 1;
+                }
+            }
+        }
+        let room_count = rooms.len();
+        let mut rooms: Vec<(String, usize)> = rooms.into_iter().collect();
+        rooms.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        rooms.truncate(n);
+        sids.sort_by_key(ToString::to_string);
+        sids.truncate(n);
+        let shown = sids
+            .into_iter()
+            .filter_map(|sid| {
+                let meta = Gateway::meta_pairs(&self.sessions_lock().get(&sid)?.meta);
+                let own = sid.to_string();
+                let socket = self.io.get_socket(sid)?;
+                let rooms = socket.rooms().into_iter().map(|r| r.to_string()).filter(|r| *r != own).collect();
+                Some(SessionState { sid: own, rooms, meta })
+            })
+            .collect();
+        Overview { sessions, events: self.inner.handled.load(Ordering::Relaxed), rooms, room_count, shown }
     }
 
     /// Sessions on this node.

@@ -206,6 +206,20 @@ impl Index {
         self.nodes.get(node).map_or(0, |n| n.sessions.len())
     }
 
+    /// The `n` rooms with the most members, with their member and node counts, largest first,
+    /// and the number of rooms.
+    pub fn top_rooms(&self, n: usize) -> (Vec<(&str, usize, usize)>, usize) {
+        let mut all: Vec<(&str, usize, usize)> =
+            self.rooms.iter().map(|(r, c)| (r.as_str(), c.values().sum(), c.len())).collect();
+        let total = all.len();
+        if all.len() > n {
+            all.select_nth_unstable_by(n, |a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+            all.truncate(n);
+        }
+        all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        (all, total)
+    }
+
     fn clear(&mut self, node: &NodeId) {
         let Some(n) = self.nodes.get_mut(node) else { return };
         let old = std::mem::take(&mut n.sessions);
@@ -340,6 +354,24 @@ mod tests {
         ix.apply(&n("b"), Update::Disconnected { sid: "s2".into() });
         assert_eq!(ix.plan(&Target::Meta { key: "uid".into(), value: "1".into() }).nodes, [n("a")].into());
         assert!(room(&ix, "q").is_empty());
+    }
+
+    #[test]
+    fn the_largest_rooms_first_with_their_nodes() {
+        let mut ix = Index::default();
+        synced(&mut ix, &["a", "b"]);
+        for (node, sid, rooms) in
+            [("a", "s1", &["big", "mid"][..]), ("b", "s2", &["big", "mid"]), ("b", "s3", &["big", "one"])]
+        {
+            ix.apply(&n(node), Update::Connected { sid: sid.into(), meta: vec![] });
+            for r in rooms {
+                ix.apply(&n(node), Update::Joined { sid: sid.into(), room: (*r).into() });
+            }
+        }
+        assert_eq!(ix.top_rooms(2), (vec![("big", 3, 2), ("mid", 2, 2)], 3));
+        assert_eq!(ix.top_rooms(10).0.last(), Some(&("one", 1, 1)));
+        ix.apply(&n("b"), Update::Disconnected { sid: "s3".into() });
+        assert_eq!(ix.top_rooms(10), (vec![("big", 2, 2), ("mid", 2, 2)], 2));
     }
 
     #[test]

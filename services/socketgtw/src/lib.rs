@@ -13,8 +13,10 @@
 //! | [`hooks`] | the gateway's platform hooks over streamevent's `UpSocketMessage` |
 //! | [`rpc`] | the `SocketGtw` handlers |
 //! | [`run`](mod@run) | wiring: the HTTP and gRPC servers |
+//! | [`dashboard`] | its part of the platform dashboard (sessions, rooms, disconnect), on the metrics port |
 
 pub mod config;
+pub mod dashboard;
 pub mod hooks;
 pub mod rpc;
 pub mod run;

@@ -23,6 +23,9 @@ pub async fn run(
         notify: cfg.enable_stream_event_notify,
     };
     let (layer, gw) = Gateway::layer(cfg.gateway(), hooks);
+    zero_svc::dashboard::Dashboard::new(cfg.base.dashboard.auth())
+        .panel(crate::dashboard::Sessions::new(gw.clone()))
+        .install();
     let http = tokio::net::TcpListener::bind(cfg.http_addr())
         .await
         .map_err(|e| zero_svc::Error::Config(format!("Http {}: {e}", cfg.http_addr())))?;

@@ -13,8 +13,10 @@
 //! | [`config`] | the typed configuration and its embedded defaults |
 //! | [`rpc`] | the `SocketPush` handlers |
 //! | [`run`](mod@run) | wiring |
+//! | [`dashboard`] | its part of the platform dashboard (gateways, sessions, rooms), on the metrics port |
 
 pub mod config;
+pub mod dashboard;
 pub mod rpc;
 pub mod run;
 

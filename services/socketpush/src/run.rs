@@ -29,6 +29,9 @@ pub async fn run(
     };
     let nodes = nodes.map_err(|e| zero_svc::Error::Config(format!("SocketGtwConf.Endpoints: {e}")))?;
     let cluster = Arc::new(Cluster::new(nodes, std::iter::empty(), cfg.push_deadline.0));
+    zero_svc::dashboard::Dashboard::new(cfg.base.dashboard.auth())
+        .panel(crate::dashboard::Nodes::new(cluster.clone()))
+        .install();
     let server = zero_svc::grpc::Grpc::new(pb::socket_push_server::SocketPushServer::new(Push {
         auth: cfg.auth(),
         cluster: cluster.clone(),

@@ -15,14 +15,33 @@ use testkit::socketio::SioClient;
 
 const BIN: &str = env!("CARGO_BIN_EXE_socketpush");
 
-fn gateway(grpc: u16, http: u16) -> (ConfigFile, testkit::process::ChildGuard) {
+fn gateway(grpc: u16, http: u16, metrics: u16) -> (ConfigFile, testkit::process::ChildGuard) {
     let yaml = format!(
         "ListenOn: 127.0.0.1:{grpc}\nHttp: {{Host: 127.0.0.1, Port: {http}}}\nJwtAuth: {{AccessSecret: sample-accesssecret}}\n\
-         StatInterval: 200ms\nPrometheus: {{ListenOn: ''}}\nGracePeriod: 1s\n"
+         StatInterval: 200ms\nPrometheus: {{ListenOn: '127.0.0.1:{metrics}'}}\nGracePeriod: 1s\n"
     );
     let file = ConfigFile::new("socketgtw.yaml", &yaml);
     let guard = spawn(&workspace_bin("socketgtw"), &file.path, &[]);
     (file, guard)
+}
+
+/// The first panel's view of the dashboard on `port`, once `ready` says it shows what is
+/// expected (the views follow within a tick).
+async fn dashboard(port: u16, ready: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = testkit::http::request_with(port, "GET", "/api/dashboard", &[], b"").await;
+        if status == 200 {
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let view = v["panels"][0]["view"].clone();
+            if ready(&view) {
+                return view;
+            }
+            assert!(std::time::Instant::now() < deadline, "{view}");
+        }
+        assert!(std::time::Instant::now() < deadline, "no dashboard on {port}: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn header<'a, T>(r: &'a tonic::Response<T>, k: &str) -> &'a str {
@@ -32,12 +51,16 @@ fn header<'a, T>(r: &'a tonic::Response<T>, k: &str) -> &'a str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pushes_reach_the_members_and_a_killed_gateway_is_reported() {
     let (a_grpc, a_http, b_grpc, b_http, push) = (free_port(), free_port(), free_port(), free_port(), free_port());
-    let (_fa, mut gw_a) = gateway(a_grpc, a_http);
-    let (_fb, _gw_b) = gateway(b_grpc, b_http);
+    let (b_metrics, push_metrics) = (free_port(), free_port());
+    let (_fa, mut gw_a) = gateway(a_grpc, a_http, free_port());
+    let (_fb, _gw_b) = gateway(b_grpc, b_http, b_metrics);
     let sample = include_str!("data/upstream-socketpush.yaml")
         .replace("0.0.0.0:25002", &format!("127.0.0.1:{push}"))
         .replace("  - 127.0.0.1:25001\n", &format!("  - 127.0.0.1:{a_grpc}\n  - 127.0.0.1:{b_grpc}\n"));
-    let file = ConfigFile::new("socketpush.yaml", &(sample + "Prometheus: {ListenOn: ''}\nGracePeriod: 1s\n"));
+    let file = ConfigFile::new(
+        "socketpush.yaml",
+        &(sample + format!("Prometheus: {{ListenOn: '127.0.0.1:{push_metrics}'}}\nGracePeriod: 1s\n").as_str()),
+    );
     let (ok, cfg, warnings) = print_config(BIN, &file.path, &[]);
     assert!(ok, "{warnings}");
     assert_eq!(cfg["JwtAuth"]["AccessExpire"].as_u64(), Some(31_536_000));
@@ -106,6 +129,34 @@ async fn pushes_reach_the_members_and_a_killed_gateway_is_reported() {
             let mut want = vec![(format!("127.0.0.1:{a_grpc}"), 0), (format!("127.0.0.1:{b_grpc}"), 1)];
             want.sort();
             assert_eq!(got, want);
+            // the dashboards: the push node's index (both gateways in step, the session on B, r1
+            // there), gateway B's own sessions and rooms; disconnecting a session it does not
+            // hold is refused
+            let (a, b) = (format!("127.0.0.1:{a_grpc}"), format!("127.0.0.1:{b_grpc}"));
+            let has = |v: &serde_json::Value, t: usize, row: serde_json::Value| {
+                v["tables"][t]["rows"].as_array().is_some_and(|rs| rs.iter().any(|r| r["cells"] == row))
+            };
+            let cluster = dashboard(push_metrics, |v| has(v, 1, json!(["r1", "1", "1"]))).await;
+            let gateways: Vec<&serde_json::Value> =
+                cluster["tables"][0]["rows"].as_array().unwrap().iter().map(|r| &r["cells"]).collect();
+            let mut want_rows = vec![json!([a, "in step", "0"]), json!([b, "in step", "1"])];
+            want_rows.sort_by_key(|r| r[0].as_str().unwrap().to_owned());
+            assert_eq!(gateways, want_rows.iter().collect::<Vec<_>>(), "{cluster}");
+            let gw = dashboard(b_metrics, |v| has(v, 0, json!(["r1", "1"]))).await;
+            assert_eq!(gw["stats"][0]["value"], "1", "one session: {gw}");
+            let session = &gw["tables"][1]["rows"][0];
+            assert!(session["cells"][1].as_str().unwrap().split(", ").any(|r| r == "r1"), "{gw}");
+            assert!(session["cells"][2].as_str().unwrap().contains("uid=u7"), "the session's metadata: {gw}");
+            assert_eq!(session["actions"][0]["id"], "kick", "{gw}");
+            let (status, _) = testkit::http::request_with(
+                b_metrics,
+                "POST",
+                "/api/dashboard/socketio/action",
+                &[("content-type", "application/json")],
+                br#"{"action":"kick","key":"session:nobody"}"#,
+            )
+            .await;
+            assert_eq!(status, 404);
             let r = api
                 .broadcast_room(pb::BroadcastRoomReq {
                     req_id: "b1".into(),
