@@ -139,7 +139,7 @@ async fn pushes_reach_the_members_and_a_killed_gateway_is_reported() {
             let cluster = dashboard(push_metrics, |v| has(v, 1, json!(["r1", "1", "1"]))).await;
             let gateways: Vec<&serde_json::Value> =
                 cluster["tables"][0]["rows"].as_array().unwrap().iter().map(|r| &r["cells"]).collect();
-            let mut want_rows = vec![json!([a, "in step", "0"]), json!([b, "in step", "1"])];
+            let mut want_rows = [json!([a, "in step", "0"]), json!([b, "in step", "1"])];
             want_rows.sort_by_key(|r| r[0].as_str().unwrap().to_owned());
             assert_eq!(gateways, want_rows.iter().collect::<Vec<_>>(), "{cluster}");
             let gw = dashboard(b_metrics, |v| has(v, 0, json!(["r1", "1"]))).await;
