@@ -18,9 +18,11 @@
 //! | [`convert`] | protobuf <-> [`podengine_core`] types, times and errors |
 //! | [`rpc`] | the RPCs |
 //! | [`run`](mod@run) | wiring |
+//! | [`dashboard`] | its part of the platform dashboard (nodes, pods, a pod's stats), on the metrics port |
 
 pub mod config;
 pub mod convert;
+pub mod dashboard;
 pub mod nodes;
 pub mod rpc;
 pub mod run;

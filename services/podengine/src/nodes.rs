@@ -25,6 +25,8 @@ pub struct Nodes {
     connected: Mutex<HashMap<String, Pods>>,
     infra_image: String,
     infra_command: Vec<String>,
+    /// Whether each node answered its last health check.
+    up: std::sync::Mutex<HashMap<String, bool>>,
 }
 
 impl Nodes {
@@ -35,12 +37,23 @@ impl Nodes {
             connected: Mutex::new(HashMap::new()),
             infra_image: cfg.infra_image.clone(),
             infra_command: cfg.infra_command.clone(),
+            up: std::sync::Mutex::default(),
         }
     }
 
     /// The node names.
     pub fn names(&self) -> Vec<String> {
         self.hosts.keys().cloned().collect()
+    }
+
+    /// The engine address of node `name`.
+    pub fn host(&self, name: &str) -> Option<&str> {
+        self.hosts.get(name).map(String::as_str)
+    }
+
+    /// Whether node `name` answered its last health check (`None`: not checked yet).
+    pub fn is_up(&self, name: &str) -> Option<bool> {
+        self.up.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(name).copied()
     }
 
     /// The pods of node `node` (empty: `local`), connecting on first use.
@@ -84,6 +97,7 @@ impl Nodes {
                 let status =
                     if up { tonic_health::ServingStatus::Serving } else { tonic_health::ServingStatus::NotServing };
                 metrics::gauge!("podengine_engine_up", "node" => name.clone()).set(if up { 1.0 } else { 0.0 });
+                self.up.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(name.clone(), up);
                 reporter.set_service_status(health_name(&name), status).await;
                 if name == LOCAL {
                     reporter.set_service_status(crate::run::SERVICE, status).await;

@@ -24,6 +24,9 @@ pub async fn run(
     for (name, host) in cfg.nodes() {
         tracing::info!(node = %name, %host, "node");
     }
+    zero_svc::dashboard::Dashboard::new(cfg.base.dashboard.auth())
+        .panel(crate::dashboard::PodsPanel::new(nodes.clone()))
+        .install();
     let server = zero_svc::grpc::Grpc::new(pb::pod_engine_server::PodEngineServer::new(Rpc::new(nodes.clone())))
         .own_health(SERVICE);
     let watch = tokio::spawn(

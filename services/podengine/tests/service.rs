@@ -266,6 +266,35 @@ async fn every_rpc_on(engine: &str) {
     assert!(stats[0].cpu_usage_total > 0 && stats[0].cpu_usage_total_display.ends_with(" ns"));
     assert!(DATETIME(&stats[0].timestamp));
 
+    // the dashboard on the metrics port: both nodes answer, the pod runs; opened, its
+    // containers' figures (the limit as set)
+    let key = format!("pod:local\u{1f}{}", pod.id);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let view = loop {
+        let (status, body) = testkit::http::request_with(prom, "GET", "/api/dashboard", &[], b"").await;
+        assert_eq!(status, 200, "{engine}");
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let view = v["panels"][0]["view"].clone();
+        if view["tables"][1]["rows"].as_array().is_some_and(|rs| rs.iter().any(|r| r["key"] == key.as_str())) {
+            break view;
+        }
+        assert!(std::time::Instant::now() < deadline, "{engine}: the pod never showed: {view}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let states: Vec<&serde_json::Value> =
+        view["tables"][0]["rows"].as_array().unwrap().iter().map(|r| &r["cells"][2]).collect();
+    assert_eq!(states, ["answers", "answers"], "{engine}: {view}");
+    let row = view["tables"][1]["rows"].as_array().unwrap().iter().find(|r| r["key"] == key.as_str()).unwrap();
+    assert_eq!((&row["cells"][1], &row["cells"][3]), (&p("1").into(), &"running".into()), "{engine}: {row}");
+    let q: String = form_urlencoded::byte_serialize(key.as_bytes()).collect();
+    let (status, body) =
+        testkit::http::request_with(prom, "GET", &format!("/api/dashboard/pods/detail?key={q}"), &[], b"").await;
+    let detail: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, 200, "{engine}: {detail}");
+    let web = &detail["tables"][0]["rows"][0]["cells"];
+    assert_eq!(web[0], "Web", "{engine}: {detail}");
+    assert!(web[4].as_str().unwrap().ends_with("/ 64.00 MiB"), "{engine}: {detail}");
+
     // more pods, for the listing: one on the remote node (the same engine over tcp://); a
     // restart policy as the engine has it
     let mut s2 = spec(&p("2"), vec![container("a", &["sleep", "300"])], &[("run", &run), ("app", "b")]);
