@@ -10,10 +10,12 @@
 //!
 //! Layout: [`config`] (the upstream keys and ours), [`transcode`] (JSON <-> messages),
 //! [`upstream`] (gRPC channels and descriptors), [`proxy`] (HTTP upstreams), [`routes`] (the
-//! table), [`dynamic`] (its sources), [`http`] (the handlers and the admin API), [`mod@run`].
+//! table), [`dynamic`] (its sources), [`http`] (the handlers and the admin API), [`dashboard`] (its part of
+//! the platform dashboard on the metrics port: routes and upstream nodes), [`mod@run`].
 
 pub mod config;
 pub mod cores;
+pub mod dashboard;
 pub mod dynamic;
 pub mod http;
 pub mod proxy;

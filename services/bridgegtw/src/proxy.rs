@@ -156,6 +156,14 @@ impl HttpUpstream {
         Ok(Arc::new(up))
     }
 
+    /// Every node: its address, whether it takes requests now, and its requests in flight.
+    pub fn node_states(&self) -> Vec<(String, bool, usize)> {
+        self.nodes
+            .iter()
+            .map(|n| (n.addr.clone(), n.healthy.load(Ordering::Relaxed), n.active.load(Ordering::Relaxed)))
+            .collect()
+    }
+
     /// The addresses of the nodes taking requests now.
     pub fn healthy(&self) -> Vec<String> {
         self.nodes.iter().filter(|n| n.healthy.load(Ordering::Relaxed)).map(|n| n.addr.clone()).collect()

@@ -179,6 +179,20 @@ impl Routes {
         DynamicSet { http_upstreams: ups, http_routes: routes }
     }
 
+    /// The gRPC mappings: method, path, `pkg.Service/Method`.
+    pub fn mappings(&self) -> Vec<(String, String, String)> {
+        self.mappings.iter().map(|(m, _)| (m.method.clone(), m.path.clone(), m.rpc_path.clone())).collect()
+    }
+
+    /// The HTTP upstreams in force and their nodes ([`HttpUpstream::node_states`]), by id.
+    pub fn upstream_states(&self) -> Vec<(String, Vec<(String, bool, usize)>)> {
+        let ups = self.upstreams.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out: Vec<_> = ups.iter().map(|(id, (_, u))| (id.clone(), u.node_states())).collect();
+        drop(ups);
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// The set `source` holds.
     pub fn set_of(&self, source: Source) -> DynamicSet {
         self.sets.lock().map(|s| s.get(&source).cloned().unwrap_or_default()).unwrap_or_default()

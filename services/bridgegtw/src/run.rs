@@ -32,6 +32,9 @@ pub async fn run(
     }
     let configured = DynamicSet { http_upstreams: cfg.http_upstreams.clone(), http_routes: cfg.http_routes.clone() };
     let routes = Arc::new(Routes::new(mappings, configured).map_err(zero_svc::Error::Config)?);
+    zero_svc::dashboard::Dashboard::new(cfg.base.dashboard.auth())
+        .panel(crate::dashboard::RoutesPanel::new(routes.clone()))
+        .install();
     let mut tasks = vec![];
     if !cfg.dynamic.file.is_empty() {
         tasks.push(crate::dynamic::watch_file(routes.clone(), cfg.dynamic.file.clone().into()));
