@@ -39,6 +39,9 @@ struct Node {
     active: AtomicUsize,
 }
 
+/// A node's address, whether it takes requests now, and its requests in flight.
+pub type NodeState = (String, bool, usize);
+
 /// One HTTP upstream.
 #[derive(Debug)]
 pub struct HttpUpstream {
@@ -157,7 +160,7 @@ impl HttpUpstream {
     }
 
     /// Every node: its address, whether it takes requests now, and its requests in flight.
-    pub fn node_states(&self) -> Vec<(String, bool, usize)> {
+    pub fn node_states(&self) -> Vec<NodeState> {
         self.nodes
             .iter()
             .map(|n| (n.addr.clone(), n.healthy.load(Ordering::Relaxed), n.active.load(Ordering::Relaxed)))

@@ -185,7 +185,7 @@ impl Routes {
     }
 
     /// The HTTP upstreams in force and their nodes ([`HttpUpstream::node_states`]), by id.
-    pub fn upstream_states(&self) -> Vec<(String, Vec<(String, bool, usize)>)> {
+    pub fn upstream_states(&self) -> Vec<(String, Vec<crate::proxy::NodeState>)> {
         let ups = self.upstreams.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut out: Vec<_> = ups.iter().map(|(id, (_, u))| (id.clone(), u.node_states())).collect();
         drop(ups);
