@@ -81,10 +81,32 @@ pub trait Transport: Send + Sync + 'static {
     }
 }
 
+/// What a channel delivered ([`Fanout::queues`]).
+#[derive(Debug, Default)]
+struct Counts {
+    sent: std::sync::atomic::AtomicU64,
+    errors: std::sync::atomic::AtomicU64,
+}
+
+/// A channel's queue and deliveries at a moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelState {
+    /// The channel (`kafka`, `mqtt`, `grpc`, `memory`).
+    pub name: &'static str,
+    /// Messages waiting in its queue.
+    pub queued: usize,
+    /// The queue's size.
+    pub capacity: usize,
+    /// Messages delivered.
+    pub sent: u64,
+    /// Failed deliveries (each retried until it goes through).
+    pub errors: u64,
+}
+
 /// The publishing side of every channel.
 #[derive(Debug, Clone, Default)]
 pub struct Fanout {
-    channels: Vec<(&'static str, mpsc::Sender<Outgoing>)>,
+    channels: Vec<(&'static str, mpsc::Sender<Outgoing>, Arc<Counts>)>,
 }
 
 impl Fanout {
@@ -92,8 +114,24 @@ impl Fanout {
     pub fn add(&mut self, transport: impl Transport, capacity: usize) -> tokio::task::JoinHandle<()> {
         let (tx, rx) = mpsc::channel(capacity);
         let name = transport.name();
-        self.channels.push((name, tx));
-        tokio::spawn(worker(Arc::new(transport), rx))
+        let counts = Arc::new(Counts::default());
+        self.channels.push((name, tx, counts.clone()));
+        tokio::spawn(worker(Arc::new(transport), rx, counts))
+    }
+
+    /// Every channel's queue and deliveries now.
+    pub fn queues(&self) -> Vec<ChannelState> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.channels
+            .iter()
+            .map(|(name, tx, c)| ChannelState {
+                name,
+                queued: tx.max_capacity() - tx.capacity(),
+                capacity: tx.max_capacity(),
+                sent: c.sent.load(Relaxed),
+                errors: c.errors.load(Relaxed),
+            })
+            .collect()
     }
 
     /// True when no channel is enabled.
@@ -106,7 +144,7 @@ impl Fanout {
     /// batch.
     pub async fn publish_all(&self, batch: &mut Vec<Outgoing>) {
         let last = self.channels.len().saturating_sub(1);
-        for (k, (name, tx)) in self.channels.iter().enumerate() {
+        for (k, (name, tx, _)) in self.channels.iter().enumerate() {
             let mut failed = 0u64;
             // the last channel takes the messages themselves, the others clones (an Arc each)
             if k == last {
@@ -128,7 +166,7 @@ impl Fanout {
     }
 }
 
-async fn worker(t: Arc<dyn Transport>, mut rx: mpsc::Receiver<Outgoing>) {
+async fn worker(t: Arc<dyn Transport>, mut rx: mpsc::Receiver<Outgoing>, counts: Arc<Counts>) {
     let name = t.name();
     let mut batch: Vec<Outgoing> = Vec::new();
     loop {
@@ -163,12 +201,14 @@ async fn worker(t: Arc<dyn Transport>, mut rx: mpsc::Receiver<Outgoing>) {
         loop {
             match t.send(&batch).await {
                 Ok(()) => {
+                    counts.sent.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
                     metrics::counter!("ieccaller_channel_sent_total", "channel" => name).increment(batch.len() as u64);
                     metrics::gauge!("ieccaller_channel_queued", "channel" => name).set(rx.len() as f64);
                     batch.clear();
                     break;
                 }
                 Err(e) => {
+                    counts.errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     metrics::counter!("ieccaller_channel_errors_total", "channel" => name).increment(1);
                     tracing::warn!(channel = name, error = %e, retry_in = ?backoff, "delivery failed");
                     tokio::time::sleep(backoff).await;

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use streamevent::caller::station::Stations;
+use streamevent::channel::Fanout;
 use streamevent::pipeline::IngestStats;
 use zero_svc::dashboard::{BoxFuture, Panel, Row, Table, Tone, View};
 
@@ -19,14 +20,20 @@ pub struct Acquisition {
     stations: Stations,
     ingest: Arc<IngestStats>,
     published: Arc<AtomicU64>,
+    channels: Arc<Fanout>,
     /// The counts at the previous view, for rates: the bus total and each station's points.
     last: Mutex<(Instant, u64, HashMap<String, u64>)>,
 }
 
 impl Acquisition {
-    /// The panel over a running pipeline's stations and counters.
-    pub fn new(stations: Stations, ingest: Arc<IngestStats>, published: Arc<AtomicU64>) -> Acquisition {
-        Acquisition { stations, ingest, published, last: Mutex::new((Instant::now(), 0, HashMap::new())) }
+    /// The panel over a running pipeline's stations, counters and channels.
+    pub fn new(
+        stations: Stations,
+        ingest: Arc<IngestStats>,
+        published: Arc<AtomicU64>,
+        channels: Arc<Fanout>,
+    ) -> Acquisition {
+        Acquisition { stations, ingest, published, channels, last: Mutex::new((Instant::now(), 0, HashMap::new())) }
     }
 }
 
@@ -128,6 +135,26 @@ impl Acquisition {
                 columns: ["station", "link", "points", "points/s", "last frame", "reconnects"].map(String::from).into(),
                 rows,
             })
+            .table(self.channel_table())
+    }
+
+    /// The channels' queues and deliveries.
+    fn channel_table(&self) -> Table {
+        let mut t = Table::new("Channels", &["channel", "queued", "queue size", "delivered", "failed deliveries"]);
+        for c in self.channels.queues() {
+            let tone = if c.errors > 0 || c.queued * 2 > c.capacity { Tone::Bad } else { Tone::Plain };
+            t = t.row(
+                Row::new(vec![
+                    c.name.to_owned(),
+                    c.queued.to_string(),
+                    c.capacity.to_string(),
+                    c.sent.to_string(),
+                    c.errors.to_string(),
+                ])
+                .tone(tone),
+            );
+        }
+        t
     }
 
     /// A station's latest values.

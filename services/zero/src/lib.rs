@@ -191,8 +191,12 @@ pub async fn up(
             .await
             .map_err(|e| bad(format!("Dashboard.ListenOn {}: {e}", cfg.dashboard.listen_on)))?;
         let addr = l.local_addr()?;
-        let panel =
-            dashboard::Acquisition::new(running.stations.clone(), running.ingest.clone(), running.published.clone());
+        let panel = dashboard::Acquisition::new(
+            running.stations.clone(),
+            running.ingest.clone(),
+            running.published.clone(),
+            running.channels(),
+        );
         let mut d =
             zero_svc::dashboard::Dashboard::new(zero_edge::auth::JwtAuth::new(&cfg.dashboard.access_secret, "", 0))
                 .panel(panel);

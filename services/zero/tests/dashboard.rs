@@ -182,6 +182,12 @@ async fn the_dashboard_shows_the_pipeline_live_and_a_killed_station_within_2_s()
     .await;
     assert_eq!((status, String::from_utf8_lossy(&body).as_ref()), (200, r#"{"message":"pong"}"#));
     assert_eq!(pings.load(std::sync::atomic::Ordering::Relaxed), 1, "the action reached the other service");
+    // the channels: the in-process bus delivered, nothing failed
+    let channels = &second["panels"][0]["view"]["tables"][1];
+    assert_eq!(channels["title"], "Channels", "{channels}");
+    let bus = &channels["rows"][0]["cells"];
+    assert_eq!((&bus[0], &bus[4]), (&"memory".into(), &"0".into()), "{channels}");
+    assert!(bus[3].as_str().unwrap().parse::<u64>().unwrap() > 0, "delivered: {channels}");
     let rows = second["panels"][0]["view"]["tables"][0]["rows"].as_array().unwrap();
     let ours = rows.iter().find(|r| r["key"] == key.as_str()).unwrap_or_else(|| panic!("{key} in {rows:?}"));
     assert_eq!(ours["cells"][1], "started");

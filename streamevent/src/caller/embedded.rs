@@ -242,6 +242,11 @@ pub async fn start(settings: Settings, service: &Service) -> Result<Running, Err
 }
 
 impl Running {
+    /// The channels the points go out on (the bus among them) and their queues.
+    pub fn channels(&self) -> Arc<crate::channel::Fanout> {
+        self.pipeline.channels.clone()
+    }
+
     /// The `ieccaller.IecCaller` handlers over these stations.
     pub fn caller_service(&self, utc_offset_minutes: i32) -> Arc<super::service::Service> {
         self.pipeline.service(utc_offset_minutes)

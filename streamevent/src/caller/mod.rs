@@ -42,6 +42,8 @@ pub struct Pipeline {
     pub store: Option<Arc<crate::store::MappingStore>>,
     /// Command routing between instances, in cluster mode.
     pub cluster: Option<Arc<cluster::ClusterLink>>,
+    /// The channels the points go out on (their queues: [`channel::Fanout::queues`]).
+    pub channels: Arc<channel::Fanout>,
     workers: Vec<tokio::task::JoinHandle<()>>,
     schedules: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -114,7 +116,8 @@ pub async fn start_with_store(
         #[cfg(not(feature = "kafka"))]
         return Err(bad("Kafka.IsPush needs streamevent built with the kafka feature".into()));
     }
-    let starter = station::Starter::new(cfg, Arc::new(fanout), store.clone());
+    let channels = Arc::new(fanout);
+    let starter = station::Starter::new(cfg, channels.clone(), store.clone());
     let stations = starter.stations.clone();
     let link = (cfg.deploy_mode == "cluster").then(|| cluster::ClusterLink::new(cluster::instance_id(cfg)));
     let cluster = if let Some(link) = &link {
@@ -159,7 +162,7 @@ pub async fn start_with_store(
     if let Some(c) = cluster {
         schedules.push(c);
     }
-    Ok(Pipeline { stations, store, workers, schedules, cluster: link })
+    Ok(Pipeline { stations, store, channels, workers, schedules, cluster: link })
 }
 
 impl Pipeline {
