@@ -10,6 +10,7 @@
 // prints {"step":"done","ms",...,"errors":[console errors]} and exits 0 (1 on a failed wait).
 import { chromium } from 'playwright-core';
 import { createInterface } from 'node:readline';
+import { atPhoneWidth } from './phone.mjs';
 
 const [url, dir, station] = process.argv.slice(2);
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
@@ -61,13 +62,8 @@ try {
     return p && p.getAttribute('points').trim().split(' ').length >= 2;
   }, null, { timeout: 10000 });
   await page.screenshot({ path: `${dir}/dashboard.png`, fullPage: true });
-  const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 });
-  phone.on('pageerror', (e) => errors.push(String(e)));
-  await phone.goto(url);
-  await phone.waitForSelector('table[data-title="Stations"] tr[data-key]', { timeout: 10000 });
-  const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  await phone.screenshot({ path: `${dir}/dashboard-phone.png`, fullPage: true });
-  await phone.close();
+  const overflow = await atPhoneWidth(browser, url, 'table[data-title="Stations"] tr[data-key]',
+    `${dir}/dashboard-phone.png`, errors);
   out({ step: 'ready', firstRender, before, after, overflow });
   await killed;
   const k = Date.now();

@@ -9,6 +9,7 @@
 // 5. reads the cron job <cron row key>'s next run; screenshots (desktop and phone width);
 // prints {"step":"done","cronNext",...,"errors":[console errors]} and exits 0 (1 on a failed wait).
 import { chromium } from 'playwright-core';
+import { atPhoneWidth } from './phone.mjs';
 
 const [url, dir, taskKey, planKey, cronKey] = process.argv.slice(2);
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
@@ -57,13 +58,8 @@ try {
   const cronNext = await page.evaluate(cell, [cronKey, 4]);
   await page.screenshot({ path: `${dir}/tasks.png`, fullPage: true });
 
-  const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 });
-  phone.on('pageerror', (e) => errors.push(String(e)));
-  await phone.goto(url);
-  await phone.waitForSelector('table[data-title="Queues"] tr[data-key]', { timeout: 10000 });
-  const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  await phone.screenshot({ path: `${dir}/tasks-phone.png`, fullPage: true });
-  await phone.close();
+  const overflow = await atPhoneWidth(browser, url, 'table[data-title="Queues"] tr[data-key]',
+    `${dir}/tasks-phone.png`, errors);
   out({ step: 'done', note, cronNext, overflow, errors });
 } catch (e) {
   out({ step: 'failed', error: String(e), errors });

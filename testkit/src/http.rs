@@ -48,3 +48,31 @@ pub async fn post_json(port: u16, path: &str, json: &serde_json::Value) -> (u16,
     let (status, body) = request(port, "POST", path, json.to_string().as_bytes()).await;
     (status, serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
 }
+
+/// `GET http://127.0.0.1:port` + `path`: (status, body as text).
+///
+/// # Panics
+/// When nothing listens on the port.
+pub async fn get_text(port: u16, path: &str) -> (u16, String) {
+    let (status, body) = request_with(port, "GET", path, &[], b"").await;
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The platform dashboard's views on `port` (`/api/dashboard` + `query`), once `ready` holds
+/// for them (the views follow what they show within a tick): the whole answer.
+///
+/// # Panics
+/// When the dashboard does not answer 200, or `ready` does not hold within 20 s.
+pub async fn dashboard_views(port: u16, query: &str, ready: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (status, body) = get_text(port, &format!("/api/dashboard{query}")).await;
+        assert_eq!(status, 200, "the dashboard on {port}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("the views are JSON");
+        if ready(&v) {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "the dashboard never showed what was expected: {v}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

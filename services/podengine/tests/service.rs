@@ -269,18 +269,13 @@ async fn every_rpc_on(engine: &str) {
     // the dashboard on the metrics port: both nodes answer, the pod runs; opened, its
     // containers' figures (the limit as set)
     let key = format!("pod:local\u{1f}{}", pod.id);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let view = loop {
-        let (status, body) = testkit::http::request_with(prom, "GET", "/api/dashboard", &[], b"").await;
-        assert_eq!(status, 200, "{engine}");
-        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        let view = v["panels"][0]["view"].clone();
-        if view["tables"][1]["rows"].as_array().is_some_and(|rs| rs.iter().any(|r| r["key"] == key.as_str())) {
-            break view;
-        }
-        assert!(std::time::Instant::now() < deadline, "{engine}: the pod never showed: {view}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let views = testkit::http::dashboard_views(prom, "", |v| {
+        v["panels"][0]["view"]["tables"][1]["rows"]
+            .as_array()
+            .is_some_and(|rs| rs.iter().any(|r| r["key"] == key.as_str()))
+    })
+    .await;
+    let view = &views["panels"][0]["view"];
     let states: Vec<&serde_json::Value> =
         view["tables"][0]["rows"].as_array().unwrap().iter().map(|r| &r["cells"][2]).collect();
     assert_eq!(states, ["answers", "answers"], "{engine}: {view}");

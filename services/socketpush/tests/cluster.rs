@@ -25,23 +25,10 @@ fn gateway(grpc: u16, http: u16, metrics: u16) -> (ConfigFile, testkit::process:
     (file, guard)
 }
 
-/// The first panel's view of the dashboard on `port`, once `ready` says it shows what is
-/// expected (the views follow within a tick).
+/// The first panel's view of the dashboard on `port` once `ready` holds for it.
 async fn dashboard(port: u16, ready: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let (status, body) = testkit::http::request_with(port, "GET", "/api/dashboard", &[], b"").await;
-        if status == 200 {
-            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-            let view = v["panels"][0]["view"].clone();
-            if ready(&view) {
-                return view;
-            }
-            assert!(std::time::Instant::now() < deadline, "{view}");
-        }
-        assert!(std::time::Instant::now() < deadline, "no dashboard on {port}: {status}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let v = testkit::http::dashboard_views(port, "", |v| ready(&v["panels"][0]["view"])).await;
+    v["panels"][0]["view"].clone()
 }
 
 fn header<'a, T>(r: &'a tonic::Response<T>, k: &str) -> &'a str {

@@ -8,6 +8,7 @@ mod common;
 use common::{client, free_port, spawn_trigger, tempdir};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use testkit::http::get_text as get;
 use trigger_svc::pb;
 
 const SECRET: &str = "dashboard-test-secret-0123456789abcdef";
@@ -15,11 +16,6 @@ const SECRET: &str = "dashboard-test-secret-0123456789abcdef";
 fn token() -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     zero_edge::auth::JwtAuth::new(SECRET, "", 3600).issue("operator", [], now).unwrap().access_token
-}
-
-async fn get(port: u16, path: &str) -> (u16, String) {
-    let (status, body) = testkit::http::request_with(port, "GET", path, &[], b"").await;
-    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,17 +132,11 @@ async fn queues_tasks_and_plans_are_operated_from_the_page_and_the_api_sees_it()
     .await;
     assert_eq!(status, 401, "{}", String::from_utf8_lossy(&body));
     let t = token();
-    // the views follow within a tick
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (status, views) = get(metrics, &format!("/api/dashboard?token={t}")).await;
-        assert_eq!(status, 200, "{views}");
-        if views.contains("\"queue:critical\"") && views.contains("inspect-1") && views.contains("nightly") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{views}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    testkit::http::dashboard_views(metrics, &format!("?token={t}"), |v| {
+        let text = v.to_string();
+        text.contains("\"queue:critical\"") && text.contains("inspect-1") && text.contains("nightly")
+    })
+    .await;
 
     // in Chromium
     let shots = testkit::browser::screenshot_dir();

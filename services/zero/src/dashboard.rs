@@ -118,6 +118,7 @@ impl Acquisition {
         drop(last);
         let i = &self.ingest;
         let errors = i.errors.load(Relaxed);
+        let stored = i.messages.load(Relaxed);
         View::new("Acquisition")
             .stat_toned(
                 "stations started",
@@ -126,6 +127,8 @@ impl Acquisition {
             )
             .stat("points/s", format!("{bus_rate:.0}"))
             .stat("points on the bus", published)
+            .stat("points in stored chunks", stored)
+            .stat("compacted away or in flight", published.saturating_sub(stored))
             .stat("chunks stored", i.chunks.load(Relaxed))
             .stat("rows written", i.rows.load(Relaxed))
             .stat("redelivered (already stored)", i.duplicates.load(Relaxed))

@@ -11,6 +11,7 @@ use iec104::types::CommonAddress;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use testkit::http::get_text as get;
 use testkit::process::ChildGuard;
 
 const SECRET: &str = "dash-secret";
@@ -51,11 +52,6 @@ impl zero_svc::dashboard::Panel for Extra {
 fn token() -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     zero_edge::auth::JwtAuth::new(SECRET, "", 3600).issue("operator", [], now).unwrap().access_token
-}
-
-async fn get(port: u16, path: &str) -> (u16, String) {
-    let (status, body) = testkit::http::request_with(port, "GET", path, &[], b"").await;
-    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 /// The acquisition panel's figure `label` in a `/api/dashboard` answer.
@@ -169,6 +165,7 @@ async fn the_dashboard_shows_the_pipeline_live_and_a_killed_station_within_2_s()
     let points = |v: &serde_json::Value| stat(v, "points on the bus").parse::<u64>().unwrap();
     assert!(points(&second) > points(&first), "points move: {} then {}", points(&first), points(&second));
     assert_ne!(first["at"], second["at"], "a new view per tick");
+    assert!(stat(&second, "points in stored chunks").parse::<u64>().unwrap() > 0, "the flow: {second}");
     let other =
         second["panels"].as_array().unwrap().iter().find(|p| p["id"] == "extra").expect("the other service's panel");
     assert_eq!(other["view"]["stats"][0]["value"], "42", "{other}");
