@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use trigger_core::driver::now;
-use trigger_core::plan::store::{BatchFilter, Page, PlanFilter, StatusOf};
+use trigger_core::plan::store::{BatchFilter, ItemFilter, Page, PlanFilter, StatusOf};
 use trigger_core::plan::{item, status};
 use trigger_core::task::{Millis, TaskInfo, TaskState};
 use zero_svc::dashboard::ApiError;
@@ -278,6 +278,27 @@ impl Tasks {
         let plan_counts = store.status_counts(StatusOf::Plan, pk).await.unwrap_or_default();
         let (all, done) = items(&plan_counts);
         let (state, tone) = plan_state(plan.status);
+        let f = ItemFilter { plan_id: plan.plan_id.clone(), ..ItemFilter::default() };
+        let (item_total, listed) = store.list_items(&f, Page { num: 1, size: SHOWN as i64 }).await.ok()?;
+        let mut item_rows = Table::new(
+            &format!("Items ({} shown of {item_total})", listed.len()),
+            &["batch", "item", "name", "state", "next trigger", "triggers", "last result"],
+        );
+        for it in &listed {
+            let (s, t) = item_state(it.status);
+            item_rows = item_rows.row(
+                Row::new(vec![
+                    it.batch_id.clone(),
+                    it.item_id.clone(),
+                    it.item_name.clone(),
+                    s.into(),
+                    datetime(it.next_trigger_time),
+                    it.trigger_count.to_string(),
+                    truncate(&format!("{} {}", it.last_result, it.last_message).trim().to_owned()),
+                ])
+                .tone(t),
+            );
+        }
         let mut table = Table::new(
             &format!("Batches ({} shown of {total})", batches.len()),
             &["batch", "name", "state", "trigger time", "waiting", "running", "done", "terminated", "progress"],
@@ -307,7 +328,8 @@ impl Tasks {
                 .stat("items", all)
                 .stat("done", done)
                 .stat("progress", format!("{:.0}%", trigger_core::plan::store::progress_of(&plan_counts)))
-                .table(table),
+                .table(table)
+                .table(item_rows),
         )
     }
 
@@ -437,6 +459,18 @@ fn plan_state(s: i32) -> (&'static str, Tone) {
         status::ENABLED => ("enabled", Tone::Good),
         status::PAUSED => ("paused", Tone::Bad),
         status::TERMINATED => ("terminated", Tone::Plain),
+        _ => ("unknown", Tone::Plain),
+    }
+}
+
+fn item_state(s: i32) -> (&'static str, Tone) {
+    match s {
+        item::WAITING => ("waiting", Tone::Plain),
+        item::DELAYED => ("delayed (retry)", Tone::Bad),
+        item::RUNNING => ("running", Tone::Good),
+        item::PAUSED => ("paused", Tone::Bad),
+        item::COMPLETED => ("completed", Tone::Good),
+        item::TERMINATED => ("terminated", Tone::Plain),
         _ => ("unknown", Tone::Plain),
     }
 }

@@ -138,6 +138,18 @@ async fn queues_tasks_and_plans_are_operated_from_the_page_and_the_api_sees_it()
     })
     .await;
 
+    // a plan's detail: its batches with their items by state, and its items
+    let (status, body) = get(metrics, &format!("/api/dashboard/tasks/detail?key=plan:{}&token={t}", plan.id)).await;
+    assert_eq!(status, 200, "{body}");
+    let detail: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let batches = detail["tables"][0]["rows"].as_array().unwrap();
+    assert_eq!(batches.len() as i64, plan.batch_cnt, "{detail}");
+    assert!(batches.iter().all(|b| b["cells"][4] == "2" && b["cells"][8] == "0%"), "two waiting items each: {detail}");
+    assert_eq!(detail["tables"][1]["title"], format!("Items ({0} shown of {0})", plan.exec_cnt), "{detail}");
+    let items: std::collections::BTreeSet<&str> =
+        detail["tables"][1]["rows"].as_array().unwrap().iter().map(|r| r["cells"][1].as_str().unwrap()).collect();
+    assert_eq!(items, ["a", "b"].into(), "{detail}");
+
     // in Chromium
     let shots = testkit::browser::screenshot_dir();
     let task_key = "task:critical\u{1f}fails-once";
