@@ -294,7 +294,7 @@ impl Tasks {
                     s.into(),
                     datetime(it.next_trigger_time),
                     it.trigger_count.to_string(),
-                    truncate(&format!("{} {}", it.last_result, it.last_message).trim().to_owned()),
+                    truncate(format!("{} {}", it.last_result, it.last_message).trim()),
                 ])
                 .tone(t),
             );
