@@ -16,6 +16,8 @@
 //! - [`client`]: gRPC clients of other services from go-zero's `RpcClientConf` (fixed
 //!   endpoints or etcd discovery, TLS, a bearer token), [`transcode`]: HTTP/JSON <-> messages.
 
+#[cfg(feature = "caller")]
+pub mod acquisition;
 pub mod client;
 pub mod config;
 pub mod dashboard;
@@ -24,6 +26,7 @@ pub mod duration;
 pub use streamevent::errcode;
 pub mod grpc;
 pub mod security;
+pub mod store_panel;
 pub mod telemetry;
 pub mod transcode;
 pub mod validate;

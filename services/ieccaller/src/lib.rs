@@ -46,6 +46,9 @@ pub async fn run(
         .await
         .map_err(|e| zero_svc::Error::Config(e.to_string()))?;
     let svc = p.service(cfg.caller.utc_offset_minutes);
+    zero_svc::dashboard::Dashboard::new(cfg.base.dashboard.auth())
+        .panel(zero_svc::acquisition::Acquisition::new(p.stations.clone(), p.channels.clone()))
+        .install();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(zero_svc::grpc::serve(
         listener,

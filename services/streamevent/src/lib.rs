@@ -58,6 +58,9 @@ pub async fn run(
     let svc = Service::connect(&cfg.db.data_source, cfg.db.migrate, Duration::from_secs(cfg.mapping_cache_seconds))
         .await
         .map_err(|e| zero_svc::Error::Config(e.to_string()))?;
+    zero_svc::dashboard::Dashboard::new(cfg.base.dashboard.auth())
+        .panel(zero_svc::store_panel::StorePanel::new(svc.stats()))
+        .install();
     let grace = cfg.base.grace_period.0;
     let pruner = (cfg.message_claim_retention_seconds > 0)
         .then(|| tokio::spawn(prune_claims(svc.sink(), Duration::from_secs(cfg.message_claim_retention_seconds))));

@@ -48,6 +48,16 @@ async fn binary_serves_metrics_and_stops_on_sigterm() {
         .unwrap();
     let metrics = http_get(prom, "/metrics").expect("metrics endpoint");
     assert!(metrics.contains("streamevent_inbound_events_total"), "{metrics}");
+    // the dashboard beside the metrics: the sink's Store panel
+    let views = http_get(prom, "/api/dashboard").expect("the dashboard");
+    let (head, body) = views.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{views}");
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    let store = &v["panels"][0];
+    assert_eq!((&store["id"], &store["view"]["title"]), (&"store".into(), &"Store".into()), "{v}");
+    let labels: Vec<&str> =
+        store["view"]["stats"].as_array().unwrap().iter().map(|s| s["label"].as_str().unwrap()).collect();
+    assert!(labels.contains(&"rows written") && labels.contains(&"arrival to commit, p99"), "{labels:?}");
     // graceful shutdown
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());

@@ -5,8 +5,6 @@
 //! (or Kafka itself), the compactor, and streamevent writing raw rows to SQLite (or PostgreSQL/MySQL), with the
 //! ieccaller and streamevent gRPC APIs on their upstream ports and a live status line.
 
-pub mod dashboard;
-
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -191,12 +189,8 @@ pub async fn up(
             .await
             .map_err(|e| bad(format!("Dashboard.ListenOn {}: {e}", cfg.dashboard.listen_on)))?;
         let addr = l.local_addr()?;
-        let panel = dashboard::Acquisition::new(
-            running.stations.clone(),
-            running.ingest.clone(),
-            running.published.clone(),
-            running.channels(),
-        );
+        let panel = zero_svc::acquisition::Acquisition::new(running.stations.clone(), running.channels())
+            .flow(running.ingest.clone(), running.published.clone());
         let mut d =
             zero_svc::dashboard::Dashboard::new(zero_edge::auth::JwtAuth::new(&cfg.dashboard.access_secret, "", 0))
                 .panel(panel);

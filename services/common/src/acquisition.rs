@@ -1,8 +1,11 @@
-//! The acquisition panel of `zero up`'s dashboard ([`zero_svc::dashboard`]): stations with their
-//! link state, points and points/s, last frame and reconnects; the pipeline's flow (points on
-//! the bus, chunks stored, redeliveries, errors); a station's latest values on demand. Every
-//! figure comes from counters the pipeline keeps anyway; nothing reads the database.
+//! The acquisition panel ([`crate::dashboard`]) of `zero up` and of the ieccaller service:
+//! stations with their link state, points and points/s, last frame and reconnects; the
+//! channels' queues; with [`Acquisition::flow`] (`zero up`, where the store is in the same
+//! process) the pipeline's flow (points on the bus, chunks stored, redeliveries, errors); a
+//! station's latest values on demand. Every figure comes from counters the pipeline keeps
+//! anyway; nothing reads the database.
 
+use crate::dashboard::{BoxFuture, Panel, Row, Table, Tone, View};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -10,7 +13,6 @@ use std::time::Instant;
 use streamevent::caller::station::Stations;
 use streamevent::channel::Fanout;
 use streamevent::pipeline::IngestStats;
-use zero_svc::dashboard::{BoxFuture, Panel, Row, Table, Tone, View};
 
 /// Latest values shown per station at most.
 const VALUES_SHOWN: usize = 5_000;
@@ -18,22 +20,25 @@ const VALUES_SHOWN: usize = 5_000;
 /// The acquisition panel.
 pub struct Acquisition {
     stations: Stations,
-    ingest: Arc<IngestStats>,
-    published: Arc<AtomicU64>,
+    /// What was stored, and the points the masters published (in-process flow).
+    flow: Option<(Arc<IngestStats>, Arc<AtomicU64>)>,
     channels: Arc<Fanout>,
     /// The counts at the previous view, for rates: the bus total and each station's points.
     last: Mutex<(Instant, u64, HashMap<String, u64>)>,
 }
 
 impl Acquisition {
-    /// The panel over a running pipeline's stations, counters and channels.
-    pub fn new(
-        stations: Stations,
-        ingest: Arc<IngestStats>,
-        published: Arc<AtomicU64>,
-        channels: Arc<Fanout>,
-    ) -> Acquisition {
-        Acquisition { stations, ingest, published, channels, last: Mutex::new((Instant::now(), 0, HashMap::new())) }
+    /// The panel over a running pipeline's stations and channels.
+    pub fn new(stations: Stations, channels: Arc<Fanout>) -> Acquisition {
+        Acquisition { stations, flow: None, channels, last: Mutex::new((Instant::now(), 0, HashMap::new())) }
+    }
+
+    /// With the flow of a store in the same process: what it stored (`ingest`) of the points
+    /// the masters `published`.
+    #[must_use]
+    pub fn flow(mut self, ingest: Arc<IngestStats>, published: Arc<AtomicU64>) -> Acquisition {
+        self.flow = Some((ingest, published));
+        self
     }
 }
 
@@ -83,7 +88,11 @@ impl Acquisition {
     fn now(&self) -> View {
         let all = self.stations.all();
         let now = now_us();
-        let published = self.published.load(Relaxed);
+        // without a store here: the points the stations received
+        let published = match &self.flow {
+            Some((_, p)) => p.load(Relaxed),
+            None => all.iter().map(|st| st.stats.points.load(Relaxed)).sum(),
+        };
         let mut last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let secs = last.0.elapsed().as_secs_f64().max(1e-3);
         let bus_rate = published.saturating_sub(last.1) as f64 / secs;
@@ -116,29 +125,34 @@ impl Acquisition {
         }
         *last = (Instant::now(), published, counts);
         drop(last);
-        let i = &self.ingest;
-        let errors = i.errors.load(Relaxed);
-        let stored = i.messages.load(Relaxed);
-        View::new("Acquisition")
+        let mut v = View::new("Acquisition")
             .stat_toned(
                 "stations started",
                 format!("{started}/{}", all.len()),
                 if started == all.len() { Tone::Good } else { Tone::Bad },
             )
-            .stat("points/s", format!("{bus_rate:.0}"))
-            .stat("points on the bus", published)
-            .stat("points in stored chunks", stored)
-            .stat("compacted away or in flight", published.saturating_sub(stored))
-            .stat("chunks stored", i.chunks.load(Relaxed))
-            .stat("rows written", i.rows.load(Relaxed))
-            .stat("redelivered (already stored)", i.duplicates.load(Relaxed))
-            .stat_toned("store errors", errors, if errors > 0 { Tone::Bad } else { Tone::Plain })
-            .table(Table {
-                title: "Stations".into(),
-                columns: ["station", "link", "points", "points/s", "last frame", "reconnects"].map(String::from).into(),
-                rows,
-            })
-            .table(self.channel_table())
+            .stat("points/s", format!("{bus_rate:.0}"));
+        match &self.flow {
+            Some((i, _)) => {
+                let errors = i.errors.load(Relaxed);
+                let stored = i.messages.load(Relaxed);
+                v = v
+                    .stat("points on the bus", published)
+                    .stat("points in stored chunks", stored)
+                    .stat("compacted away or in flight", published.saturating_sub(stored))
+                    .stat("chunks stored", i.chunks.load(Relaxed))
+                    .stat("rows written", i.rows.load(Relaxed))
+                    .stat("redelivered (already stored)", i.duplicates.load(Relaxed))
+                    .stat_toned("store errors", errors, if errors > 0 { Tone::Bad } else { Tone::Plain });
+            }
+            None => v = v.stat("points received", published),
+        }
+        v.table(Table {
+            title: "Stations".into(),
+            columns: ["station", "link", "points", "points/s", "last frame", "reconnects"].map(String::from).into(),
+            rows,
+        })
+        .table(self.channel_table())
     }
 
     /// The channels' queues and deliveries.
