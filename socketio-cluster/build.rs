@@ -9,5 +9,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("socketgtw_descriptor.bin"), fds.encode_to_vec())?;
     tonic_prost_build::configure().compile_fds(fds)?;
+    let ws = protox::compile(["wsgate.proto"], ["proto"])?;
+    std::fs::write(out.join("wsgate_descriptor.bin"), ws.encode_to_vec())?;
+    tonic_prost_build::configure().compile_fds(ws)?;
     Ok(())
 }

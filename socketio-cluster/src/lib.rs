@@ -45,6 +45,7 @@ pub mod gateway;
 pub mod route;
 pub mod serve;
 pub mod stall;
+pub mod ws;
 
 /// Tokens, from the platform's edge crate (where they are written once).
 pub use zero_edge::auth;
@@ -65,5 +66,14 @@ pub mod pb {
     /// (ours; described by [`FILE_DESCRIPTOR_SET`] too).
     pub mod index {
         tonic::include_proto!("socketio_cluster.v1");
+    }
+
+    /// `wsgate.v1`: the long-connection frontend's `Gate` API and the `Logic` service every
+    /// logic service implements ([`crate::ws`]).
+    pub mod wsgate {
+        tonic::include_proto!("wsgate.v1");
+
+        /// Encoded descriptor set, for gRPC reflection.
+        pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wsgate_descriptor.bin"));
     }
 }
