@@ -306,6 +306,7 @@ impl Gate {
                 }
                 // not reached (refused, reset before an answer): the next instance may be
                 Ok(Err(s)) if s.code() == tonic::Code::Unavailable => {
+                    metrics::counter!("wsgate_retries_total").increment(1);
                     last = format!("{} ({}): {}", app, inst.addr, s.message());
                 }
                 Ok(Err(s)) => {

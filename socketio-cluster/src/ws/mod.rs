@@ -12,7 +12,9 @@
 //! | [`hub`] | this frontend's connections by session, user and room, with bounded queues |
 //! | [`routes`] | protocol id -> service -> instances (round-robin, a retry on the next when one cannot be reached), from configuration or etcd |
 //! | [`gate`] | the WebSocket endpoint and the `wsgate.v1.Gate` gRPC API |
+//! | [`client`] | a client: requests matched to replies by sequence, pushes in order |
 
+pub mod client;
 pub mod frame;
 pub mod gate;
 pub mod hub;

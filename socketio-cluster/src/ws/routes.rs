@@ -248,9 +248,9 @@ impl Routes {
 #[cfg(feature = "etcd")]
 pub async fn register_protocols(
     conf: crate::registry::EtcdConf,
-    protocols_prefix: &str,
-    app: &str,
-    protocols: &[u32],
+    protocols_prefix: String,
+    app: String,
+    protocols: Vec<u32>,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut tasks = tokio::task::JoinSet::new();
@@ -258,7 +258,7 @@ pub async fn register_protocols(
         let mut c = conf.clone();
         c.key = format!("{}/{p}", protocols_prefix.trim_end_matches('/'));
         c.id = 0;
-        let (app, mut stop) = (app.to_owned(), stop.clone());
+        let (app, mut stop) = (app.clone(), stop.clone());
         tasks.spawn(crate::registry::register(c, app, async move {
             let _ = stop.wait_for(|s| *s).await;
         }));

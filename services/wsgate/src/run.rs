@@ -1,0 +1,73 @@
+//! Wiring: the routing table (etcd or static), the frontend, its WebSocket and gRPC servers.
+
+use crate::config::Config;
+use socketio_cluster::pb::wsgate::FILE_DESCRIPTOR_SET;
+use socketio_cluster::registry;
+use socketio_cluster::ws::gate::{Gate, GateConfig};
+use socketio_cluster::ws::routes::Routes;
+use std::future::Future;
+use std::sync::Arc;
+
+/// Runs the frontend until `shutdown`.
+///
+/// # Errors
+/// A bad routing table, an HTTP address that cannot be bound, server errors.
+pub async fn run(
+    cfg: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), zero_svc::Error> {
+    let node = registry::advertised(listener.local_addr()?).await;
+    let routes = Arc::new(Routes::default());
+    let mut tasks = vec![];
+    let peers = if cfg.discovery.hosts.is_empty() {
+        routes.set_static(&cfg.apps).map_err(zero_svc::Error::Config)?;
+        registry::fixed(&cfg.peers)
+    } else {
+        tasks.push(tokio::spawn(
+            routes
+                .clone()
+                .follow_etcd(cfg.discovery.etcd(&cfg.discovery.protocols_key), cfg.discovery.protocols_key.clone()),
+        ));
+        // the frontends, this one among them, as they register their Gate under Etcd.Key
+        registry::discover(cfg.discovery.etcd(&cfg.base.etcd.key))
+    };
+    let gate = Gate::new(
+        GateConfig {
+            node: node.clone(),
+            max_payload: cfg.max_payload,
+            call_timeout: cfg.call_timeout.0,
+            auth_timeout: cfg.auth_timeout.0,
+            queue: cfg.queue,
+            in_flight: cfg.in_flight,
+            fanout_deadline: cfg.fanout_deadline.0,
+        },
+        routes,
+        cfg.jwt_auth.build(),
+        peers,
+    );
+    let http = tokio::net::TcpListener::bind(&cfg.http.listen_on)
+        .await
+        .map_err(|e| zero_svc::Error::Config(format!("Http.ListenOn {}: {e}", cfg.http.listen_on)))?;
+    tracing::info!(addr = %http.local_addr()?, path = %cfg.http.path, gate = %node, "WebSocket listening");
+    let (stop_tx, mut rx) = tokio::sync::watch::channel(false);
+    let app = gate.router(&cfg.http.path);
+    let web = tokio::spawn(async move {
+        let _ = axum::serve(http, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.wait_for(|s| *s).await;
+            })
+            .await;
+    });
+    // at shutdown the gRPC server stops, then the WebSocket server closes its connections
+    let r = zero_svc::grpc::serve(listener, gate.grpc(), &[FILE_DESCRIPTOR_SET], async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    })
+    .await;
+    let _ = tokio::time::timeout(cfg.base.grace_period.0, web).await;
+    for t in tasks {
+        t.abort();
+    }
+    r
+}
