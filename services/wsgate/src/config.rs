@@ -38,6 +38,8 @@ pub struct Config {
     pub in_flight: usize,
     /// All-node actions' deadline.
     pub fanout_deadline: GoDuration,
+    /// Pushes from Kafka and NATS.
+    pub push: crate::push::PushConf,
 }
 
 /// `Http`.

@@ -11,9 +11,11 @@
 //! | module | holds |
 //! |---|---|
 //! | [`config`] | the typed configuration and its embedded defaults |
+//! | [`push`] | the Kafka and NATS push consumers |
 //! | [`run`](mod@run) | wiring: the routing table's source, the WebSocket and gRPC servers |
 
 pub mod config;
+pub mod push;
 pub mod run;
 
 pub use config::{Config, DEFAULTS};

@@ -46,6 +46,12 @@ pub async fn run(
         cfg.jwt_auth.build(),
         peers,
     );
+    if !cfg.push.kafka.brokers.is_empty() {
+        tasks.push(crate::push::kafka(&cfg.push.kafka, gate.clone()).map_err(zero_svc::Error::Config)?);
+    }
+    if !cfg.push.nats.url.is_empty() {
+        tasks.push(crate::push::nats(&cfg.push.nats, gate.clone()).await.map_err(zero_svc::Error::Config)?);
+    }
     let http = tokio::net::TcpListener::bind(&cfg.http.listen_on)
         .await
         .map_err(|e| zero_svc::Error::Config(format!("Http.ListenOn {}: {e}", cfg.http.listen_on)))?;

@@ -317,6 +317,25 @@ impl Gate {
         Frame::error(f.protocol, f.seq, ErrorCode::Unavailable, last)
     }
 
+    /// Delivers `r` to its target's connections on this frontend; how many took it.
+    pub fn push_here(&self, r: &pb::PushReq) -> u64 {
+        match target(r.target.as_ref()) {
+            Ok(to) => self.hub.deliver(&to, Frame::push(r.protocol, r.payload.clone(), r.json).encode()),
+            Err(_) => 0,
+        }
+    }
+
+    /// Delivers `r` here and on every other frontend of the registry; the per-node report.
+    pub async fn push_everywhere(&self, r: pb::PushReq) -> Report {
+        let local = self.push_here(&r);
+        let one = pb::PushReq { all_nodes: false, ..r };
+        self.everywhere(local, move |mut c| {
+            let req = one.clone();
+            async move { Ok(c.push(req).await?.into_inner().delivered as u64) }
+        })
+        .await
+    }
+
     fn peer(&self, addr: &str) -> Option<pb::gate_client::GateClient<tonic::transport::Channel>> {
         let mut m = self.peer_clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(c) = m.get(addr) {
@@ -422,20 +441,12 @@ type Res<T> = Result<tonic::Response<T>, tonic::Status>;
 impl pb::gate_server::Gate for GateApi {
     async fn push(&self, r: tonic::Request<pb::PushReq>) -> Res<pb::PushRes> {
         let r = r.into_inner();
-        let to = target(r.target.as_ref())?;
-        let f = Frame::push(r.protocol, r.payload.clone(), r.json).encode();
-        let local = self.0.hub.deliver(&to, f);
+        target(r.target.as_ref())?;
         if !r.all_nodes {
+            let local = self.0.push_here(&r);
             return Ok(tonic::Response::new(pb::PushRes { delivered: local as i64, failed_nodes: vec![] }));
         }
-        let one = pb::PushReq { all_nodes: false, ..r };
-        let report = self
-            .0
-            .everywhere(local, move |mut c| {
-                let req = one.clone();
-                async move { Ok(c.push(req).await?.into_inner().delivered as u64) }
-            })
-            .await;
+        let report = self.0.push_everywhere(r).await;
         Ok(tonic::Response::new(pb::PushRes { delivered: report.delivered() as i64, failed_nodes: failed(&report) }))
     }
 

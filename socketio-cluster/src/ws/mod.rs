@@ -12,10 +12,12 @@
 //! | [`hub`] | this frontend's connections by session, user and room, with bounded queues |
 //! | [`routes`] | protocol id -> service -> instances (round-robin, a retry on the next when one cannot be reached), from configuration or etcd |
 //! | [`gate`] | the WebSocket endpoint and the `wsgate.v1.Gate` gRPC API |
+//! | [`push`] | pushes taken from a queue (Kafka, NATS): the JSON message and its `PushReq` |
 //! | [`client`] | a client: requests matched to replies by sequence, pushes in order |
 
 pub mod client;
 pub mod frame;
 pub mod gate;
 pub mod hub;
+pub mod push;
 pub mod routes;
