@@ -208,7 +208,10 @@ impl Chat {
             return Ok(c.clone());
         }
         let uri = if addr.contains("://") { addr.to_owned() } else { format!("http://{addr}") };
-        let ch = tonic::transport::Endpoint::from_shared(uri).map_err(|e| format!("gate {addr}: {e}"))?.connect_lazy();
+        let ch = tonic::transport::Endpoint::from_shared(uri)
+            .map_err(|e| format!("gate {addr}: {e}"))?
+            .tcp_nodelay(true)
+            .connect_lazy();
         let c = pb::gate_client::GateClient::new(ch);
         g.insert(addr.to_owned(), c.clone());
         Ok(c)

@@ -58,6 +58,12 @@ pub async fn run(
     tracing::info!(addr = %http.local_addr()?, path = %cfg.http.path, gate = %node, "WebSocket listening");
     let (stop_tx, mut rx) = tokio::sync::watch::channel(false);
     let app = gate.router(&cfg.http.path);
+    // replies and pushes are small writes in a row: without TCP_NODELAY the second waits for the
+    // client's delayed ACK (40 ms)
+    use axum::serve::ListenerExt;
+    let http = http.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let web = tokio::spawn(async move {
         let _ = axum::serve(http, app)
             .with_graceful_shutdown(async move {

@@ -62,8 +62,9 @@ impl Client {
                 .map_err(|_| ClientError::Connection("token is no header value".into()))?;
             req.headers_mut().insert("authorization", v);
         }
-        let (ws, _) =
-            tokio_tungstenite::connect_async(req).await.map_err(|e| ClientError::Connection(e.to_string()))?;
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true)
+            .await
+            .map_err(|e| ClientError::Connection(e.to_string()))?;
         let (mut sink, mut stream) = ws.split();
         let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
         tokio::spawn(async move {

@@ -342,8 +342,11 @@ impl Gate {
             return Some(c.clone());
         }
         let uri = if addr.contains("://") { addr.to_owned() } else { format!("http://{addr}") };
-        let ch =
-            tonic::transport::Endpoint::from_shared(uri).ok()?.connect_timeout(Duration::from_secs(1)).connect_lazy();
+        let ch = tonic::transport::Endpoint::from_shared(uri)
+            .ok()?
+            .connect_timeout(Duration::from_secs(1))
+            .tcp_nodelay(true)
+            .connect_lazy();
         let c = pb::gate_client::GateClient::new(ch);
         m.insert(addr.to_owned(), c.clone());
         Some(c)
