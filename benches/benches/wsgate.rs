@@ -8,7 +8,7 @@
 //!    the chat service directly over gRPC at the same rate: p50/p99 of each and the ratio.
 //!
 //! `cargo bench -p zero-benches --bench wsgate`: 10,000 idle connections; 1,000 connections at
-//! 50,000 requests/s for 5 s. Under `cargo test`: 300 connections; 50 at 2,000/s for 1 s.
+//! 50,000 requests/s for 5 s. Under `cargo test`: 1,000 connections; 50 at 2,000/s for 1 s.
 
 use serde_json::json;
 use socketio_cluster::pb::wsgate as pb;
@@ -113,7 +113,7 @@ fn main() {
         return;
     }
     let full = std::env::args().any(|a| a == "--bench");
-    let (idle, conns, rate, secs) = if full { (10_000, 1_000, 50_000.0, 5.0) } else { (300, 50, 2_000.0, 1.0) };
+    let (idle, conns, rate, secs) = if full { (10_000, 1_000, 50_000.0, 5.0) } else { (1000, 50, 2_000.0, 1.0) };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     // the chat service, in this process
     let chat = rt.block_on(async {

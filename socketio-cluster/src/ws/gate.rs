@@ -190,75 +190,89 @@ impl Gate {
         let (tx, mut rx) = mpsc::channel::<Out>(self.cfg.queue.max(1));
         let sid = self.hub.add(&uid, tx.clone());
         metrics::gauge!("wsgate_connections").increment(1.0);
-        let writer = tokio::spawn(async move {
-            while let Some(o) = rx.recv().await {
-                match o {
-                    Out::Frame(b) => {
+        // one task per connection: it reads frames and writes what its queue holds (replies,
+        // pushes); a request waiting for a permit stops the reading, never the writing (the
+        // requests in flight need their replies written to finish)
+        let permits = Arc::new(tokio::sync::Semaphore::new(self.cfg.in_flight.max(1)));
+        let mut waiting: Option<Frame> = None;
+        loop {
+            tokio::select! {
+                o = rx.recv() => match o {
+                    Some(Out::Frame(b)) => {
                         if sink.send(Message::Binary(b)).await.is_err() {
                             break;
                         }
                     }
-                    Out::Close(reason) => {
+                    Some(Out::Close(reason)) => {
                         if let Some(b) = reason {
                             let _ = sink.send(Message::Binary(b)).await;
                         }
                         let _ = sink.close().await;
                         break;
                     }
+                    None => break,
+                },
+                p = permits.clone().acquire_owned(), if waiting.is_some() => {
+                    let (Ok(permit), Some(f)) = (p, waiting.take()) else { break };
+                    self.spawn_request(f, permit, &tx, &uid, &sid);
                 }
-            }
-        });
-        let permits = Arc::new(tokio::sync::Semaphore::new(self.cfg.in_flight.max(1)));
-        while let Some(Ok(m)) = stream.next().await {
-            let b = match m {
-                Message::Binary(b) => b,
-                Message::Close(_) => break,
-                Message::Text(_) => {
-                    let e = Frame::error(0, 0, ErrorCode::BadFrame, "frames are binary WebSocket messages");
-                    let _ = tx.try_send(Out::Frame(e.encode()));
-                    continue;
-                }
-                _ => continue,
-            };
-            if writer.is_finished() {
-                break;
-            }
-            let f = match Frame::decode_bytes(&b, self.cfg.max_payload) {
-                Ok(f) => f,
-                Err(e) => {
-                    metrics::counter!("wsgate_bad_frames_total").increment(1);
-                    let (p, s) = Frame::peek(&b).unwrap_or((0, 0));
-                    let _ = tx.try_send(Out::Frame(Frame::error(p, s, e.code(), e.to_string()).encode()));
-                    continue;
-                }
-            };
-            match f.protocol {
-                PING => {
-                    let _ = tx.try_send(Out::Frame(Frame::reply_to(&f, Bytes::new()).encode()));
-                }
-                AUTH => {
-                    let _ = tx.try_send(Out::Frame(Frame::reply_to(&f, Bytes::new()).encode()));
-                }
-                p if p < FIRST_APP_ID => {
-                    let e = Frame::error(p, f.seq, ErrorCode::UnknownProtocol, format!("protocol {p} is reserved"));
-                    let _ = tx.try_send(Out::Frame(e.encode()));
-                }
-                _ => {
-                    let Ok(permit) = permits.clone().acquire_owned().await else { break };
-                    let (me, tx, uid, sid) = (self.clone(), tx.clone(), uid.clone(), sid.clone());
-                    tokio::spawn(async move {
-                        let out = me.handle(f, &uid, &sid).await;
-                        // the writer waits for a reply rather than dropping it
-                        let _ = tx.send(Out::Frame(out.encode())).await;
-                        drop(permit);
-                    });
+                m = stream.next(), if waiting.is_none() => {
+                    let Some(Ok(m)) = m else { break };
+                    let b = match m {
+                        Message::Binary(b) => b,
+                        Message::Close(_) => break,
+                        Message::Text(_) => {
+                            let e = Frame::error(0, 0, ErrorCode::BadFrame, "frames are binary WebSocket messages");
+                            let _ = tx.try_send(Out::Frame(e.encode()));
+                            continue;
+                        }
+                        _ => continue,
+                    };
+                    let f = match Frame::decode_bytes(&b, self.cfg.max_payload) {
+                        Ok(f) => f,
+                        Err(e) => {
+                            metrics::counter!("wsgate_bad_frames_total").increment(1);
+                            let (p, s) = Frame::peek(&b).unwrap_or((0, 0));
+                            let _ = tx.try_send(Out::Frame(Frame::error(p, s, e.code(), e.to_string()).encode()));
+                            continue;
+                        }
+                    };
+                    match f.protocol {
+                        PING | AUTH => {
+                            let _ = tx.try_send(Out::Frame(Frame::reply_to(&f, Bytes::new()).encode()));
+                        }
+                        p if p < FIRST_APP_ID => {
+                            let e = Frame::error(p, f.seq, ErrorCode::UnknownProtocol, format!("protocol {p} is reserved"));
+                            let _ = tx.try_send(Out::Frame(e.encode()));
+                        }
+                        _ => match permits.clone().try_acquire_owned() {
+                            Ok(permit) => self.spawn_request(f, permit, &tx, &uid, &sid),
+                            Err(_) => waiting = Some(f),
+                        },
+                    }
                 }
             }
         }
         self.hub.remove(&sid);
-        drop(tx);
         metrics::gauge!("wsgate_connections").decrement(1.0);
-        let _ = writer.await;
+    }
+
+    /// Hands one request to its service; the answer goes to the connection's queue.
+    fn spawn_request(
+        self: &Arc<Self>,
+        f: Frame,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        tx: &mpsc::Sender<Out>,
+        uid: &str,
+        sid: &str,
+    ) {
+        let (me, tx, uid, sid) = (self.clone(), tx.clone(), uid.to_owned(), sid.to_owned());
+        tokio::spawn(async move {
+            let out = me.handle(f, &uid, &sid).await;
+            // the connection's task drains the queue: waiting here loses no reply
+            let _ = tx.send(Out::Frame(out.encode())).await;
+            drop(permit);
+        });
     }
 
     /// One request: the service's answer, or an error frame.
@@ -427,7 +441,7 @@ async fn upgrade(
     };
     let max = gate.cfg.max_payload + super::frame::HEADER_LEN;
     // small buffers: most of a connection's memory is its socket buffers otherwise
-    ws.read_buffer_size(4 * 1024)
+    ws.read_buffer_size(1024)
         .write_buffer_size(0)
         .max_message_size(max + 1024)
         .max_frame_size(max + 1024)
