@@ -25,7 +25,8 @@ pub fn s3s_fs(root: &Path, access_key: &str, secret_key: &str) -> (ChildGuard, u
         ])
         .arg(root)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        // its own words when it fails (a test once saw it stop answering mid-test)
+        .stderr(std::process::Stdio::inherit())
         .spawn()
         .expect("s3s-fs (scripts/test installs it)");
     let guard = ChildGuard(child);
