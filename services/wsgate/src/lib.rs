@@ -11,10 +11,12 @@
 //! | module | holds |
 //! |---|---|
 //! | [`config`] | the typed configuration and its embedded defaults |
+//! | [`dashboard`] | its part of the platform dashboard (connections, routes), on the metrics port |
 //! | [`push`] | the Kafka and NATS push consumers |
 //! | [`run`](mod@run) | wiring: the routing table's source, the WebSocket and gRPC servers |
 
 pub mod config;
+pub mod dashboard;
 pub mod push;
 pub mod run;
 

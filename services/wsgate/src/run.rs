@@ -46,6 +46,9 @@ pub async fn run(
         cfg.jwt_auth.build(),
         peers,
     );
+    zero_svc::dashboard::Dashboard::new(cfg.base.dashboard.auth())
+        .panel(crate::dashboard::Frontend::new(gate.clone()))
+        .install();
     if !cfg.push.kafka.brokers.is_empty() {
         tasks.push(crate::push::kafka(&cfg.push.kafka, gate.clone()).map_err(zero_svc::Error::Config)?);
     }

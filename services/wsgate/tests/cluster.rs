@@ -151,6 +151,15 @@ async fn two_frontends_two_chats_routing_push_errors_and_a_killed_instance() {
         n += 1;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // the dashboard on the metrics port: the chat service and its one instance left
+    let views = testkit::http::dashboard_views(a.metrics, "", |v| {
+        v["panels"][0]["view"]["tables"][0]["rows"][0]["cells"][2].as_str().is_some_and(|i| !i.contains(','))
+    })
+    .await;
+    let view = &views["panels"][0]["view"];
+    let row = &view["tables"][0]["rows"][0]["cells"];
+    assert_eq!((&row[0], &row[1]), (&json!("chat.rpc"), &json!("1001, 1002, 1003, 1004")), "{view}");
+    assert_eq!(view["stats"][0]["value"], "1", "u1 (the refused connection never counted): {view}");
     let before = retries(a.metrics);
     assert!(before > 0, "requests went to the dead instance before its lease expired, and were retried");
     for i in 0..50 {
