@@ -76,6 +76,8 @@ async fn the_dashboard_shows_the_stations_and_channels() {
         let channel = &view["tables"][1]["rows"][0]["cells"];
         ours.is_some_and(|r| r["cells"][1] == "started" && r["cells"][2] != "0")
             && channel[4].as_str().is_some_and(|e| e != "0")
+            // what arrives while the worker retries its batch waits in the queue
+            && channel[1].as_str().is_some_and(|q| q != "0")
     })
     .await;
     let view = &views["panels"][0]["view"];
