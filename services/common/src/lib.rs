@@ -194,6 +194,28 @@ pub async fn http_edge(
     Ok((edge, task))
 }
 
+/// Serves an HTTP service's `app` on `listener` until `shutdown` (handlers know the client's
+/// address: `ConnectInfo<SocketAddr>`), then aborts `tasks` (an edge's RBAC follower).
+///
+/// # Errors
+/// [`Error::Serve`].
+pub async fn serve_http(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    tasks: impl IntoIterator<Item = tokio::task::JoinHandle<()>>,
+) -> Result<(), Error> {
+    tracing::info!(addr = %listener.local_addr()?, "HTTP listening");
+    let r = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| Error::Serve(e.to_string()));
+    for t in tasks {
+        t.abort();
+    }
+    r
+}
+
 /// The whole of a service's `main`: parse the CLI, load the configuration (exit 2 with a clear
 /// message when it is wrong), `print-config`, start logs and metrics, bind, and `run` until a
 /// shutdown signal. Returns the process exit code.

@@ -185,14 +185,5 @@ pub async fn run(
         .route("/api/v1/online", post(online))
         .route("/api/v1/ping", get(|| async { "pong" }))
         .with_state(api);
-    let app = edge.wrap(app);
-    tracing::info!(addr = %listener.local_addr()?, "wsapi listening");
-    let r = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| zero_svc::Error::Serve(e.to_string()));
-    if let Some(t) = rbac {
-        t.abort();
-    }
-    r
+    zero_svc::serve_http(listener, edge.wrap(app), shutdown, rbac).await
 }

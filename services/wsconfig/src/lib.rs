@@ -255,14 +255,5 @@ pub async fn run(
         .route("/config/v1/{app}/{name}", get(item))
         .route("/config/v1/admin/{app}/{name}", put(set))
         .with_state(App { store, max_bytes: cfg.max_bytes.max(1) });
-    let app = edge.wrap(app);
-    tracing::info!(addr = %listener.local_addr()?, "wsconfig listening");
-    let r = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| zero_svc::Error::Serve(e.to_string()));
-    if let Some(t) = rbac {
-        t.abort();
-    }
-    r
+    zero_svc::serve_http(listener, edge.wrap(app), shutdown, rbac).await
 }
