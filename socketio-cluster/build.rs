@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure().compile_fds(fds)?;
     let ws = protox::compile(["wsgate.proto"], ["proto"])?;
     std::fs::write(out.join("wsgate_descriptor.bin"), ws.encode_to_vec())?;
-    tonic_prost_build::configure().compile_fds(ws)?;
+    // payloads as `Bytes`: a frame's payload goes to the service and back without a copy
+    tonic_prost_build::configure().bytes(".wsgate.v1").compile_fds(ws)?;
     Ok(())
 }

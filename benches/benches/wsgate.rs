@@ -179,7 +179,7 @@ fn main() {
             })
             .await;
             println!("wsgate/routed_{conns}x{rate:.0}: {r_rate:.0} requests/s, p50 {r50:.3} ms, p99 {r99:.3} ms, {r_err} errors");
-            let body = json!({"room": "bench", "limit": 1}).to_string().into_bytes();
+            let body: bytes::Bytes = json!({"room": "bench", "limit": 1}).to_string().into();
             let d = direct.clone();
             let (d_rate, d50, d99, d_err) = paced(conns, rate, secs, move |_| {
                 let (mut c, payload) = (d.clone(), body.clone());

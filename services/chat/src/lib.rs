@@ -169,11 +169,11 @@ struct RoomReq {
 }
 
 fn refuse(message: impl Into<String>) -> pb::HandleRes {
-    pb::HandleRes { payload: vec![], json: true, code: 1, message: message.into() }
+    pb::HandleRes { payload: Default::default(), json: true, code: 1, message: message.into() }
 }
 
 fn reply(v: &serde_json::Value) -> pb::HandleRes {
-    pb::HandleRes { payload: v.to_string().into_bytes(), json: true, code: 0, message: String::new() }
+    pb::HandleRes { payload: v.to_string().into(), json: true, code: 0, message: String::new() }
 }
 
 impl Chat {
@@ -331,7 +331,7 @@ impl Chat {
                 let push = pb::PushReq {
                     target: Some(pb::Target { to: Some(pb::target::To::Room(q.room.clone())) }),
                     protocol: SAY,
-                    payload: json.into_bytes(),
+                    payload: json.into(),
                     json: true,
                     all_nodes: true,
                 };
@@ -408,7 +408,7 @@ mod tests {
     fn req(protocol: u32, payload: &str) -> pb::HandleReq {
         pb::HandleReq {
             protocol,
-            payload: payload.as_bytes().to_vec(),
+            payload: payload.as_bytes().to_vec().into(),
             json: true,
             uid: "u1".into(),
             ..Default::default()

@@ -22,7 +22,7 @@ async fn the_binary_answers_over_grpc() {
     let mut c = pb::logic_client::LogicClient::connect(format!("http://127.0.0.1:{port}")).await.unwrap();
     let call = |protocol: u32, payload: &str| pb::HandleReq {
         protocol,
-        payload: payload.as_bytes().to_vec(),
+        payload: payload.as_bytes().to_vec().into(),
         json: true,
         uid: "u1".into(),
         ..Default::default()

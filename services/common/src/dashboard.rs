@@ -250,13 +250,15 @@ impl std::fmt::Debug for Dashboard {
     }
 }
 
+/// Views as sent, and when they were made.
+type Views = (std::time::Instant, Arc<str>);
+
 #[derive(Clone)]
 struct Shared {
     panels: Arc<HashMap<String, Arc<dyn Panel>>>,
     auth: Arc<JwtAuth>,
-    latest: tokio::sync::watch::Receiver<Arc<str>>,
-    /// When the latest views were made.
-    made: Arc<std::sync::Mutex<std::time::Instant>>,
+    /// The latest views and when they were made.
+    latest: tokio::sync::watch::Receiver<Views>,
     every: Duration,
     /// Asks the ticker for new views now (after an action).
     now: Arc<tokio::sync::Notify>,
@@ -319,18 +321,16 @@ impl Dashboard {
     pub fn router(self) -> Router {
         let Dashboard { panels, auth, every } = self;
         // nothing until the first views (made at once by the ticker)
-        let (tx, rx) = tokio::sync::watch::channel(Arc::<str>::from(r#"{"at":0,"panels":[]}"#));
+        let (tx, rx) =
+            tokio::sync::watch::channel((std::time::Instant::now(), Arc::<str>::from(r#"{"at":0,"panels":[]}"#)));
         let by_id = panels.iter().map(|p| (p.id().to_owned(), p.clone())).collect();
         let now = Arc::new(tokio::sync::Notify::new());
         let asked = now.clone();
-        let made = Arc::new(std::sync::Mutex::new(std::time::Instant::now()));
-        let stamp = made.clone();
         tokio::spawn(async move {
             loop {
                 // the views are made once per tick, whatever the number of viewers
                 let views = Dashboard::snapshot(&panels, every).await;
-                *stamp.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = std::time::Instant::now();
-                if tx.send(views).is_err() {
+                if tx.send((std::time::Instant::now(), views)).is_err() {
                     break;
                 }
                 // nobody watching (only the router's own receiver): new views every 10 ticks
@@ -343,7 +343,7 @@ impl Dashboard {
                 }
             }
         });
-        let shared = Shared { panels: Arc::new(by_id), auth: Arc::new(auth), latest: rx, now, made, every };
+        let shared = Shared { panels: Arc::new(by_id), auth: Arc::new(auth), latest: rx, now, every };
         Router::new()
             .route("/", get(page))
             .route("/api/dashboard", get(latest))
@@ -502,14 +502,13 @@ async fn page(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<HashM
 /// The latest views, made anew first when older than a tick (the ticker idles while nobody
 /// watches; a burst of such requests shares one new snapshot).
 async fn fresh(s: &Shared) -> Arc<str> {
-    let made = *s.made.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut rx = s.latest.clone();
+    let made = rx.borrow_and_update().0;
     if made.elapsed() > s.every {
-        rx.borrow_and_update();
         s.now.notify_one();
         let _ = tokio::time::timeout(s.every * 2, rx.changed()).await;
     }
-    let text = rx.borrow().clone();
+    let text = rx.borrow().1.clone();
     text
 }
 
@@ -531,7 +530,7 @@ async fn events(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<Has
     rx.mark_changed();
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.changed().await.ok()?;
-        let text = rx.borrow_and_update().clone();
+        let text = rx.borrow_and_update().1.clone();
         Some((Ok::<_, std::convert::Infallible>(Event::default().event("views").data(&*text)), rx))
     });
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()

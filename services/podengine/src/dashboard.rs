@@ -8,6 +8,7 @@ use crate::nodes::Nodes;
 use podengine_core::pod::Phase;
 use podengine_core::stats::{binary, percent};
 use std::sync::Arc;
+use zero_svc::client::http_error;
 use zero_svc::dashboard::{Action, ApiError, BoxFuture, Panel, Row, Table, Tone, View};
 
 /// Between a node and a pod id in a row's key.
@@ -28,10 +29,6 @@ fn phase(p: Phase) -> (&'static str, Tone) {
         Phase::Stopped => ("stopped", Tone::Plain),
         Phase::Unknown => ("unknown", Tone::Bad),
     }
-}
-
-fn api(e: &tonic::Status) -> ApiError {
-    ApiError::grpc(e.code() as i32, e.message())
 }
 
 impl PodsPanel {
@@ -159,14 +156,14 @@ impl Panel for PodsPanel {
             let Some((node, id)) = key.strip_prefix("pod:").and_then(|k| k.split_once(SEP)) else {
                 return Err(ApiError::bad_request(format!("no pod {key:?}")));
             };
-            let pods = self.nodes.pods(node).await.map_err(|e| api(&e))?;
+            let pods = self.nodes.pods(node).await.map_err(|e| http_error(&e))?;
             let r = match action {
                 "start" => pods.start(id).await.map(|_| ()),
                 "stop" => pods.stop(id, false).await,
                 "restart" => pods.restart(id).await.map(|_| ()),
                 _ => return Err(ApiError::bad_request(format!("no action {action:?}"))),
             };
-            r.map_err(|e| api(&crate::convert::status_of(&e)))?;
+            r.map_err(|e| http_error(&crate::convert::status_of(&e)))?;
             tracing::info!(action, node, pod = id, "dashboard");
             Ok(format!("pod {}: {action} done", id.chars().take(12).collect::<String>()))
         })

@@ -19,6 +19,7 @@ use trigger_core::driver::now;
 use trigger_core::plan::store::{BatchFilter, ItemFilter, Page, PlanFilter, StatusOf};
 use trigger_core::plan::{item, status};
 use trigger_core::task::{Millis, TaskInfo, TaskState};
+use zero_svc::client::http_error;
 use zero_svc::dashboard::ApiError;
 use zero_svc::dashboard::{Action, BoxFuture, Panel, Row, Table, Tone, View};
 
@@ -360,7 +361,7 @@ impl Tasks {
             "delete" => store.delete(queue, id).await.map(|()| format!("task {id} deleted")),
             _ => return Err(ApiError::not_found(format!("no task action {action:?}"))),
         };
-        r.map_err(|e| api(&to_status(e)))
+        r.map_err(|e| http_error(&to_status(e)))
     }
 
     async fn queue_act(&self, action: &str, queue: &str) -> Result<String, ApiError> {
@@ -369,7 +370,7 @@ impl Tasks {
             "resume" => false,
             _ => return Err(ApiError::not_found(format!("no queue action {action:?}"))),
         };
-        self.svc.store.set_paused(queue, paused).await.map_err(|e| api(&to_status(e)))?;
+        self.svc.store.set_paused(queue, paused).await.map_err(|e| http_error(&to_status(e)))?;
         Ok(format!("queue {queue} {}", if paused { "paused" } else { "resumed" }))
     }
 
@@ -380,18 +381,18 @@ impl Tasks {
             "terminate" => PlanAction::Terminate,
             _ => return Err(ApiError::not_found(format!("no plan action {action:?}"))),
         };
-        self.svc.plans.plan_action(id, "", "from the dashboard", a).await.map_err(|s| api(&s))?;
+        self.svc.plans.plan_action(id, "", "from the dashboard", a).await.map_err(|s| http_error(&s))?;
         Ok(format!("plan {id}: {action} done"))
     }
 
     async fn cron_act(&self, action: &str, id: &str) -> Result<String, ApiError> {
         match action {
             "run" => {
-                let r = self.svc.cron.run_now(id).await.map_err(|s| api(&s))?;
+                let r = self.svc.cron.run_now(id).await.map_err(|s| http_error(&s))?;
                 Ok(format!("cron job {id} runs now (trace {})", r.into_inner().trace_id))
             }
             "enable" | "disable" => {
-                self.svc.cron.set_enabled(id, action == "enable").await.map_err(|s| api(&s))?;
+                self.svc.cron.set_enabled(id, action == "enable").await.map_err(|s| http_error(&s))?;
                 Ok(format!("cron job {id} {action}d"))
             }
             _ => Err(ApiError::not_found(format!("no cron action {action:?}"))),
@@ -440,11 +441,6 @@ impl Panel for Tasks {
             r
         })
     }
-}
-
-/// The platform's error body of a gRPC status (its code and message).
-fn api(s: &tonic::Status) -> ApiError {
-    ApiError::grpc(s.code() as i32, s.message())
 }
 
 /// Item counts of `(status, n)` pairs: (all, completed).

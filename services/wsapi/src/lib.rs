@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use zero_edge::error::ApiError;
+use zero_svc::client::http_error;
 
 /// The embedded default configuration.
 pub const DEFAULTS: &str = include_str!("../etc/wsapi.yaml");
@@ -91,10 +92,6 @@ impl Api {
     }
 }
 
-fn api_error(s: &tonic::Status) -> ApiError {
-    ApiError::grpc(s.code() as i32, s.message())
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PushBody {
@@ -136,7 +133,7 @@ async fn push(State(api): State<Api>, b: Body<PushBody>) -> Response {
         let msg = serde_json::json!({"to": b.to, "protocol": b.protocol, "payload": b.payload});
         let req = socketio_cluster::ws::push::parse(msg.to_string().as_bytes())
             .map_err(|e| ApiError::bad_request(e.replace("push message: ", "")))?;
-        let res = api.gate()?.push(req).await.map_err(|s| api_error(&s))?.into_inner();
+        let res = api.gate()?.push(req).await.map_err(|s| http_error(&s))?.into_inner();
         Ok::<_, ApiError>(Json(serde_json::json!({"delivered": res.delivered, "failedNodes": res.failed_nodes})))
     };
     r.await.into_response()
@@ -146,7 +143,7 @@ async fn kick(State(api): State<Api>, b: Body<KickBody>) -> Response {
     let r = async {
         let b = body(b)?;
         let req = pb::KickReq { target: Some(target(&b.to)?), all_nodes: true };
-        let res = api.gate()?.kick(req).await.map_err(|s| api_error(&s))?.into_inner();
+        let res = api.gate()?.kick(req).await.map_err(|s| http_error(&s))?.into_inner();
         Ok::<_, ApiError>(Json(serde_json::json!({"sessions": res.sessions})))
     };
     r.await.into_response()
@@ -156,7 +153,7 @@ async fn online(State(api): State<Api>, b: Body<OnlineBody>) -> Response {
     let r = async {
         let b = body(b)?;
         let res =
-            api.gate()?.online(pb::OnlineReq { uids: b.uids, all_nodes: true }).await.map_err(|s| api_error(&s))?;
+            api.gate()?.online(pb::OnlineReq { uids: b.uids, all_nodes: true }).await.map_err(|s| http_error(&s))?;
         let res = res.into_inner();
         Ok::<_, ApiError>(Json(serde_json::json!({"sessions": res.sessions, "users": res.users, "online": res.online})))
     };

@@ -172,8 +172,7 @@ impl Gate {
                 };
                 match uid {
                     Ok(u) => {
-                        let ok =
-                            Frame { flags: flags::REPLY | flags::JSON, protocol: AUTH, seq, payload: Bytes::new() };
+                        let ok = Frame { flags: flags::REPLY, protocol: AUTH, seq, payload: Bytes::new() };
                         let _ = sink.send(Message::Binary(ok.encode())).await;
                         u
                     }
@@ -278,7 +277,7 @@ impl Gate {
     /// One request: the service's answer, or an error frame.
     pub async fn handle(&self, f: Frame, uid: &str, sid: &str) -> Frame {
         let started = std::time::Instant::now();
-        let (app, instances) = match self.routes.pick(f.protocol) {
+        let picked = match self.routes.pick(f.protocol) {
             Ok(x) => x,
             Err(e @ RouteError::Unknown(_)) => {
                 return Frame::error(f.protocol, f.seq, ErrorCode::UnknownProtocol, e.to_string())
@@ -288,14 +287,15 @@ impl Gate {
         let req = pb::HandleReq {
             protocol: f.protocol,
             seq: f.seq,
-            payload: f.payload.to_vec(),
+            payload: f.payload.clone(),
             json: f.is_json(),
             uid: uid.to_owned(),
             session_id: sid.to_owned(),
             gate: self.cfg.node.clone(),
         };
         let mut last = String::new();
-        for inst in instances.iter().take(2) {
+        let app = &picked.app;
+        for inst in picked.order().take(2) {
             let mut c = inst.client.clone();
             let call = tokio::time::timeout(self.cfg.call_timeout, c.handle(req.clone()));
             match call.await {
@@ -309,7 +309,7 @@ impl Gate {
                 }
                 Ok(Ok(r)) => {
                     let r = r.into_inner();
-                    metrics::histogram!("wsgate_request_seconds", "app" => app.clone())
+                    metrics::histogram!("wsgate_request_seconds", "app" => app.to_string())
                         .record(started.elapsed().as_secs_f64());
                     if r.code != 0 {
                         return Frame::error(f.protocol, f.seq, ErrorCode::Refused, r.message);

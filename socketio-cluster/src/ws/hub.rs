@@ -158,35 +158,39 @@ impl Hub {
         n
     }
 
-    /// Queues `frame` to `to`'s connections; how many took it (a full queue does not).
-    pub fn deliver(&self, to: &To, frame: Bytes) -> u64 {
-        let g = self.lock();
-        let mut n = 0;
-        let mut send = |c: &Conn| n += u64::from(c.tx.try_send(Out::Frame(frame.clone())).is_ok());
-        match to {
-            To::Everyone => g.conns.values().for_each(&mut send),
-            _ => {
-                for sid in Hub::sids(&g, to) {
-                    if let Some(c) = g.conns.get(&sid) {
-                        send(c);
-                    }
+    /// Calls `f` with each of `to`'s connections here (no session id copied: a push's path).
+    fn each(g: &Inner, to: &To, mut f: impl FnMut(&Conn)) {
+        let mut by = |sids: Option<&HashSet<String>>| {
+            for sid in sids.into_iter().flatten() {
+                if let Some(c) = g.conns.get(sid) {
+                    f(c);
                 }
             }
+        };
+        match to {
+            To::Uid(u) => by(g.by_uid.get(u)),
+            To::Room(r) => by(g.rooms.get(r)),
+            To::Session(s) => {
+                if let Some(c) = g.conns.get(s) {
+                    f(c);
+                }
+            }
+            To::Everyone => g.conns.values().for_each(f),
         }
+    }
+
+    /// Queues `frame` to `to`'s connections; how many took it (a full queue does not).
+    pub fn deliver(&self, to: &To, frame: Bytes) -> u64 {
+        let mut n = 0;
+        Hub::each(&self.lock(), to, |c| n += u64::from(c.tx.try_send(Out::Frame(frame.clone())).is_ok()));
         n
     }
 
-    /// Closes `to`'s connections (after `reason`, an error frame, if given); how many.
+    /// Closes `to`'s connections (after `reason`, an error frame, if given); how many were told
+    /// (a connection whose queue is full is not, and is not counted).
     pub fn kick(&self, to: &To, reason: Option<Bytes>) -> u64 {
-        let g = self.lock();
         let mut n = 0;
-        for sid in Hub::sids(&g, to) {
-            if let Some(c) = g.conns.get(&sid) {
-                // a full queue: the writer is told through the channel's closing instead
-                let _ = c.tx.try_send(Out::Close(reason.clone()));
-                n += 1;
-            }
-        }
+        Hub::each(&self.lock(), to, |c| n += u64::from(c.tx.try_send(Out::Close(reason.clone())).is_ok()));
         n
     }
 

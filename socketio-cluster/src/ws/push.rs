@@ -5,7 +5,7 @@
 //! ```
 //! use socketio_cluster::ws::push::parse;
 //! let r = parse(br#"{"to":{"room":"lobby"},"protocol":1003,"payload":{"text":"hi"}}"#).unwrap();
-//! assert_eq!((r.protocol, r.json, r.payload.as_slice()), (1003, true, &br#"{"text":"hi"}"#[..]));
+//! assert_eq!((r.protocol, r.json, &r.payload[..]), (1003, true, &br#"{"text":"hi"}"#[..]));
 //! assert!(parse(br#"{"to":{},"protocol":1003,"payload":1}"#).is_err());
 //! ```
 
@@ -66,7 +66,7 @@ pub fn parse(b: &[u8]) -> Result<pb::PushReq, String> {
     Ok(pb::PushReq {
         target: Some(pb::Target { to: targets.pop() }),
         protocol: m.protocol,
-        payload: m.payload.to_string().into_bytes(),
+        payload: m.payload.to_string().into(),
         json: true,
         all_nodes: true,
     })

@@ -11,7 +11,7 @@
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let r = Routes::default();
 //! r.set_static(&[AppConf { name: "chat.rpc".into(), endpoints: vec!["127.0.0.1:1".into()], protocols: vec![1001, 1002] }]).unwrap();
-//! assert_eq!(r.pick(1001).unwrap().0, "chat.rpc");
+//! assert_eq!(&*r.pick(1001).unwrap().app, "chat.rpc");
 //! assert!(r.pick(7).is_err());
 //! # }
 //! ```
@@ -66,10 +66,27 @@ struct App {
     next: AtomicUsize,
 }
 
+/// A request's service and its instances in the order to try them ([`Routes::pick`]).
+#[derive(Debug)]
+pub struct Picked {
+    /// The service.
+    pub app: Arc<str>,
+    list: Arc<Vec<Instance>>,
+    start: usize,
+}
+
+impl Picked {
+    /// The instances, the chosen one first.
+    pub fn order(&self) -> impl Iterator<Item = &Instance> {
+        let n = self.list.len();
+        (0..n).map(move |k| &self.list[(self.start + k) % n])
+    }
+}
+
 /// The table.
 #[derive(Default)]
 pub struct Routes {
-    protocols: RwLock<Arc<HashMap<u32, String>>>,
+    protocols: RwLock<Arc<HashMap<u32, Arc<str>>>>,
     apps: RwLock<HashMap<String, Arc<App>>>,
 }
 
@@ -95,7 +112,7 @@ impl Routes {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .iter()
-            .map(|(k, v)| (*k, v.clone()))
+            .map(|(k, v)| (*k, v.to_string()))
             .collect()
     }
 
@@ -116,6 +133,7 @@ impl Routes {
 
     /// Replaces the protocol table.
     pub fn set_protocols(&self, table: HashMap<u32, String>) {
+        let table = table.into_iter().map(|(k, v)| (k, Arc::from(v))).collect();
         *self.protocols.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(table);
     }
 
@@ -166,24 +184,23 @@ impl Routes {
     }
 
     /// The service for `protocol` and its next instance (round-robin), with the instances after
-    /// it for a retry when that one cannot be reached.
+    /// it for a retry when that one cannot be reached ([`Picked::order`]).
     ///
     /// # Errors
     /// [`RouteError`].
-    pub fn pick(&self, protocol: u32) -> Result<(String, Vec<Instance>), RouteError> {
+    pub fn pick(&self, protocol: u32) -> Result<Picked, RouteError> {
         let app = {
             let t = self.protocols.read().unwrap_or_else(std::sync::PoisonError::into_inner);
             t.get(&protocol).cloned().ok_or(RouteError::Unknown(protocol))?
         };
-        let entry = self.apps.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&app).cloned();
-        let Some(entry) = entry else { return Err(RouteError::NoInstance(app)) };
+        let entry = self.apps.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&*app).cloned();
+        let Some(entry) = entry else { return Err(RouteError::NoInstance(app.to_string())) };
         let list = entry.instances.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         if list.is_empty() {
-            return Err(RouteError::NoInstance(app));
+            return Err(RouteError::NoInstance(app.to_string()));
         }
         let start = entry.next.fetch_add(1, Ordering::Relaxed) % list.len();
-        let order = (0..list.len()).map(|k| list[(start + k) % list.len()].clone()).collect();
-        Ok((app, order))
+        Ok(Picked { app, list, start })
     }
 
     /// Follows etcd: the protocol table under `protocols_prefix` (`<prefix>/<id>/<lease>` ->
@@ -279,7 +296,7 @@ mod tests {
             protocols: vec![1001],
         }];
         r.set_static(&apps).unwrap();
-        let order = |r: &Routes| r.pick(1001).unwrap().1.iter().map(|i| i.addr.clone()).collect::<Vec<_>>();
+        let order = |r: &Routes| r.pick(1001).unwrap().order().map(|i| i.addr.clone()).collect::<Vec<_>>();
         assert_eq!(order(&r), ["127.0.0.1:1", "127.0.0.1:2"]);
         assert_eq!(order(&r), ["127.0.0.1:2", "127.0.0.1:1"]);
         assert_eq!(r.pick(999).unwrap_err(), RouteError::Unknown(999));
