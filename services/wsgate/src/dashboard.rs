@@ -45,6 +45,7 @@ impl Frontend {
         View::new("Frontend")
             .stat("connections", sessions)
             .stat("users", users)
+            .stat("frontends", self.gate.frontends().len())
             .stat("services", by_app.len())
             .stat_toned("services without instances", down, if down > 0 { Tone::Bad } else { Tone::Plain })
             .table(table)

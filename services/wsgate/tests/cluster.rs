@@ -91,6 +91,12 @@ async fn two_frontends_two_chats_routing_push_errors_and_a_killed_instance() {
     let (_c2f, _chat2) = chat(&etcd.addr, &prefix);
     let (a, b) = (gate(&etcd.addr), gate(&etcd.addr));
     let url = |g: &Gate| format!("ws://127.0.0.1:{}/ws", g.ws);
+    // each frontend knows both (they register under Etcd.Key once serving): the dashboard says so
+    for g in [&a, &b] {
+        let v =
+            testkit::http::dashboard_views(g.metrics, "", |v| v["panels"][0]["view"]["stats"][2]["value"] == "2").await;
+        assert_eq!(v["panels"][0]["view"]["stats"][2]["label"], "frontends", "{v}");
+    }
 
     // u1 on frontend A (token in the upgrade), u2 on B (token in the first frame)
     let u1 = Client::connect(&url(&a), Some(&token("u1"))).await.unwrap();

@@ -120,6 +120,12 @@ impl Gate {
         &self.hub
     }
 
+    /// The frontends known now (from the registry, or the configured list), this one among them
+    /// once it has registered.
+    pub fn frontends(&self) -> Vec<String> {
+        self.peers.borrow().iter().cloned().collect()
+    }
+
     /// The routing table.
     pub fn routes(&self) -> &Arc<Routes> {
         &self.routes
