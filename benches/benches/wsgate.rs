@@ -5,10 +5,13 @@
 //!    before and after N idle authenticated connections, per connection;
 //! 2. routed round trip: requests over the frontend (WebSocket frame -> chat's `Logic.Handle` ->
 //!    reply frame) at a fixed total rate over many connections, beside the same calls made to
-//!    the chat service directly over gRPC at the same rate: p50/p99 of each and the ratio.
+//!    the chat service directly over gRPC at the same rate: p50/p99 of each and the ratio;
+//! 3. the transport's ceiling: the same client and frames against a WebSocket endpoint (axum, in a
+//!    child process like the frontend) that answers each frame itself, at the same rate.
 //!
 //! `cargo bench -p zero-benches --bench wsgate`: 10,000 idle connections; 1,000 connections at
-//! 50,000 requests/s for 5 s. Under `cargo test`: 1,000 connections; 50 at 2,000/s for 1 s.
+//! 50,000 requests/s for 5 s (`WSGATE_BENCH_RATES=20000,50000`: other rates). Under `cargo test`:
+//! 1,000 connections; 50 at 2,000/s for 1 s.
 
 use serde_json::json;
 use socketio_cluster::pb::wsgate as pb;
@@ -25,13 +28,56 @@ const CHILD: &str = "WSGATE_BENCH_CHILD";
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// The child: a frontend routing the chat protocols to `chat`, on a loopback port it prints.
+/// The ceiling of the transport: a WebSocket endpoint (axum, as the frontend serves) answering
+/// each frame itself with the same reply frame, no routing; in the child's place.
+async fn echo() -> axum::Router {
+    use axum::extract::ws::{Message, WebSocketUpgrade};
+    use futures_util::{SinkExt, StreamExt};
+    use socketio_cluster::ws::frame::Frame;
+    let reply = bytes::Bytes::from(json!({"messages": []}).to_string());
+    axum::Router::new().route(
+        "/ws",
+        axum::routing::get(move |ws: WebSocketUpgrade| async move {
+            ws.read_buffer_size(1024).write_buffer_size(0).on_upgrade(move |socket| async move {
+                let (mut sink, mut stream) = socket.split();
+                while let Some(Ok(Message::Binary(b))) = stream.next().await {
+                    let Ok(f) = Frame::decode_bytes(&b, 1 << 20) else { break };
+                    let mut out = Frame::reply_to(&f, reply.clone());
+                    out.flags |= socketio_cluster::ws::frame::flags::JSON;
+                    if sink.send(Message::Binary(out.encode())).await.is_err() {
+                        break;
+                    }
+                }
+            })
+        }),
+    )
+}
+
+/// The child: a frontend routing the chat protocols to `chat` (or, for `echo`, the transport
+/// alone), on a loopback port it prints.
 fn child(chat: &str) {
     // as the wsgate binary runs (#[tokio::main]: a worker per core)
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
         use axum::serve::ListenerExt;
         use socketio_cluster::ws::{gate, routes};
+        if chat == "echo" {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            println!("listening {}", l.local_addr().unwrap().port());
+            let l = l.tap_io(|t| {
+                let _ = t.set_nodelay(true);
+            });
+            let app = echo().await;
+            tokio::spawn(async move {
+                let _ = axum::serve(l, app).await;
+            });
+            let _ = tokio::task::spawn_blocking(|| {
+                let mut s = String::new();
+                let _ = std::io::stdin().read_line(&mut s);
+            })
+            .await;
+            return;
+        }
         let r = Arc::new(routes::Routes::default());
         r.set_static(&[routes::AppConf {
             name: "chat.rpc".into(),
@@ -60,6 +106,20 @@ fn child(chat: &str) {
         })
         .await;
     });
+}
+
+/// This binary re-run as a child serving `what` (a chat address, or `echo`): the child and its URL.
+fn spawn_child(what: &str) -> (std::process::Child, String) {
+    let mut c = Command::new(std::env::current_exe().unwrap())
+        .env(CHILD, what)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(c.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let port: u16 = line.trim().strip_prefix("listening ").unwrap().parse().unwrap();
+    (c, format!("ws://127.0.0.1:{port}/ws"))
 }
 
 fn quantile(v: &mut [u64], q: f64) -> f64 {
@@ -114,8 +174,12 @@ fn main() {
         return;
     }
     let full = std::env::args().any(|a| a == "--bench");
-    let (idle, conns, rates, secs) =
+    let (idle, conns, mut rates, secs) =
         if full { (10_000, 1_000, vec![10_000.0, 50_000.0], 5.0) } else { (1000, 50, vec![2_000.0], 1.0) };
+    // WSGATE_BENCH_RATES=50000,20000: other rates (profiling one)
+    if let Ok(v) = std::env::var("WSGATE_BENCH_RATES") {
+        rates = v.split(',').filter_map(|r| r.trim().parse().ok()).collect();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     // the chat service, in this process
     let chat = rt.block_on(async {
@@ -131,16 +195,7 @@ fn main() {
         addr
     });
     // the frontend, in a child process
-    let mut gate = Command::new(std::env::current_exe().unwrap())
-        .env(CHILD, &chat)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(gate.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let port: u16 = line.trim().strip_prefix("listening ").unwrap().parse().unwrap();
-    let url = format!("ws://127.0.0.1:{port}/ws");
+    let (mut gate, url) = spawn_child(&chat);
     let pid = gate.id().to_string();
 
     rt.block_on(async {
@@ -170,6 +225,13 @@ fn main() {
         // 2. routed round trip vs a direct gRPC call, same rate
         let ch = tonic::transport::Endpoint::from_shared(format!("http://{chat}")).unwrap().tcp_nodelay(true).connect().await.unwrap();
         let direct = pb::logic_client::LogicClient::new(ch);
+        // the transport's ceiling: the same connections' worth to an endpoint that answers itself
+        let (mut echo_child, echo_url) = spawn_child("echo");
+        let mut echoes = Vec::with_capacity(conns);
+        for k in 0..conns {
+            echoes.push(Arc::new(Client::connect(&format!("{echo_url}?uid=e{k}"), None).await.expect("connect")));
+        }
+        let echoes = Arc::new(echoes);
         for rate in rates {
             let routed: Vec<Arc<Client>> = clients.iter().take(conns).cloned().collect();
             let req = json!({"room": "bench", "limit": 1});
@@ -190,19 +252,37 @@ fn main() {
             })
             .await;
             println!("wsgate/direct_{conns}x{rate:.0}: {d_rate:.0} calls/s, p50 {d50:.3} ms, p99 {d99:.3} ms, {d_err} errors");
+            let echoes = echoes.clone();
+            let (e_rate, e50, e99, e_err) = paced(conns, rate, secs, move |k| {
+                let (c, req) = (echoes[k].clone(), json!({"room": "bench", "limit": 1}));
+                async move { matches!(c.request_json(chat_svc::HISTORY, &req).await, Ok(f) if f.error_body().is_none()) }
+            })
+            .await;
+            println!(
+                "wsgate/echo_{conns}x{rate:.0}: {e_rate:.0} requests/s, p50 {e50:.3} ms, p99 {e99:.3} ms, {e_err} errors \
+                 (the transport alone: the same client and frames, answered by the WebSocket endpoint itself)"
+            );
             println!(
                 "wsgate/routing_overhead_{rate:.0}: routed p99 {r99:.3} ms (target < 2) vs direct gRPC p99 {d99:.3} ms: {:.2}x; p50 {:.2}x; rate {:.2}x",
                 r99 / d99,
                 r50 / d50,
                 r_rate / d_rate
             );
-            assert_eq!((r_err, d_err), (0, 0), "no request failed");
+            println!(
+                "wsgate/echo_ratio_{rate:.0}: routed p99 / echo p99 {:.2}x; routed rate / echo rate {:.2}x",
+                r99 / e99,
+                r_rate / e_rate
+            );
+            assert_eq!((r_err, d_err, e_err), (0, 0, 0), "no request failed");
             assert!(r_rate > 0.0 && d_rate > 0.0);
         }
         assert!(per > 0.0);
-        for c in &clients {
+        for c in clients.iter().chain(echoes.iter()) {
             c.close();
         }
+        drop(echo_child.stdin.take());
+        let _ = echo_child.kill();
+        let _ = echo_child.wait();
     });
     drop(gate.stdin.take());
     let _ = gate.kill();

@@ -62,7 +62,10 @@ impl Client {
                 .map_err(|_| ClientError::Connection("token is no header value".into()))?;
             req.headers_mut().insert("authorization", v);
         }
-        let (ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true)
+        // a small read buffer: tungstenite zeroes the free part of it before every read (with the
+        // default 128 KiB, a memset of 128 KiB per frame received)
+        let conf = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(4096);
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(req, Some(conf), true)
             .await
             .map_err(|e| ClientError::Connection(e.to_string()))?;
         let (mut sink, mut stream) = ws.split();
