@@ -16,6 +16,7 @@
 //! | [`serve`] | [`serve::serve`]: the gateway on HTTP/1.1, lean per connection (request parts copied out of the read buffer, a write deadline), graceful shutdown |
 //! | [`stall`] | [`stall::WriteDeadline`]: a connection whose peer stopped reading fails its writes after a deadline, so the stalled session is closed and freed |
 //! | [`pb`] | `socketgtw.SocketGtw`, the per-node API (upstream's definition) |
+//! | [`comet`] | the device comet's sans-IO core (issue #22): terminal ids, the packet format shared by WebSocket and UDP, sessions (one per id, timeouts, duplicates by sequence), the bus's table of which comet holds which id |
 //! | [`auth`] | tokens: the handshake check (HS256 pinned, `AccessSecret` then `PrevAccessSecret`, `Bearer ` prefix, `exp`), claims → session metadata (`SocketMetaData`), `GenToken` / `VerifyToken` |
 //!
 //! ## Features
@@ -39,6 +40,7 @@
 //! ```
 
 pub mod cluster;
+pub mod comet;
 pub mod events;
 pub mod fanout;
 pub mod gateway;
