@@ -13,5 +13,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(out.join("wsgate_descriptor.bin"), ws.encode_to_vec())?;
     // payloads as `Bytes`: a frame's payload goes to the service and back without a copy
     tonic_prost_build::configure().bytes(".wsgate.v1").compile_fds(ws)?;
+    let comet = protox::compile(["comet.proto"], ["proto"])?;
+    std::fs::write(out.join("comet_descriptor.bin"), comet.encode_to_vec())?;
+    tonic_prost_build::configure().bytes(".comet.v1").compile_fds(comet)?;
     Ok(())
 }

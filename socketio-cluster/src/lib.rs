@@ -78,4 +78,12 @@ pub mod pb {
         /// Encoded descriptor set, for gRPC reflection.
         pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wsgate_descriptor.bin"));
     }
+
+    /// `comet.v1`: the device comet's `Bus` and `Comet` APIs ([`crate::comet`]).
+    pub mod comet {
+        tonic::include_proto!("comet.v1");
+
+        /// Encoded descriptor set, for gRPC reflection.
+        pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/comet_descriptor.bin"));
+    }
 }

@@ -96,6 +96,15 @@ impl Window {
         }
     }
 
+    /// Forgets `seq` (within the window): seen again, it is fresh.
+    pub fn forget(&mut self, seq: u32) {
+        if let Some(top) = self.top {
+            if top.wrapping_sub(seq) < WINDOW {
+                self.clear(seq);
+            }
+        }
+    }
+
     fn slot(seq: u32) -> (usize, u64) {
         let i = seq % WINDOW;
         ((i / 64) as usize, 1u64 << (i % 64))
@@ -170,6 +179,14 @@ impl<C: Clone + PartialEq> Sessions<C> {
                 e.window.see(seq)
             }
             _ => Seen::NoSession,
+        }
+    }
+
+    /// Forgets that `seq` was seen from `id` on `conn` (it was not handled after all: the same
+    /// sequence sent again is fresh).
+    pub fn forget(&mut self, id: TerminalId, conn: &C, seq: u32) {
+        if let Some(e) = self.by_id.get_mut(&id).filter(|e| e.conn == *conn) {
+            e.window.forget(seq);
         }
     }
 
@@ -293,6 +310,9 @@ mod tests {
         assert_eq!(w.see(2), Seen::Fresh, "the last in the window");
         assert_eq!(w.see(1 + 5 * WINDOW), Seen::Fresh, "a jump clears the window");
         assert_eq!(w.see(5 * WINDOW), Seen::Fresh);
+        w.forget(5 * WINDOW);
+        assert_eq!(w.see(5 * WINDOW), Seen::Fresh, "forgotten: fresh again");
+        assert_eq!(w.see(5 * WINDOW), Seen::Duplicate);
     }
 
     proptest! {

@@ -1,0 +1,514 @@
+//! A comet: terminals' connections (WebSocket here; UDP in the same session table), their
+//! logins checked against the platform's tokens, one session per id, heartbeats and timeouts,
+//! messages handed to a bus and acknowledged only once the bus delivered or stored them, and the
+//! `comet.v1.Comet` API the bus calls (deliver, kick, list).
+
+use super::id::TerminalId;
+use super::locations::Login;
+use super::packet::{Kind, Packet, Reason};
+use super::sessions::{self, Seen, Sessions};
+use crate::auth::JwtAuth;
+use crate::pb::comet as pb;
+use crate::registry::Endpoints;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tonic::transport::Channel;
+
+/// A comet's settings.
+#[derive(Debug, Clone)]
+pub struct CometConfig {
+    /// This comet's node id: the address of its `Comet` API, as registered.
+    pub node: String,
+    /// Largest payload (bytes).
+    pub max_payload: usize,
+    /// A session not heard from for this long ends.
+    pub session_timeout: Duration,
+    /// A bus's time to answer.
+    pub bus_timeout: Duration,
+    /// Packets queued per connection.
+    pub queue: usize,
+}
+
+impl Default for CometConfig {
+    fn default() -> Self {
+        CometConfig {
+            node: String::new(),
+            max_payload: 4096,
+            session_timeout: Duration::from_secs(90),
+            bus_timeout: Duration::from_secs(5),
+            queue: 64,
+        }
+    }
+}
+
+/// What a connection's writer is told.
+#[derive(Debug)]
+enum Out {
+    Packet(Bytes),
+    /// Send this, then close.
+    Close(Bytes),
+}
+
+#[derive(Debug)]
+struct Conn {
+    tx: mpsc::Sender<Out>,
+    /// The terminal logged in on it, and that login.
+    who: Option<(TerminalId, Login)>,
+    /// Messages handed to the bus and not answered yet (a duplicate of one is not acked early).
+    in_flight: HashSet<u32>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    sessions: Option<Sessions<u64>>,
+    conns: HashMap<u64, Conn>,
+}
+
+/// A comet.
+pub struct Comet {
+    cfg: CometConfig,
+    auth: JwtAuth,
+    state: Mutex<Inner>,
+    next_conn: AtomicU64,
+    logins: AtomicU64,
+    buses: Endpoints,
+    bus_clients: Mutex<HashMap<String, pb::bus_client::BusClient<Channel>>>,
+    rr: AtomicUsize,
+}
+
+impl std::fmt::Debug for Comet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Comet").field("node", &self.cfg.node).finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn pb_login(l: &Login) -> pb::Login {
+    pb::Login { node: l.node.to_string(), at: l.at, n: l.n }
+}
+
+impl Comet {
+    /// A comet checking logins with `auth` (a token's user must be the terminal's id; with no
+    /// secret configured any login is taken), telling the buses of `buses`.
+    pub fn new(cfg: CometConfig, auth: JwtAuth, buses: Endpoints) -> Arc<Comet> {
+        let state = Inner { sessions: Some(Sessions::new(cfg.session_timeout)), conns: HashMap::new() };
+        Arc::new(Comet {
+            cfg,
+            auth,
+            state: Mutex::new(state),
+            next_conn: AtomicU64::new(1),
+            logins: AtomicU64::new(0),
+            buses,
+            bus_clients: Mutex::default(),
+            rr: AtomicUsize::new(0),
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Terminals with a session here.
+    pub fn online(&self) -> usize {
+        self.state().sessions.as_ref().map_or(0, Sessions::len)
+    }
+
+    fn bus(&self, addr: &str) -> Option<pb::bus_client::BusClient<Channel>> {
+        let mut m = self.bus_clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(c) = m.get(addr) {
+            return Some(c.clone());
+        }
+        let ch = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .ok()?
+            .connect_timeout(Duration::from_secs(1))
+            .tcp_nodelay(true)
+            .connect_lazy();
+        let c = pb::bus_client::BusClient::new(ch);
+        m.insert(addr.to_owned(), c.clone());
+        Some(c)
+    }
+
+    /// Tells every bus of a presence change; stale logins they name are closed here.
+    fn announce(self: &Arc<Self>, events: Vec<pb::Presence>) {
+        let buses: Vec<String> = self.buses.borrow().iter().cloned().collect();
+        for b in buses {
+            let Some(mut c) = self.bus(&b) else { continue };
+            let (me, req) = (self.clone(), pb::PresenceReq { events: events.clone() });
+            tokio::spawn(async move {
+                match tokio::time::timeout(me.cfg.bus_timeout, c.presence(req)).await {
+                    Ok(Ok(r)) => {
+                        for p in r.into_inner().stale {
+                            if let (Ok(id), Some(l)) = (TerminalId::new(p.id), p.login) {
+                                me.kick(id, &l);
+                            }
+                        }
+                    }
+                    Ok(Err(e)) => tracing::warn!(bus = %b, error = %e.message(), "presence not told"),
+                    Err(_) => tracing::warn!(bus = %b, "presence not told: timed out"),
+                }
+            });
+        }
+    }
+
+    /// Hands a message to a bus (round-robin; the next one when one cannot be reached).
+    async fn to_bus(&self, m: pb::Message) -> pb::SendRes {
+        let buses: Vec<String> = self.buses.borrow().iter().cloned().collect();
+        if buses.is_empty() {
+            return pb::SendRes { ok: false, reason: Reason::Unavailable as u32, message: "no message bus".into() };
+        }
+        let start = self.rr.fetch_add(1, Ordering::Relaxed);
+        let mut last = String::new();
+        for k in 0..buses.len().min(2) {
+            let b = &buses[(start + k) % buses.len()];
+            let Some(mut c) = self.bus(b) else { continue };
+            match tokio::time::timeout(self.cfg.bus_timeout, c.send(m.clone())).await {
+                Ok(Ok(r)) => return r.into_inner(),
+                Ok(Err(e)) if e.code() == tonic::Code::Unavailable => last = format!("{b}: {}", e.message()),
+                Ok(Err(e)) => last = format!("{b}: {}", e.message()),
+                Err(_) => last = format!("{b}: no answer within {:?}", self.cfg.bus_timeout),
+            }
+        }
+        pb::SendRes { ok: false, reason: Reason::Unavailable as u32, message: last }
+    }
+
+    /// Closes `id`'s session of login `l` (replaced on another comet).
+    fn kick(self: &Arc<Self>, id: TerminalId, l: &pb::Login) -> bool {
+        let mut st = self.state();
+        let conn = st.conns.iter().find_map(|(k, c)| match &c.who {
+            Some((i, login)) if *i == id && login.at == l.at && login.n == l.n && *login.node == l.node => Some(*k),
+            _ => None,
+        });
+        let Some(k) = conn else { return false };
+        if let Some(s) = st.sessions.as_mut() {
+            s.logout(id, &k);
+        }
+        if let Some(c) = st.conns.get_mut(&k) {
+            c.who = None;
+            let _ = c.tx.try_send(Out::Close(Packet { to: id.get(), ..Packet::new(Kind::Replaced, 0) }.encode()));
+        }
+        metrics::counter!("comet_replaced_total").increment(1);
+        true
+    }
+
+    /// Ends the sessions not heard from in time (call every second or so).
+    pub fn expire(self: &Arc<Self>, now: Instant) -> usize {
+        let mut events = vec![];
+        {
+            let mut st = self.state();
+            let gone = st.sessions.as_mut().map(|s| s.expire(now)).unwrap_or_default();
+            for (id, k) in gone {
+                if let Some(c) = st.conns.get_mut(&k) {
+                    if let Some((_, l)) = c.who.take() {
+                        events.push(pb::Presence { id: id.get(), login: Some(pb_login(&l)), online: false });
+                    }
+                    let _ = c.tx.try_send(Out::Close(Packet::refused(0, id.get(), Reason::NotLoggedIn, "timed out").encode()));
+                }
+            }
+        }
+        let n = events.len();
+        if n > 0 {
+            metrics::counter!("comet_timeouts_total").increment(n as u64);
+            self.announce(events);
+        }
+        n
+    }
+
+    /// Runs [`Comet::expire`] every second until the comet is dropped.
+    pub async fn expire_every_second(self: Arc<Self>) {
+        let mut t = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            t.tick().await;
+            self.expire(Instant::now());
+        }
+    }
+
+    /// `GET path`: the WebSocket endpoint.
+    pub fn router(self: &Arc<Self>, path: &str) -> axum::Router {
+        axum::Router::new().route(path, axum::routing::get(upgrade)).with_state(self.clone())
+    }
+
+    /// The `comet.v1.Comet` gRPC service.
+    pub fn grpc(self: &Arc<Self>) -> pb::comet_server::CometServer<CometApi> {
+        pb::comet_server::CometServer::new(CometApi(self.clone()))
+    }
+
+    fn refuse(tx: &mpsc::Sender<Out>, seq: u32, to: i64, reason: Reason, text: &str) {
+        metrics::counter!("comet_refused_total", "reason" => reason.as_str()).increment(1);
+        let _ = tx.try_send(Out::Packet(Packet::refused(seq, to, reason, text).encode()));
+    }
+
+    /// One packet from connection `k`.
+    fn packet(self: &Arc<Self>, k: u64, tx: &mpsc::Sender<Out>, b: &Bytes) {
+        let p = match Packet::decode_bytes(b, self.cfg.max_payload) {
+            Ok(p) => p,
+            Err(e) => {
+                let (seq, from) = Packet::peek(b).unwrap_or((0, 0));
+                Comet::refuse(tx, seq, from, e.reason(), &e.to_string());
+                return;
+            }
+        };
+        let Ok(from) = TerminalId::new(p.from) else {
+            Comet::refuse(tx, p.seq, 0, Reason::Malformed, "no sending terminal");
+            return;
+        };
+        let now = Instant::now();
+        match p.kind {
+            Kind::Login => self.login(k, tx, from, &p),
+            Kind::Heartbeat => {
+                let ok = self.state().sessions.as_mut().is_some_and(|s| s.touch(from, &k, now));
+                if ok {
+                    let _ = tx.try_send(Out::Packet(Packet { to: from.get(), ..Packet::new(Kind::HeartbeatAck, p.seq) }.encode()));
+                } else {
+                    Comet::refuse(tx, p.seq, from.get(), Reason::NotLoggedIn, "log in first");
+                }
+            }
+            Kind::Message => {
+                let seen = {
+                    let mut st = self.state();
+                    let seen = st.sessions.as_mut().map_or(Seen::NoSession, |s| s.accept(from, &k, p.seq, now));
+                    match seen {
+                        Seen::Fresh => {
+                            if let Some(c) = st.conns.get_mut(&k) {
+                                c.in_flight.insert(p.seq);
+                            }
+                            Seen::Fresh
+                        }
+                        // a duplicate of one still in flight: its answer is coming
+                        Seen::Duplicate if st.conns.get(&k).is_some_and(|c| c.in_flight.contains(&p.seq)) => {
+                            Seen::TooOld
+                        }
+                        other => other,
+                    }
+                };
+                match seen {
+                    Seen::NoSession => Comet::refuse(tx, p.seq, from.get(), Reason::NotLoggedIn, "log in first"),
+                    Seen::Duplicate => {
+                        metrics::counter!("comet_duplicates_total").increment(1);
+                        let _ = tx.try_send(Out::Packet(Packet::ack_of(&p).encode()));
+                    }
+                    Seen::TooOld => metrics::counter!("comet_duplicates_total").increment(1),
+                    Seen::Fresh => {
+                        let (me, tx) = (self.clone(), tx.clone());
+                        tokio::spawn(async move {
+                            let m = pb::Message {
+                                from: p.from,
+                                to: p.to,
+                                seq: p.seq,
+                                flags: u32::from(p.flags),
+                                payload: p.payload.clone(),
+                            };
+                            let r = me.to_bus(m).await;
+                            {
+                                let mut st = me.state();
+                                if !r.ok {
+                                    // not delivered: the same sequence sent again is fresh
+                                    if let Some(s) = st.sessions.as_mut() {
+                                        s.forget(from, &k, p.seq);
+                                    }
+                                }
+                                if let Some(c) = st.conns.get_mut(&k) {
+                                    c.in_flight.remove(&p.seq);
+                                }
+                            }
+                            if r.ok {
+                                metrics::counter!("comet_messages_total").increment(1);
+                                let _ = tx.send(Out::Packet(Packet::ack_of(&p).encode())).await;
+                            } else {
+                                let reason = Reason::from_u8(r.reason as u8);
+                                Comet::refuse(&tx, p.seq, p.from, reason, &r.message);
+                            }
+                        });
+                    }
+                }
+            }
+            _ => Comet::refuse(tx, p.seq, from.get(), Reason::Malformed, "a terminal sends login, heartbeat or message"),
+        }
+    }
+
+    fn login(self: &Arc<Self>, k: u64, tx: &mpsc::Sender<Out>, id: TerminalId, p: &Packet) {
+        if self.auth.enabled() {
+            let token = String::from_utf8_lossy(&p.payload);
+            let who = self.auth.verify(token.trim(), (now_ms() / 1000) as i64).map(|c| {
+                ["user-id", "uid", "sub"]
+                    .iter()
+                    .find_map(|key| c.get(*key).and_then(|v| v.as_str().map(str::to_owned).or_else(|| v.as_i64().map(|i| i.to_string()))))
+            });
+            match who {
+                Ok(Some(u)) if u == id.to_string() => {}
+                Ok(_) => return Comet::refuse(tx, p.seq, id.get(), Reason::BadToken, "the token is not this terminal's"),
+                Err(e) => return Comet::refuse(tx, p.seq, id.get(), Reason::BadToken, &e.to_string()),
+            }
+        }
+        let login = Login { node: self.cfg.node.as_str().into(), at: now_ms(), n: self.logins.fetch_add(1, Ordering::Relaxed) };
+        let mut events = vec![];
+        {
+            let mut st = self.state();
+            let outcome = match st.sessions.as_mut() {
+                Some(s) => s.login(id, k, Instant::now()),
+                None => return,
+            };
+            match outcome {
+                sessions::Login::Again => {
+                    let _ = tx.try_send(Out::Packet(Packet { to: id.get(), ..Packet::new(Kind::LoginOk, p.seq) }.encode()));
+                    return;
+                }
+                sessions::Login::Replaced(old) => {
+                    if let Some(c) = st.conns.get_mut(&old) {
+                        if let Some((_, l)) = c.who.take() {
+                            events.push(pb::Presence { id: id.get(), login: Some(pb_login(&l)), online: false });
+                        }
+                        let _ = c.tx.try_send(Out::Close(Packet { to: id.get(), ..Packet::new(Kind::Replaced, 0) }.encode()));
+                    }
+                    metrics::counter!("comet_replaced_total").increment(1);
+                }
+                sessions::Login::New => {}
+            }
+            if let Some(c) = st.conns.get_mut(&k) {
+                // the connection's previous terminal, if another logged in on it
+                if let Some((prev, l)) = c.who.take() {
+                    if prev != id {
+                        if let Some(s) = st.sessions.as_mut() {
+                            s.logout(prev, &k);
+                        }
+                        events.push(pb::Presence { id: prev.get(), login: Some(pb_login(&l)), online: false });
+                    }
+                }
+            }
+            if let Some(c) = st.conns.get_mut(&k) {
+                c.who = Some((id, login.clone()));
+            }
+        }
+        events.push(pb::Presence { id: id.get(), login: Some(pb_login(&login)), online: true });
+        metrics::counter!("comet_logins_total").increment(1);
+        let _ = tx.try_send(Out::Packet(Packet { to: id.get(), ..Packet::new(Kind::LoginOk, p.seq) }.encode()));
+        self.announce(events);
+    }
+
+    /// A connection closed.
+    fn closed(self: &Arc<Self>, k: u64) {
+        let event = {
+            let mut st = self.state();
+            let c = st.conns.remove(&k);
+            match c.and_then(|c| c.who) {
+                Some((id, l)) => {
+                    let ended = st.sessions.as_mut().is_some_and(|s| s.logout(id, &k));
+                    ended.then(|| pb::Presence { id: id.get(), login: Some(pb_login(&l)), online: false })
+                }
+                None => None,
+            }
+        };
+        if let Some(e) = event {
+            self.announce(vec![e]);
+        }
+    }
+
+    async fn connection(self: Arc<Self>, socket: WebSocket) {
+        let (mut sink, mut stream) = socket.split();
+        let (tx, mut rx) = mpsc::channel::<Out>(self.cfg.queue.max(1));
+        let k = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        self.state().conns.insert(k, Conn { tx: tx.clone(), who: None, in_flight: HashSet::new() });
+        metrics::gauge!("comet_connections").increment(1.0);
+        loop {
+            tokio::select! {
+                o = rx.recv() => match o {
+                    Some(Out::Packet(b)) => {
+                        if sink.send(Message::Binary(b)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Some(Out::Close(b)) => {
+                        let _ = sink.send(Message::Binary(b)).await;
+                        let _ = sink.close().await;
+                        break;
+                    }
+                    None => break,
+                },
+                m = stream.next() => {
+                    let Some(Ok(m)) = m else { break };
+                    match m {
+                        Message::Binary(b) => self.packet(k, &tx, &b),
+                        Message::Close(_) => break,
+                        Message::Text(_) => Comet::refuse(&tx, 0, 0, Reason::Malformed, "packets are binary WebSocket messages"),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        self.closed(k);
+        metrics::gauge!("comet_connections").decrement(1.0);
+    }
+}
+
+async fn upgrade(State(comet): State<Arc<Comet>>, ws: WebSocketUpgrade) -> Response {
+    let max = comet.cfg.max_payload + super::packet::HEADER_LEN;
+    ws.read_buffer_size(1024)
+        .write_buffer_size(0)
+        .max_message_size(max + 1024)
+        .max_frame_size(max + 1024)
+        .on_upgrade(move |socket| comet.connection(socket))
+}
+
+/// `comet.v1.Comet` over a [`Comet`].
+#[derive(Debug, Clone)]
+pub struct CometApi(Arc<Comet>);
+
+type Res<T> = Result<tonic::Response<T>, tonic::Status>;
+
+#[tonic::async_trait]
+impl pb::comet_server::Comet for CometApi {
+    async fn deliver(&self, r: tonic::Request<pb::Message>) -> Res<pb::SendRes> {
+        let m = r.into_inner();
+        let Ok(to) = TerminalId::new(m.to) else { return Err(tonic::Status::invalid_argument("to: 0 names no terminal")) };
+        let tx = {
+            let st = self.0.state();
+            st.sessions.as_ref().and_then(|s| s.get(to)).and_then(|k| st.conns.get(k)).map(|c| c.tx.clone())
+        };
+        let Some(tx) = tx else {
+            return Ok(tonic::Response::new(pb::SendRes {
+                ok: false,
+                reason: Reason::UnknownTarget as u32,
+                message: format!("{to} is not on {}", self.0.cfg.node),
+            }));
+        };
+        let mut p = Packet::message(m.seq, m.from, m.to, m.payload);
+        p.flags = (m.flags & 0xff) as u8;
+        match tx.try_send(Out::Packet(p.encode())) {
+            Ok(()) => Ok(tonic::Response::new(pb::SendRes { ok: true, ..Default::default() })),
+            Err(_) => Ok(tonic::Response::new(pb::SendRes {
+                ok: false,
+                reason: Reason::Unavailable as u32,
+                message: format!("{to}'s queue is full"),
+            })),
+        }
+    }
+
+    async fn kick(&self, r: tonic::Request<pb::KickReq>) -> Res<pb::KickRes> {
+        let r = r.into_inner();
+        let (Ok(id), Some(l)) = (TerminalId::new(r.id), r.login) else {
+            return Err(tonic::Status::invalid_argument("a terminal id and its login"));
+        };
+        Ok(tonic::Response::new(pb::KickRes { closed: self.0.kick(id, &l) }))
+    }
+
+    async fn list(&self, _r: tonic::Request<pb::ListReq>) -> Res<pb::ListRes> {
+        let st = self.0.state();
+        let sessions = st
+            .conns
+            .values()
+            .filter_map(|c| c.who.as_ref())
+            .map(|(id, l)| pb::Presence { id: id.get(), login: Some(pb_login(l)), online: true })
+            .collect();
+        Ok(tonic::Response::new(pb::ListRes { sessions }))
+    }
+}
