@@ -1,0 +1,73 @@
+//! The configuration, defaults in `etc/comet.yaml`.
+
+use serde::{Deserialize, Serialize};
+use socketio_cluster::auth::JwtAuthConf;
+use socketio_cluster::registry::EtcdConf;
+use zero_svc::config::GoDuration;
+
+/// The embedded default configuration.
+pub const DEFAULTS: &str = include_str!("../etc/comet.yaml");
+
+/// Configuration (see `etc/comet.yaml`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Config {
+    /// `ListenOn` (comet.v1.Comet), `Etcd`, `Log`, `Prometheus`, `GracePeriod`.
+    #[serde(flatten)]
+    pub base: zero_svc::config::Base,
+    /// The WebSocket endpoint.
+    pub http: Http,
+    /// Tokens.
+    pub jwt_auth: JwtAuthConf,
+    /// Where the buses are registered.
+    pub discovery: Discovery,
+    /// The buses without etcd.
+    pub buses: Vec<String>,
+    /// A session's timeout.
+    pub session_timeout: GoDuration,
+    /// A bus's time to answer.
+    pub bus_timeout: GoDuration,
+    /// Largest payload.
+    pub max_payload: usize,
+    /// Packets queued per connection.
+    pub queue: usize,
+}
+
+/// `Http`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Http {
+    /// `host:port` of the WebSocket endpoint.
+    pub listen_on: String,
+    /// Its path.
+    pub path: String,
+}
+
+/// `Discovery`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Discovery {
+    /// etcd endpoints; empty: the fixed `Buses`.
+    pub hosts: Vec<String>,
+    /// The buses' key.
+    pub key: String,
+    /// etcd user.
+    pub user: String,
+    /// etcd password.
+    pub pass: String,
+}
+
+impl Discovery {
+    /// The etcd section.
+    pub fn etcd(&self) -> EtcdConf {
+        EtcdConf { hosts: self.hosts.clone(), key: self.key.clone(), id: 0, user: self.user.clone(), pass: self.pass.clone() }
+    }
+}
+
+impl zero_svc::ServiceConfig for Config {
+    const NAME: &'static str = "comet";
+    const DEFAULTS: &'static str = DEFAULTS;
+    fn base(&self) -> &zero_svc::config::Base {
+        &self.base
+    }
+}

@@ -1,0 +1,132 @@
+//! Uploads to RabbitMQ with publisher confirms: a message is stored when the broker confirmed
+//! it, and only then acknowledged to its device. The connection is made again when it is lost
+//! (a broker restart): the publish in that moment fails, the device sends it again.
+//!
+//! Each message is published persistent, as JSON `{"from","seq","flags","payload"}` (payload
+//! base64-free: the text when it is UTF-8, else an array of bytes), with the message id
+//! `<from>:<seq>` so that a consumer recognises a redelivery (the device resends a message whose
+//! ack it lost).
+
+use crate::config::RabbitMq;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::publisher_confirm::Confirmation;
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use socketio_cluster::comet::bus::Store;
+use socketio_cluster::pb::comet as pb;
+use std::future::Future;
+use std::pin::Pin;
+use tokio::sync::Mutex;
+
+/// The RabbitMQ store.
+pub struct Rabbit {
+    conf: RabbitMq,
+    channel: Mutex<Option<Channel>>,
+}
+
+impl std::fmt::Debug for Rabbit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rabbit").field("exchange", &self.conf.exchange).finish_non_exhaustive()
+    }
+}
+
+/// The body of a stored upload.
+pub fn body(m: &pb::Message) -> Vec<u8> {
+    let payload = match std::str::from_utf8(&m.payload) {
+        Ok(s) => serde_json::Value::String(s.to_owned()),
+        Err(_) => serde_json::Value::from(m.payload.to_vec()),
+    };
+    serde_json::json!({ "from": m.from, "seq": m.seq, "flags": m.flags, "payload": payload }).to_string().into_bytes()
+}
+
+impl Rabbit {
+    /// A store publishing as `conf` says (connected at the first upload).
+    pub fn new(conf: RabbitMq) -> Rabbit {
+        Rabbit { conf, channel: Mutex::new(None) }
+    }
+
+    async fn connect(&self) -> Result<Channel, String> {
+        let props = ConnectionProperties::default()
+            .with_executor(tokio_executor_trait::Tokio::current())
+            .with_reactor(tokio_reactor_trait::Tokio::current());
+        let conn = Connection::connect(&self.conf.url, props).await.map_err(|e| format!("connect: {e}"))?;
+        let ch = conn.create_channel().await.map_err(|e| format!("channel: {e}"))?;
+        ch.confirm_select(ConfirmSelectOptions::default()).await.map_err(|e| format!("confirm.select: {e}"))?;
+        if !self.conf.queue.is_empty() {
+            let opts = QueueDeclareOptions { durable: true, ..Default::default() };
+            ch.queue_declare(self.conf.queue.as_str().into(), opts, FieldTable::default())
+                .await
+                .map_err(|e| format!("queue.declare {}: {e}", self.conf.queue))?;
+        }
+        tracing::info!(exchange = %self.conf.exchange, key = %self.conf.routing_key, "RabbitMQ connected");
+        Ok(ch)
+    }
+
+    /// Checks the broker at start: connects once.
+    ///
+    /// # Errors
+    /// Why it could not connect.
+    pub async fn check(&self) -> Result<(), String> {
+        let ch = self.connect().await?;
+        *self.channel.lock().await = Some(ch);
+        Ok(())
+    }
+
+    async fn publish(&self, m: pb::Message) -> Result<(), String> {
+        let ch = {
+            let mut g = self.channel.lock().await;
+            match g.as_ref().filter(|c| c.status().connected()) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = self.connect().await?;
+                    *g = Some(c.clone());
+                    c
+                }
+            }
+        };
+        let props = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into())
+            .with_message_id(format!("{}:{}", m.from, m.seq).into());
+        let confirm = ch
+            .basic_publish(
+                self.conf.exchange.as_str().into(),
+                self.conf.routing_key.as_str().into(),
+                BasicPublishOptions::default(),
+                &body(&m),
+                props,
+            )
+            .await
+            .map_err(|e| format!("publish: {e}"))?;
+        match tokio::time::timeout(self.conf.confirm_timeout.0, confirm).await {
+            Ok(Ok(Confirmation::Ack(_))) => Ok(()),
+            Ok(Ok(Confirmation::Nack(_))) => Err("the broker refused the message (nack)".into()),
+            Ok(Ok(Confirmation::NotRequested)) => Err("no confirmation".into()),
+            Ok(Err(e)) => Err(format!("confirm: {e}")),
+            Err(_) => Err(format!("not confirmed within {:?}", self.conf.confirm_timeout.0)),
+        }
+    }
+}
+
+impl Store for Rabbit {
+    fn store(&self, m: pb::Message) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
+        Box::pin(async move {
+            let r = self.publish(m).await;
+            if r.is_err() {
+                // the next upload connects again
+                *self.channel.lock().await = None;
+            }
+            r
+        })
+    }
+}
+
+/// No storage configured: uploads are refused.
+#[derive(Debug)]
+pub struct Nowhere;
+
+impl Store for Nowhere {
+    fn store(&self, _m: pb::Message) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
+        Box::pin(async { Err("no storage configured (RabbitMq.Url)".to_owned()) })
+    }
+}
