@@ -11,9 +11,11 @@
 //! | [`sessions`] | a comet's live sessions: one per id (a second login replaces the first, which is told), heartbeats and a timeout, duplicates dropped by sequence ([`sessions::Window`]) |
 //! | [`locations`] | the bus's table of which comet holds which id, kept by online/offline events whatever order they arrive in |
 //! | [`bus`] | the message bus (`comet.v1.Bus`): the table fed by the comets, messages delivered on the comet holding their target, uploads handed to a [`bus::Store`] and acknowledged once it confirmed |
+//! | [`client`] | a terminal: one WebSocket to a comet (tests, the load tool, Rust programs) |
 //! | [`node`] | a comet: WebSocket terminals, logins checked against the platform's tokens, messages to a bus and acknowledged once it delivered or stored them, `comet.v1.Comet` (deliver, kick, list) |
 
 pub mod bus;
+pub mod client;
 pub mod id;
 pub mod locations;
 pub mod node;
