@@ -16,8 +16,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), zero_svc::Error> {
     let node = registry::advertised(listener.local_addr()?).await;
-    let buses =
-        if cfg.discovery.hosts.is_empty() { registry::fixed(&cfg.buses) } else { registry::discover(cfg.discovery.etcd()) };
+    let buses = if cfg.discovery.hosts.is_empty() {
+        registry::fixed(&cfg.buses)
+    } else {
+        registry::discover(cfg.discovery.etcd())
+    };
     let comet = Comet::new(
         CometConfig {
             node: node.clone(),

@@ -41,7 +41,13 @@ pub struct Discovery {
 impl Discovery {
     /// The etcd section.
     pub fn etcd(&self) -> EtcdConf {
-        EtcdConf { hosts: self.hosts.clone(), key: self.key.clone(), id: 0, user: self.user.clone(), pass: self.pass.clone() }
+        EtcdConf {
+            hosts: self.hosts.clone(),
+            key: self.key.clone(),
+            id: 0,
+            user: self.user.clone(),
+            pass: self.pass.clone(),
+        }
     }
 }
 

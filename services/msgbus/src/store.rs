@@ -54,7 +54,7 @@ impl Rabbit {
         ch.confirm_select(ConfirmSelectOptions::default()).await.map_err(|e| format!("confirm.select: {e}"))?;
         if !self.conf.queue.is_empty() {
             let opts = QueueDeclareOptions { durable: true, ..Default::default() };
-            ch.queue_declare(self.conf.queue.as_str().into(), opts, FieldTable::default())
+            ch.queue_declare(self.conf.queue.as_str(), opts, FieldTable::default())
                 .await
                 .map_err(|e| format!("queue.declare {}: {e}", self.conf.queue))?;
         }
@@ -90,8 +90,8 @@ impl Rabbit {
             .with_message_id(format!("{}:{}", m.from, m.seq).into());
         let confirm = ch
             .basic_publish(
-                self.conf.exchange.as_str().into(),
-                self.conf.routing_key.as_str().into(),
+                self.conf.exchange.as_str(),
+                self.conf.routing_key.as_str(),
                 BasicPublishOptions::default(),
                 &body(&m),
                 props,

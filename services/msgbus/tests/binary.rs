@@ -30,7 +30,8 @@ async fn the_binary_answers_and_refuses() {
     let r = c.send(pb::Message { from: 1, to: -5, seq: 1, payload: "on".into(), ..Default::default() }).await.unwrap();
     let r = r.into_inner();
     assert_eq!((r.ok, r.reason), (false, Reason::UnknownTarget as u32), "{r:?}");
-    let up = pb::Message { from: -5, seq: 2, flags: u32::from(flags::UPLOAD), payload: "kwh".into(), ..Default::default() };
+    let up =
+        pb::Message { from: -5, seq: 2, flags: u32::from(flags::UPLOAD), payload: "kwh".into(), ..Default::default() };
     let r = c.send(up).await.unwrap().into_inner();
     assert_eq!((r.ok, r.reason), (false, Reason::Unavailable as u32), "{r:?}");
     assert!(r.message.contains("RabbitMq.Url"), "{r:?}");

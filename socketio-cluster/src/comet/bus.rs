@@ -121,9 +121,11 @@ impl Bus {
         let Some(mut c) = self.comet(node) else { return };
         match tokio::time::timeout(self.timeout * 4, c.list(pb::ListReq {})).await {
             Ok(Ok(r)) => {
-                let logins = r.into_inner().sessions.into_iter().filter_map(|p| {
-                    Some((TerminalId::new(p.id).ok()?, login_of(p.login.as_ref()?)))
-                });
+                let logins = r
+                    .into_inner()
+                    .sessions
+                    .into_iter()
+                    .filter_map(|p| Some((TerminalId::new(p.id).ok()?, login_of(p.login.as_ref()?))));
                 let stale = self.table().replace_node(node, logins);
                 for (id, l) in stale {
                     self.kick(id, &l);
@@ -181,7 +183,9 @@ impl Bus {
             metrics::counter!("msgbus_offline_targets_total").increment(1);
             return refuse(Reason::UnknownTarget, format!("{to} is not online"));
         };
-        let Some(mut c) = self.comet(&node) else { return refuse(Reason::Unavailable, format!("{node} is no address")) };
+        let Some(mut c) = self.comet(&node) else {
+            return refuse(Reason::Unavailable, format!("{node} is no address"));
+        };
         match tokio::time::timeout(self.timeout, c.deliver(m)).await {
             Ok(Ok(r)) => {
                 metrics::counter!("msgbus_delivered_total").increment(1);

@@ -212,7 +212,9 @@ impl Comet {
                     if let Some((_, l)) = c.who.take() {
                         events.push(pb::Presence { id: id.get(), login: Some(pb_login(&l)), online: false });
                     }
-                    let _ = c.tx.try_send(Out::Close(Packet::refused(0, id.get(), Reason::NotLoggedIn, "timed out").encode()));
+                    let _ = c
+                        .tx
+                        .try_send(Out::Close(Packet::refused(0, id.get(), Reason::NotLoggedIn, "timed out").encode()));
                 }
             }
         }
@@ -268,7 +270,9 @@ impl Comet {
             Kind::Heartbeat => {
                 let ok = self.state().sessions.as_mut().is_some_and(|s| s.touch(from, &k, now));
                 if ok {
-                    let _ = tx.try_send(Out::Packet(Packet { to: from.get(), ..Packet::new(Kind::HeartbeatAck, p.seq) }.encode()));
+                    let _ = tx.try_send(Out::Packet(
+                        Packet { to: from.get(), ..Packet::new(Kind::HeartbeatAck, p.seq) }.encode(),
+                    ));
                 } else {
                     Comet::refuse(tx, p.seq, from.get(), Reason::NotLoggedIn, "log in first");
                 }
@@ -332,7 +336,9 @@ impl Comet {
                     }
                 }
             }
-            _ => Comet::refuse(tx, p.seq, from.get(), Reason::Malformed, "a terminal sends login, heartbeat or message"),
+            _ => {
+                Comet::refuse(tx, p.seq, from.get(), Reason::Malformed, "a terminal sends login, heartbeat or message")
+            }
         }
     }
 
@@ -340,17 +346,21 @@ impl Comet {
         if self.auth.enabled() {
             let token = String::from_utf8_lossy(&p.payload);
             let who = self.auth.verify(token.trim(), (now_ms() / 1000) as i64).map(|c| {
-                ["user-id", "uid", "sub"]
-                    .iter()
-                    .find_map(|key| c.get(*key).and_then(|v| v.as_str().map(str::to_owned).or_else(|| v.as_i64().map(|i| i.to_string()))))
+                ["user-id", "uid", "sub"].iter().find_map(|key| {
+                    c.get(*key)
+                        .and_then(|v| v.as_str().map(str::to_owned).or_else(|| v.as_i64().map(|i| i.to_string())))
+                })
             });
             match who {
                 Ok(Some(u)) if u == id.to_string() => {}
-                Ok(_) => return Comet::refuse(tx, p.seq, id.get(), Reason::BadToken, "the token is not this terminal's"),
+                Ok(_) => {
+                    return Comet::refuse(tx, p.seq, id.get(), Reason::BadToken, "the token is not this terminal's")
+                }
                 Err(e) => return Comet::refuse(tx, p.seq, id.get(), Reason::BadToken, &e.to_string()),
             }
         }
-        let login = Login { node: self.cfg.node.as_str().into(), at: now_ms(), n: self.logins.fetch_add(1, Ordering::Relaxed) };
+        let login =
+            Login { node: self.cfg.node.as_str().into(), at: now_ms(), n: self.logins.fetch_add(1, Ordering::Relaxed) };
         let mut events = vec![];
         {
             let mut st = self.state();
@@ -360,7 +370,8 @@ impl Comet {
             };
             match outcome {
                 sessions::Login::Again => {
-                    let _ = tx.try_send(Out::Packet(Packet { to: id.get(), ..Packet::new(Kind::LoginOk, p.seq) }.encode()));
+                    let _ =
+                        tx.try_send(Out::Packet(Packet { to: id.get(), ..Packet::new(Kind::LoginOk, p.seq) }.encode()));
                     return;
                 }
                 sessions::Login::Replaced(old) => {
@@ -368,7 +379,9 @@ impl Comet {
                         if let Some((_, l)) = c.who.take() {
                             events.push(pb::Presence { id: id.get(), login: Some(pb_login(&l)), online: false });
                         }
-                        let _ = c.tx.try_send(Out::Close(Packet { to: id.get(), ..Packet::new(Kind::Replaced, 0) }.encode()));
+                        let _ = c
+                            .tx
+                            .try_send(Out::Close(Packet { to: id.get(), ..Packet::new(Kind::Replaced, 0) }.encode()));
                     }
                     metrics::counter!("comet_replaced_total").increment(1);
                 }
@@ -469,7 +482,9 @@ type Res<T> = Result<tonic::Response<T>, tonic::Status>;
 impl pb::comet_server::Comet for CometApi {
     async fn deliver(&self, r: tonic::Request<pb::Message>) -> Res<pb::SendRes> {
         let m = r.into_inner();
-        let Ok(to) = TerminalId::new(m.to) else { return Err(tonic::Status::invalid_argument("to: 0 names no terminal")) };
+        let Ok(to) = TerminalId::new(m.to) else {
+            return Err(tonic::Status::invalid_argument("to: 0 names no terminal"));
+        };
         let tx = {
             let st = self.0.state();
             st.sessions.as_ref().and_then(|s| s.get(to)).and_then(|k| st.conns.get(k)).map(|c| c.tx.clone())
