@@ -15,7 +15,11 @@ pub struct Config {
     /// `ListenOn` (comet.v1.Comet), `Etcd`, `Log`, `Prometheus`, `GracePeriod`.
     #[serde(flatten)]
     pub base: zero_svc::config::Base,
-    /// The WebSocket endpoint.
+    /// `ws` or `udp`.
+    pub mode: Mode,
+    /// The UDP socket.
+    pub udp: Udp,
+    /// The WebSocket endpoint (the push API in UDP mode).
     pub http: Http,
     /// Tokens.
     pub jwt_auth: JwtAuthConf,
@@ -31,6 +35,24 @@ pub struct Config {
     pub max_payload: usize,
     /// Packets queued per connection.
     pub queue: usize,
+}
+
+/// `Mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Terminals over WebSocket.
+    Ws,
+    /// Devices over UDP.
+    Udp,
+}
+
+/// `Udp`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Udp {
+    /// `host:port` of the UDP socket.
+    pub listen_on: String,
 }
 
 /// `Http`.

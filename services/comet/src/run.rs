@@ -1,6 +1,6 @@
 //! Wiring: the buses' registry, the comet, its WebSocket and gRPC servers, the session timer.
 
-use crate::config::Config;
+use crate::config::{Config, Mode};
 use socketio_cluster::comet::node::{Comet, CometConfig};
 use socketio_cluster::pb::comet::FILE_DESCRIPTOR_SET;
 use socketio_cluster::registry;
@@ -36,9 +36,19 @@ pub async fn run(
         .await
         .map_err(|e| zero_svc::Error::Config(format!("Http.ListenOn {}: {e}", cfg.http.listen_on)))?;
     tracing::info!(addr = %http.local_addr()?, path = %cfg.http.path, comet = %node, "WebSocket listening");
-    let timer = tokio::spawn(comet.clone().expire_every_second());
+    let mut tasks = vec![tokio::spawn(comet.clone().expire_every_second())];
+    let app = match cfg.mode {
+        Mode::Ws => comet.router(&cfg.http.path),
+        Mode::Udp => {
+            let udp = tokio::net::UdpSocket::bind(&cfg.udp.listen_on)
+                .await
+                .map_err(|e| zero_svc::Error::Config(format!("Udp.ListenOn {}: {e}", cfg.udp.listen_on)))?;
+            tracing::info!(addr = %udp.local_addr()?, "UDP listening");
+            tasks.push(tokio::spawn(comet.clone().serve_udp(std::sync::Arc::new(udp))));
+            axum::Router::new()
+        }
+    };
     let (stop_tx, mut rx) = tokio::sync::watch::channel(false);
-    let app = comet.router(&cfg.http.path);
     use axum::serve::ListenerExt;
     let http = http.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
@@ -56,6 +66,8 @@ pub async fn run(
     })
     .await;
     let _ = tokio::time::timeout(cfg.base.grace_period.0, web).await;
-    timer.abort();
+    for t in tasks {
+        t.abort();
+    }
     r
 }

@@ -124,3 +124,88 @@ impl Terminal {
         let _ = self.out.send(Message::Close(None));
     }
 }
+
+/// A UDP terminal (a device): datagrams to one comet.
+#[derive(Debug)]
+pub struct UdpTerminal {
+    socket: tokio::net::UdpSocket,
+}
+
+impl UdpTerminal {
+    /// A socket on loopback sending to `comet` (`host:port`).
+    ///
+    /// # Errors
+    /// [`TerminalError::Connection`].
+    pub async fn connect(comet: &str) -> Result<UdpTerminal, TerminalError> {
+        let socket =
+            tokio::net::UdpSocket::bind("127.0.0.1:0").await.map_err(|e| TerminalError::Connection(e.to_string()))?;
+        socket.connect(comet).await.map_err(|e| TerminalError::Connection(e.to_string()))?;
+        Ok(UdpTerminal { socket })
+    }
+
+    /// Sends a packet.
+    ///
+    /// # Errors
+    /// [`TerminalError::Connection`].
+    pub async fn send(&self, p: &Packet) -> Result<(), TerminalError> {
+        self.send_raw(&p.encode()).await
+    }
+
+    /// Sends bytes as they are.
+    ///
+    /// # Errors
+    /// [`TerminalError::Connection`].
+    pub async fn send_raw(&self, b: &[u8]) -> Result<(), TerminalError> {
+        self.socket.send(b).await.map(|_| ()).map_err(|e| TerminalError::Connection(e.to_string()))
+    }
+
+    /// The next packet within `t` (datagrams that are no packet are skipped).
+    ///
+    /// # Errors
+    /// [`TerminalError`].
+    pub async fn next_within(&self, t: Duration) -> Result<Packet, TerminalError> {
+        let mut buf = vec![0u8; 65_536];
+        let deadline = tokio::time::Instant::now() + t;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.recv(&mut buf)).await {
+                Ok(Ok(n)) => {
+                    if let Ok(p) = Packet::decode(&buf[..n], usize::MAX) {
+                        return Ok(p);
+                    }
+                }
+                Ok(Err(e)) => return Err(TerminalError::Connection(e.to_string())),
+                Err(_) => return Err(TerminalError::Timeout(t)),
+            }
+        }
+    }
+
+    /// Sends `p` until a packet with its sequence answers it (an ack, login-ok, heartbeat-ack or
+    /// a refusal), every `every`, at most `tries` times: the answer.
+    ///
+    /// # Errors
+    /// [`TerminalError::Timeout`] when none came.
+    pub async fn request(&self, p: &Packet, every: Duration, tries: usize) -> Result<Packet, TerminalError> {
+        for _ in 0..tries {
+            self.send(p).await?;
+            let until = tokio::time::Instant::now() + every;
+            loop {
+                let left = until.saturating_duration_since(tokio::time::Instant::now());
+                match self.next_within(left).await {
+                    Ok(a) if a.seq == p.seq && a.kind != super::packet::Kind::Message => return Ok(a),
+                    Ok(_) => continue,
+                    Err(TerminalError::Timeout(_)) => break,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Err(TerminalError::Timeout(every * tries as u32))
+    }
+
+    /// This socket's address.
+    ///
+    /// # Errors
+    /// [`TerminalError::Connection`].
+    pub fn local_addr(&self) -> Result<std::net::SocketAddr, TerminalError> {
+        self.socket.local_addr().map_err(|e| TerminalError::Connection(e.to_string()))
+    }
+}

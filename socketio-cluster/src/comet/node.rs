@@ -16,6 +16,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -57,19 +58,65 @@ enum Out {
     Close(Bytes),
 }
 
+/// Where a connection's packets go: a WebSocket's writer task, or a UDP peer.
+#[derive(Debug, Clone)]
+enum Sink {
+    Ws(mpsc::Sender<Out>),
+    Udp(Arc<tokio::net::UdpSocket>, SocketAddr),
+}
+
+impl Sink {
+    /// Queues (or sends) a packet; false when it could not (a full queue, a full socket buffer:
+    /// as lost as a datagram).
+    fn send(&self, b: Bytes) -> bool {
+        match self {
+            Sink::Ws(tx) => tx.try_send(Out::Packet(b)).is_ok(),
+            Sink::Udp(s, a) => s.try_send_to(&b, *a).is_ok(),
+        }
+    }
+
+    /// Sends a packet, waiting for room.
+    async fn send_wait(&self, b: Bytes) {
+        match self {
+            Sink::Ws(tx) => {
+                let _ = tx.send(Out::Packet(b)).await;
+            }
+            Sink::Udp(s, a) => {
+                let _ = s.send_to(&b, *a).await;
+            }
+        }
+    }
+
+    /// Sends a last packet and closes (a UDP peer is only told).
+    fn close(&self, b: Bytes) {
+        match self {
+            Sink::Ws(tx) => {
+                let _ = tx.try_send(Out::Close(b));
+            }
+            Sink::Udp(s, a) => {
+                let _ = s.try_send_to(&b, *a);
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Conn {
-    tx: mpsc::Sender<Out>,
+    tx: Sink,
     /// The terminal logged in on it, and that login.
     who: Option<(TerminalId, Login)>,
     /// Messages handed to the bus and not answered yet (a duplicate of one is not acked early).
     in_flight: HashSet<u32>,
+    /// A UDP peer's address.
+    addr: Option<SocketAddr>,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     sessions: Option<Sessions<u64>>,
     conns: HashMap<u64, Conn>,
+    /// UDP peers' connections.
+    udp: HashMap<SocketAddr, u64>,
 }
 
 /// A comet.
@@ -102,7 +149,7 @@ impl Comet {
     /// A comet checking logins with `auth` (a token's user must be the terminal's id; with no
     /// secret configured any login is taken), telling the buses of `buses`.
     pub fn new(cfg: CometConfig, auth: JwtAuth, buses: Endpoints) -> Arc<Comet> {
-        let state = Inner { sessions: Some(Sessions::new(cfg.session_timeout)), conns: HashMap::new() };
+        let state = Inner { sessions: Some(Sessions::new(cfg.session_timeout)), ..Inner::default() };
         Arc::new(Comet {
             cfg,
             auth,
@@ -195,7 +242,7 @@ impl Comet {
         }
         if let Some(c) = st.conns.get_mut(&k) {
             c.who = None;
-            let _ = c.tx.try_send(Out::Close(Packet { to: id.get(), ..Packet::new(Kind::Replaced, 0) }.encode()));
+            c.tx.close(Packet { to: id.get(), ..Packet::new(Kind::Replaced, 0) }.encode());
         }
         metrics::counter!("comet_replaced_total").increment(1);
         true
@@ -212,10 +259,15 @@ impl Comet {
                     if let Some((_, l)) = c.who.take() {
                         events.push(pb::Presence { id: id.get(), login: Some(pb_login(&l)), online: false });
                     }
-                    let _ = c
-                        .tx
-                        .try_send(Out::Close(Packet::refused(0, id.get(), Reason::NotLoggedIn, "timed out").encode()));
+                    c.tx.close(Packet::refused(0, id.get(), Reason::NotLoggedIn, "timed out").encode());
                 }
+            }
+            // UDP peers without a session (timed out, replaced, refused) are forgotten
+            let idle: Vec<(u64, SocketAddr)> =
+                st.conns.iter().filter(|(_, c)| c.who.is_none()).filter_map(|(k, c)| Some((*k, c.addr?))).collect();
+            for (k, a) in idle {
+                st.conns.remove(&k);
+                st.udp.remove(&a);
             }
         }
         let n = events.len();
@@ -235,6 +287,41 @@ impl Comet {
         }
     }
 
+    /// Serves terminals over UDP on `socket`, one packet per datagram: a peer address becomes a
+    /// connection with its login, and is forgotten once its session ended. Runs until dropped.
+    pub async fn serve_udp(self: Arc<Self>, socket: Arc<tokio::net::UdpSocket>) {
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            let (n, addr) = match socket.recv_from(&mut buf).await {
+                Ok(x) => x,
+                // an ICMP error for an earlier datagram, a signal: the socket goes on
+                Err(e) => {
+                    tracing::debug!(error = %e, "UDP receive");
+                    continue;
+                }
+            };
+            metrics::counter!("comet_datagrams_total").increment(1);
+            let b = Bytes::copy_from_slice(&buf[..n]);
+            let sink = Sink::Udp(socket.clone(), addr);
+            let k = {
+                let mut st = self.state();
+                match st.udp.get(&addr) {
+                    Some(k) => *k,
+                    // only a login makes a peer a connection (garbage from anywhere keeps nothing)
+                    None if n > 2 && b[0] == super::packet::MAGIC && b[2] == Kind::Login as u8 => {
+                        let k = self.next_conn.fetch_add(1, Ordering::Relaxed);
+                        let c = Conn { tx: sink.clone(), who: None, in_flight: HashSet::new(), addr: Some(addr) };
+                        st.conns.insert(k, c);
+                        st.udp.insert(addr, k);
+                        k
+                    }
+                    None => 0,
+                }
+            };
+            self.packet(k, &sink, &b);
+        }
+    }
+
     /// `GET path`: the WebSocket endpoint.
     pub fn router(self: &Arc<Self>, path: &str) -> axum::Router {
         axum::Router::new().route(path, axum::routing::get(upgrade)).with_state(self.clone())
@@ -245,13 +332,13 @@ impl Comet {
         pb::comet_server::CometServer::new(CometApi(self.clone()))
     }
 
-    fn refuse(tx: &mpsc::Sender<Out>, seq: u32, to: i64, reason: Reason, text: &str) {
+    fn refuse(tx: &Sink, seq: u32, to: i64, reason: Reason, text: &str) {
         metrics::counter!("comet_refused_total", "reason" => reason.as_str()).increment(1);
-        let _ = tx.try_send(Out::Packet(Packet::refused(seq, to, reason, text).encode()));
+        let _ = tx.send(Packet::refused(seq, to, reason, text).encode());
     }
 
     /// One packet from connection `k`.
-    fn packet(self: &Arc<Self>, k: u64, tx: &mpsc::Sender<Out>, b: &Bytes) {
+    fn packet(self: &Arc<Self>, k: u64, tx: &Sink, b: &Bytes) {
         let p = match Packet::decode_bytes(b, self.cfg.max_payload) {
             Ok(p) => p,
             Err(e) => {
@@ -270,9 +357,7 @@ impl Comet {
             Kind::Heartbeat => {
                 let ok = self.state().sessions.as_mut().is_some_and(|s| s.touch(from, &k, now));
                 if ok {
-                    let _ = tx.try_send(Out::Packet(
-                        Packet { to: from.get(), ..Packet::new(Kind::HeartbeatAck, p.seq) }.encode(),
-                    ));
+                    tx.send(Packet { to: from.get(), ..Packet::new(Kind::HeartbeatAck, p.seq) }.encode());
                 } else {
                     Comet::refuse(tx, p.seq, from.get(), Reason::NotLoggedIn, "log in first");
                 }
@@ -299,7 +384,7 @@ impl Comet {
                     Seen::NoSession => Comet::refuse(tx, p.seq, from.get(), Reason::NotLoggedIn, "log in first"),
                     Seen::Duplicate => {
                         metrics::counter!("comet_duplicates_total").increment(1);
-                        let _ = tx.try_send(Out::Packet(Packet::ack_of(&p).encode()));
+                        let _ = tx.send(Packet::ack_of(&p).encode());
                     }
                     Seen::TooOld => metrics::counter!("comet_duplicates_total").increment(1),
                     Seen::Fresh => {
@@ -327,7 +412,7 @@ impl Comet {
                             }
                             if r.ok {
                                 metrics::counter!("comet_messages_total").increment(1);
-                                let _ = tx.send(Out::Packet(Packet::ack_of(&p).encode())).await;
+                                tx.send_wait(Packet::ack_of(&p).encode()).await;
                             } else {
                                 let reason = Reason::from_u8(r.reason as u8);
                                 Comet::refuse(&tx, p.seq, p.from, reason, &r.message);
@@ -342,7 +427,7 @@ impl Comet {
         }
     }
 
-    fn login(self: &Arc<Self>, k: u64, tx: &mpsc::Sender<Out>, id: TerminalId, p: &Packet) {
+    fn login(self: &Arc<Self>, k: u64, tx: &Sink, id: TerminalId, p: &Packet) {
         if self.auth.enabled() {
             let token = String::from_utf8_lossy(&p.payload);
             let who = self.auth.verify(token.trim(), (now_ms() / 1000) as i64).map(|c| {
@@ -370,8 +455,7 @@ impl Comet {
             };
             match outcome {
                 sessions::Login::Again => {
-                    let _ =
-                        tx.try_send(Out::Packet(Packet { to: id.get(), ..Packet::new(Kind::LoginOk, p.seq) }.encode()));
+                    tx.send(Packet { to: id.get(), ..Packet::new(Kind::LoginOk, p.seq) }.encode());
                     return;
                 }
                 sessions::Login::Replaced(old) => {
@@ -379,9 +463,7 @@ impl Comet {
                         if let Some((_, l)) = c.who.take() {
                             events.push(pb::Presence { id: id.get(), login: Some(pb_login(&l)), online: false });
                         }
-                        let _ = c
-                            .tx
-                            .try_send(Out::Close(Packet { to: id.get(), ..Packet::new(Kind::Replaced, 0) }.encode()));
+                        c.tx.close(Packet { to: id.get(), ..Packet::new(Kind::Replaced, 0) }.encode());
                     }
                     metrics::counter!("comet_replaced_total").increment(1);
                 }
@@ -404,7 +486,7 @@ impl Comet {
         }
         events.push(pb::Presence { id: id.get(), login: Some(pb_login(&login)), online: true });
         metrics::counter!("comet_logins_total").increment(1);
-        let _ = tx.try_send(Out::Packet(Packet { to: id.get(), ..Packet::new(Kind::LoginOk, p.seq) }.encode()));
+        let _ = tx.send(Packet { to: id.get(), ..Packet::new(Kind::LoginOk, p.seq) }.encode());
         self.announce(events);
     }
 
@@ -430,7 +512,10 @@ impl Comet {
         let (mut sink, mut stream) = socket.split();
         let (tx, mut rx) = mpsc::channel::<Out>(self.cfg.queue.max(1));
         let k = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        self.state().conns.insert(k, Conn { tx: tx.clone(), who: None, in_flight: HashSet::new() });
+        self.state()
+            .conns
+            .insert(k, Conn { tx: Sink::Ws(tx.clone()), who: None, in_flight: HashSet::new(), addr: None });
+        let out = Sink::Ws(tx.clone());
         metrics::gauge!("comet_connections").increment(1.0);
         loop {
             tokio::select! {
@@ -450,9 +535,9 @@ impl Comet {
                 m = stream.next() => {
                     let Some(Ok(m)) = m else { break };
                     match m {
-                        Message::Binary(b) => self.packet(k, &tx, &b),
+                        Message::Binary(b) => self.packet(k, &out, &b),
                         Message::Close(_) => break,
-                        Message::Text(_) => Comet::refuse(&tx, 0, 0, Reason::Malformed, "packets are binary WebSocket messages"),
+                        Message::Text(_) => Comet::refuse(&out, 0, 0, Reason::Malformed, "packets are binary WebSocket messages"),
                         _ => {}
                     }
                 }
@@ -498,9 +583,9 @@ impl pb::comet_server::Comet for CometApi {
         };
         let mut p = Packet::message(m.seq, m.from, m.to, m.payload);
         p.flags = (m.flags & 0xff) as u8;
-        match tx.try_send(Out::Packet(p.encode())) {
-            Ok(()) => Ok(tonic::Response::new(pb::SendRes { ok: true, ..Default::default() })),
-            Err(_) => Ok(tonic::Response::new(pb::SendRes {
+        match tx.send(p.encode()) {
+            true => Ok(tonic::Response::new(pb::SendRes { ok: true, ..Default::default() })),
+            false => Ok(tonic::Response::new(pb::SendRes {
                 ok: false,
                 reason: Reason::Unavailable as u32,
                 message: format!("{to}'s queue is full"),
