@@ -211,6 +211,78 @@ mod etcd {
         }
     }
 
+    /// Campaigns for the leadership of `name` (etcd's election API) with `value`, under a
+    /// [`LEASE_TTL`] lease: `leader` is true while this process holds it, false the moment the
+    /// lease cannot be kept alive (before it expires), and the campaign starts anew after a
+    /// loss. A leader that dies without a word is replaced once its lease expires; on `stop` the
+    /// lease is revoked and the next candidate takes over at once.
+    pub async fn elect(
+        conf: EtcdConf,
+        name: String,
+        value: String,
+        leader: watch::Sender<bool>,
+        stop: impl Future<Output = ()>,
+    ) {
+        tokio::pin!(stop);
+        loop {
+            let mut held = None;
+            let r = tokio::select! {
+                r = lead(&conf, &name, &value, &leader, &mut held) => r,
+                () = &mut stop => {
+                    leader.send_replace(false);
+                    if let Some((mut client, lease)) = held {
+                        let _ = tokio::time::timeout(Duration::from_secs(2), client.lease_revoke(lease)).await;
+                    }
+                    return;
+                }
+            };
+            leader.send_replace(false);
+            if let Err(e) = r {
+                tracing::warn!(hosts = ?conf.hosts, %name, error = %e, "etcd election");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(RETRY) => {}
+                () = &mut stop => return,
+            }
+        }
+    }
+
+    /// One campaign: a lease kept alive while waiting to be elected and while leading.
+    async fn lead(
+        conf: &EtcdConf,
+        name: &str,
+        value: &str,
+        leader: &watch::Sender<bool>,
+        held: &mut Option<(Client, i64)>,
+    ) -> Result<(), etcd_client::Error> {
+        let mut client = client(conf).await?;
+        let lease = client.lease_grant(LEASE_TTL, None).await?.id();
+        *held = Some((client.clone(), lease));
+        let (mut keeper, mut answers) = client.lease_keep_alive(lease).await?;
+        let mut campaigner = client.clone();
+        let campaign = campaigner.campaign(name, value, lease);
+        tokio::pin!(campaign);
+        let mut elected = false;
+        let mut tick = tokio::time::interval(Duration::from_secs(u64::try_from(LEASE_TTL / 3).unwrap_or(3)));
+        loop {
+            tokio::select! {
+                r = &mut campaign, if !elected => {
+                    r?;
+                    elected = true;
+                    leader.send_replace(true);
+                    tracing::info!(%name, %value, "elected");
+                }
+                _ = tick.tick() => {
+                    keeper.keep_alive().await?;
+                    match answers.message().await? {
+                        Some(a) if a.ttl() > 0 => {}
+                        _ => return Err(etcd_client::Error::LeaseKeepAliveError(format!("lease {lease} lost"))),
+                    }
+                }
+            }
+        }
+    }
+
     /// Grants a lease, puts the key, keeps the lease alive until it is lost.
     async fn hold(conf: &EtcdConf, value: &str, held: &mut Option<(Client, i64)>) -> Result<(), etcd_client::Error> {
         let mut client = client(conf).await?;
@@ -233,7 +305,7 @@ mod etcd {
 }
 
 #[cfg(feature = "etcd")]
-pub use etcd::{client, discover, register, watch_prefix};
+pub use etcd::{client, discover, elect, register, watch_prefix};
 
 /// The address to register for a server bound to `local`: itself, or for an unspecified host
 /// (`0.0.0.0`) as go-zero does, `POD_IP` when set, else the first non-loopback IPv4 address of

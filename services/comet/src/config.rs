@@ -19,6 +19,8 @@ pub struct Config {
     pub mode: Mode,
     /// The UDP socket.
     pub udp: Udp,
+    /// The pusher's election.
+    pub pusher: Pusher,
     /// The WebSocket endpoint (the push API in UDP mode).
     pub http: Http,
     /// Tokens.
@@ -45,6 +47,14 @@ pub enum Mode {
     Ws,
     /// Devices over UDP.
     Udp,
+}
+
+/// `Pusher`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Pusher {
+    /// The etcd election name.
+    pub election: String,
 }
 
 /// `Udp`.

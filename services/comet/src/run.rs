@@ -21,7 +21,17 @@ pub async fn run(
     } else {
         registry::discover(cfg.discovery.etcd())
     };
-    let comet = Comet::new(
+    let (pusher_tx, pusher) = tokio::sync::watch::channel(cfg.mode == Mode::Udp && cfg.base.etcd.hosts.is_empty());
+    let (stop_election, election_stopped) = tokio::sync::oneshot::channel::<()>();
+    let election =
+        (cfg.mode == Mode::Udp && !cfg.base.etcd.hosts.is_empty() && !cfg.pusher.election.is_empty()).then(|| {
+            let mut conf = cfg.base.etcd.clone();
+            conf.key = cfg.pusher.election.clone();
+            tokio::spawn(registry::elect(conf, cfg.pusher.election.clone(), node.clone(), pusher_tx, async move {
+                let _ = election_stopped.await;
+            }))
+        });
+    let comet = Comet::with_pusher(
         CometConfig {
             node: node.clone(),
             max_payload: cfg.max_payload,
@@ -31,6 +41,7 @@ pub async fn run(
         },
         cfg.jwt_auth.build(),
         buses,
+        pusher,
     );
     let http = tokio::net::TcpListener::bind(&cfg.http.listen_on)
         .await
@@ -45,7 +56,7 @@ pub async fn run(
                 .map_err(|e| zero_svc::Error::Config(format!("Udp.ListenOn {}: {e}", cfg.udp.listen_on)))?;
             tracing::info!(addr = %udp.local_addr()?, "UDP listening");
             tasks.push(tokio::spawn(comet.clone().serve_udp(std::sync::Arc::new(udp))));
-            axum::Router::new()
+            comet.push_router()
         }
     };
     let (stop_tx, mut rx) = tokio::sync::watch::channel(false);
@@ -66,6 +77,11 @@ pub async fn run(
     })
     .await;
     let _ = tokio::time::timeout(cfg.base.grace_period.0, web).await;
+    // the lease revoked: the next pusher takes over at once
+    let _ = stop_election.send(());
+    if let Some(e) = election {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(3), e).await;
+    }
     for t in tasks {
         t.abort();
     }

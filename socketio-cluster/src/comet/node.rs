@@ -117,7 +117,12 @@ struct Inner {
     conns: HashMap<u64, Conn>,
     /// UDP peers' connections.
     udp: HashMap<SocketAddr, u64>,
+    /// Push ids delivered lately, and when (a retried push is not delivered twice).
+    pushed: HashMap<String, Instant>,
 }
+
+/// How long a delivered push id is remembered.
+const PUSH_MEMORY: Duration = Duration::from_secs(600);
 
 /// A comet.
 pub struct Comet {
@@ -129,6 +134,31 @@ pub struct Comet {
     buses: Endpoints,
     bus_clients: Mutex<HashMap<String, pb::bus_client::BusClient<Channel>>>,
     rr: AtomicUsize,
+    pusher: tokio::sync::watch::Receiver<bool>,
+    comet_clients: Mutex<HashMap<String, pb::comet_client::CometClient<Channel>>>,
+}
+
+/// What a push through the push API did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Pushed {
+    /// Delivered to the device's comet (or dropped there as a push already delivered).
+    pub pushed: bool,
+    /// Why not.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+}
+
+/// A push through the push API: `POST /api/v1/push`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushReq {
+    /// The terminal.
+    pub id: i64,
+    /// The push's id: a push retried with the same id is delivered once.
+    #[serde(rename = "msgId")]
+    pub msg_id: String,
+    /// The payload (text).
+    pub payload: String,
 }
 
 impl std::fmt::Debug for Comet {
@@ -149,6 +179,17 @@ impl Comet {
     /// A comet checking logins with `auth` (a token's user must be the terminal's id; with no
     /// secret configured any login is taken), telling the buses of `buses`.
     pub fn new(cfg: CometConfig, auth: JwtAuth, buses: Endpoints) -> Arc<Comet> {
+        Comet::with_pusher(cfg, auth, buses, tokio::sync::watch::channel(true).1)
+    }
+
+    /// [`Comet::new`], pushing through the push API only while `pusher` is true (the elected
+    /// pusher among comets that all receive each push).
+    pub fn with_pusher(
+        cfg: CometConfig,
+        auth: JwtAuth,
+        buses: Endpoints,
+        pusher: tokio::sync::watch::Receiver<bool>,
+    ) -> Arc<Comet> {
         let state = Inner { sessions: Some(Sessions::new(cfg.session_timeout)), ..Inner::default() };
         Arc::new(Comet {
             cfg,
@@ -159,6 +200,8 @@ impl Comet {
             buses,
             bus_clients: Mutex::default(),
             rr: AtomicUsize::new(0),
+            pusher,
+            comet_clients: Mutex::default(),
         })
     }
 
@@ -322,6 +365,113 @@ impl Comet {
         }
     }
 
+    /// Whether this comet is the pusher now.
+    pub fn is_pusher(&self) -> bool {
+        *self.pusher.borrow()
+    }
+
+    fn comet_client(&self, node: &str) -> Option<pb::comet_client::CometClient<Channel>> {
+        let mut m = self.comet_clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(c) = m.get(node) {
+            return Some(c.clone());
+        }
+        let ch = tonic::transport::Endpoint::from_shared(format!("http://{node}"))
+            .ok()?
+            .connect_timeout(Duration::from_secs(1))
+            .tcp_nodelay(true)
+            .connect_lazy();
+        let c = pb::comet_client::CometClient::new(ch);
+        m.insert(node.to_owned(), c.clone());
+        Some(c)
+    }
+
+    /// A platform push to terminal `id`: only the pusher pushes (every comet may be given the
+    /// same push); the comet holding the terminal (this one, or the one the bus names) delivers
+    /// it, once per push id.
+    pub async fn push(&self, r: PushReq) -> Pushed {
+        let no = |reason: String| Pushed { pushed: false, reason };
+        if !self.is_pusher() {
+            return no("not the pusher".into());
+        }
+        let Ok(id) = TerminalId::new(r.id) else { return no("id: 0 names no terminal".into()) };
+        let m = pb::Message { from: 0, to: id.get(), seq: 0, flags: 0, payload: r.payload.into(), msg_id: r.msg_id };
+        let here = self.state().sessions.as_ref().and_then(|s| s.get(id)).is_some();
+        let res = if here {
+            self.deliver_here(m)
+        } else {
+            let mut node = None;
+            let buses: Vec<String> = self.buses.borrow().iter().cloned().collect();
+            for b in buses {
+                let Some(mut c) = self.bus(&b) else { continue };
+                if let Ok(Ok(w)) =
+                    tokio::time::timeout(self.cfg.bus_timeout, c.r#where(pb::WhereReq { id: id.get() })).await
+                {
+                    node = w.into_inner().login.map(|l| l.node);
+                    break;
+                }
+            }
+            let Some(node) = node else { return no(format!("{id} is not online")) };
+            let Some(mut c) = self.comet_client(&node) else { return no(format!("{node} is no address")) };
+            match tokio::time::timeout(self.cfg.bus_timeout, c.deliver(m)).await {
+                Ok(Ok(r)) => r.into_inner(),
+                Ok(Err(e)) => return no(format!("{node}: {}", e.message())),
+                Err(_) => return no(format!("{node}: no answer")),
+            }
+        };
+        if res.ok {
+            metrics::counter!("comet_pushes_total").increment(1);
+        }
+        Pushed { pushed: res.ok, reason: res.message }
+    }
+
+    /// Delivers `m` to a terminal connected here (a push id delivered lately is not delivered
+    /// again, and counts as delivered).
+    fn deliver_here(&self, m: pb::Message) -> pb::SendRes {
+        let Ok(to) = TerminalId::new(m.to) else {
+            return pb::SendRes { ok: false, reason: Reason::Malformed as u32, message: "no target".into() };
+        };
+        let tx = {
+            let mut st = self.state();
+            if !m.msg_id.is_empty() {
+                let now = Instant::now();
+                if st.pushed.len() > 100_000 {
+                    st.pushed.retain(|_, at| now.saturating_duration_since(*at) < PUSH_MEMORY);
+                }
+                if st.pushed.contains_key(&m.msg_id) {
+                    metrics::counter!("comet_duplicate_pushes_total").increment(1);
+                    return pb::SendRes { ok: true, reason: 0, message: "delivered before".into() };
+                }
+            }
+            let tx = st.sessions.as_ref().and_then(|s| s.get(to)).and_then(|k| st.conns.get(k)).map(|c| c.tx.clone());
+            if tx.is_some() && !m.msg_id.is_empty() {
+                st.pushed.insert(m.msg_id.clone(), Instant::now());
+            }
+            tx
+        };
+        let Some(tx) = tx else {
+            return pb::SendRes {
+                ok: false,
+                reason: Reason::UnknownTarget as u32,
+                message: format!("{to} is not on {}", self.cfg.node),
+            };
+        };
+        let mut p = Packet::message(m.seq, m.from, m.to, m.payload);
+        p.flags = (m.flags & 0xff) as u8;
+        if tx.send(p.encode()) {
+            pb::SendRes { ok: true, ..Default::default() }
+        } else {
+            pb::SendRes { ok: false, reason: Reason::Unavailable as u32, message: format!("{to}'s queue is full") }
+        }
+    }
+
+    /// `POST /api/v1/push` (JSON [`PushReq`] -> [`Pushed`]): the push API.
+    pub fn push_router(self: &Arc<Self>) -> axum::Router {
+        async fn handler(State(c): State<Arc<Comet>>, axum::Json(r): axum::Json<PushReq>) -> axum::Json<Pushed> {
+            axum::Json(c.push(r).await)
+        }
+        axum::Router::new().route("/api/v1/push", axum::routing::post(handler)).with_state(self.clone())
+    }
+
     /// `GET path`: the WebSocket endpoint.
     pub fn router(self: &Arc<Self>, path: &str) -> axum::Router {
         axum::Router::new().route(path, axum::routing::get(upgrade)).with_state(self.clone())
@@ -396,6 +546,7 @@ impl Comet {
                                 seq: p.seq,
                                 flags: u32::from(p.flags),
                                 payload: p.payload.clone(),
+                                msg_id: String::new(),
                             };
                             let r = me.to_bus(m).await;
                             {
@@ -567,30 +718,10 @@ type Res<T> = Result<tonic::Response<T>, tonic::Status>;
 impl pb::comet_server::Comet for CometApi {
     async fn deliver(&self, r: tonic::Request<pb::Message>) -> Res<pb::SendRes> {
         let m = r.into_inner();
-        let Ok(to) = TerminalId::new(m.to) else {
+        if m.to == 0 {
             return Err(tonic::Status::invalid_argument("to: 0 names no terminal"));
-        };
-        let tx = {
-            let st = self.0.state();
-            st.sessions.as_ref().and_then(|s| s.get(to)).and_then(|k| st.conns.get(k)).map(|c| c.tx.clone())
-        };
-        let Some(tx) = tx else {
-            return Ok(tonic::Response::new(pb::SendRes {
-                ok: false,
-                reason: Reason::UnknownTarget as u32,
-                message: format!("{to} is not on {}", self.0.cfg.node),
-            }));
-        };
-        let mut p = Packet::message(m.seq, m.from, m.to, m.payload);
-        p.flags = (m.flags & 0xff) as u8;
-        match tx.send(p.encode()) {
-            true => Ok(tonic::Response::new(pb::SendRes { ok: true, ..Default::default() })),
-            false => Ok(tonic::Response::new(pb::SendRes {
-                ok: false,
-                reason: Reason::Unavailable as u32,
-                message: format!("{to}'s queue is full"),
-            })),
         }
+        Ok(tonic::Response::new(self.0.deliver_here(m)))
     }
 
     async fn kick(&self, r: tonic::Request<pb::KickReq>) -> Res<pb::KickRes> {

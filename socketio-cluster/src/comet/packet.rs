@@ -160,7 +160,7 @@ pub enum PacketError {
     /// Larger than allowed.
     #[error("payload of {0} bytes is over the {1}-byte limit")]
     TooLarge(usize, usize),
-    /// A login, heartbeat or message without a sender, or a message to nobody that is no upload.
+    /// A login or heartbeat without a sender, or a message to nobody that is no upload.
     #[error("{0:?} packet without a {1} terminal id")]
     MissingId(Kind, &'static str),
 }
@@ -184,7 +184,7 @@ pub struct Packet {
     pub flags: u8,
     /// The sender's sequence (a message's; an ack carries the acknowledged one).
     pub seq: u32,
-    /// The sending terminal (0 from the comet).
+    /// The sending terminal (0 from the comet, or a platform push).
     pub from: i64,
     /// The receiving terminal (0 for the comet, or storage).
     pub to: i64,
@@ -318,9 +318,8 @@ impl Packet {
             return Err(PacketError::Length { declared: len, actual });
         }
         match kind {
-            Kind::Login | Kind::Heartbeat | Kind::Message if from == 0 => {
-                return Err(PacketError::MissingId(kind, "sending"))
-            }
+            // (a message from 0 is the platform's: a push)
+            Kind::Login | Kind::Heartbeat if from == 0 => return Err(PacketError::MissingId(kind, "sending")),
             Kind::Message if to == 0 && fl & flags::UPLOAD == 0 => {
                 return Err(PacketError::MissingId(kind, "receiving"))
             }
