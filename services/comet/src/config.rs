@@ -63,6 +63,10 @@ pub struct Pusher {
 pub struct Udp {
     /// `host:port` of the UDP socket.
     pub listen_on: String,
+    /// Where device messages are POSTed (empty: through the bus).
+    pub platform_url: String,
+    /// The platform's time to answer.
+    pub platform_timeout: GoDuration,
 }
 
 /// `Http`.

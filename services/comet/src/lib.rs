@@ -12,9 +12,11 @@
 //! | module | holds |
 //! |---|---|
 //! | [`config`] | the typed configuration and its embedded defaults |
+//! | [`platform`] | UDP -> HTTP: device messages POSTed to the platform's URL |
 //! | [`run`](mod@run) | wiring |
 
 pub mod config;
+pub mod platform;
 pub mod run;
 
 pub use config::{Config, DEFAULTS};

@@ -55,6 +55,11 @@ pub async fn run(
                 .await
                 .map_err(|e| zero_svc::Error::Config(format!("Udp.ListenOn {}: {e}", cfg.udp.listen_on)))?;
             tracing::info!(addr = %udp.local_addr()?, "UDP listening");
+            if !cfg.udp.platform_url.is_empty() {
+                let p = crate::platform::Platform::new(&cfg.udp.platform_url, cfg.udp.platform_timeout.0)
+                    .map_err(zero_svc::Error::Config)?;
+                comet.set_outlet(std::sync::Arc::new(p));
+            }
             tasks.push(tokio::spawn(comet.clone().serve_udp(std::sync::Arc::new(udp))));
             comet.push_router()
         }

@@ -192,3 +192,65 @@ async fn a_device_over_a_lossy_udp_link_and_a_phone_over_websocket() {
     let r = stranger.request(&Packet::heartbeat(-4001, 901), every, 10).await.unwrap();
     assert_eq!(r.refusal().map(|r| r.0), Some(Reason::NotLoggedIn), "another address is not the session: {r:?}");
 }
+
+/// UDP -> HTTP: with `Udp.PlatformUrl` a device's messages are POSTed to the platform (a server
+/// in this test) and acknowledged once it answered 2xx; a refusal (500) is refused to the device
+/// with "unavailable", the resend is posted again; a resend after the ack is acked, not posted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_messages_posted_to_the_platform() {
+    use axum::extract::State;
+    use std::sync::Mutex;
+    type Seen = Arc<Mutex<Vec<serde_json::Value>>>;
+    let seen: Seen = Arc::default();
+    let fail_next = Arc::new(AtomicBool::new(false));
+    let app =
+        axum::Router::new()
+            .route(
+                "/device",
+                axum::routing::post(
+                    |State((seen, fail)): State<(Seen, Arc<AtomicBool>)>,
+                     axum::Json(v): axum::Json<serde_json::Value>| async move {
+                        if fail.swap(false, Relaxed) {
+                            return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+                        }
+                        seen.lock().unwrap().push(v);
+                        axum::http::StatusCode::NO_CONTENT
+                    },
+                ),
+            )
+            .with_state((seen.clone(), fail_next.clone()));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let web = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await });
+
+    let (grpc, http, udp) = (free_port(), free_port(), free_port());
+    let yaml = format!(
+        "ListenOn: 127.0.0.1:{grpc}\nPrometheus: {{ListenOn: ''}}\nMode: udp\n\
+         Udp: {{ListenOn: '127.0.0.1:{udp}', PlatformUrl: 'http://{web}/device'}}\n\
+         Http: {{ListenOn: '127.0.0.1:{http}', Path: /ws}}\nJwtAuth: {{AccessSecret: {SECRET}}}\nGracePeriod: 1s\n"
+    );
+    let file = ConfigFile::new("comet.yaml", &yaml);
+    let _comet = spawn(env!("CARGO_BIN_EXE_comet"), &file.path, &[]);
+    wait_listening(http, Duration::from_secs(20));
+
+    let device = UdpTerminal::connect(&format!("127.0.0.1:{udp}")).await.unwrap();
+    let every = Duration::from_millis(300);
+    assert_eq!(device.request(&Packet::login(-6001, token(-6001)), every, 20).await.unwrap().kind, Kind::LoginOk);
+    let m1 = Packet::message(1, -6001, 1001, b"{\"kwh\":1.5}".to_vec());
+    assert_eq!(device.request(&m1, every, 10).await.unwrap().kind, Kind::Ack);
+    fail_next.store(true, Relaxed);
+    let m2 = Packet::message(2, -6001, 1001, b"{\"kwh\":1.6}".to_vec());
+    let r = device.request(&m2, every, 10).await.unwrap();
+    assert_eq!(r.refusal().map(|r| r.0), Some(Reason::Unavailable), "the platform said 500: {r:?}");
+    assert_eq!(device.request(&m2, every, 10).await.unwrap().kind, Kind::Ack, "sent again: posted");
+    assert_eq!(device.request(&m1, every, 10).await.unwrap().kind, Kind::Ack, "a resend after the ack: acked");
+    let posted = seen.lock().unwrap().clone();
+    assert_eq!(
+        posted,
+        vec![
+            serde_json::json!({"from": -6001, "to": 1001, "seq": 1, "payload": "{\"kwh\":1.5}"}),
+            serde_json::json!({"from": -6001, "to": 1001, "seq": 2, "payload": "{\"kwh\":1.6}"}),
+        ],
+        "each message posted once"
+    );
+}

@@ -136,6 +136,14 @@ pub struct Comet {
     rr: AtomicUsize,
     pusher: tokio::sync::watch::Receiver<bool>,
     comet_clients: Mutex<HashMap<String, pb::comet_client::CometClient<Channel>>>,
+    outlet: std::sync::OnceLock<Arc<dyn Outlet>>,
+}
+
+/// Where a comet hands messages between terminals instead of the bus (the UDP comet's platform
+/// URL: device messages POSTed there); uploads still go to the bus.
+pub trait Outlet: Send + Sync + 'static {
+    /// Hands one message on; the answer is acknowledged (or refused) to its sender.
+    fn send(&self, m: pb::Message) -> std::pin::Pin<Box<dyn std::future::Future<Output = pb::SendRes> + Send + '_>>;
 }
 
 /// What a push through the push API did.
@@ -202,6 +210,7 @@ impl Comet {
             rr: AtomicUsize::new(0),
             pusher,
             comet_clients: Mutex::default(),
+            outlet: std::sync::OnceLock::new(),
         })
     }
 
@@ -363,6 +372,12 @@ impl Comet {
             };
             self.packet(k, &sink, &b);
         }
+    }
+
+    /// Hands messages between terminals to `outlet` instead of the bus (uploads still go to the
+    /// bus). Set once; false when one was set already.
+    pub fn set_outlet(&self, outlet: Arc<dyn Outlet>) -> bool {
+        self.outlet.set(outlet).is_ok()
     }
 
     /// Whether this comet is the pusher now.
@@ -548,7 +563,10 @@ impl Comet {
                                 payload: p.payload.clone(),
                                 msg_id: String::new(),
                             };
-                            let r = me.to_bus(m).await;
+                            let r = match me.outlet.get() {
+                                Some(o) if m.flags & u32::from(super::packet::flags::UPLOAD) == 0 => o.send(m).await,
+                                _ => me.to_bus(m).await,
+                            };
                             {
                                 let mut st = me.state();
                                 if !r.ok {
