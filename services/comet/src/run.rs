@@ -47,7 +47,7 @@ pub async fn run(
         .await
         .map_err(|e| zero_svc::Error::Config(format!("Http.ListenOn {}: {e}", cfg.http.listen_on)))?;
     tracing::info!(addr = %http.local_addr()?, path = %cfg.http.path, comet = %node, "WebSocket listening");
-    let mut tasks = vec![tokio::spawn(comet.clone().expire_every_second())];
+    let mut tasks = vec![tokio::spawn(comet.clone().expire_every_second()), tokio::spawn(comet.clone().follow_buses())];
     let app = match cfg.mode {
         Mode::Ws => comet.router(&cfg.http.path),
         Mode::Udp => {

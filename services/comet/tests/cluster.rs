@@ -52,7 +52,8 @@ fn msgbus(etcd: &str, queue: &str) -> Svc {
     let yaml = format!(
         "ListenOn: 127.0.0.1:{grpc}\nEtcd: {{Hosts: ['{etcd}'], Key: msgbus.rpc}}\nPrometheus: {{ListenOn: ''}}\n\
          Discovery: {{Hosts: ['{etcd}'], Key: comet.rpc}}\n\
-         RabbitMq: {{Url: '{RABBIT}', RoutingKey: {queue}, Queue: {queue}}}\nGracePeriod: 1s\n"
+         RabbitMq: {{Url: '{RABBIT}', RoutingKey: {queue}, Queue: {queue}}}\n\
+         Events: {{RoutingKey: {queue}-presence, Queue: {queue}-presence}}\nGracePeriod: 1s\n"
     );
     let file = ConfigFile::new("msgbus.yaml", &yaml);
     let child = spawn(&workspace_bin("msgbus"), &file.path, &[]);
@@ -181,5 +182,29 @@ async fn phones_and_devices_across_comets_uploads_in_rabbitmq_and_refusals() {
     assert_eq!(ack.kind, Kind::Ack, "{ack:?}");
     assert_eq!(&plug2.next_within(T).await.unwrap().payload[..], b"off", "the message follows the device");
 
+    // the presence events, published once each to RabbitMQ: both logins of the device, the
+    // replaced one's offline, the phone's online
+    let presence = format!("{queue}-presence");
+    let mut events = ch
+        .basic_consume(presence.as_str(), "test-presence", BasicConsumeOptions::default(), FieldTable::default())
+        .await
+        .unwrap();
+    let mut got: HashMap<String, usize> = HashMap::new();
+    let mut seen: Vec<(i64, bool, String)> = vec![];
+    while let Ok(Some(Ok(d))) = tokio::time::timeout(Duration::from_secs(2), events.next()).await {
+        let id = d.properties.message_id().as_ref().map(|s| s.to_string()).unwrap_or_default();
+        *got.entry(id).or_default() += 1;
+        let v: serde_json::Value = serde_json::from_slice(&d.data).unwrap();
+        seen.push((v["id"].as_i64().unwrap(), v["online"].as_bool().unwrap(), v["node"].as_str().unwrap().to_owned()));
+        d.ack(BasicAckOptions::default()).await.unwrap();
+    }
+    assert!(got.values().all(|n| *n == 1), "each event once: {got:?}");
+    let on = |id: i64, port: u16| seen.iter().any(|(i, o, n)| *i == id && *o && n.ends_with(&format!(":{port}")));
+    let off = |id: i64, port: u16| seen.iter().any(|(i, o, n)| *i == id && !*o && n.ends_with(&format!(":{port}")));
+    assert!(on(1001, a.grpc) && on(-2001, b.grpc) && on(-2001, a.grpc), "{seen:?}");
+    assert!(off(-2001, b.grpc), "the replaced session's offline: {seen:?}");
+    assert!(!off(1001, a.grpc), "the phone is still online: {seen:?}");
+
     let _ = ch.queue_delete(queue.as_str(), QueueDeleteOptions::default()).await;
+    let _ = ch.queue_delete(presence.as_str(), QueueDeleteOptions::default()).await;
 }

@@ -22,6 +22,20 @@ pub struct Config {
     pub deliver_timeout: GoDuration,
     /// Uploads.
     pub rabbit_mq: RabbitMq,
+    /// Presence events.
+    pub events: EventsConf,
+    /// streamevent, for presence events.
+    pub stream_event_conf: zero_svc::config::StreamEventConf,
+}
+
+/// `Events`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct EventsConf {
+    /// The routing key on `RabbitMq.Exchange` (empty: not published to RabbitMQ).
+    pub routing_key: String,
+    /// A durable queue declared at start (empty: none).
+    pub queue: String,
 }
 
 /// `Discovery`.

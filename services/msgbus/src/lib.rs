@@ -11,10 +11,12 @@
 //! | module | holds |
 //! |---|---|
 //! | [`config`] | the typed configuration and its embedded defaults |
+//! | [`events`] | online and offline events to RabbitMQ and streamevent |
 //! | [`store`] | uploads to RabbitMQ (lapin) with publisher confirms |
 //! | [`run`](mod@run) | wiring |
 
 pub mod config;
+pub mod events;
 pub mod run;
 pub mod store;
 

@@ -1,6 +1,7 @@
 //! Wiring: the store, the comets' registry, the bus's gRPC server.
 
 use crate::config::Config;
+use crate::events::Publisher;
 use crate::store::{Nowhere, Rabbit};
 use socketio_cluster::comet::bus::{Bus, Store};
 use socketio_cluster::pb::comet::FILE_DESCRIPTOR_SET;
@@ -17,16 +18,28 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), zero_svc::Error> {
-    let store: Arc<dyn Store> = if cfg.rabbit_mq.url.is_empty() {
-        Arc::new(Nowhere)
+    let rabbit = if cfg.rabbit_mq.url.is_empty() {
+        None
     } else {
-        let r = Rabbit::new(cfg.rabbit_mq.clone());
+        let r = Arc::new(Rabbit::new(cfg.rabbit_mq.clone(), &[cfg.events.queue.as_str()]));
         if let Err(e) = r.check().await {
             tracing::warn!(error = %e, "RabbitMQ not reachable now: uploads fail until it is");
         }
-        Arc::new(r)
+        Some(r)
+    };
+    let store: Arc<dyn Store> = match &rabbit {
+        Some(r) => r.clone(),
+        None => Arc::new(Nowhere),
     };
     let bus = Bus::new(store, cfg.deliver_timeout.0);
+    let publisher = Publisher {
+        rabbit: rabbit.filter(|_| !cfg.events.routing_key.is_empty()).map(|r| (r, cfg.events.routing_key.clone())),
+        streamevent: zero_svc::grpc::streamevent_client(&cfg.stream_event_conf.endpoints)?,
+        timeout: std::time::Duration::from_millis(cfg.stream_event_conf.timeout.max(1)),
+    };
+    if publisher.rabbit.is_some() || publisher.streamevent.is_some() {
+        bus.set_events(Arc::new(publisher));
+    }
     let comets = if cfg.discovery.hosts.is_empty() {
         registry::fixed(&cfg.comets)
     } else {

@@ -21,6 +21,8 @@ use tokio::sync::Mutex;
 /// The RabbitMQ store.
 pub struct Rabbit {
     conf: RabbitMq,
+    /// Durable queues declared at each connection (the uploads' and others').
+    queues: Vec<String>,
     channel: Mutex<Option<Channel>>,
 }
 
@@ -40,9 +42,15 @@ pub fn body(m: &pb::Message) -> Vec<u8> {
 }
 
 impl Rabbit {
-    /// A store publishing as `conf` says (connected at the first upload).
-    pub fn new(conf: RabbitMq) -> Rabbit {
-        Rabbit { conf, channel: Mutex::new(None) }
+    /// A store publishing as `conf` says (connected at the first upload), declaring also the
+    /// durable queues `more` (empty names skipped).
+    pub fn new(conf: RabbitMq, more: &[&str]) -> Rabbit {
+        let queues = std::iter::once(conf.queue.as_str())
+            .chain(more.iter().copied())
+            .filter(|q| !q.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Rabbit { conf, queues, channel: Mutex::new(None) }
     }
 
     async fn connect(&self) -> Result<Channel, String> {
@@ -52,11 +60,11 @@ impl Rabbit {
         let conn = Connection::connect(&self.conf.url, props).await.map_err(|e| format!("connect: {e}"))?;
         let ch = conn.create_channel().await.map_err(|e| format!("channel: {e}"))?;
         ch.confirm_select(ConfirmSelectOptions::default()).await.map_err(|e| format!("confirm.select: {e}"))?;
-        if !self.conf.queue.is_empty() {
+        for q in &self.queues {
             let opts = QueueDeclareOptions { durable: true, ..Default::default() };
-            ch.queue_declare(self.conf.queue.as_str(), opts, FieldTable::default())
+            ch.queue_declare(q.as_str(), opts, FieldTable::default())
                 .await
-                .map_err(|e| format!("queue.declare {}: {e}", self.conf.queue))?;
+                .map_err(|e| format!("queue.declare {q}: {e}"))?;
         }
         tracing::info!(exchange = %self.conf.exchange, key = %self.conf.routing_key, "RabbitMQ connected");
         Ok(ch)
@@ -73,6 +81,16 @@ impl Rabbit {
     }
 
     async fn publish(&self, m: pb::Message) -> Result<(), String> {
+        let id = format!("{}:{}", m.from, m.seq);
+        self.publish_to(&self.conf.routing_key, &body(&m), &id).await
+    }
+
+    /// Publishes `body` (JSON) with `key` and message id `id`, persistent, and waits for the
+    /// broker's confirm.
+    ///
+    /// # Errors
+    /// Not connected, refused (nack) or not confirmed in time.
+    pub async fn publish_to(&self, key: &str, body: &[u8], id: &str) -> Result<(), String> {
         let ch = {
             let mut g = self.channel.lock().await;
             match g.as_ref().filter(|c| c.status().connected()) {
@@ -87,37 +105,29 @@ impl Rabbit {
         let props = BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type("application/json".into())
-            .with_message_id(format!("{}:{}", m.from, m.seq).into());
+            .with_message_id(id.into());
         let confirm = ch
-            .basic_publish(
-                self.conf.exchange.as_str(),
-                self.conf.routing_key.as_str(),
-                BasicPublishOptions::default(),
-                &body(&m),
-                props,
-            )
+            .basic_publish(self.conf.exchange.as_str(), key, BasicPublishOptions::default(), body, props)
             .await
             .map_err(|e| format!("publish: {e}"))?;
-        match tokio::time::timeout(self.conf.confirm_timeout.0, confirm).await {
+        let r = match tokio::time::timeout(self.conf.confirm_timeout.0, confirm).await {
             Ok(Ok(Confirmation::Ack(_))) => Ok(()),
             Ok(Ok(Confirmation::Nack(_))) => Err("the broker refused the message (nack)".into()),
             Ok(Ok(Confirmation::NotRequested)) => Err("no confirmation".into()),
             Ok(Err(e)) => Err(format!("confirm: {e}")),
             Err(_) => Err(format!("not confirmed within {:?}", self.conf.confirm_timeout.0)),
+        };
+        if r.is_err() {
+            // the next publish connects again
+            *self.channel.lock().await = None;
         }
+        r
     }
 }
 
 impl Store for Rabbit {
     fn store(&self, m: pb::Message) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
-        Box::pin(async move {
-            let r = self.publish(m).await;
-            if r.is_err() {
-                // the next upload connects again
-                *self.channel.lock().await = None;
-            }
-            r
-        })
+        Box::pin(self.publish(m))
     }
 }
 

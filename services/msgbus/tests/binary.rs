@@ -39,7 +39,10 @@ async fn the_binary_answers_and_refuses() {
     // a presence makes the terminal known, with its comet
     let login = pb::Login { node: "127.0.0.1:1".into(), at: 5, n: 1 };
     let res = c
-        .presence(pb::PresenceReq { events: vec![pb::Presence { id: -5, login: Some(login.clone()), online: true }] })
+        .presence(pb::PresenceReq {
+            events: vec![pb::Presence { id: -5, login: Some(login.clone()), online: true }],
+            publish: true,
+        })
         .await
         .unwrap()
         .into_inner();
@@ -49,7 +52,10 @@ async fn the_binary_answers_and_refuses() {
     // an older login announced late is stale
     let old = pb::Login { node: "127.0.0.1:2".into(), at: 4, n: 9 };
     let res = c
-        .presence(pb::PresenceReq { events: vec![pb::Presence { id: -5, login: Some(old.clone()), online: true }] })
+        .presence(pb::PresenceReq {
+            events: vec![pb::Presence { id: -5, login: Some(old.clone()), online: true }],
+            publish: true,
+        })
         .await
         .unwrap()
         .into_inner();

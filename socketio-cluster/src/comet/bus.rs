@@ -24,11 +24,19 @@ pub trait Store: Send + Sync + 'static {
     fn store(&self, m: pb::Message) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>>;
 }
 
+/// Where online and offline events are published (RabbitMQ and streamevent in the msgbus
+/// service); called for the events a comet asked this bus to publish, without waiting.
+pub trait Events: Send + Sync + 'static {
+    /// `id` came online (or went offline) with `login`.
+    fn presence(&self, id: TerminalId, login: &Login, online: bool);
+}
+
 /// The bus.
 pub struct Bus {
     locations: Mutex<Locations>,
     comets: Mutex<HashMap<String, pb::comet_client::CometClient<Channel>>>,
     store: Arc<dyn Store>,
+    events: std::sync::OnceLock<Arc<dyn Events>>,
     timeout: Duration,
 }
 
@@ -53,7 +61,18 @@ fn refuse(reason: Reason, message: impl Into<String>) -> pb::SendRes {
 impl Bus {
     /// A bus storing uploads in `store`; calls to comets time out after `timeout`.
     pub fn new(store: Arc<dyn Store>, timeout: Duration) -> Arc<Bus> {
-        Arc::new(Bus { locations: Mutex::default(), comets: Mutex::default(), store, timeout })
+        Arc::new(Bus {
+            locations: Mutex::default(),
+            comets: Mutex::default(),
+            store,
+            events: Default::default(),
+            timeout,
+        })
+    }
+
+    /// Publishes presence events to `events` (set once; false when one was set already).
+    pub fn set_events(&self, events: Arc<dyn Events>) -> bool {
+        self.events.set(events).is_ok()
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, Locations> {
@@ -137,8 +156,10 @@ impl Bus {
         }
     }
 
-    /// Applies presence events; the logins found stale are returned (their comet closes them).
-    pub fn presence(self: &Arc<Self>, events: Vec<pb::Presence>) -> Vec<pb::Presence> {
+    /// Applies presence events (and publishes them when `publish`); the logins found stale are
+    /// returned (their comet closes them).
+    pub fn presence(self: &Arc<Self>, events: Vec<pb::Presence>, publish: bool) -> Vec<pb::Presence> {
+        let sink = if publish { self.events.get().cloned() } else { None };
         let mut stale = vec![];
         let mut kicks = vec![];
         {
@@ -146,6 +167,9 @@ impl Bus {
             for p in events {
                 let (Ok(id), Some(l)) = (TerminalId::new(p.id), p.login.as_ref()) else { continue };
                 let login = login_of(l);
+                if let Some(e) = &sink {
+                    e.presence(id, &login, p.online);
+                }
                 if p.online {
                     match t.online(id, login) {
                         Online::Here(Some(old)) => kicks.push((id, old)),
@@ -217,7 +241,8 @@ type Res<T> = Result<tonic::Response<T>, tonic::Status>;
 #[tonic::async_trait]
 impl pb::bus_server::Bus for BusApi {
     async fn presence(&self, r: tonic::Request<pb::PresenceReq>) -> Res<pb::PresenceRes> {
-        let stale = self.0.presence(r.into_inner().events);
+        let r = r.into_inner();
+        let stale = self.0.presence(r.events, r.publish);
         Ok(tonic::Response::new(pb::PresenceRes { stale }))
     }
 

@@ -137,7 +137,12 @@ pub struct Comet {
     pusher: tokio::sync::watch::Receiver<bool>,
     comet_clients: Mutex<HashMap<String, pb::comet_client::CometClient<Channel>>>,
     outlet: std::sync::OnceLock<Arc<dyn Outlet>>,
+    /// Presence events made while no bus was known, told once one is.
+    pending: Mutex<Vec<pb::Presence>>,
 }
+
+/// The most presence events kept while no bus is known.
+const MAX_PENDING: usize = 100_000;
 
 /// Where a comet hands messages between terminals instead of the bus (the UDP comet's platform
 /// URL: device messages POSTed there); uploads still go to the bus.
@@ -211,6 +216,7 @@ impl Comet {
             pusher,
             comet_clients: Mutex::default(),
             outlet: std::sync::OnceLock::new(),
+            pending: Mutex::default(),
         })
     }
 
@@ -241,9 +247,17 @@ impl Comet {
     /// Tells every bus of a presence change; stale logins they name are closed here.
     fn announce(self: &Arc<Self>, events: Vec<pb::Presence>) {
         let buses: Vec<String> = self.buses.borrow().iter().cloned().collect();
-        for b in buses {
+        if buses.is_empty() {
+            let mut p = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if p.len() + events.len() <= MAX_PENDING {
+                p.extend(events);
+            }
+            return;
+        }
+        // the first bus publishes the events
+        for (i, b) in buses.into_iter().enumerate() {
             let Some(mut c) = self.bus(&b) else { continue };
-            let (me, req) = (self.clone(), pb::PresenceReq { events: events.clone() });
+            let (me, req) = (self.clone(), pb::PresenceReq { events: events.clone(), publish: i == 0 });
             tokio::spawn(async move {
                 match tokio::time::timeout(me.cfg.bus_timeout, c.presence(req)).await {
                     Ok(Ok(r)) => {
@@ -292,11 +306,16 @@ impl Comet {
         if let Some(s) = st.sessions.as_mut() {
             s.logout(id, &k);
         }
+        let mut ended = None;
         if let Some(c) = st.conns.get_mut(&k) {
-            c.who = None;
+            ended = c.who.take().map(|(_, l)| pb::Presence { id: id.get(), login: Some(pb_login(&l)), online: false });
             c.tx.close(Packet { to: id.get(), ..Packet::new(Kind::Replaced, 0) }.encode());
         }
+        drop(st);
         metrics::counter!("comet_replaced_total").increment(1);
+        if let Some(e) = ended {
+            self.announce(vec![e]);
+        }
         true
     }
 
@@ -328,6 +347,24 @@ impl Comet {
             self.announce(events);
         }
         n
+    }
+
+    /// Tells the events made while no bus was known once one is (runs until the registry
+    /// closes).
+    pub async fn follow_buses(self: Arc<Self>) {
+        let mut buses = self.buses.clone();
+        loop {
+            if !buses.borrow_and_update().is_empty() {
+                let events =
+                    std::mem::take(&mut *self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+                if !events.is_empty() {
+                    self.announce(events);
+                }
+            }
+            if buses.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Runs [`Comet::expire`] every second until the comet is dropped.
