@@ -269,10 +269,11 @@ async fn every_rpc_on(engine: &str) {
     // the dashboard on the metrics port: both nodes answer, the pod runs; opened, its
     // containers' figures (the limit as set)
     let key = format!("pod:local\u{1f}{}", pod.id);
+    // (a pod just started may be listed a tick before its state is known: "unknown")
     let views = testkit::http::dashboard_views(prom, "", |v| {
         v["panels"][0]["view"]["tables"][1]["rows"]
             .as_array()
-            .is_some_and(|rs| rs.iter().any(|r| r["key"] == key.as_str()))
+            .is_some_and(|rs| rs.iter().any(|r| r["key"] == key.as_str() && r["cells"][3] != "unknown"))
     })
     .await;
     let view = &views["panels"][0]["view"];
