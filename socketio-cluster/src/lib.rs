@@ -39,6 +39,7 @@
 //! assert_eq!(push.report().delivered(), 1);
 //! ```
 
+mod clients;
 pub mod cluster;
 pub mod comet;
 pub mod events;

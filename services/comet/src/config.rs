@@ -26,7 +26,7 @@ pub struct Config {
     /// Tokens.
     pub jwt_auth: JwtAuthConf,
     /// Where the buses are registered.
-    pub discovery: Discovery,
+    pub discovery: EtcdConf,
     /// The buses without etcd.
     pub buses: Vec<String>,
     /// A session's timeout.
@@ -77,33 +77,6 @@ pub struct Http {
     pub listen_on: String,
     /// Its path.
     pub path: String,
-}
-
-/// `Discovery`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct Discovery {
-    /// etcd endpoints; empty: the fixed `Buses`.
-    pub hosts: Vec<String>,
-    /// The buses' key.
-    pub key: String,
-    /// etcd user.
-    pub user: String,
-    /// etcd password.
-    pub pass: String,
-}
-
-impl Discovery {
-    /// The etcd section.
-    pub fn etcd(&self) -> EtcdConf {
-        EtcdConf {
-            hosts: self.hosts.clone(),
-            key: self.key.clone(),
-            id: 0,
-            user: self.user.clone(),
-            pass: self.pass.clone(),
-        }
-    }
 }
 
 impl zero_svc::ServiceConfig for Config {

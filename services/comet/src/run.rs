@@ -19,7 +19,7 @@ pub async fn run(
     let buses = if cfg.discovery.hosts.is_empty() {
         registry::fixed(&cfg.buses)
     } else {
-        registry::discover(cfg.discovery.etcd())
+        registry::discover(cfg.discovery.clone())
     };
     let (pusher_tx, pusher) = tokio::sync::watch::channel(cfg.mode == Mode::Udp && cfg.base.etcd.hosts.is_empty());
     let (stop_election, election_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -64,24 +64,16 @@ pub async fn run(
             comet.push_router()
         }
     };
-    let (stop_tx, mut rx) = tokio::sync::watch::channel(false);
-    use axum::serve::ListenerExt;
-    let http = http.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let web = tokio::spawn(async move {
-        let _ = axum::serve(http, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.wait_for(|s| *s).await;
-            })
-            .await;
-    });
-    let r = zero_svc::grpc::serve(listener, comet.grpc(), &[FILE_DESCRIPTOR_SET], async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    })
+    let r = zero_svc::grpc::serve_beside_http(
+        listener,
+        comet.grpc(),
+        &[FILE_DESCRIPTOR_SET],
+        http,
+        app,
+        cfg.base.grace_period.0,
+        shutdown,
+    )
     .await;
-    let _ = tokio::time::timeout(cfg.base.grace_period.0, web).await;
     // the lease revoked: the next pusher takes over at once
     let _ = stop_election.send(());
     if let Some(e) = election {

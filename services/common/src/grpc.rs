@@ -70,6 +70,51 @@ where
     Grpc::new(svc).serve(listener, descriptor_sets, shutdown).await
 }
 
+/// [`serve`] with an HTTP or WebSocket `app` on `http` beside it (TCP_NODELAY: replies and pushes
+/// are small writes in a row, and without it the second waits for the peer's delayed ACK). At
+/// `shutdown` the gRPC server stops, then the HTTP server closes its connections within `grace`.
+///
+/// # Errors
+/// [`crate::Error`] of the gRPC server.
+pub async fn serve_beside_http<S>(
+    listener: TcpListener,
+    svc: S,
+    descriptor_sets: &[&'static [u8]],
+    http: TcpListener,
+    app: axum::Router,
+    grace: std::time::Duration,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), crate::Error>
+where
+    S: tower_service::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    use axum::serve::ListenerExt;
+    let (stop_tx, mut rx) = tokio::sync::watch::channel(false);
+    let http = http.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let web = tokio::spawn(async move {
+        let _ = axum::serve(http, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.wait_for(|s| *s).await;
+            })
+            .await;
+    });
+    let r = serve(listener, svc, descriptor_sets, async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    })
+    .await;
+    let _ = tokio::time::timeout(grace, web).await;
+    r
+}
+
 /// A gRPC server of one or more services, with health and reflection, as [`serve`] runs it.
 #[derive(Debug)]
 pub struct Grpc {

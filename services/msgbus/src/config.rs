@@ -15,7 +15,7 @@ pub struct Config {
     #[serde(flatten)]
     pub base: zero_svc::config::Base,
     /// Where the comets are registered.
-    pub discovery: Discovery,
+    pub discovery: EtcdConf,
     /// The comets without etcd.
     pub comets: Vec<String>,
     /// A comet's time to answer a delivery.
@@ -36,33 +36,6 @@ pub struct EventsConf {
     pub routing_key: String,
     /// A durable queue declared at start (empty: none).
     pub queue: String,
-}
-
-/// `Discovery`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct Discovery {
-    /// etcd endpoints; empty: the fixed `Comets`.
-    pub hosts: Vec<String>,
-    /// The comets' key.
-    pub key: String,
-    /// etcd user.
-    pub user: String,
-    /// etcd password.
-    pub pass: String,
-}
-
-impl Discovery {
-    /// The etcd section.
-    pub fn etcd(&self) -> EtcdConf {
-        EtcdConf {
-            hosts: self.hosts.clone(),
-            key: self.key.clone(),
-            id: 0,
-            user: self.user.clone(),
-            pass: self.pass.clone(),
-        }
-    }
 }
 
 /// `RabbitMq`.

@@ -43,7 +43,7 @@ pub async fn run(
     let comets = if cfg.discovery.hosts.is_empty() {
         registry::fixed(&cfg.comets)
     } else {
-        registry::discover(cfg.discovery.etcd())
+        registry::discover(cfg.discovery.clone())
     };
     let follow = tokio::spawn(bus.clone().follow(comets));
     let r = zero_svc::grpc::serve(listener, bus.grpc(), &[FILE_DESCRIPTOR_SET], shutdown).await;

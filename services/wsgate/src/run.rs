@@ -59,28 +59,18 @@ pub async fn run(
         .await
         .map_err(|e| zero_svc::Error::Config(format!("Http.ListenOn {}: {e}", cfg.http.listen_on)))?;
     tracing::info!(addr = %http.local_addr()?, path = %cfg.http.path, gate = %node, "WebSocket listening");
-    let (stop_tx, mut rx) = tokio::sync::watch::channel(false);
-    let app = gate.router(&cfg.http.path);
-    // replies and pushes are small writes in a row: without TCP_NODELAY the second waits for the
-    // client's delayed ACK (40 ms)
-    use axum::serve::ListenerExt;
-    let http = http.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let web = tokio::spawn(async move {
-        let _ = axum::serve(http, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.wait_for(|s| *s).await;
-            })
-            .await;
-    });
     // at shutdown the gRPC server stops, then the WebSocket server closes its connections
-    let r = zero_svc::grpc::serve(listener, gate.grpc(), &[FILE_DESCRIPTOR_SET], async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    })
+    let app = gate.router(&cfg.http.path);
+    let r = zero_svc::grpc::serve_beside_http(
+        listener,
+        gate.grpc(),
+        &[FILE_DESCRIPTOR_SET],
+        http,
+        app,
+        cfg.base.grace_period.0,
+        shutdown,
+    )
     .await;
-    let _ = tokio::time::timeout(cfg.base.grace_period.0, web).await;
     for t in tasks {
         t.abort();
     }

@@ -34,7 +34,7 @@ pub trait Events: Send + Sync + 'static {
 /// The bus.
 pub struct Bus {
     locations: Mutex<Locations>,
-    comets: Mutex<HashMap<String, pb::comet_client::CometClient<Channel>>>,
+    comets: crate::clients::Clients<pb::comet_client::CometClient<Channel>>,
     store: Arc<dyn Store>,
     events: std::sync::OnceLock<Arc<dyn Events>>,
     timeout: Duration,
@@ -63,7 +63,7 @@ impl Bus {
     pub fn new(store: Arc<dyn Store>, timeout: Duration) -> Arc<Bus> {
         Arc::new(Bus {
             locations: Mutex::default(),
-            comets: Mutex::default(),
+            comets: crate::clients::Clients::new(pb::comet_client::CometClient::new),
             store,
             events: Default::default(),
             timeout,
@@ -90,18 +90,7 @@ impl Bus {
     }
 
     fn comet(&self, node: &str) -> Option<pb::comet_client::CometClient<Channel>> {
-        let mut m = self.comets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(c) = m.get(node) {
-            return Some(c.clone());
-        }
-        let ch = tonic::transport::Endpoint::from_shared(format!("http://{node}"))
-            .ok()?
-            .connect_timeout(Duration::from_secs(1))
-            .tcp_nodelay(true)
-            .connect_lazy();
-        let c = pb::comet_client::CometClient::new(ch);
-        m.insert(node.to_owned(), c.clone());
-        Some(c)
+        self.comets.get(node)
     }
 
     /// Tells `login`'s comet to close that session (replaced by a newer login).
@@ -122,7 +111,7 @@ impl Bus {
             let now: BTreeSet<String> = comets.borrow_and_update().clone();
             for gone in known.difference(&now) {
                 let n = self.table().drop_node(gone);
-                self.comets.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(gone);
+                self.comets.remove(gone);
                 tracing::info!(comet = %gone, terminals = n, "comet left");
             }
             for new in now.difference(&known) {

@@ -132,10 +132,10 @@ pub struct Comet {
     next_conn: AtomicU64,
     logins: AtomicU64,
     buses: Endpoints,
-    bus_clients: Mutex<HashMap<String, pb::bus_client::BusClient<Channel>>>,
+    bus_clients: crate::clients::Clients<pb::bus_client::BusClient<Channel>>,
     rr: AtomicUsize,
     pusher: tokio::sync::watch::Receiver<bool>,
-    comet_clients: Mutex<HashMap<String, pb::comet_client::CometClient<Channel>>>,
+    comet_clients: crate::clients::Clients<pb::comet_client::CometClient<Channel>>,
     outlet: std::sync::OnceLock<Arc<dyn Outlet>>,
     /// Presence events made while no bus was known, told once one is.
     pending: Mutex<Vec<pb::Presence>>,
@@ -211,10 +211,10 @@ impl Comet {
             next_conn: AtomicU64::new(1),
             logins: AtomicU64::new(0),
             buses,
-            bus_clients: Mutex::default(),
+            bus_clients: crate::clients::Clients::new(pb::bus_client::BusClient::new),
             rr: AtomicUsize::new(0),
             pusher,
-            comet_clients: Mutex::default(),
+            comet_clients: crate::clients::Clients::new(pb::comet_client::CometClient::new),
             outlet: std::sync::OnceLock::new(),
             pending: Mutex::default(),
         })
@@ -230,18 +230,7 @@ impl Comet {
     }
 
     fn bus(&self, addr: &str) -> Option<pb::bus_client::BusClient<Channel>> {
-        let mut m = self.bus_clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(c) = m.get(addr) {
-            return Some(c.clone());
-        }
-        let ch = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-            .ok()?
-            .connect_timeout(Duration::from_secs(1))
-            .tcp_nodelay(true)
-            .connect_lazy();
-        let c = pb::bus_client::BusClient::new(ch);
-        m.insert(addr.to_owned(), c.clone());
-        Some(c)
+        self.bus_clients.get(addr)
     }
 
     /// Tells every bus of a presence change; stale logins they name are closed here.
@@ -423,18 +412,7 @@ impl Comet {
     }
 
     fn comet_client(&self, node: &str) -> Option<pb::comet_client::CometClient<Channel>> {
-        let mut m = self.comet_clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(c) = m.get(node) {
-            return Some(c.clone());
-        }
-        let ch = tonic::transport::Endpoint::from_shared(format!("http://{node}"))
-            .ok()?
-            .connect_timeout(Duration::from_secs(1))
-            .tcp_nodelay(true)
-            .connect_lazy();
-        let c = pb::comet_client::CometClient::new(ch);
-        m.insert(node.to_owned(), c.clone());
-        Some(c)
+        self.comet_clients.get(node)
     }
 
     /// A platform push to terminal `id`: only the pusher pushes (every comet may be given the

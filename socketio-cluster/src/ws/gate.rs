@@ -72,7 +72,7 @@ pub struct Gate {
     routes: Arc<Routes>,
     auth: Arc<JwtAuth>,
     peers: Endpoints,
-    peer_clients: std::sync::Mutex<HashMap<String, pb::gate_client::GateClient<tonic::transport::Channel>>>,
+    peer_clients: crate::clients::Clients<pb::gate_client::GateClient<tonic::transport::Channel>>,
 }
 
 impl std::fmt::Debug for Gate {
@@ -111,7 +111,7 @@ impl Gate {
             routes,
             auth: Arc::new(auth),
             peers,
-            peer_clients: std::sync::Mutex::default(),
+            peer_clients: crate::clients::Clients::new(pb::gate_client::GateClient::new),
         })
     }
 
@@ -357,19 +357,7 @@ impl Gate {
     }
 
     fn peer(&self, addr: &str) -> Option<pb::gate_client::GateClient<tonic::transport::Channel>> {
-        let mut m = self.peer_clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(c) = m.get(addr) {
-            return Some(c.clone());
-        }
-        let uri = if addr.contains("://") { addr.to_owned() } else { format!("http://{addr}") };
-        let ch = tonic::transport::Endpoint::from_shared(uri)
-            .ok()?
-            .connect_timeout(Duration::from_secs(1))
-            .tcp_nodelay(true)
-            .connect_lazy();
-        let c = pb::gate_client::GateClient::new(ch);
-        m.insert(addr.to_owned(), c.clone());
-        Some(c)
+        self.peer_clients.get(addr)
     }
 
     /// Runs `call` on every other frontend of the registry within the deadline, adding `local`
