@@ -269,11 +269,12 @@ async fn every_rpc_on(engine: &str) {
     // the dashboard on the metrics port: both nodes answer, the pod runs; opened, its
     // containers' figures (the limit as set)
     let key = format!("pod:local\u{1f}{}", pod.id);
-    // (a pod just started may be listed a tick before its state is known: "unknown")
+    // (a pod just started is listed "unknown", then "pending" while podman reports it created,
+    // for a tick or two before "running")
     let views = testkit::http::dashboard_views(prom, "", |v| {
         v["panels"][0]["view"]["tables"][1]["rows"]
             .as_array()
-            .is_some_and(|rs| rs.iter().any(|r| r["key"] == key.as_str() && r["cells"][3] != "unknown"))
+            .is_some_and(|rs| rs.iter().any(|r| r["key"] == key.as_str() && r["cells"][3] == "running"))
     })
     .await;
     let view = &views["panels"][0]["view"];
