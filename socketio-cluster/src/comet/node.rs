@@ -111,9 +111,9 @@ struct Conn {
     addr: Option<SocketAddr>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
-    sessions: Option<Sessions<u64>>,
+    sessions: Sessions<u64>,
     conns: HashMap<u64, Conn>,
     /// UDP peers' connections.
     udp: HashMap<SocketAddr, u64>,
@@ -203,7 +203,12 @@ impl Comet {
         buses: Endpoints,
         pusher: tokio::sync::watch::Receiver<bool>,
     ) -> Arc<Comet> {
-        let state = Inner { sessions: Some(Sessions::new(cfg.session_timeout)), ..Inner::default() };
+        let state = Inner {
+            sessions: Sessions::new(cfg.session_timeout),
+            conns: HashMap::new(),
+            udp: HashMap::new(),
+            pushed: HashMap::new(),
+        };
         Arc::new(Comet {
             cfg,
             auth,
@@ -226,7 +231,7 @@ impl Comet {
 
     /// Terminals with a session here.
     pub fn online(&self) -> usize {
-        self.state().sessions.as_ref().map_or(0, Sessions::len)
+        self.state().sessions.len()
     }
 
     fn bus(&self, addr: &str) -> Option<pb::bus_client::BusClient<Channel>> {
@@ -287,14 +292,15 @@ impl Comet {
     /// Closes `id`'s session of login `l` (replaced on another comet).
     fn kick(self: &Arc<Self>, id: TerminalId, l: &pb::Login) -> bool {
         let mut st = self.state();
-        let conn = st.conns.iter().find_map(|(k, c)| match &c.who {
-            Some((i, login)) if *i == id && login.at == l.at && login.n == l.n && *login.node == l.node => Some(*k),
-            _ => None,
+        // the id's session here, if it is that login
+        let conn = st.sessions.get(id).copied().filter(|k| {
+            st.conns
+                .get(k)
+                .and_then(|c| c.who.as_ref())
+                .is_some_and(|(_, login)| login.at == l.at && login.n == l.n && *login.node == l.node)
         });
         let Some(k) = conn else { return false };
-        if let Some(s) = st.sessions.as_mut() {
-            s.logout(id, &k);
-        }
+        st.sessions.logout(id, &k);
         let mut ended = None;
         if let Some(c) = st.conns.get_mut(&k) {
             ended = c.who.take().map(|(_, l)| pb::Presence { id: id.get(), login: Some(pb_login(&l)), online: false });
@@ -313,7 +319,7 @@ impl Comet {
         let mut events = vec![];
         {
             let mut st = self.state();
-            let gone = st.sessions.as_mut().map(|s| s.expire(now)).unwrap_or_default();
+            let gone = st.sessions.expire(now);
             for (id, k) in gone {
                 if let Some(c) = st.conns.get_mut(&k) {
                     if let Some((_, l)) = c.who.take() {
@@ -425,7 +431,7 @@ impl Comet {
         }
         let Ok(id) = TerminalId::new(r.id) else { return no("id: 0 names no terminal".into()) };
         let m = pb::Message { from: 0, to: id.get(), seq: 0, flags: 0, payload: r.payload.into(), msg_id: r.msg_id };
-        let here = self.state().sessions.as_ref().and_then(|s| s.get(id)).is_some();
+        let here = self.state().sessions.get(id).is_some();
         let res = if here {
             self.deliver_here(m)
         } else {
@@ -472,7 +478,7 @@ impl Comet {
                     return pb::SendRes { ok: true, reason: 0, message: "delivered before".into() };
                 }
             }
-            let tx = st.sessions.as_ref().and_then(|s| s.get(to)).and_then(|k| st.conns.get(k)).map(|c| c.tx.clone());
+            let tx = st.sessions.get(to).and_then(|k| st.conns.get(k)).map(|c| c.tx.clone());
             if tx.is_some() && !m.msg_id.is_empty() {
                 st.pushed.insert(m.msg_id.clone(), Instant::now());
             }
@@ -535,7 +541,7 @@ impl Comet {
         match p.kind {
             Kind::Login => self.login(k, tx, from, &p),
             Kind::Heartbeat => {
-                let ok = self.state().sessions.as_mut().is_some_and(|s| s.touch(from, &k, now));
+                let ok = self.state().sessions.touch(from, &k, now);
                 if ok {
                     tx.send(Packet { to: from.get(), ..Packet::new(Kind::HeartbeatAck, p.seq) }.encode());
                 } else {
@@ -545,7 +551,7 @@ impl Comet {
             Kind::Message => {
                 let seen = {
                     let mut st = self.state();
-                    let seen = st.sessions.as_mut().map_or(Seen::NoSession, |s| s.accept(from, &k, p.seq, now));
+                    let seen = st.sessions.accept(from, &k, p.seq, now);
                     match seen {
                         Seen::Fresh => {
                             if let Some(c) = st.conns.get_mut(&k) {
@@ -586,9 +592,7 @@ impl Comet {
                                 let mut st = me.state();
                                 if !r.ok {
                                     // not delivered: the same sequence sent again is fresh
-                                    if let Some(s) = st.sessions.as_mut() {
-                                        s.forget(from, &k, p.seq);
-                                    }
+                                    st.sessions.forget(from, &k, p.seq);
                                 }
                                 if let Some(c) = st.conns.get_mut(&k) {
                                     c.in_flight.remove(&p.seq);
@@ -633,11 +637,7 @@ impl Comet {
         let mut events = vec![];
         {
             let mut st = self.state();
-            let outcome = match st.sessions.as_mut() {
-                Some(s) => s.login(id, k, Instant::now()),
-                None => return,
-            };
-            match outcome {
+            match st.sessions.login(id, k, Instant::now()) {
                 sessions::Login::Again => {
                     tx.send(Packet { to: id.get(), ..Packet::new(Kind::LoginOk, p.seq) }.encode());
                     return;
@@ -657,9 +657,7 @@ impl Comet {
                 // the connection's previous terminal, if another logged in on it
                 if let Some((prev, l)) = c.who.take() {
                     if prev != id {
-                        if let Some(s) = st.sessions.as_mut() {
-                            s.logout(prev, &k);
-                        }
+                        st.sessions.logout(prev, &k);
                         events.push(pb::Presence { id: prev.get(), login: Some(pb_login(&l)), online: false });
                     }
                 }
@@ -681,7 +679,7 @@ impl Comet {
             let c = st.conns.remove(&k);
             match c.and_then(|c| c.who) {
                 Some((id, l)) => {
-                    let ended = st.sessions.as_mut().is_some_and(|s| s.logout(id, &k));
+                    let ended = st.sessions.logout(id, &k);
                     ended.then(|| pb::Presence { id: id.get(), login: Some(pb_login(&l)), online: false })
                 }
                 None => None,
