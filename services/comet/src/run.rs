@@ -61,7 +61,8 @@ pub async fn run(
                 comet.set_outlet(std::sync::Arc::new(p));
             }
             tasks.push(tokio::spawn(comet.clone().serve_udp(std::sync::Arc::new(udp))));
-            comet.push_router()
+            // devices may also come over WebSocket
+            comet.push_router().merge(comet.router(&cfg.http.path))
         }
     };
     let r = zero_svc::grpc::serve_beside_http(

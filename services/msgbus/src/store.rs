@@ -9,7 +9,7 @@
 
 use crate::config::RabbitMq;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
-use lapin::publisher_confirm::Confirmation;
+use lapin::publisher_confirm::{Confirmation, PublisherConfirm};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use socketio_cluster::comet::bus::Store;
@@ -85,49 +85,92 @@ impl Rabbit {
         self.publish_to(&self.conf.routing_key, &body(&m), &id).await
     }
 
+    /// The channel, connected again when it was lost.
+    async fn channel(&self) -> Result<Channel, String> {
+        let mut g = self.channel.lock().await;
+        match g.as_ref().filter(|c| c.status().connected()) {
+            Some(c) => Ok(c.clone()),
+            None => {
+                let c = self.connect().await?;
+                *g = Some(c.clone());
+                Ok(c)
+            }
+        }
+    }
+
+    fn props(id: &str) -> BasicProperties {
+        BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into())
+            .with_message_id(id.into())
+    }
+
+    /// Waits for a published message's confirm.
+    async fn confirmed(&self, confirm: PublisherConfirm) -> Result<(), String> {
+        match tokio::time::timeout(self.conf.confirm_timeout.0, confirm).await {
+            Ok(Ok(Confirmation::Ack(_))) => Ok(()),
+            Ok(Ok(Confirmation::Nack(_))) => Err("the broker refused the message (nack)".into()),
+            Ok(Ok(Confirmation::NotRequested)) => Err("no confirmation".into()),
+            Ok(Err(e)) => Err(format!("confirm: {e}")),
+            Err(_) => Err(format!("not confirmed within {:?}", self.conf.confirm_timeout.0)),
+        }
+    }
+
     /// Publishes `body` (JSON) with `key` and message id `id`, persistent, and waits for the
     /// broker's confirm.
     ///
     /// # Errors
     /// Not connected, refused (nack) or not confirmed in time.
     pub async fn publish_to(&self, key: &str, body: &[u8], id: &str) -> Result<(), String> {
-        let ch = {
-            let mut g = self.channel.lock().await;
-            match g.as_ref().filter(|c| c.status().connected()) {
-                Some(c) => c.clone(),
-                None => {
-                    let c = self.connect().await?;
-                    *g = Some(c.clone());
-                    c
-                }
-            }
-        };
-        let props = BasicProperties::default()
-            .with_delivery_mode(2)
-            .with_content_type("application/json".into())
-            .with_message_id(id.into());
+        let ch = self.channel().await?;
         let confirm = ch
-            .basic_publish(self.conf.exchange.as_str(), key, BasicPublishOptions::default(), body, props)
+            .basic_publish(self.conf.exchange.as_str(), key, BasicPublishOptions::default(), body, Rabbit::props(id))
             .await
             .map_err(|e| format!("publish: {e}"))?;
-        let r = match tokio::time::timeout(self.conf.confirm_timeout.0, confirm).await {
-            Ok(Ok(Confirmation::Ack(_))) => Ok(()),
-            Ok(Ok(Confirmation::Nack(_))) => Err("the broker refused the message (nack)".into()),
-            Ok(Ok(Confirmation::NotRequested)) => Err("no confirmation".into()),
-            Ok(Err(e)) => Err(format!("confirm: {e}")),
-            Err(_) => Err(format!("not confirmed within {:?}", self.conf.confirm_timeout.0)),
-        };
+        let r = self.confirmed(confirm).await;
         if r.is_err() {
             // the next publish connects again
             *self.channel.lock().await = None;
         }
         r
     }
+
+    /// Publishes uploads one after the other and then waits for all their confirms together:
+    /// one result each, in their order.
+    async fn publish_many(&self, ms: Vec<pb::Message>) -> Vec<Result<(), String>> {
+        let ch = match self.channel().await {
+            Ok(c) => c,
+            Err(e) => return vec![Err(e); ms.len()],
+        };
+        let key = self.conf.routing_key.as_str();
+        let mut confirms = Vec::with_capacity(ms.len());
+        for m in &ms {
+            let id = format!("{}:{}", m.from, m.seq);
+            let (body, opts) = (body(m), BasicPublishOptions::default());
+            let c = ch.basic_publish(self.conf.exchange.as_str(), key, opts, &body, Rabbit::props(&id)).await;
+            confirms.push(c.map_err(|e| format!("publish: {e}")));
+        }
+        let rs = futures_util::future::join_all(confirms.into_iter().map(|c| async move {
+            match c {
+                Ok(c) => self.confirmed(c).await,
+                Err(e) => Err(e),
+            }
+        }))
+        .await;
+        if rs.iter().any(Result::is_err) {
+            *self.channel.lock().await = None;
+        }
+        rs
+    }
 }
 
 impl Store for Rabbit {
     fn store(&self, m: pb::Message) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
         Box::pin(self.publish(m))
+    }
+
+    fn store_many(&self, ms: Vec<pb::Message>) -> Pin<Box<dyn Future<Output = Vec<Result<(), String>>> + Send + '_>> {
+        Box::pin(self.publish_many(ms))
     }
 }
 

@@ -22,6 +22,13 @@ use tonic::transport::Channel;
 pub trait Store: Send + Sync + 'static {
     /// Stores one upload.
     fn store(&self, m: pb::Message) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>>;
+
+    /// Stores several uploads, one result each in their order. By default each is stored with
+    /// [`Store::store`], concurrently; a store that can do better (one publish round for all,
+    /// confirms awaited together) overrides it.
+    fn store_many(&self, ms: Vec<pb::Message>) -> Pin<Box<dyn Future<Output = Vec<Result<(), String>>> + Send + '_>> {
+        Box::pin(futures_util::future::join_all(ms.into_iter().map(|m| self.store(m))))
+    }
 }
 
 /// Where online and offline events are published (RabbitMQ and streamevent in the msgbus
@@ -30,6 +37,9 @@ pub trait Events: Send + Sync + 'static {
     /// `id` came online (or went offline) with `login`.
     fn presence(&self, id: TerminalId, login: &Login, online: bool);
 }
+
+/// The most messages a `SendBatch` may carry.
+pub const MAX_BATCH: usize = 4096;
 
 /// The bus.
 pub struct Bus {
@@ -56,6 +66,24 @@ fn pb_login(l: &Login) -> pb::Login {
 
 fn refuse(reason: Reason, message: impl Into<String>) -> pb::SendRes {
     pb::SendRes { ok: false, reason: reason as u32, message: message.into() }
+}
+
+fn is_upload(m: &pb::Message) -> bool {
+    m.flags & u32::from(super::packet::flags::UPLOAD) != 0
+}
+
+/// The answer to an upload the store took (or did not).
+fn stored(r: Result<(), String>) -> pb::SendRes {
+    match r {
+        Ok(()) => {
+            metrics::counter!("msgbus_stored_total").increment(1);
+            pb::SendRes { ok: true, ..Default::default() }
+        }
+        Err(e) => {
+            metrics::counter!("msgbus_store_failures_total").increment(1);
+            refuse(Reason::Unavailable, format!("storage: {e}"))
+        }
+    }
 }
 
 impl Bus {
@@ -178,18 +206,43 @@ impl Bus {
 
     /// Delivers or stores one message.
     pub async fn send(&self, m: pb::Message) -> pb::SendRes {
-        if m.flags & u32::from(super::packet::flags::UPLOAD) != 0 {
-            return match self.store.store(m).await {
-                Ok(()) => {
-                    metrics::counter!("msgbus_stored_total").increment(1);
-                    pb::SendRes { ok: true, ..Default::default() }
-                }
-                Err(e) => {
-                    metrics::counter!("msgbus_store_failures_total").increment(1);
-                    refuse(Reason::Unavailable, format!("storage: {e}"))
-                }
+        if is_upload(&m) {
+            return stored(self.store.store(m).await);
+        }
+        self.deliver(m).await
+    }
+
+    /// Delivers or stores several messages (each as [`Bus::send`] would, the uploads stored
+    /// together): one answer each, in their order.
+    pub async fn send_batch(&self, ms: Vec<pb::Message>) -> Vec<pb::SendRes> {
+        let n = ms.len();
+        let (uploads, others): (Vec<_>, Vec<_>) = ms.into_iter().enumerate().partition(|(_, m)| is_upload(m));
+        let (at, uploads): (Vec<usize>, Vec<pb::Message>) = uploads.into_iter().unzip();
+        let stores = async {
+            if uploads.is_empty() {
+                vec![]
+            } else {
+                self.store.store_many(uploads).await
+            }
+        };
+        let delivers =
+            futures_util::future::join_all(others.into_iter().map(|(i, m)| async move { (i, self.deliver(m).await) }));
+        let (stores, delivered) = tokio::join!(stores, delivers);
+        let mut out = vec![pb::SendRes::default(); n];
+        for (k, i) in at.into_iter().enumerate() {
+            out[i] = match stores.get(k) {
+                Some(r) => stored(r.clone()),
+                None => refuse(Reason::Unavailable, "storage: no answer for this message"),
             };
         }
+        for (i, r) in delivered {
+            out[i] = r;
+        }
+        out
+    }
+
+    /// Delivers one message to the comet holding its target.
+    async fn deliver(&self, m: pb::Message) -> pb::SendRes {
         let Ok(to) = TerminalId::new(m.to) else { return refuse(Reason::Malformed, "no target") };
         let node = self.table().get(to).map(str::to_owned);
         let Some(node) = node else {
@@ -243,6 +296,20 @@ impl pb::bus_server::Bus for BusApi {
         Ok(tonic::Response::new(self.0.send(m).await))
     }
 
+    async fn send_batch(&self, r: tonic::Request<pb::Batch>) -> Res<pb::BatchRes> {
+        let ms = r.into_inner().messages;
+        if let Some(i) = ms.iter().position(|m| m.from == 0) {
+            return Err(tonic::Status::invalid_argument(format!("messages[{i}].from: 0 names no terminal")));
+        }
+        if ms.len() > MAX_BATCH {
+            return Err(tonic::Status::invalid_argument(format!(
+                "messages: {} in one batch, at most {MAX_BATCH}",
+                ms.len()
+            )));
+        }
+        Ok(tonic::Response::new(pb::BatchRes { results: self.0.send_batch(ms).await }))
+    }
+
     async fn r#where(&self, r: tonic::Request<pb::WhereReq>) -> Res<pb::WhereRes> {
         let id = r.into_inner().id;
         if id == 0 {
@@ -250,5 +317,77 @@ impl pb::bus_server::Bus for BusApi {
         }
         let login = self.0.locate(id);
         Ok(tonic::Response::new(pb::WhereRes { online: login.is_some(), login }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Keeps uploads in memory; refuses those whose payload is `no`; counts `store_many` calls.
+    #[derive(Default)]
+    struct Memory {
+        kept: Mutex<Vec<(i64, u32)>>,
+        rounds: AtomicUsize,
+    }
+
+    impl Store for Memory {
+        fn store(&self, m: pb::Message) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
+            Box::pin(async move {
+                if &m.payload[..] == b"no" {
+                    return Err("refused".into());
+                }
+                self.kept.lock().unwrap().push((m.from, m.seq));
+                Ok(())
+            })
+        }
+
+        fn store_many(
+            &self,
+            ms: Vec<pb::Message>,
+        ) -> Pin<Box<dyn Future<Output = Vec<Result<(), String>>> + Send + '_>> {
+            self.rounds.fetch_add(1, Ordering::Relaxed);
+            Box::pin(futures_util::future::join_all(ms.into_iter().map(|m| self.store(m))))
+        }
+    }
+
+    fn upload(from: i64, seq: u32, payload: &'static [u8]) -> pb::Message {
+        pb::Message { from, seq, flags: 1, payload: payload.into(), ..Default::default() }
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_answered_in_order_with_its_uploads_stored_in_one_round() {
+        let store = Arc::new(Memory::default());
+        let bus = Bus::new(store.clone(), Duration::from_millis(200));
+        let to_offline = pb::Message { from: 1, to: 2, seq: 9, payload: "hi".into(), ..Default::default() };
+        let batch = vec![upload(-1, 1, b"a"), to_offline, upload(-1, 2, b"no"), upload(-3, 1, b"b")];
+        let r = bus.send_batch(batch).await;
+        assert_eq!(r.len(), 4);
+        assert!(r[0].ok && r[3].ok, "{r:?}");
+        assert_eq!((r[1].ok, r[1].reason), (false, Reason::UnknownTarget as u32), "{r:?}");
+        assert_eq!((r[2].ok, r[2].reason), (false, Reason::Unavailable as u32), "{r:?}");
+        assert!(r[2].message.contains("refused"), "{r:?}");
+        assert_eq!(*store.kept.lock().unwrap(), vec![(-1, 1), (-3, 1)]);
+        assert_eq!(store.rounds.load(Ordering::Relaxed), 1, "the uploads went to the store together");
+        // a batch of no upload does not call the store
+        let r = bus.send_batch(vec![pb::Message { from: 1, to: 5, ..Default::default() }]).await;
+        assert!(!r[0].ok);
+        assert_eq!(store.rounds.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn the_grpc_batch_refuses_a_message_from_no_terminal_and_an_oversized_batch() {
+        use pb::bus_server::Bus as _;
+        let api = BusApi(Bus::new(Arc::new(Memory::default()), Duration::from_millis(200)));
+        let bad = pb::Batch { messages: vec![upload(-1, 1, b"a"), upload(0, 2, b"a")] };
+        let e = api.send_batch(tonic::Request::new(bad)).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert!(e.message().contains("messages[1].from"), "{e:?}");
+        let big = pb::Batch { messages: vec![upload(-1, 1, b"a"); MAX_BATCH + 1] };
+        let e = api.send_batch(tonic::Request::new(big)).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        let ok = api.send_batch(tonic::Request::new(pb::Batch { messages: vec![upload(-1, 1, b"a")] })).await.unwrap();
+        assert!(ok.get_ref().results[0].ok);
     }
 }

@@ -139,7 +139,18 @@ pub struct Comet {
     outlet: std::sync::OnceLock<Arc<dyn Outlet>>,
     /// Presence events made while no bus was known, told once one is.
     pending: Mutex<Vec<pb::Presence>>,
+    /// Messages for the bus (started at the first).
+    batches: std::sync::OnceLock<mpsc::Sender<Queued>>,
 }
+
+/// A message for the bus and where its answer goes.
+type Queued = (pb::Message, tokio::sync::oneshot::Sender<pb::SendRes>);
+
+/// The most messages in one batch to the bus.
+const BATCH: usize = 512;
+
+/// Batches on the way to the buses at once.
+const BATCHES_IN_FLIGHT: usize = 8;
 
 /// The most presence events kept while no bus is known.
 const MAX_PENDING: usize = 100_000;
@@ -222,6 +233,7 @@ impl Comet {
             comet_clients: crate::clients::Clients::new(pb::comet_client::CometClient::new),
             outlet: std::sync::OnceLock::new(),
             pending: Mutex::default(),
+            batches: std::sync::OnceLock::new(),
         })
     }
 
@@ -268,25 +280,73 @@ impl Comet {
         }
     }
 
-    /// Hands a message to a bus (round-robin; the next one when one cannot be reached).
-    async fn to_bus(&self, m: pb::Message) -> pb::SendRes {
-        let buses: Vec<String> = self.buses.borrow().iter().cloned().collect();
-        if buses.is_empty() {
-            return pb::SendRes { ok: false, reason: Reason::Unavailable as u32, message: "no message bus".into() };
+    /// Hands a message to a bus and waits for its answer. Messages go in batches: while
+    /// [`BATCHES_IN_FLIGHT`] batches are on the way, the next ones queue and leave together.
+    async fn to_bus(self: &Arc<Self>, m: pb::Message) -> pb::SendRes {
+        let tx = self.batches.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(BATCH * BATCHES_IN_FLIGHT * 2);
+            tokio::spawn(Comet::batch_loop(Arc::downgrade(self), rx));
+            tx
+        });
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let unavailable =
+            |why: &str| pb::SendRes { ok: false, reason: Reason::Unavailable as u32, message: why.into() };
+        if tx.send((m, done)).await.is_err() {
+            return unavailable("the comet is stopping");
         }
+        answer.await.unwrap_or_else(|_| unavailable("the comet is stopping"))
+    }
+
+    /// Takes what queued for the bus, up to [`BATCH`] at a time, whenever fewer than
+    /// [`BATCHES_IN_FLIGHT`] batches are on the way.
+    async fn batch_loop(me: std::sync::Weak<Comet>, mut rx: mpsc::Receiver<Queued>) {
+        let slots = Arc::new(tokio::sync::Semaphore::new(BATCHES_IN_FLIGHT));
+        let mut batch = Vec::with_capacity(BATCH);
+        loop {
+            let Ok(slot) = slots.clone().acquire_owned().await else { return };
+            if rx.recv_many(&mut batch, BATCH).await == 0 {
+                return;
+            }
+            let Some(me) = me.upgrade() else { return };
+            let b = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            tokio::spawn(async move {
+                me.send_batch(b).await;
+                drop(slot);
+            });
+        }
+    }
+
+    /// Sends a batch to a bus (round-robin; the next one when one cannot be reached) and hands
+    /// each message its answer.
+    async fn send_batch(&self, b: Vec<Queued>) {
+        let (messages, answers): (Vec<_>, Vec<_>) = b.into_iter().unzip();
+        let n = messages.len();
+        metrics::histogram!("comet_bus_batch_size").record(n as f64);
+        let buses: Vec<String> = self.buses.borrow().iter().cloned().collect();
+        let mut batch = pb::Batch { messages };
+        let mut last = "no message bus".to_owned();
         let start = self.rr.fetch_add(1, Ordering::Relaxed);
-        let mut last = String::new();
-        for k in 0..buses.len().min(2) {
+        let tries = buses.len().min(2);
+        let mut results = None;
+        for k in 0..tries {
             let b = &buses[(start + k) % buses.len()];
             let Some(mut c) = self.bus(b) else { continue };
-            match tokio::time::timeout(self.cfg.bus_timeout, c.send(m.clone())).await {
-                Ok(Ok(r)) => return r.into_inner(),
-                Ok(Err(e)) if e.code() == tonic::Code::Unavailable => last = format!("{b}: {}", e.message()),
+            let req = if k + 1 < tries { batch.clone() } else { std::mem::take(&mut batch) };
+            match tokio::time::timeout(self.cfg.bus_timeout, c.send_batch(req)).await {
+                Ok(Ok(r)) if r.get_ref().results.len() == n => {
+                    results = Some(r.into_inner().results);
+                    break;
+                }
+                Ok(Ok(r)) => last = format!("{b}: {} answers to {n} messages", r.get_ref().results.len()),
                 Ok(Err(e)) => last = format!("{b}: {}", e.message()),
                 Err(_) => last = format!("{b}: no answer within {:?}", self.cfg.bus_timeout),
             }
         }
-        pb::SendRes { ok: false, reason: Reason::Unavailable as u32, message: last }
+        let results = results
+            .unwrap_or_else(|| vec![pb::SendRes { ok: false, reason: Reason::Unavailable as u32, message: last }; n]);
+        for (done, r) in answers.into_iter().zip(results) {
+            let _ = done.send(r);
+        }
     }
 
     /// Closes `id`'s session of login `l` (replaced on another comet).
@@ -772,5 +832,83 @@ impl pb::comet_server::Comet for CometApi {
             .map(|(id, l)| pb::Presence { id: id.get(), login: Some(pb_login(l)), online: true })
             .collect();
         Ok(tonic::Response::new(pb::ListRes { sessions }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::comet::bus::{Bus, Store};
+    use crate::comet::client::UdpTerminal;
+    use std::future::Future;
+    use std::pin::Pin;
+
+    /// Takes uploads after a pause, counting the rounds (one per `store_many`).
+    #[derive(Default)]
+    struct Slow {
+        stored: AtomicU64,
+        rounds: AtomicU64,
+    }
+
+    impl Store for Slow {
+        fn store(&self, _m: pb::Message) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
+            Box::pin(async {
+                self.stored.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            })
+        }
+
+        fn store_many(
+            &self,
+            ms: Vec<pb::Message>,
+        ) -> Pin<Box<dyn Future<Output = Vec<Result<(), String>>> + Send + '_>> {
+            self.rounds.fetch_add(1, Ordering::Relaxed);
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                self.stored.fetch_add(ms.len() as u64, Ordering::Relaxed);
+                vec![Ok(()); ms.len()]
+            })
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn uploads_sent_at_once_reach_the_bus_in_batches_and_each_is_acked() {
+        let store = Arc::new(Slow::default());
+        let bus = Bus::new(store.clone(), Duration::from_secs(2));
+        let bl = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let bus_addr = bl.local_addr().unwrap().to_string();
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(bus.grpc())
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(bl)),
+        );
+        let cfg = CometConfig { node: "test".into(), ..Default::default() };
+        let comet = Comet::new(cfg, JwtAuth::new("", "", 0), crate::registry::fixed(&[bus_addr]));
+        let udp = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let addr = udp.local_addr().unwrap().to_string();
+        let serving = tokio::spawn(comet.clone().serve_udp(udp));
+        let dev = UdpTerminal::connect(&addr).await.unwrap();
+        let ok = dev.request(&Packet::login(-7, ""), Duration::from_millis(500), 10).await.unwrap();
+        assert_eq!(ok.kind, Kind::LoginOk);
+        let n = 300u32;
+        let mut acked = HashSet::new();
+        // sent at once, and what is unanswered again every 300 ms (a datagram dropped on a full
+        // socket buffer), as a device does
+        let until = Instant::now() + Duration::from_secs(10);
+        while acked.len() < n as usize && Instant::now() < until {
+            for seq in (1..=n).filter(|s| !acked.contains(s)) {
+                dev.send(&Packet::upload(seq, -7, b"x".to_vec())).await.unwrap();
+            }
+            while let Ok(p) = dev.next_within(Duration::from_millis(300)).await {
+                assert_eq!(p.kind, Kind::Ack, "{p:?}");
+                acked.insert(p.seq);
+            }
+        }
+        assert_eq!(acked.len(), n as usize, "every upload acked");
+        assert_eq!(store.stored.load(Ordering::Relaxed), u64::from(n));
+        let rounds = store.rounds.load(Ordering::Relaxed);
+        assert!(rounds <= u64::from(n) / 4, "{n} uploads in {rounds} batches");
+        serving.abort();
+        server.abort();
     }
 }
