@@ -12,10 +12,12 @@
 //! | module | holds |
 //! |---|---|
 //! | [`config`] | the typed configuration and its embedded defaults |
+//! | [`dashboard`] | its panel on the platform dashboard |
 //! | [`platform`] | UDP -> HTTP: device messages POSTed to the platform's URL |
 //! | [`run`](mod@run) | wiring |
 
 pub mod config;
+pub mod dashboard;
 pub mod platform;
 pub mod run;
 

@@ -43,6 +43,10 @@ pub async fn run(
         buses,
         pusher,
     );
+    let mode = if cfg.mode == Mode::Udp { "udp" } else { "ws" };
+    zero_svc::dashboard::Dashboard::new(cfg.base.dashboard.auth())
+        .panel(crate::dashboard::CometPanel::new(comet.clone(), mode))
+        .install();
     let http = tokio::net::TcpListener::bind(&cfg.http.listen_on)
         .await
         .map_err(|e| zero_svc::Error::Config(format!("Http.ListenOn {}: {e}", cfg.http.listen_on)))?;

@@ -29,14 +29,16 @@ fn token(id: i64) -> String {
 struct Svc {
     port: u16,
     grpc: u16,
+    /// The metrics port (the dashboard).
+    metrics: u16,
     _file: ConfigFile,
     _child: testkit::process::ChildGuard,
 }
 
 fn comet(etcd: &str) -> Svc {
-    let (grpc, ws) = (free_port(), free_port());
+    let (grpc, ws, metrics) = (free_port(), free_port(), free_port());
     let yaml = format!(
-        "ListenOn: 127.0.0.1:{grpc}\nEtcd: {{Hosts: ['{etcd}'], Key: comet.rpc}}\nPrometheus: {{ListenOn: ''}}\n\
+        "ListenOn: 127.0.0.1:{grpc}\nEtcd: {{Hosts: ['{etcd}'], Key: comet.rpc}}\nPrometheus: {{ListenOn: '127.0.0.1:{metrics}'}}\n\
          Http: {{ListenOn: '127.0.0.1:{ws}', Path: /ws}}\nJwtAuth: {{AccessSecret: {SECRET}}}\n\
          Discovery: {{Hosts: ['{etcd}'], Key: msgbus.rpc}}\nMaxPayload: 512\nGracePeriod: 1s\n"
     );
@@ -44,13 +46,13 @@ fn comet(etcd: &str) -> Svc {
     let child = spawn(env!("CARGO_BIN_EXE_comet"), &file.path, &[]);
     wait_listening(ws, Duration::from_secs(20));
     wait_listening(grpc, Duration::from_secs(20));
-    Svc { port: ws, grpc, _file: file, _child: child }
+    Svc { port: ws, grpc, metrics, _file: file, _child: child }
 }
 
 fn msgbus(etcd: &str, queue: &str) -> Svc {
-    let grpc = free_port();
+    let (grpc, metrics) = (free_port(), free_port());
     let yaml = format!(
-        "ListenOn: 127.0.0.1:{grpc}\nEtcd: {{Hosts: ['{etcd}'], Key: msgbus.rpc}}\nPrometheus: {{ListenOn: ''}}\n\
+        "ListenOn: 127.0.0.1:{grpc}\nEtcd: {{Hosts: ['{etcd}'], Key: msgbus.rpc}}\nPrometheus: {{ListenOn: '127.0.0.1:{metrics}'}}\n\
          Discovery: {{Hosts: ['{etcd}'], Key: comet.rpc}}\n\
          RabbitMq: {{Url: '{RABBIT}', RoutingKey: {queue}, Queue: {queue}}}\n\
          Events: {{RoutingKey: {queue}-presence, Queue: {queue}-presence}}\nGracePeriod: 1s\n"
@@ -58,7 +60,19 @@ fn msgbus(etcd: &str, queue: &str) -> Svc {
     let file = ConfigFile::new("msgbus.yaml", &yaml);
     let child = spawn(&workspace_bin("msgbus"), &file.path, &[]);
     wait_listening(grpc, Duration::from_secs(20));
-    Svc { port: grpc, grpc, _file: file, _child: child }
+    Svc { port: grpc, grpc, metrics, _file: file, _child: child }
+}
+
+/// A figure of the first panel's view.
+fn stat(view: &serde_json::Value, label: &str) -> String {
+    let stats = view["stats"].as_array().map(Vec::as_slice).unwrap_or_default();
+    stats.iter().find(|s| s["label"] == label).and_then(|s| s["value"].as_str()).unwrap_or_default().to_owned()
+}
+
+/// The first panel of the dashboard on `port` once `ready` holds for it.
+async fn panel(port: u16, ready: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let v = testkit::http::dashboard_views(port, "", |v| ready(&v["panels"][0]["view"])).await;
+    v["panels"][0]["view"].clone()
 }
 
 async fn terminal(c: &Svc, id: i64) -> Terminal {
@@ -204,6 +218,27 @@ async fn phones_and_devices_across_comets_uploads_in_rabbitmq_and_refusals() {
     assert!(on(1001, a.grpc) && on(-2001, b.grpc) && on(-2001, a.grpc), "{seen:?}");
     assert!(off(-2001, b.grpc), "the replaced session's offline: {seen:?}");
     assert!(!off(1001, a.grpc), "the phone is still online: {seen:?}");
+
+    // the dashboards: comet A holds the phone and the device now, and counted the refusals;
+    // the bus knows both on A and counted the stored uploads and the target not online
+    let va = panel(a.metrics, |v| stat(v, "terminals online") == "2").await;
+    assert_eq!(va["title"], "Device comet", "{va}");
+    assert_eq!(stat(&va, "mode"), "ws");
+    assert_eq!(stat(&va, "buses"), "1", "{va}");
+    assert!(stat(&va, "refused").parse::<u64>().unwrap() >= 6, "{va}");
+    assert!(stat(&va, "messages acked").parse::<u64>().unwrap() >= 2, "{va}");
+    let vb = panel(b.metrics, |v| stat(v, "terminals online") == "0").await;
+    assert!(stat(&vb, "duplicates dropped").parse::<u64>().unwrap() >= 1, "the resent upload: {vb}");
+    let vbus = panel(bus.metrics, |v| stat(v, "terminals online") == "2").await;
+    assert_eq!(vbus["title"], "Message bus", "{vbus}");
+    assert_eq!(stat(&vbus, "uploads stored"), "20", "{vbus}");
+    assert_eq!(stat(&vbus, "store"), "RabbitMQ connected", "{vbus}");
+    assert!(stat(&vbus, "targets not online").parse::<u64>().unwrap() >= 1, "{vbus}");
+    let rows = vbus["tables"][0]["rows"].as_array().unwrap();
+    assert!(
+        rows.iter().any(|r| r["cells"][0].as_str().unwrap().ends_with(&format!(":{}", a.grpc)) && r["cells"][1] == "2"),
+        "{vbus}"
+    );
 
     let _ = ch.queue_delete(queue.as_str(), QueueDeleteOptions::default()).await;
     let _ = ch.queue_delete(presence.as_str(), QueueDeleteOptions::default()).await;

@@ -11,11 +11,13 @@
 //! | module | holds |
 //! |---|---|
 //! | [`config`] | the typed configuration and its embedded defaults |
+//! | [`dashboard`] | its panel on the platform dashboard |
 //! | [`events`] | online and offline events to RabbitMQ and streamevent |
 //! | [`store`] | uploads to RabbitMQ (lapin) with publisher confirms |
 //! | [`run`](mod@run) | wiring |
 
 pub mod config;
+pub mod dashboard;
 pub mod events;
 pub mod run;
 pub mod store;

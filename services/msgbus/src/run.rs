@@ -32,6 +32,9 @@ pub async fn run(
         None => Arc::new(Nowhere),
     };
     let bus = Bus::new(store, cfg.deliver_timeout.0);
+    zero_svc::dashboard::Dashboard::new(cfg.base.dashboard.auth())
+        .panel(crate::dashboard::BusPanel::new(bus.clone(), rabbit.clone()))
+        .install();
     let publisher = Publisher {
         rabbit: rabbit.filter(|_| !cfg.events.routing_key.is_empty()).map(|r| (r, cfg.events.routing_key.clone())),
         streamevent: zero_svc::grpc::streamevent_client(&cfg.stream_event_conf.endpoints)?,

@@ -85,6 +85,11 @@ impl Rabbit {
         self.publish_to(&self.conf.routing_key, &body(&m), &id).await
     }
 
+    /// Connected now (a publish in progress counts as connected).
+    pub fn connected(&self) -> bool {
+        self.channel.try_lock().map_or(true, |g| g.as_ref().is_some_and(|c| c.status().connected()))
+    }
+
     /// The channel, connected again when it was lost.
     async fn channel(&self) -> Result<Channel, String> {
         let mut g = self.channel.lock().await;

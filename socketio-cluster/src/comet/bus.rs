@@ -12,6 +12,7 @@ use crate::registry::Endpoints;
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tonic::transport::Channel;
@@ -48,6 +49,33 @@ pub struct Bus {
     store: Arc<dyn Store>,
     events: std::sync::OnceLock<Arc<dyn Events>>,
     timeout: Duration,
+    counts: Counts,
+}
+
+/// What a bus counted since it started.
+#[derive(Debug, Default)]
+struct Counts {
+    stored: AtomicU64,
+    store_failures: AtomicU64,
+    delivered: AtomicU64,
+    offline_targets: AtomicU64,
+}
+
+/// A bus's state at a glance (its dashboard panel).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BusStats {
+    /// Terminals online.
+    pub online: usize,
+    /// Terminals online per comet, most first.
+    pub per_comet: Vec<(String, usize)>,
+    /// Uploads stored (confirmed).
+    pub stored: u64,
+    /// Uploads the store failed (refused to their device, which sends them again).
+    pub store_failures: u64,
+    /// Messages delivered on their target's comet.
+    pub delivered: u64,
+    /// Messages for a terminal not online.
+    pub offline_targets: u64,
 }
 
 impl std::fmt::Debug for Bus {
@@ -72,20 +100,6 @@ fn is_upload(m: &pb::Message) -> bool {
     m.flags & u32::from(super::packet::flags::UPLOAD) != 0
 }
 
-/// The answer to an upload the store took (or did not).
-fn stored(r: Result<(), String>) -> pb::SendRes {
-    match r {
-        Ok(()) => {
-            metrics::counter!("msgbus_stored_total").increment(1);
-            pb::SendRes { ok: true, ..Default::default() }
-        }
-        Err(e) => {
-            metrics::counter!("msgbus_store_failures_total").increment(1);
-            refuse(Reason::Unavailable, format!("storage: {e}"))
-        }
-    }
-}
-
 impl Bus {
     /// A bus storing uploads in `store`; calls to comets time out after `timeout`.
     pub fn new(store: Arc<dyn Store>, timeout: Duration) -> Arc<Bus> {
@@ -95,6 +109,7 @@ impl Bus {
             store,
             events: Default::default(),
             timeout,
+            counts: Counts::default(),
         })
     }
 
@@ -115,6 +130,25 @@ impl Bus {
     /// Terminals online per comet.
     pub fn per_comet(&self) -> HashMap<Arc<str>, usize> {
         self.table().per_node()
+    }
+
+    /// The state at a glance.
+    pub fn stats(&self) -> BusStats {
+        let (online, per) = {
+            let t = self.table();
+            (t.len(), t.per_node())
+        };
+        let mut per_comet: Vec<(String, usize)> = per.into_iter().map(|(n, k)| (n.to_string(), k)).collect();
+        per_comet.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let c = &self.counts;
+        BusStats {
+            online,
+            per_comet,
+            stored: c.stored.load(Ordering::Relaxed),
+            store_failures: c.store_failures.load(Ordering::Relaxed),
+            delivered: c.delivered.load(Ordering::Relaxed),
+            offline_targets: c.offline_targets.load(Ordering::Relaxed),
+        }
     }
 
     fn comet(&self, node: &str) -> Option<pb::comet_client::CometClient<Channel>> {
@@ -204,10 +238,26 @@ impl Bus {
         stale
     }
 
+    /// The answer to an upload the store took (or did not).
+    fn stored(&self, r: Result<(), String>) -> pb::SendRes {
+        match r {
+            Ok(()) => {
+                metrics::counter!("msgbus_stored_total").increment(1);
+                self.counts.stored.fetch_add(1, Ordering::Relaxed);
+                pb::SendRes { ok: true, ..Default::default() }
+            }
+            Err(e) => {
+                metrics::counter!("msgbus_store_failures_total").increment(1);
+                self.counts.store_failures.fetch_add(1, Ordering::Relaxed);
+                refuse(Reason::Unavailable, format!("storage: {e}"))
+            }
+        }
+    }
+
     /// Delivers or stores one message.
     pub async fn send(&self, m: pb::Message) -> pb::SendRes {
         if is_upload(&m) {
-            return stored(self.store.store(m).await);
+            return self.stored(self.store.store(m).await);
         }
         self.deliver(m).await
     }
@@ -231,7 +281,7 @@ impl Bus {
         let mut out = vec![pb::SendRes::default(); n];
         for (k, i) in at.into_iter().enumerate() {
             out[i] = match stores.get(k) {
-                Some(r) => stored(r.clone()),
+                Some(r) => self.stored(r.clone()),
                 None => refuse(Reason::Unavailable, "storage: no answer for this message"),
             };
         }
@@ -247,6 +297,7 @@ impl Bus {
         let node = self.table().get(to).map(str::to_owned);
         let Some(node) = node else {
             metrics::counter!("msgbus_offline_targets_total").increment(1);
+            self.counts.offline_targets.fetch_add(1, Ordering::Relaxed);
             return refuse(Reason::UnknownTarget, format!("{to} is not online"));
         };
         let Some(mut c) = self.comet(&node) else {
@@ -255,6 +306,7 @@ impl Bus {
         match tokio::time::timeout(self.timeout, c.deliver(m)).await {
             Ok(Ok(r)) => {
                 metrics::counter!("msgbus_delivered_total").increment(1);
+                self.counts.delivered.fetch_add(1, Ordering::Relaxed);
                 r.into_inner()
             }
             Ok(Err(e)) => refuse(Reason::Unavailable, format!("{node}: {}", e.message())),
@@ -323,7 +375,7 @@ impl pb::bus_server::Bus for BusApi {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
 
     /// Keeps uploads in memory; refuses those whose payload is `no`; counts `store_many` calls.
     #[derive(Default)]
@@ -370,6 +422,8 @@ mod tests {
         assert!(r[2].message.contains("refused"), "{r:?}");
         assert_eq!(*store.kept.lock().unwrap(), vec![(-1, 1), (-3, 1)]);
         assert_eq!(store.rounds.load(Ordering::Relaxed), 1, "the uploads went to the store together");
+        let st = bus.stats();
+        assert_eq!((st.stored, st.store_failures, st.offline_targets), (2, 1, 1), "{st:?}");
         // a batch of no upload does not call the store
         let r = bus.send_batch(vec![pb::Message { from: 1, to: 5, ..Default::default() }]).await;
         assert!(!r[0].ok);

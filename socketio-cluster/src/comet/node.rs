@@ -141,6 +141,42 @@ pub struct Comet {
     pending: Mutex<Vec<pb::Presence>>,
     /// Messages for the bus (started at the first).
     batches: std::sync::OnceLock<mpsc::Sender<Queued>>,
+    counts: Counts,
+}
+
+/// What a comet counted since it started.
+#[derive(Debug, Default)]
+struct Counts {
+    logins: AtomicU64,
+    messages: AtomicU64,
+    duplicates: AtomicU64,
+    refused: AtomicU64,
+    timeouts: AtomicU64,
+}
+
+/// A comet's state at a glance (its dashboard panel).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CometStats {
+    /// Terminals with a session here.
+    pub sessions: usize,
+    /// Connections (WebSocket, and UDP peers that logged in).
+    pub connections: usize,
+    /// Of them, UDP peers.
+    pub udp_peers: usize,
+    /// The buses known.
+    pub buses: Vec<String>,
+    /// The elected pusher of the push API.
+    pub pusher: bool,
+    /// Logins taken.
+    pub logins: u64,
+    /// Messages delivered or stored through the bus (or the outlet), and acked.
+    pub messages: u64,
+    /// Retransmissions dropped (acked again when answered before).
+    pub duplicates: u64,
+    /// Packets refused (malformed, before a login, bad token, unknown target, unavailable).
+    pub refused: u64,
+    /// Sessions ended by their timeout.
+    pub timeouts: u64,
 }
 
 /// A message for the bus and where its answer goes.
@@ -234,6 +270,7 @@ impl Comet {
             outlet: std::sync::OnceLock::new(),
             pending: Mutex::default(),
             batches: std::sync::OnceLock::new(),
+            counts: Counts::default(),
         })
     }
 
@@ -244,6 +281,32 @@ impl Comet {
     /// Terminals with a session here.
     pub fn online(&self) -> usize {
         self.state().sessions.len()
+    }
+
+    /// The state at a glance.
+    pub fn stats(&self) -> CometStats {
+        let (sessions, connections, udp_peers) = {
+            let st = self.state();
+            (st.sessions.len(), st.conns.len(), st.udp.len())
+        };
+        let c = &self.counts;
+        CometStats {
+            sessions,
+            connections,
+            udp_peers,
+            buses: self.buses.borrow().iter().cloned().collect(),
+            pusher: self.is_pusher(),
+            logins: c.logins.load(Ordering::Relaxed),
+            messages: c.messages.load(Ordering::Relaxed),
+            duplicates: c.duplicates.load(Ordering::Relaxed),
+            refused: c.refused.load(Ordering::Relaxed),
+            timeouts: c.timeouts.load(Ordering::Relaxed),
+        }
+    }
+
+    fn count_duplicate(&self) {
+        metrics::counter!("comet_duplicates_total").increment(1);
+        self.counts.duplicates.fetch_add(1, Ordering::Relaxed);
     }
 
     fn bus(&self, addr: &str) -> Option<pb::bus_client::BusClient<Channel>> {
@@ -399,6 +462,7 @@ impl Comet {
         let n = events.len();
         if n > 0 {
             metrics::counter!("comet_timeouts_total").increment(n as u64);
+            self.counts.timeouts.fetch_add(n as u64, Ordering::Relaxed);
             self.announce(events);
         }
         n
@@ -578,8 +642,9 @@ impl Comet {
         pb::comet_server::CometServer::new(CometApi(self.clone()))
     }
 
-    fn refuse(tx: &Sink, seq: u32, to: i64, reason: Reason, text: &str) {
+    fn refuse(&self, tx: &Sink, seq: u32, to: i64, reason: Reason, text: &str) {
         metrics::counter!("comet_refused_total", "reason" => reason.as_str()).increment(1);
+        self.counts.refused.fetch_add(1, Ordering::Relaxed);
         let _ = tx.send(Packet::refused(seq, to, reason, text).encode());
     }
 
@@ -589,12 +654,12 @@ impl Comet {
             Ok(p) => p,
             Err(e) => {
                 let (seq, from) = Packet::peek(b).unwrap_or((0, 0));
-                Comet::refuse(tx, seq, from, e.reason(), &e.to_string());
+                self.refuse(tx, seq, from, e.reason(), &e.to_string());
                 return;
             }
         };
         let Ok(from) = TerminalId::new(p.from) else {
-            Comet::refuse(tx, p.seq, 0, Reason::Malformed, "no sending terminal");
+            self.refuse(tx, p.seq, 0, Reason::Malformed, "no sending terminal");
             return;
         };
         let now = Instant::now();
@@ -605,7 +670,7 @@ impl Comet {
                 if ok {
                     tx.send(Packet { to: from.get(), ..Packet::new(Kind::HeartbeatAck, p.seq) }.encode());
                 } else {
-                    Comet::refuse(tx, p.seq, from.get(), Reason::NotLoggedIn, "log in first");
+                    self.refuse(tx, p.seq, from.get(), Reason::NotLoggedIn, "log in first");
                 }
             }
             Kind::Message => {
@@ -627,9 +692,9 @@ impl Comet {
                     }
                 };
                 match seen {
-                    Seen::NoSession => Comet::refuse(tx, p.seq, from.get(), Reason::NotLoggedIn, "log in first"),
+                    Seen::NoSession => self.refuse(tx, p.seq, from.get(), Reason::NotLoggedIn, "log in first"),
                     Seen::Duplicate => {
-                        metrics::counter!("comet_duplicates_total").increment(1);
+                        self.count_duplicate();
                         let _ = tx.send(Packet::ack_of(&p).encode());
                     }
                     Seen::TooOld => metrics::counter!("comet_duplicates_total").increment(1),
@@ -660,18 +725,17 @@ impl Comet {
                             }
                             if r.ok {
                                 metrics::counter!("comet_messages_total").increment(1);
+                                me.counts.messages.fetch_add(1, Ordering::Relaxed);
                                 tx.send_wait(Packet::ack_of(&p).encode()).await;
                             } else {
                                 let reason = Reason::from_u8(r.reason as u8);
-                                Comet::refuse(&tx, p.seq, p.from, reason, &r.message);
+                                me.refuse(&tx, p.seq, p.from, reason, &r.message);
                             }
                         });
                     }
                 }
             }
-            _ => {
-                Comet::refuse(tx, p.seq, from.get(), Reason::Malformed, "a terminal sends login, heartbeat or message")
-            }
+            _ => self.refuse(tx, p.seq, from.get(), Reason::Malformed, "a terminal sends login, heartbeat or message"),
         }
     }
 
@@ -686,10 +750,8 @@ impl Comet {
             });
             match who {
                 Ok(Some(u)) if u == id.to_string() => {}
-                Ok(_) => {
-                    return Comet::refuse(tx, p.seq, id.get(), Reason::BadToken, "the token is not this terminal's")
-                }
-                Err(e) => return Comet::refuse(tx, p.seq, id.get(), Reason::BadToken, &e.to_string()),
+                Ok(_) => return self.refuse(tx, p.seq, id.get(), Reason::BadToken, "the token is not this terminal's"),
+                Err(e) => return self.refuse(tx, p.seq, id.get(), Reason::BadToken, &e.to_string()),
             }
         }
         let login =
@@ -728,6 +790,7 @@ impl Comet {
         }
         events.push(pb::Presence { id: id.get(), login: Some(pb_login(&login)), online: true });
         metrics::counter!("comet_logins_total").increment(1);
+        self.counts.logins.fetch_add(1, Ordering::Relaxed);
         let _ = tx.send(Packet { to: id.get(), ..Packet::new(Kind::LoginOk, p.seq) }.encode());
         self.announce(events);
     }
@@ -779,7 +842,7 @@ impl Comet {
                     match m {
                         Message::Binary(b) => self.packet(k, &out, &b),
                         Message::Close(_) => break,
-                        Message::Text(_) => Comet::refuse(&out, 0, 0, Reason::Malformed, "packets are binary WebSocket messages"),
+                        Message::Text(_) => self.refuse(&out, 0, 0, Reason::Malformed, "packets are binary WebSocket messages"),
                         _ => {}
                     }
                 }
