@@ -11,11 +11,13 @@
 //! | [`trace`] | W3C `traceparent`: read or made, child spans per hop, carried into gRPC metadata and message headers |
 //! | [`error`] | the unified body `{"code","message"}` and go-zero's gRPC code -> HTTP status table |
 //! | [`http`] | all of it as axum middleware ([`http::Edge::wrap`]), with CORS, panic recovery, request ids and APISIX-named metrics |
-//! | [`registry`] | go-zero's etcd registration and discovery (`<Key>/<leaseID>` -> `host:port`, 10 s lease; feature `etcd`), or a fixed list |
+//! | [`registry`] | go-zero's etcd registration and discovery (`<Key>/<leaseID>` -> `host:port`, 10 s lease; feature `etcd`), or a fixed list; leader election in etcd |
+//! | `lease` | leader election under a lease in Redis (feature `redis`) |
 //!
 //! ## Features
 //! - `etcd`: registration and discovery in etcd (the `etcd-client` crate; its build needs
 //!   `protoc`, Debian `protobuf-compiler`).
+//! - `redis`: leader election under a lease in Redis (`lease::elect_redis`).
 //!
 //! ## Example
 //! ```no_run
@@ -31,6 +33,8 @@
 pub mod auth;
 pub mod error;
 pub mod http;
+#[cfg(feature = "redis")]
+pub mod lease;
 pub mod limit;
 pub mod rbac;
 pub mod registry;

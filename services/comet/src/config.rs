@@ -53,8 +53,12 @@ pub enum Mode {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct Pusher {
-    /// The etcd election name.
+    /// The election name (etcd's election, or the Redis key).
     pub election: String,
+    /// The Redis URL of the election (empty: etcd).
+    pub redis: String,
+    /// The Redis election's lease.
+    pub lease: GoDuration,
 }
 
 /// `Udp`.

@@ -21,16 +21,30 @@ pub async fn run(
     } else {
         registry::discover(cfg.discovery.clone())
     };
-    let (pusher_tx, pusher) = tokio::sync::watch::channel(cfg.mode == Mode::Udp && cfg.base.etcd.hosts.is_empty());
+    let (redis, etcd) = (!cfg.pusher.redis.is_empty(), !cfg.base.etcd.hosts.is_empty());
+    let udp = cfg.mode == Mode::Udp;
+    let (pusher_tx, pusher) = tokio::sync::watch::channel(udp && !redis && !etcd);
     let (stop_election, election_stopped) = tokio::sync::oneshot::channel::<()>();
-    let election =
-        (cfg.mode == Mode::Udp && !cfg.base.etcd.hosts.is_empty() && !cfg.pusher.election.is_empty()).then(|| {
+    let stopped = async move {
+        let _ = election_stopped.await;
+    };
+    let name = cfg.pusher.election.clone();
+    let election = match (udp && !name.is_empty(), redis, etcd) {
+        (true, true, _) => Some(tokio::spawn(zero_edge::lease::elect_redis(
+            cfg.pusher.redis.clone(),
+            name,
+            node.clone(),
+            cfg.pusher.lease.0,
+            pusher_tx,
+            stopped,
+        ))),
+        (true, false, true) => {
             let mut conf = cfg.base.etcd.clone();
-            conf.key = cfg.pusher.election.clone();
-            tokio::spawn(registry::elect(conf, cfg.pusher.election.clone(), node.clone(), pusher_tx, async move {
-                let _ = election_stopped.await;
-            }))
-        });
+            conf.key = name.clone();
+            Some(tokio::spawn(registry::elect(conf, name, node.clone(), pusher_tx, stopped)))
+        }
+        _ => None,
+    };
     let comet = Comet::with_pusher(
         CometConfig {
             node: node.clone(),

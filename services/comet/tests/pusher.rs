@@ -1,7 +1,7 @@
-//! Exactly one UDP comet pushes: three UDP comets (two of them candidates of the pusher election
-//! in etcd, the third holding the device) are all given every push through the push API; one
+//! Exactly one UDP comet pushes: three UDP comets (two of them candidates of the pusher election,
+//! in etcd and, in the second test, in Redis on 127.0.0.1:6379; the third holding the device) are all given every push through the push API; one
 //! answers "pushed", the device gets it once. The pusher is killed with SIGKILL mid-stream: a new
-//! one is elected within the lease time (10 s), pushes go on, and a push retried through the new
+//! one is elected within the lease time (etcd's 10 s, the Redis election's 3 s), pushes go on, and a push retried through the new
 //! pusher after the old one delivered it is not delivered twice: the device gets each push
 //! exactly once.
 
@@ -28,12 +28,13 @@ struct Svc {
     child: testkit::process::ChildGuard,
 }
 
-fn comet(etcd: &str, election: &str) -> Svc {
+/// The election's Redis (empty: etcd's).
+fn comet(etcd: &str, election: &str, redis: &str) -> Svc {
     let (grpc, http, udp) = (free_port(), free_port(), free_port());
     let yaml = format!(
         "ListenOn: 127.0.0.1:{grpc}\nEtcd: {{Hosts: ['{etcd}'], Key: comet.rpc}}\nPrometheus: {{ListenOn: ''}}\n\
          Mode: udp\nUdp: {{ListenOn: '127.0.0.1:{udp}'}}\nHttp: {{ListenOn: '127.0.0.1:{http}', Path: /ws}}\n\
-         Pusher: {{Election: '{election}'}}\nJwtAuth: {{AccessSecret: {SECRET}}}\n\
+         Pusher: {{Election: '{election}', Redis: '{redis}', Lease: 3s}}\nJwtAuth: {{AccessSecret: {SECRET}}}\n\
          Discovery: {{Hosts: ['{etcd}'], Key: msgbus.rpc}}\nGracePeriod: 1s\n"
     );
     let file = ConfigFile::new("comet.yaml", &yaml);
@@ -43,7 +44,17 @@ fn comet(etcd: &str, election: &str) -> Svc {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn one_pusher_and_a_takeover_without_duplicates() {
+async fn one_pusher_elected_in_etcd_and_a_takeover_without_duplicates() {
+    one_pusher_and_a_takeover("", Duration::from_secs(14)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_pusher_elected_in_redis_and_a_takeover_without_duplicates() {
+    one_pusher_and_a_takeover("redis://127.0.0.1:6379", Duration::from_secs(6)).await;
+}
+
+/// Election in `redis` (empty: etcd); the takeover after a SIGKILL `within`.
+async fn one_pusher_and_a_takeover(redis: &str, within: Duration) {
     let etcd = Etcd::start();
     let bus_port = free_port();
     let bus_file = ConfigFile::new(
@@ -56,9 +67,9 @@ async fn one_pusher_and_a_takeover_without_duplicates() {
     );
     let _bus = spawn(&workspace_bin("msgbus"), &bus_file.path, &[]);
     wait_listening(bus_port, Duration::from_secs(20));
-    let election = format!("comet-pusher-{}", std::process::id());
-    let holder = comet(&etcd.addr, "");
-    let mut candidates = vec![comet(&etcd.addr, &election), comet(&etcd.addr, &election)];
+    let election = format!("comet-pusher-{}-{}", std::process::id(), if redis.is_empty() { "etcd" } else { "redis" });
+    let holder = comet(&etcd.addr, "", redis);
+    let mut candidates = vec![comet(&etcd.addr, &election, redis), comet(&etcd.addr, &election, redis)];
 
     let device = UdpTerminal::connect(&format!("127.0.0.1:{}", holder.udp)).await.unwrap();
     let ok = device.request(&Packet::login(-5001, token(-5001)), Duration::from_millis(300), 20).await.unwrap();
@@ -105,7 +116,7 @@ async fn one_pusher_and_a_takeover_without_duplicates() {
     let _ = dead.child.0.wait();
     let (by, took) = push_all(&ports(&candidates), "p10", Duration::from_secs(20)).await;
     assert_ne!(by, pusher);
-    assert!(took < Duration::from_secs(14), "taken over within the lease time (10 s): {took:?}");
+    assert!(took < within, "taken over within the lease time: {took:?}");
     // a push the old pusher delivered, retried (its answer was lost): delivered before
     let (again, _) = push_all(&ports(&candidates), "p9", Duration::from_secs(5)).await;
     assert_eq!(again, by);
