@@ -12,7 +12,7 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOpti
 use lapin::publisher_confirm::{Confirmation, PublisherConfirm};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
-use socketio_cluster::comet::bus::Store;
+use socketio_cluster::comet::bus::{Store, Stored};
 use socketio_cluster::pb::comet as pb;
 use std::future::Future;
 use std::pin::Pin;
@@ -174,7 +174,7 @@ impl Store for Rabbit {
         Box::pin(self.publish(m))
     }
 
-    fn store_many(&self, ms: Vec<pb::Message>) -> Pin<Box<dyn Future<Output = Vec<Result<(), String>>> + Send + '_>> {
+    fn store_many(&self, ms: Vec<pb::Message>) -> Stored<'_> {
         Box::pin(self.publish_many(ms))
     }
 }

@@ -17,6 +17,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tonic::transport::Channel;
 
+/// What [`Store::store_many`] resolves to: one result per message, in their order.
+pub type Stored<'a> = Pin<Box<dyn Future<Output = Vec<Result<(), String>>> + Send + 'a>>;
+
 /// Where uploads go (RabbitMQ in the msgbus service): `store` resolves once the message is safe
 /// (publisher-confirmed), and may be called again for the same message (at-least-once: the
 /// message's `(from, seq)` names it).
@@ -27,7 +30,7 @@ pub trait Store: Send + Sync + 'static {
     /// Stores several uploads, one result each in their order. By default each is stored with
     /// [`Store::store`], concurrently; a store that can do better (one publish round for all,
     /// confirms awaited together) overrides it.
-    fn store_many(&self, ms: Vec<pb::Message>) -> Pin<Box<dyn Future<Output = Vec<Result<(), String>>> + Send + '_>> {
+    fn store_many(&self, ms: Vec<pb::Message>) -> Stored<'_> {
         Box::pin(futures_util::future::join_all(ms.into_iter().map(|m| self.store(m))))
     }
 }
@@ -395,10 +398,7 @@ mod tests {
             })
         }
 
-        fn store_many(
-            &self,
-            ms: Vec<pb::Message>,
-        ) -> Pin<Box<dyn Future<Output = Vec<Result<(), String>>> + Send + '_>> {
+        fn store_many(&self, ms: Vec<pb::Message>) -> Stored<'_> {
             self.rounds.fetch_add(1, Ordering::Relaxed);
             Box::pin(futures_util::future::join_all(ms.into_iter().map(|m| self.store(m))))
         }

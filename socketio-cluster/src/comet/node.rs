@@ -901,7 +901,7 @@ impl pb::comet_server::Comet for CometApi {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::comet::bus::{Bus, Store};
+    use crate::comet::bus::{Bus, Store, Stored};
     use crate::comet::client::UdpTerminal;
     use std::future::Future;
     use std::pin::Pin;
@@ -921,10 +921,7 @@ mod tests {
             })
         }
 
-        fn store_many(
-            &self,
-            ms: Vec<pb::Message>,
-        ) -> Pin<Box<dyn Future<Output = Vec<Result<(), String>>> + Send + '_>> {
+        fn store_many(&self, ms: Vec<pb::Message>) -> Stored<'_> {
             self.rounds.fetch_add(1, Ordering::Relaxed);
             Box::pin(async move {
                 tokio::time::sleep(Duration::from_millis(20)).await;
