@@ -6,7 +6,7 @@
 //!    at once (the devices' sessions stay until their timeout after their sockets close), per
 //!    terminal;
 //! 2. uploads: D UDP devices sending uploads as fast as their window allows (W unacknowledged
-//!    each, resent after a timeout), every one acknowledged only once RabbitMQ confirmed it;
+//!    each, resent after 2 s without an answer), every one acknowledged only once RabbitMQ confirmed it;
 //!    the messages counted in the queue afterwards. Beside it, the ceiling of a plain `lapin`
 //!    publisher with confirms (the same window in total, the same bodies) into another queue.
 //!
@@ -50,7 +50,7 @@ fn child(queue: &str) {
         let cfg = CometConfig { node: "bench".into(), session_timeout: Duration::from_secs(600), ..Default::default() };
         let comet =
             Comet::new(cfg, zero_edge::auth::JwtAuth::new("", "", 0), socketio_cluster::registry::fixed(&[bus_addr]));
-        let udp = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let udp = Arc::new(Comet::bind_udp("127.0.0.1:0".parse().unwrap(), 4 << 20).unwrap());
         let udp_port = udp.local_addr().unwrap().port();
         tokio::spawn(comet.clone().serve_udp(udp));
         let wl = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -115,7 +115,8 @@ fn main() {
 
         // 2. uploads through the comet and the bus into RabbitMQ, confirmed
         let ch = cometbench::rabbit(RABBIT).await.expect("RabbitMQ");
-        let r = cometbench::uploads(&udp, devices, 100_000, window, secs, &auth).await;
+        let load = cometbench::Load { devices, first: 100_000, window, secs, ..Default::default() };
+        let r = cometbench::uploads(&udp, &load, &auth).await;
         let stored = cometbench::queue_len(&ch, &queue).await;
         println!(
             "comet/uploads_{devices}x{window}: {} acknowledged, {stored} in RabbitMQ, {:.0} messages/s ({} resent; target 50,000)",

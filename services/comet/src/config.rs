@@ -71,6 +71,8 @@ pub struct Udp {
     pub platform_url: String,
     /// The platform's time to answer.
     pub platform_timeout: GoDuration,
+    /// The socket's receive buffer (bytes; 0: the system's default).
+    pub read_buffer: usize,
 }
 
 /// `Http`.

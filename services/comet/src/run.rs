@@ -69,9 +69,13 @@ pub async fn run(
     let app = match cfg.mode {
         Mode::Ws => comet.router(&cfg.http.path),
         Mode::Udp => {
-            let udp = tokio::net::UdpSocket::bind(&cfg.udp.listen_on)
+            let bad = |e: String| zero_svc::Error::Config(format!("Udp.ListenOn {}: {e}", cfg.udp.listen_on));
+            let addr = tokio::net::lookup_host(&cfg.udp.listen_on)
                 .await
-                .map_err(|e| zero_svc::Error::Config(format!("Udp.ListenOn {}: {e}", cfg.udp.listen_on)))?;
+                .map_err(|e| bad(e.to_string()))?
+                .next()
+                .ok_or_else(|| bad("no address".into()))?;
+            let udp = Comet::bind_udp(addr, cfg.udp.read_buffer).map_err(|e| bad(e.to_string()))?;
             tracing::info!(addr = %udp.local_addr()?, "UDP listening");
             if !cfg.udp.platform_url.is_empty() {
                 let p = crate::platform::Platform::new(&cfg.udp.platform_url, cfg.udp.platform_timeout.0)

@@ -7,7 +7,8 @@
 //! ```no_run
 //! # async fn f() -> Result<(), String> {
 //! let auth = zero_edge::auth::JwtAuth::new("", "", 0); // the comet takes any login
-//! let r = cometbench::uploads("127.0.0.1:21113", 100, 1_000, 8, 5.0, &auth).await;
+//! let load = cometbench::Load { devices: 100, window: 8, secs: 5.0, ..Default::default() };
+//! let r = cometbench::uploads("127.0.0.1:21113", &load, &auth).await;
 //! println!("{} uploads acked in {:.1} s", r.acked, r.secs);
 //! # Ok(()) }
 //! ```
@@ -23,8 +24,27 @@ use zero_edge::auth::JwtAuth;
 /// An upload's payload (64 bytes, as a small device reading).
 pub const PAYLOAD: &[u8] = &[b'k'; 64];
 
-/// An unacknowledged upload is sent again after this long.
-pub const RESEND: Duration = Duration::from_millis(500);
+/// What the uploading devices do.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Load {
+    /// Devices uploading.
+    pub devices: usize,
+    /// The first device's id magnitude (ids `-first`, `-first - 1`, ...).
+    pub first: i64,
+    /// Unacknowledged uploads per device.
+    pub window: u32,
+    /// Seconds of uploads.
+    pub secs: f64,
+    /// An unacknowledged upload is sent again after this long (a device's retransmission
+    /// timeout; 2 s by default, as CoAP's).
+    pub resend: Duration,
+}
+
+impl Default for Load {
+    fn default() -> Self {
+        Load { devices: 100, first: 1_000_000, window: 8, secs: 5.0, resend: Duration::from_secs(2) }
+    }
+}
 
 /// The token of terminal `id` signed by `auth` (empty when `auth` has no secret: the comet then
 /// takes any login).
@@ -70,7 +90,7 @@ pub async fn ws_terminal(url: &str, id: i64, auth: &JwtAuth) -> Result<Terminal,
 pub struct Uploads {
     /// Uploads acknowledged by the comet (each once per device and sequence).
     pub acked: u64,
-    /// Uploads sent again (no answer within [`RESEND`]).
+    /// Uploads sent again (no answer within [`Load::resend`]).
     pub resent: u64,
     /// Refusals received (the upload is sent again later).
     pub refused: u64,
@@ -85,11 +105,12 @@ impl Uploads {
     }
 }
 
-/// One device sending uploads for `secs` with `window` unacknowledged at a time, then waiting
-/// (at most 10 s) for the answers still due.
-pub async fn device_uploads(dev: &UdpTerminal, id: i64, window: u32, secs: f64) -> Uploads {
+/// One device `id` sending uploads as `load` says, then waiting (at most 10 s) for the answers
+/// still due.
+pub async fn device_uploads(dev: &UdpTerminal, id: i64, load: &Load) -> Uploads {
+    let (window, resend) = (load.window, load.resend);
     let t0 = Instant::now();
-    let until = t0 + Duration::from_secs_f64(secs);
+    let until = t0 + Duration::from_secs_f64(load.secs);
     let mut out = Uploads::default();
     let mut next = 1u32;
     let mut unacked: BTreeMap<u32, Instant> = BTreeMap::new();
@@ -105,7 +126,7 @@ pub async fn device_uploads(dev: &UdpTerminal, id: i64, window: u32, secs: f64) 
             break;
         }
         for (seq, at) in unacked.iter_mut() {
-            if now.duration_since(*at) > RESEND {
+            if now.duration_since(*at) > resend {
                 let _ = dev.send(&Packet::upload(*seq, id, PAYLOAD)).await;
                 *at = now;
                 out.resent += 1;
@@ -121,15 +142,15 @@ pub async fn device_uploads(dev: &UdpTerminal, id: i64, window: u32, secs: f64) 
     out
 }
 
-/// `devices` UDP devices (ids `-first`, `-first - 1`, ...) logged in on the comet at `addr`,
-/// each sending uploads for `secs` with `window` unacknowledged: the sum (seconds: the longest).
-pub async fn uploads(addr: &str, devices: usize, first: i64, window: u32, secs: f64, auth: &JwtAuth) -> Uploads {
+/// `load.devices` UDP devices logged in on the comet at `addr`, each sending uploads as `load`
+/// says: the sum (seconds: the longest).
+pub async fn uploads(addr: &str, load: &Load, auth: &JwtAuth) -> Uploads {
     let mut tasks = tokio::task::JoinSet::new();
-    for k in 0..devices {
-        let (addr, auth, id) = (addr.to_owned(), auth.clone(), -(first + k as i64));
+    for k in 0..load.devices {
+        let (addr, auth, id, load) = (addr.to_owned(), auth.clone(), -(load.first + k as i64), *load);
         tasks.spawn(async move {
             match udp_device(&addr, id, &auth).await {
-                Ok(d) => device_uploads(&d, id, window, secs).await,
+                Ok(d) => device_uploads(&d, id, &load).await,
                 Err(_) => Uploads { refused: 1, ..Default::default() },
             }
         });

@@ -2,14 +2,15 @@
 //!
 //! ```text
 //! cometbench -udp 127.0.0.1:21113 -ws ws://127.0.0.1:21110/ws -terminals 10000 -devices 10000 \
-//!            -uploaders 1000 -window 8 -duration 5 [-secret S] [-pid P] [-rabbit URL -queue Q]
+//!            -uploaders 1000 -window 8 -duration 5 [-resend 2000] [-secret S] [-pid P] \
+//!            [-rabbit URL -queue Q]
 //! ```
 //!
 //! 1. logs in `-devices` UDP devices (their sockets closed afterwards: the sessions stay until
 //!    their timeout) and `-terminals` WebSocket terminals (held open), with the comet's RSS per
 //!    terminal when `-pid` names its process;
 //! 2. `-uploaders` devices send uploads for `-duration` seconds with `-window` unacknowledged
-//!    each (resent after 500 ms): the acknowledged rate; with `-rabbit`, the messages that
+//!    each (resent after `-resend` ms, 2,000 by default): the acknowledged rate; with `-rabbit`, the messages that
 //!    arrived in `-queue` meanwhile (at least one per acknowledged upload, or exit 1) and, beside
 //!    it, a plain `lapin` publisher with confirms (the same bodies, as many in flight) into a
 //!    queue of its own, and the ratio of the two.
@@ -44,6 +45,9 @@ struct Args {
     /// Seconds of uploads.
     #[arg(long, default_value_t = 5.0)]
     duration: f64,
+    /// Milliseconds before an unacknowledged upload is sent again.
+    #[arg(long, default_value_t = 2000)]
+    resend: u64,
     /// First terminal id (its magnitude; devices are negative).
     #[arg(long, default_value_t = 1)]
     id: i64,
@@ -121,8 +125,14 @@ async fn run(a: Args) -> Result<serde_json::Value, String> {
         Some(ch) => cometbench::queue_len(ch, &a.queue).await,
         None => 0,
     };
-    let first = a.id + a.devices as i64 + 1_000_000;
-    let r = cometbench::uploads(&a.udp, a.uploaders, first, a.window, a.duration, &auth).await;
+    let load = cometbench::Load {
+        devices: a.uploaders,
+        first: a.id + a.devices as i64 + 1_000_000,
+        window: a.window,
+        secs: a.duration,
+        resend: Duration::from_millis(a.resend),
+    };
+    let r = cometbench::uploads(&a.udp, &load, &auth).await;
     println!(
         "uploads: {} acked in {:.2} s, {:.0}/s ({} resent, {} refused)",
         r.acked,

@@ -495,6 +495,24 @@ impl Comet {
         }
     }
 
+    /// A UDP socket bound to `addr` for [`Comet::serve_udp`], its receive buffer set to
+    /// `read_buffer` bytes (0: the system's default; the kernel caps it at
+    /// `net.core.rmem_max`): many devices sending at once overflow the default one (~200 KiB,
+    /// a few hundred datagrams) and the datagrams beyond are dropped until they are resent.
+    ///
+    /// # Errors
+    /// The address cannot be bound.
+    pub fn bind_udp(addr: SocketAddr, read_buffer: usize) -> std::io::Result<tokio::net::UdpSocket> {
+        let domain = if addr.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
+        let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+        if read_buffer > 0 {
+            s.set_recv_buffer_size(read_buffer)?;
+        }
+        s.set_nonblocking(true)?;
+        s.bind(&addr.into())?;
+        tokio::net::UdpSocket::from_std(s.into())
+    }
+
     /// Serves terminals over UDP on `socket`, one packet per datagram: a peer address becomes a
     /// connection with its login, and is forgotten once its session ended. Runs until dropped.
     pub async fn serve_udp(self: Arc<Self>, socket: Arc<tokio::net::UdpSocket>) {
@@ -929,6 +947,16 @@ mod tests {
                 vec![Ok(()); ms.len()]
             })
         }
+    }
+
+    #[tokio::test]
+    async fn a_udp_socket_with_a_larger_receive_buffer() {
+        let default = Comet::bind_udp("127.0.0.1:0".parse().unwrap(), 0).unwrap();
+        let big = Comet::bind_udp("127.0.0.1:0".parse().unwrap(), 1 << 20).unwrap();
+        let size = |s: &tokio::net::UdpSocket| socket2::SockRef::from(s).recv_buffer_size().unwrap();
+        // Linux doubles what is asked (bookkeeping), up to net.core.rmem_max
+        assert!(size(&big) >= (1 << 20).min(size(&default) * 2), "{} vs {}", size(&big), size(&default));
+        assert!(size(&big) > size(&default));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
