@@ -324,8 +324,10 @@ impl Gate {
                     out.flags = flags::REPLY | if r.json { flags::JSON } else { 0 };
                     return out;
                 }
-                // not reached (refused, reset before an answer): the next instance may be
-                Ok(Err(s)) if s.code() == tonic::Code::Unavailable => {
+                // not reached (refused, reset before an answer, or canceled by the client
+                // because the instance's connection closed before the call was dispatched: a
+                // killed instance): the next instance may be
+                Ok(Err(s)) if matches!(s.code(), tonic::Code::Unavailable | tonic::Code::Cancelled) => {
                     metrics::counter!("wsgate_retries_total").increment(1);
                     last = format!("{} ({}): {}", app, inst.addr, s.message());
                 }
