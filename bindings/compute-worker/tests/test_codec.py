@@ -47,3 +47,24 @@ def test_compression_above_the_threshold_only():
     assert zstandard.ZstdDecompressor().decompress(z, max_output_size=len(big)) == big
     noise = np.random.default_rng(1).bytes(10_000)
     assert zc._compress(noise, 1000) == (noise, False), "kept as is when it does not shrink"
+
+
+def test_frames_of_the_rust_bridge_read_here():
+    # as trigger-core's compute::proto encodes them (the bridge's side of the codec)
+    task = bytes.fromhex(
+        "87a474797065a47461736ba26964a27439a46b696e64a36f7066a7617474656d707402a8646561646c696e65cd7530"
+        "a47a737464c2a464617461c40d81a170c408000000000000f83f"
+    )
+    f = zc.decode_frame(task)
+    assert (f["type"], f["id"], f["kind"], f["attempt"], f["deadline"], f["zstd"]) == ("task", "t9", "opf", 2, 30000, False)
+    assert zc.f64_from(zc.unpack(f["data"])["p"]).tolist() == [1.5]
+    welcome = bytes.fromhex(
+        "84a474797065a777656c636f6d65a9686561727462656174cd1388a96d61785f6672616d65ce40000000"
+        "ae7a7374645f7468726573686f6c64ce00010000"
+    )
+    assert zc.decode_frame(welcome) == {
+        "type": "welcome",
+        "heartbeat": 5000,
+        "max_frame": 1 << 30,
+        "zstd_threshold": 65536,
+    }

@@ -519,6 +519,37 @@ mod tests {
         assert_eq!(Frame::decode(&extra, 100), Ok(Frame::Ping(5)));
     }
 
+    fn hex(s: &str) -> Bytes {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect::<Vec<u8>>().into()
+    }
+
+    /// Frames as the Python worker SDK (`bindings/compute-worker`, msgpack-python) encodes them.
+    #[test]
+    fn frames_of_the_python_worker_read_here() {
+        let result = hex(
+            "84a474797065a6726573756c74a26964a27431a47a737464c2a464617461c41581a178c410000000000000f83f0000000000000080",
+        );
+        let Frame::Result(d) = Frame::decode(&result, 1024).unwrap() else { panic!("a result") };
+        assert_eq!((d.id.as_str(), d.data.zstd), ("t1", false));
+        // {"x": bin(1.5, -0.0 little-endian)}
+        let body = d.data.body(1024).unwrap();
+        let floats: Vec<u64> = body[body.len() - 16..]
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()).to_bits())
+            .collect();
+        assert_eq!(floats, vec![1.5f64.to_bits(), (-0.0f64).to_bits()]);
+        let hello = hex("85a474797065a568656c6c6fa6776f726b6572a27079ac6361706162696c697469657391a36f7066ab636f6e63757272656e637903a776657273696f6e01");
+        assert_eq!(
+            Frame::decode(&hello, 1024).unwrap(),
+            Frame::Hello(Hello { worker: "py".into(), capabilities: vec!["opf".into()], concurrency: 3, version: 1 })
+        );
+        let error = hex("84a474797065a56572726f72a26964a27432a76d657373616765a4626f6f6da57265747279c2");
+        assert_eq!(
+            Frame::decode(&error, 1024).unwrap(),
+            Frame::Error(Failed { id: "t2".into(), message: "boom".into(), retry: false })
+        );
+    }
+
     proptest! {
         #[test]
         fn any_bytes_decode_or_refuse_without_panic(b in proptest::collection::vec(any::<u8>(), 0..512)) {
