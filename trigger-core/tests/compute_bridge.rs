@@ -153,9 +153,10 @@ async fn each_result_is_published_then_acknowledged_and_a_worker_gets_at_most_it
     w.hello(2).await;
     assert_eq!(b.room(), 2);
     for i in 0..5 {
-        assert!(b.submit(delivery(&log, &format!("t{i}"), format!("in{i}").as_bytes())));
+        assert!(b.submit(delivery(&log, &format!("t{i}"), format!("in{i}").as_bytes())).is_ok());
     }
-    assert!(!b.submit(delivery(&log, "t0", b"again")), "the same id while held: one task");
+    let again = b.submit(delivery(&log, "t0", b"again")).expect_err("the same id while held: one task");
+    assert_eq!(again.body.as_ref(), b"again");
     assert_eq!(b.room(), 0, "back-pressure: three wait for the two slots");
     let (a, c) = (w.task().await, w.task().await);
     assert!(tokio::time::timeout(Duration::from_millis(200), w.next()).await.is_err(), "at most 2 at once");
@@ -187,7 +188,7 @@ async fn a_lost_worker_s_task_completes_on_another_once() {
     let b = bridge(&log, Duration::from_secs(10));
     let mut w1 = connect(&b);
     w1.hello(1).await;
-    b.submit(delivery(&log, "t", b"x"));
+    b.submit(delivery(&log, "t", b"x")).unwrap();
     let t = w1.task().await;
     assert_eq!(t.attempt, 1);
     let mut w2 = connect(&b);
@@ -210,7 +211,7 @@ async fn a_slow_worker_s_task_goes_to_another_and_its_late_result_is_not_taken()
     let b = bridge(&log, Duration::from_millis(300));
     let mut slow = connect(&b);
     slow.hello(1).await;
-    b.submit(delivery(&log, "t", b"x"));
+    b.submit(delivery(&log, "t", b"x")).unwrap();
     slow.task().await;
     let mut fast = connect(&b);
     fast.hello(1).await;
@@ -229,7 +230,7 @@ async fn a_task_that_always_fails_is_dead_lettered_after_three_attempts() {
     let b = bridge(&log, Duration::from_secs(10));
     let mut w = connect(&b);
     w.hello(1).await;
-    b.submit(delivery(&log, "bad", b"x"));
+    b.submit(delivery(&log, "bad", b"x")).unwrap();
     for n in 1..=3 {
         let t = w.task().await;
         assert_eq!(t.attempt, n);
@@ -261,7 +262,7 @@ async fn protocol_violations_close_that_worker_with_a_reason_and_lose_nothing() 
         let mut w = connect(&b);
         w.hello(1).await;
         let id = format!("t{i}");
-        b.submit(delivery(&log, &id, b"x"));
+        b.submit(delivery(&log, &id, b"x")).unwrap();
         // whichever worker got it: if the good one did, answer it there
         w.to.send(frame).await.unwrap();
         match w.next().await {

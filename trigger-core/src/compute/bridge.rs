@@ -222,14 +222,18 @@ impl Bridge {
         }
     }
 
-    /// Takes a task from a consumer (false: a task of that id is held already; the delivery is
-    /// dropped unacknowledged, the broker's copy stays until the held one is done).
-    pub fn submit(self: &Arc<Self>, d: Delivery) -> bool {
+    /// Takes a task from a consumer.
+    ///
+    /// # Errors
+    /// The delivery, when a task of its id is held already (a broker's redelivery of a task
+    /// still running: the consumer drops it unacknowledged; another message with the same id:
+    /// the consumer may acknowledge it).
+    pub fn submit(self: &Arc<Self>, d: Delivery) -> Result<(), Box<Delivery>> {
         let now = Instant::now();
         let (id, kind, attempt) = (d.id.clone(), d.kind.clone(), d.attempt.max(1));
         let taken = self.inner().leases.submit(id, kind, d, attempt, now);
         self.pump(now);
-        taken
+        taken.map_err(Box::new)
     }
 
     /// Hands out what can be: each assignment as a `task` frame to its worker.
@@ -298,7 +302,9 @@ impl Bridge {
     fn requeue(self: &Arc<Self>, d: Delivery) {
         let now = Instant::now();
         let (id, kind) = (d.id.clone(), d.kind.clone());
-        self.inner().leases.submit(id, kind, d, 1, now);
+        if self.inner().leases.submit(id, kind, d, 1, now).is_err() {
+            tracing::warn!("a task put back was held again meanwhile");
+        }
         self.counts.retries.fetch_add(1, Ordering::Relaxed);
         self.pump(now);
     }

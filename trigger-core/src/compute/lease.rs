@@ -15,7 +15,7 @@
 //! let now = Instant::now();
 //! let mut l: Leases<u32, &str> = Leases::new(LeaseConfig::default());
 //! l.add_worker(1, vec![], 2);
-//! l.submit("t1".into(), "opf".into(), "body", 1, now);
+//! l.submit("t1".into(), "opf".into(), "body", 1, now).unwrap();
 //! let a = l.next(now).unwrap();
 //! assert_eq!((a.worker, a.id.as_str(), a.attempt), (1, "t1", 1));
 //! assert_eq!(l.done(&1, "t1"), Some("body"));
@@ -167,15 +167,18 @@ impl<W: Clone + Eq + Hash, T> Leases<W, T> {
     }
 
     /// A task from the broker, on its `attempt` (1 unless the broker redelivered it). A task
-    /// whose id is known already is the same task again: ignored (false).
-    pub fn submit(&mut self, id: String, kind: String, task: T, attempt: u32, _now: Instant) -> bool {
+    /// whose id is held already is the same task again: handed back.
+    ///
+    /// # Errors
+    /// The task, when one of its id is held.
+    pub fn submit(&mut self, id: String, kind: String, task: T, attempt: u32, _now: Instant) -> Result<(), T> {
         if self.tasks.contains_key(&id) {
-            return false;
+            return Err(task);
         }
         let entry = Entry { kind, task, attempts: attempt.saturating_sub(1), last_error: String::new() };
         self.tasks.insert(id.clone(), entry);
         self.ready.push_back(id);
-        true
+        Ok(())
     }
 
     /// Moves the retries that are due to the ready queue.
@@ -354,7 +357,7 @@ mod tests {
         l.add_worker("a", vec![], 2);
         assert_eq!(l.room(), 2);
         for i in 0..3 {
-            l.submit(format!("t{i}"), "k".into(), i, 1, now);
+            l.submit(format!("t{i}"), "k".into(), i, 1, now).unwrap();
         }
         assert_eq!(l.room(), 0, "three waiting for two slots");
         assert!(l.next(now).is_some() && l.next(now).is_some());
@@ -371,8 +374,8 @@ mod tests {
     fn capabilities_choose_the_worker_and_a_task_waits_for_one_that_can() {
         let (mut l, now) = table();
         l.add_worker("opf", vec!["opf".into()], 1);
-        l.submit("s".into(), "sim".into(), 1, 1, now);
-        l.submit("o".into(), "opf".into(), 2, 1, now);
+        l.submit("s".into(), "sim".into(), 1, 1, now).unwrap();
+        l.submit("o".into(), "opf".into(), 2, 1, now).unwrap();
         let a = l.next(now).unwrap();
         assert_eq!((a.worker, a.id.as_str()), ("opf", "o"), "the sim task waits");
         assert!(l.next(now).is_none());
@@ -385,7 +388,7 @@ mod tests {
         let (mut l, now) = table();
         l.add_worker("a", vec![], 1);
         l.add_worker("b", vec![], 1);
-        l.submit("t".into(), "k".into(), 7, 1, now);
+        l.submit("t".into(), "k".into(), 7, 1, now).unwrap();
         let first = l.next(now).unwrap().worker;
         let fates = l.remove_worker(&first, now);
         assert_eq!(fates, vec![("t".to_owned(), Fate::Retry(now + Duration::from_secs(1)))]);
@@ -405,7 +408,7 @@ mod tests {
     fn a_timeout_takes_the_task_back_and_the_slow_result_is_not_taken() {
         let (mut l, now) = table();
         l.add_worker("a", vec![], 1);
-        l.submit("t".into(), "k".into(), 1, 1, now);
+        l.submit("t".into(), "k".into(), 1, 1, now).unwrap();
         l.next(now).unwrap();
         assert_eq!(l.next_deadline(), Some(now + Duration::from_secs(10)));
         assert!(l.expire(now + Duration::from_secs(9)).is_empty());
@@ -422,7 +425,7 @@ mod tests {
     fn a_task_that_always_fails_is_dead_lettered_after_the_last_attempt() {
         let (mut l, mut now) = table();
         l.add_worker("a", vec![], 1);
-        l.submit("t".into(), "k".into(), 9, 1, now);
+        l.submit("t".into(), "k".into(), 9, 1, now).unwrap();
         let mut delays = vec![];
         loop {
             let a = l.next(now).unwrap();
@@ -448,16 +451,16 @@ mod tests {
     fn no_retry_dead_letters_at_once_and_a_redelivery_counts_its_attempts() {
         let (mut l, now) = table();
         l.add_worker("a", vec![], 1);
-        l.submit("t".into(), "k".into(), 1, 1, now);
+        l.submit("t".into(), "k".into(), 1, 1, now).unwrap();
         l.next(now).unwrap();
         assert!(matches!(l.failed(&"a", "t", "bad input".into(), false, now), Some(Fate::DeadLetter(1, _))));
         // a broker's third delivery of a task: its last attempt
-        l.submit("r".into(), "k".into(), 2, 3, now);
+        l.submit("r".into(), "k".into(), 2, 3, now).unwrap();
         assert_eq!(l.next(now).unwrap().attempt, 3);
         assert!(matches!(l.failed(&"a", "r", "x".into(), true, now), Some(Fate::DeadLetter(2, _))));
         // the same id twice: one task
-        assert!(l.submit("d".into(), "k".into(), 3, 1, now));
-        assert!(!l.submit("d".into(), "k".into(), 3, 1, now));
+        assert_eq!(l.submit("d".into(), "k".into(), 3, 1, now), Ok(()));
+        assert_eq!(l.submit("d".into(), "k".into(), 4, 1, now), Err(4));
         assert_eq!(l.len(), 1);
     }
 
