@@ -21,6 +21,9 @@
 //!   PostgreSQL or MySQL, claimed by a scanner with leases, results applied as upstream does.
 //! - [`holiday`] (feature `plan`): the mainland-China holiday calendar (spec §6.4) and its
 //!   `holiday_source` overrides; [`cron_log`] (feature `plan`): the `cron_exec_log` audit table.
+//! - `compute` (feature `compute`): the compute bridge's worker protocol (MsgPack frames,
+//!   float64 bodies, zstd) and its sans-IO lease table (concurrency, deadlines, retries,
+//!   dead letters, back-pressure).
 //!
 //! ## Tables
 //! This crate owns, creates and migrates its tables with sqlx migrations (`migrations/`,
@@ -54,6 +57,8 @@
 //! ```
 
 pub mod callback;
+#[cfg(feature = "compute")]
+pub mod compute;
 pub mod config;
 pub mod core;
 #[cfg(feature = "cron")]
