@@ -26,8 +26,8 @@ pub const ID_HEADER: &str = "Task-Id";
 /// A connection to the broker.
 #[derive(Clone)]
 pub enum Conn {
-    /// NATS JetStream.
-    Nats(jetstream::Context, jetstream::stream::Stream),
+    /// NATS JetStream (the stream's handle is large: boxed).
+    Nats(jetstream::Context, Box<jetstream::stream::Stream>),
     /// RabbitMQ: the publishing channel (confirms) and the connection.
     Rabbit(lapin::Channel, Arc<lapin::Connection>),
 }
@@ -59,7 +59,7 @@ pub async fn connect(b: &Broker) -> Result<Conn, String> {
             let cfg = jetstream::stream::Config { name: b.stream.clone(), subjects: subjects(b), ..Default::default() };
             let stream =
                 js.get_or_create_stream(cfg).await.map_err(|e| format!("JetStream stream {}: {e}", b.stream))?;
-            Ok(Conn::Nats(js, stream))
+            Ok(Conn::Nats(js, Box::new(stream)))
         }
         Kind::Rabbitmq => {
             let props = lapin::ConnectionProperties::default()
