@@ -8,6 +8,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(["compute.proto"], ["proto"])?;
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("compute_descriptor.bin"), fds.encode_to_vec())?;
-    tonic_prost_build::configure().compile_fds(fds)?;
+    // bodies as `Bytes`: a task's body goes to the worker without a copy
+    tonic_prost_build::configure().bytes(".compute.v1").compile_fds(fds)?;
     Ok(())
 }

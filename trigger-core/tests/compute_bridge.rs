@@ -70,6 +70,7 @@ fn delivery(log: &Arc<Log>, id: &str, body: &[u8]) -> Delivery {
         body: Bytes::copy_from_slice(body),
         attempt: 1,
         ack: Box::new(Acked(log.clone(), id.into())),
+        reply: None,
     }
 }
 

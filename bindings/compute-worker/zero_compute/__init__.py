@@ -139,6 +139,8 @@ class Task:
     deadline_ms: int
     data: bytes
     """The body (decompressed)."""
+    compressed: bool = False
+    """It came zstd-compressed."""
 
     def body(self) -> Any:
         """The body as MsgPack."""
@@ -241,9 +243,10 @@ class Worker:
 
     async def _run(self, f: dict, send: Callable, threshold: int) -> None:
         data = f.get("data") or b""
-        if f.get("zstd"):
+        compressed = bool(f.get("zstd"))
+        if compressed:
             data = zstandard.ZstdDecompressor().decompress(data, max_output_size=self.max_frame)
-        task = Task(f["id"], f.get("kind", ""), int(f.get("attempt", 1)), int(f.get("deadline", 0)), data)
+        task = Task(f["id"], f.get("kind", ""), int(f.get("attempt", 1)), int(f.get("deadline", 0)), data, compressed)
         try:
             if inspect.iscoroutinefunction(self.handler):
                 out = await self.handler(task)

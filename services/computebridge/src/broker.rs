@@ -193,6 +193,7 @@ pub async fn consume(conn: Conn, b: &Broker, bridge: Arc<Bridge>, ack_wait: Dura
                         body: msg.payload,
                         attempt: u32::try_from(delivered).unwrap_or(1).max(1),
                         ack: Box::new(NatsAck(acker)),
+                        reply: None,
                     };
                     // a redelivery of a task still running: dropped, unacknowledged (the
                     // running one's acknowledgement acknowledges this message)
@@ -224,6 +225,7 @@ pub async fn consume(conn: Conn, b: &Broker, bridge: Arc<Bridge>, ack_wait: Dura
                     body: Bytes::from(d.data),
                     attempt: if d.redelivered { 2 } else { 1 },
                     ack: Box::new(RabbitAck(d.acker)),
+                    reply: None,
                 };
                 // another message with the id of a task still running: the same task,
                 // acknowledged (the running one's message stays until it is done)

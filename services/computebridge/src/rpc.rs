@@ -1,4 +1,4 @@
-//! `compute.v1.Bridge`: the bridge's state.
+//! `compute.v1.Bridge`: the bridge's state, and tasks given directly.
 
 use crate::pb;
 use std::sync::Arc;
@@ -22,5 +22,16 @@ impl pb::bridge_server::Bridge for Api {
             dead: s.dead,
             refused: s.refused,
         }))
+    }
+
+    async fn run(&self, r: tonic::Request<pb::Task>) -> Result<tonic::Response<pb::Result>, tonic::Status> {
+        let t = r.into_inner();
+        if t.id.is_empty() {
+            return Err(tonic::Status::invalid_argument("id: empty"));
+        }
+        match self.0.run(t.id.clone(), t.kind, t.body).await {
+            Ok(body) => Ok(tonic::Response::new(pb::Result { id: t.id, body })),
+            Err(why) => Err(tonic::Status::aborted(why)),
+        }
     }
 }

@@ -60,7 +60,9 @@ pub async fn run(
         .map_err(|e| zero_svc::Error::Config(format!("Http.ListenOn {}: {e}", cfg.http.listen_on)))?;
     tracing::info!(addr = %http.local_addr()?, path = %cfg.http.path, "workers' WebSocket listening");
     let app = crate::ws::router(bridge.clone(), &cfg.http.path, cfg.max_frame);
-    let api = crate::pb::bridge_server::BridgeServer::new(crate::rpc::Api(bridge));
+    let api = crate::pb::bridge_server::BridgeServer::new(crate::rpc::Api(bridge))
+        .max_decoding_message_size(cfg.max_frame)
+        .max_encoding_message_size(cfg.max_frame);
     let r = zero_svc::grpc::serve_beside_http(
         listener,
         api,

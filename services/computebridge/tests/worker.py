@@ -18,6 +18,7 @@ capabilities = [c for c in (sys.argv[5] if len(sys.argv) > 5 else "").split(",")
 
 async def handle(task):
     print(f"got {task.id}", flush=True)
+    print(f"zstd {task.id} {task.compressed}", flush=True)
     body = task.body()
     if mode == "fail":
         raise zc.TaskFailed(f"{name} cannot do {task.id}")

@@ -33,6 +33,9 @@ pub trait Ack: Send + Sync + 'static {
     fn ack(self: Box<Self>) -> BoxFuture<'static, Result<(), String>>;
 }
 
+/// Where a direct task's result (or why it was dead-lettered) goes.
+pub type Reply = tokio::sync::oneshot::Sender<Result<Bytes, String>>;
+
 /// A task as a consumer received it.
 pub struct Delivery {
     /// Its id (a result names it; a second delivery of the same id while the first is held is
@@ -46,6 +49,9 @@ pub struct Delivery {
     pub attempt: u32,
     /// Acknowledges it.
     pub ack: Box<dyn Ack>,
+    /// A direct task's caller (not from a broker): the result goes there instead of the
+    /// outlet, and so does a dead letter's reason.
+    pub reply: Option<Reply>,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -236,6 +242,25 @@ impl Bridge {
         taken.map_err(Box::new)
     }
 
+    /// Runs a task given directly (not from a broker) and waits for its result.
+    ///
+    /// # Errors
+    /// Why it was dead-lettered; a task of that id held already.
+    pub async fn run(self: &Arc<Self>, id: String, kind: String, body: Bytes) -> Result<Bytes, String> {
+        struct NoAck;
+        impl Ack for NoAck {
+            fn ack(self: Box<Self>) -> BoxFuture<'static, Result<(), String>> {
+                Box::pin(async { Ok(()) })
+            }
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let d = Delivery { id, kind, body, attempt: 1, ack: Box::new(NoAck), reply: Some(tx) };
+        if let Err(d) = self.submit(d) {
+            return Err(format!("a task {:?} is running already", d.id));
+        }
+        rx.await.map_err(|_| "the bridge stopped".to_owned())?
+    }
+
     /// Hands out what can be: each assignment as a `task` frame to its worker.
     fn pump(self: &Arc<Self>, now: Instant) {
         let mut g = self.inner();
@@ -279,8 +304,15 @@ impl Bridge {
         }
     }
 
-    async fn dead_letter(self: Arc<Self>, id: String, d: Delivery, why: String) {
-        match self.outlet.dead_letter(&id, &d.kind, d.body.clone(), &why).await {
+    async fn dead_letter(self: Arc<Self>, id: String, mut d: Delivery, why: String) {
+        let published = match d.reply.take() {
+            Some(r) => {
+                let _ = r.send(Err(why.clone()));
+                Ok(())
+            }
+            None => self.outlet.dead_letter(&id, &d.kind, d.body.clone(), &why).await,
+        };
+        match published {
             Ok(()) => {
                 self.counts.dead.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("computebridge_dead_letters_total").increment(1);
@@ -326,7 +358,15 @@ impl Bridge {
             }
         };
         let t0 = Instant::now();
-        match self.outlet.result(&done.id, &d.kind, body).await {
+        let mut d = d;
+        let published = match d.reply.take() {
+            Some(r) => {
+                let _ = r.send(Ok(body));
+                Ok(())
+            }
+            None => self.outlet.result(&done.id, &d.kind, body).await,
+        };
+        match published {
             Ok(()) => {
                 if let Err(e) = d.ack.ack().await {
                     // redelivered by the broker later: the result's id makes it harmless
