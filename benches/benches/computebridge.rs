@@ -68,7 +68,9 @@ async fn rust_worker(url: &str, concurrency: u32) {
         while let Some(Ok(m)) = rx.next().await {
             let Message::Binary(b) = m else { continue };
             let out = match Frame::decode(&b, usize::MAX) {
-                Ok(Frame::Task(t)) => Frame::Result(Done { id: t.id, data: Payload { bytes: t.data.bytes, zstd: t.data.zstd } }),
+                Ok(Frame::Task(t)) => {
+                    Frame::Result(Done { id: t.id, data: Payload { bytes: t.data.bytes, zstd: t.data.zstd } })
+                }
                 Ok(Frame::Ping(t)) => Frame::Pong(t),
                 _ => continue,
             };
@@ -242,7 +244,9 @@ async fn nats(n: usize, window: usize) {
     let t0 = Instant::now();
     let consume = {
         let (b, broker) = (b.clone(), broker.clone());
-        tokio::spawn(async move { computebridge_svc::broker::consume(conn, &broker, b, Duration::from_secs(600)).await })
+        tokio::spawn(
+            async move { computebridge_svc::broker::consume(conn, &broker, b, Duration::from_secs(600)).await },
+        )
     };
     publish_all(broker.tasks.clone(), "task").await;
     while b.stats().done < n as u64 {

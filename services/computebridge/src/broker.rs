@@ -1,4 +1,5 @@
-//! The brokers: NATS JetStream (async-nats) and RabbitMQ (lapin, publisher confirms). A
+//! The brokers: NATS JetStream (async-nats), RabbitMQ (lapin, publisher confirms) and Kafka
+//! ([`crate::kafka`], rdkafka). A
 //! consumer takes only as many tasks as the workers have room for ([`Bridge::wait_room`]); a
 //! task is acknowledged by the bridge once its result (or dead letter) is published here.
 
@@ -30,6 +31,8 @@ pub enum Conn {
     Nats(jetstream::Context, Box<jetstream::stream::Stream>),
     /// RabbitMQ: the publishing channel (confirms) and the connection.
     Rabbit(lapin::Channel, Arc<lapin::Connection>),
+    /// Kafka: the producer (the consumer is made by [`consume`]).
+    Kafka(crate::kafka::KafkaConn),
 }
 
 impl std::fmt::Debug for Conn {
@@ -37,6 +40,7 @@ impl std::fmt::Debug for Conn {
         f.write_str(match self {
             Conn::Nats(..) => "Conn::Nats",
             Conn::Rabbit(..) => "Conn::Rabbit",
+            Conn::Kafka(..) => "Conn::Kafka",
         })
     }
 }
@@ -61,6 +65,7 @@ pub async fn connect(b: &Broker) -> Result<Conn, String> {
                 js.get_or_create_stream(cfg).await.map_err(|e| format!("JetStream stream {}: {e}", b.stream))?;
             Ok(Conn::Nats(js, Box::new(stream)))
         }
+        Kind::Kafka => crate::kafka::connect(b).map(Conn::Kafka),
         Kind::Rabbitmq => {
             let props = lapin::ConnectionProperties::default()
                 .with_executor(tokio_executor_trait::Tokio::current())
@@ -110,6 +115,7 @@ impl Conn {
                 let ack = js.publish_with_headers(to.to_owned(), h, body).await.map_err(|e| format!("publish: {e}"))?;
                 ack.await.map(|_| ()).map_err(|e| format!("JetStream ack: {e}"))
             }
+            Conn::Kafka(k) => k.publish(to, id, kind, &body, error).await,
             Conn::Rabbit(ch, _) => {
                 let mut props = lapin::BasicProperties::default()
                     .with_delivery_mode(2)
@@ -156,6 +162,7 @@ impl Ack for RabbitAck {
 /// Why the consumer stopped.
 pub async fn consume(conn: Conn, b: &Broker, bridge: Arc<Bridge>, ack_wait: Duration) -> Result<(), String> {
     match conn {
+        Conn::Kafka(_) => crate::kafka::consume(b, bridge).await,
         Conn::Nats(_, stream) => {
             let cfg = jetstream::consumer::pull::Config {
                 durable_name: Some(b.durable.clone()),

@@ -50,6 +50,8 @@ pub enum Kind {
     Nats,
     /// RabbitMQ.
     Rabbitmq,
+    /// Kafka.
+    Kafka,
 }
 
 /// `Broker`.

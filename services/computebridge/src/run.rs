@@ -30,6 +30,7 @@ pub async fn run(
         Kind::None => "none".to_owned(),
         Kind::Nats => format!("NATS JetStream {} ({})", cfg.broker.tasks, cfg.broker.stream),
         Kind::Rabbitmq => format!("RabbitMQ {}", cfg.broker.tasks),
+        Kind::Kafka => format!("Kafka {} (group {})", cfg.broker.tasks, cfg.broker.durable),
     };
     zero_svc::dashboard::Dashboard::new(cfg.base.dashboard.auth())
         .panel(crate::dashboard::BridgePanel::new(bridge.clone(), broker))

@@ -1,5 +1,5 @@
 //! The bridge binary with the machine's RabbitMQ (127.0.0.1:5672) and NATS JetStream
-//! (127.0.0.1:4222) and Python workers on the worker SDK (`bindings/compute-worker`, run from the
+//! (127.0.0.1:4222), and Kafka (a tansu broker started here), and Python workers on the worker SDK (`bindings/compute-worker`, run from the
 //! tree with `tests/worker.py`): tasks processed, each result published once; a worker killed
 //! with SIGKILL mid-task: the task completes on another worker, once; a task that always fails
 //! ends in the dead letters after its attempts; nothing is left unacknowledged.
@@ -29,7 +29,11 @@ struct Bridge {
 
 fn bridge(broker: &str, name: &str) -> Bridge {
     let (grpc, http) = (free_port(), free_port());
-    let (kind, url) = if broker == "nats" { ("nats", NATS) } else { ("rabbitmq", RABBIT) };
+    let (kind, url) = match broker {
+        "nats" => ("nats", NATS.to_owned()),
+        "rabbitmq" => ("rabbitmq", RABBIT.to_owned()),
+        kafka => ("kafka", kafka.to_owned()),
+    };
     let yaml = format!(
         "ListenOn: 127.0.0.1:{grpc}\nPrometheus: {{ListenOn: ''}}\nHttp: {{ListenOn: '127.0.0.1:{http}', Path: /worker}}\n\
          Broker: {{Kind: {kind}, Url: '{url}', Tasks: {name}.tasks, Stream: {stream}, Durable: {stream}-bridge, \
@@ -287,4 +291,66 @@ async fn nats_tasks_once_each_and_a_task_that_always_fails_is_dead_lettered() {
     let info = c.info().await.unwrap();
     assert_eq!((info.num_ack_pending, info.num_pending), (0, 0), "{info:?}");
     let _ = js.delete_stream(&stream_name).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_tasks_once_each_with_offsets_committed() {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let port = free_port();
+    let _tansu = testkit::kafka::tansu(port);
+    let brokers = format!("127.0.0.1:{port}");
+    let name = format!("cb-kafka-{}", std::process::id());
+    for t in ["tasks", "results", "dead"] {
+        testkit::kafka::create_topic(&brokers, &format!("{name}.{t}")).await;
+    }
+    let b = bridge(&brokers, &name);
+    let _w1 = worker(&b, "k1", 2, "echo", "");
+    let _w2 = worker(&b, "k2", 2, "echo", "");
+    until_stats(&b, "two workers", |s| s.workers == 2).await;
+    let producer: FutureProducer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", &brokers).set("acks", "all").create().unwrap();
+    let topic = format!("{name}.tasks");
+    for i in 0..20i64 {
+        let id = format!("k{i}");
+        let h = rdkafka::message::OwnedHeaders::new()
+            .insert(rdkafka::message::Header { key: "Task-Id", value: Some(id.as_str()) });
+        let payload = body(i, 0.0);
+        let rec = FutureRecord::to(&topic).key(&id).payload(&payload).headers(h);
+        producer.send(rec, Duration::from_secs(10)).await.unwrap();
+    }
+    until_stats(&b, "20 done", |s| s.done == 20 && s.held == 0).await;
+    let results = testkit::kafka::read_records(&brokers, &format!("{name}.results")).await;
+    let mut ids: Vec<&str> = results.iter().map(|(k, _)| k.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!((results.len(), ids.len()), (20, 20), "each result once");
+    for (id, payload) in &results {
+        assert_eq!(format!("k{}", result(payload).1), *id);
+    }
+    // the group's offsets committed past every task (auto-commit of the stored offsets)
+    use rdkafka::consumer::Consumer as _;
+    let group = format!("{}-bridge", name.replace(['.', '-'], "_").to_uppercase());
+    let probe: rdkafka::consumer::BaseConsumer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", &brokers).set("group.id", &group).create().unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..3 {
+        tpl.add_partition(&format!("{name}.tasks"), p);
+    }
+    let deadline = Instant::now() + T;
+    loop {
+        let c = probe.committed_offsets(tpl.clone(), Duration::from_secs(5)).unwrap();
+        let sum: i64 = c
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                rdkafka::Offset::Offset(o) => Some(o),
+                _ => None,
+            })
+            .sum();
+        if sum == 20 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "committed offsets {c:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
