@@ -261,10 +261,12 @@ impl Bridge {
         rx.await.map_err(|_| "the bridge stopped".to_owned())?
     }
 
-    /// Hands out what can be: each assignment as a `task` frame to its worker.
+    /// Hands out what can be: each assignment as a `task` frame to its worker. A worker whose
+    /// connection's queue is full gets the task back in line (it is handed out again at the
+    /// next result or task).
     fn pump(self: &Arc<Self>, now: Instant) {
         let mut g = self.inner();
-        let mut full = vec![];
+        let mut full = 0;
         while let Some(a) = g.leases.next(now) {
             let task = Frame::Task(proto::Task {
                 id: a.id.clone(),
@@ -274,20 +276,21 @@ impl Bridge {
                 data: Payload::encode(a.task.body.clone(), self.cfg.zstd_threshold),
             });
             let (w, id) = (a.worker, a.id);
-            match g.out.get(&w) {
-                Some(tx) if tx.try_send(task.encode()).is_ok() => {
-                    metrics::counter!("computebridge_tasks_sent_total").increment(1);
-                }
-                // the worker's queue is full or it is gone: the lease runs out and retries
-                _ => full.push((w, id)),
+            if g.out.get(&w).is_some_and(|tx| tx.try_send(task.encode()).is_ok()) {
+                metrics::counter!("computebridge_tasks_sent_total").increment(1);
+            } else {
+                g.leases.unlease(&w, &id);
+                full += 1;
+                break;
             }
         }
+        let running = g.leases.running();
         drop(g);
-        if !full.is_empty() {
-            tracing::warn!(tasks = full.len(), "worker queues full: the tasks wait for their lease's end");
+        if full > 0 {
+            tracing::debug!("a worker's queue is full: the task waits for the next turn");
         }
         self.timer.notify_one();
-        metrics::gauge!("computebridge_tasks_in_flight").set(self.inner().leases.running() as f64);
+        metrics::gauge!("computebridge_tasks_in_flight").set(running as f64);
     }
 
     /// Seals a task's fate taken back from a worker.

@@ -84,9 +84,11 @@ pub enum Fate<T> {
 }
 
 #[derive(Debug)]
-struct Entry<T> {
+struct Entry<W, T> {
     kind: String,
     task: T,
+    /// The worker of the last attempt (a retry goes to another when one can take it).
+    last: Option<W>,
     /// Attempts made (the running one included).
     attempts: u32,
     last_error: String,
@@ -114,7 +116,7 @@ impl Worker {
 pub struct Leases<W, T> {
     cfg: LeaseConfig,
     workers: HashMap<W, Worker>,
-    tasks: HashMap<String, Entry<T>>,
+    tasks: HashMap<String, Entry<W, T>>,
     /// Ready, in arrival order.
     ready: VecDeque<String>,
     /// Waiting for a retry: (when, id).
@@ -175,7 +177,7 @@ impl<W: Clone + Eq + Hash, T> Leases<W, T> {
         if self.tasks.contains_key(&id) {
             return Err(task);
         }
-        let entry = Entry { kind, task, attempts: attempt.saturating_sub(1), last_error: String::new() };
+        let entry = Entry { kind, task, last: None, attempts: attempt.saturating_sub(1), last_error: String::new() };
         self.tasks.insert(id.clone(), entry);
         self.ready.push_back(id);
         Ok(())
@@ -194,17 +196,17 @@ impl<W: Clone + Eq + Hash, T> Leases<W, T> {
     }
 
     /// The next task to hand out, and the worker for it (the free worker taking its kind with
-    /// the most free slots), leased until `now` + the deadline; `None` when nothing is ready
-    /// or no worker can take what is.
+    /// the most free slots, another than the last attempt's when one can), leased until `now` +
+    /// the deadline; `None` when nothing is ready or no worker can take what is.
     pub fn next(&mut self, now: Instant) -> Option<Assignment<'_, W, T>> {
         self.due(now);
         let (pos, worker) = self.ready.iter().enumerate().find_map(|(i, id)| {
-            let kind = &self.tasks.get(id)?.kind;
+            let e = self.tasks.get(id)?;
             let w = self
                 .workers
                 .iter()
-                .filter(|(_, w)| w.free() > 0 && w.takes(kind))
-                .max_by_key(|(_, w)| w.free())
+                .filter(|(_, w)| w.free() > 0 && w.takes(&e.kind))
+                .max_by_key(|(k, w)| (e.last.as_ref() != Some(*k), w.free()))
                 .map(|(k, _)| k.clone())?;
             Some((i, w))
         })?;
@@ -215,6 +217,7 @@ impl<W: Clone + Eq + Hash, T> Leases<W, T> {
         self.ends.insert((until, id.clone()));
         let e = self.tasks.get_mut(&id)?;
         e.attempts += 1;
+        e.last = Some(worker.clone());
         Some(Assignment {
             worker,
             id,
@@ -239,6 +242,19 @@ impl<W: Clone + Eq + Hash, T> Leases<W, T> {
             }
             _ => false,
         }
+    }
+
+    /// Takes back a lease that could not be handed to its worker (its connection's queue was
+    /// full): the task is first in line again, the attempt not counted.
+    pub fn unlease(&mut self, w: &W, id: &str) -> bool {
+        if !self.release(w, id) {
+            return false;
+        }
+        if let Some(e) = self.tasks.get_mut(id) {
+            e.attempts = e.attempts.saturating_sub(1);
+        }
+        self.ready.push_front(id.to_owned());
+        true
     }
 
     /// `w`'s result for `id`: the task, to acknowledge once the result is published; `None`
@@ -462,6 +478,20 @@ mod tests {
         assert_eq!(l.submit("d".into(), "k".into(), 3, 1, now), Ok(()));
         assert_eq!(l.submit("d".into(), "k".into(), 4, 1, now), Err(4));
         assert_eq!(l.len(), 1);
+    }
+
+    #[test]
+    fn an_unleased_task_is_first_again_on_the_same_attempt() {
+        let (mut l, now) = table();
+        l.add_worker("a", vec![], 2);
+        l.submit("t1".into(), "k".into(), 1, 1, now).unwrap();
+        l.submit("t2".into(), "k".into(), 2, 1, now).unwrap();
+        let first = l.next(now).unwrap().id;
+        assert!(l.unlease(&"a", &first));
+        assert!(!l.unlease(&"a", &first), "no lease any more");
+        let a = l.next(now).unwrap();
+        assert_eq!((a.id.as_str(), a.attempt), (first.as_str(), 1));
+        assert_eq!(l.running(), 1);
     }
 
     #[test]
