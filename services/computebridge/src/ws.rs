@@ -39,7 +39,15 @@ async fn serve(bridge: Arc<Bridge>, socket: WebSocket) {
         }
         let _ = sink.close().await;
     });
+    // a message the WebSocket layer refused (larger than its limit): told in the bye
+    let refused: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+    let seen = refused.clone();
     let frames = stream
+        .inspect(move |m| {
+            if let Err(e) = m {
+                *seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e.to_string());
+            }
+        })
         .take_while(|m| {
             std::future::ready(matches!(
                 m,
@@ -54,7 +62,13 @@ async fn serve(bridge: Arc<Bridge>, socket: WebSocket) {
                 _ => None,
             })
         });
-    let why = bridge.serve_worker(Box::pin(frames), tx).await;
+    let why = bridge.serve_worker(Box::pin(frames), tx.clone()).await;
+    let refused = refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+    if let Some(e) = refused {
+        let bye = trigger_core::compute::proto::Frame::Bye(format!("refused: {e}"));
+        let _ = tx.send(bye.encode()).await;
+    }
+    drop(tx);
     tracing::debug!(reason = %why, "worker connection ended");
     let _ = writer.await;
 }

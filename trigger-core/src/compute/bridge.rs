@@ -345,7 +345,15 @@ impl Bridge {
     }
 
     async fn finished(self: Arc<Self>, w: WorkerId, done: proto::Done) {
-        let taken = self.inner().leases.done(&w, &done.id);
+        let taken = {
+            let mut g = self.inner();
+            let started = g.leases.started(&done.id);
+            let taken = g.leases.done(&w, &done.id);
+            if let (Some(t), true) = (started, taken.is_some()) {
+                metrics::histogram!("computebridge_task_seconds").record(t.elapsed().as_secs_f64());
+            }
+            taken
+        };
         let Some(d) = taken else {
             tracing::debug!(task = %done.id, "a late or unknown result: not taken");
             return;

@@ -89,6 +89,8 @@ struct Entry<W, T> {
     task: T,
     /// The worker of the last attempt (a retry goes to another when one can take it).
     last: Option<W>,
+    /// When the last attempt was handed out.
+    started: Option<Instant>,
     /// Attempts made (the running one included).
     attempts: u32,
     last_error: String,
@@ -177,7 +179,14 @@ impl<W: Clone + Eq + Hash, T> Leases<W, T> {
         if self.tasks.contains_key(&id) {
             return Err(task);
         }
-        let entry = Entry { kind, task, last: None, attempts: attempt.saturating_sub(1), last_error: String::new() };
+        let entry = Entry {
+            kind,
+            task,
+            last: None,
+            started: None,
+            attempts: attempt.saturating_sub(1),
+            last_error: String::new(),
+        };
         self.tasks.insert(id.clone(), entry);
         self.ready.push_back(id);
         Ok(())
@@ -218,6 +227,7 @@ impl<W: Clone + Eq + Hash, T> Leases<W, T> {
         let e = self.tasks.get_mut(&id)?;
         e.attempts += 1;
         e.last = Some(worker.clone());
+        e.started = Some(now);
         Some(Assignment {
             worker,
             id,
@@ -242,6 +252,11 @@ impl<W: Clone + Eq + Hash, T> Leases<W, T> {
             }
             _ => false,
         }
+    }
+
+    /// When `id`'s current attempt was handed out.
+    pub fn started(&self, id: &str) -> Option<Instant> {
+        self.tasks.get(id)?.started
     }
 
     /// Takes back a lease that could not be handed to its worker (its connection's queue was
