@@ -2,7 +2,8 @@
 //! (127.0.0.1:4222), and Kafka (a tansu broker started here), and Python workers on the worker SDK (`bindings/compute-worker`, run from the
 //! tree with `tests/worker.py`): tasks processed, each result published once; a worker killed
 //! with SIGKILL mid-task: the task completes on another worker, once; a task that always fails
-//! ends in the dead letters after its attempts; nothing is left unacknowledged.
+//! ends in the dead letters after its attempts; nothing is left unacknowledged; results reach
+//! the platform's streamevent service too (its SQLite table read afterwards).
 
 use async_nats::jetstream;
 use futures_util::StreamExt;
@@ -28,6 +29,11 @@ struct Bridge {
 }
 
 fn bridge(broker: &str, name: &str) -> Bridge {
+    bridge_with(broker, name, "")
+}
+
+/// With `extra` YAML lines.
+fn bridge_with(broker: &str, name: &str, extra: &str) -> Bridge {
     let (grpc, http) = (free_port(), free_port());
     let (kind, url) = match broker {
         "nats" => ("nats", NATS.to_owned()),
@@ -38,7 +44,7 @@ fn bridge(broker: &str, name: &str) -> Bridge {
         "ListenOn: 127.0.0.1:{grpc}\nPrometheus: {{ListenOn: ''}}\nHttp: {{ListenOn: '127.0.0.1:{http}', Path: /worker}}\n\
          Broker: {{Kind: {kind}, Url: '{url}', Tasks: {name}.tasks, Stream: {stream}, Durable: {stream}-bridge, \
          Results: {name}.results, DeadLetters: {name}.dead}}\n\
-         Lease: {{Deadline: 20s, MaxAttempts: 3, Backoff: 100ms, MaxBackoff: 500ms}}\nHeartbeat: 500ms\nGracePeriod: 1s\n",
+         Lease: {{Deadline: 20s, MaxAttempts: 3, Backoff: 100ms, MaxBackoff: 500ms}}\nHeartbeat: 500ms\nGracePeriod: 1s\n{extra}",
         stream = name.replace(['.', '-'], "_").to_uppercase()
     );
     let file = ConfigFile::new("computebridge.yaml", &yaml);
@@ -207,7 +213,21 @@ async fn rabbitmq_tasks_once_each_and_a_killed_worker_s_task_completes_on_anothe
 async fn nats_tasks_once_each_and_a_task_that_always_fails_is_dead_lettered() {
     let name = format!("cb-nats-{}", std::process::id());
     let stream_name = name.replace(['.', '-'], "_").to_uppercase();
-    let b = bridge("nats", &name);
+    // the platform's streamevent service (the workspace's binary, SQLite), given each result too
+    let se_dir = std::env::temp_dir().join(format!("cb_se_{}", std::process::id()));
+    std::fs::create_dir_all(&se_dir).unwrap();
+    let se_port = free_port();
+    let _se = ChildGuard(
+        Command::new(testkit::service::workspace_bin("streamevent"))
+            .env("ZERO_LISTENON", format!("127.0.0.1:{se_port}"))
+            .env("ZERO_PROMETHEUS", "{ListenOn: ''}")
+            .env("ZERO_DB", format!("{{DataSource: 'sqlite://{}/se.db', Migrate: true}}", se_dir.display()))
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the streamevent binary"),
+    );
+    wait_listening(se_port, Duration::from_secs(20));
+    let b = bridge_with("nats", &name, &format!("StreamEventConf: {{Endpoints: ['127.0.0.1:{se_port}'], Timeout: 5000}}\n"));
     let client = async_nats::connect(NATS).await.expect("NATS on 127.0.0.1:4222");
     let js = jetstream::new(client);
     // the bridge makes the stream; wait for it
@@ -286,6 +306,15 @@ async fn nats_tasks_once_each_and_a_task_that_always_fails_is_dead_lettered() {
     let why = dead[0].2.clone().unwrap_or_default();
     assert!(why.contains("nbad cannot do doomed") && why.contains("attempt 3 of 3"), "{why}");
     assert!(!ids.contains(&"doomed".to_owned()));
+    // streamevent recorded each result as a WebSocket message (session: the kind, id: the task)
+    let q = "select count(distinct json_extract(payload, '$.msgId')) from inbound_event where kind = 'ws' \
+             and json_extract(payload, '$.sessionId') = 'echo'";
+    let out = Command::new("python3")
+        .args(["-c", &format!("import sqlite3; print(sqlite3.connect('{}/se.db').execute(\"{q}\").fetchone()[0])", se_dir.display())])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "20", "{}", String::from_utf8_lossy(&out.stderr));
+    let _ = std::fs::remove_dir_all(&se_dir);
     // nothing left unacknowledged on the bridge's consumer
     let mut c: jetstream::consumer::PullConsumer = stream.get_consumer(&format!("{stream_name}-bridge")).await.unwrap();
     let info = c.info().await.unwrap();
