@@ -227,7 +227,11 @@ async fn nats_tasks_once_each_and_a_task_that_always_fails_is_dead_lettered() {
             .expect("the streamevent binary"),
     );
     wait_listening(se_port, Duration::from_secs(20));
-    let b = bridge_with("nats", &name, &format!("StreamEventConf: {{Endpoints: ['127.0.0.1:{se_port}'], Timeout: 5000}}\n"));
+    let b = bridge_with(
+        "nats",
+        &name,
+        &format!("StreamEventConf: {{Endpoints: ['127.0.0.1:{se_port}'], Timeout: 5000}}\n"),
+    );
     let client = async_nats::connect(NATS).await.expect("NATS on 127.0.0.1:4222");
     let js = jetstream::new(client);
     // the bridge makes the stream; wait for it
@@ -310,7 +314,13 @@ async fn nats_tasks_once_each_and_a_task_that_always_fails_is_dead_lettered() {
     let q = "select count(distinct json_extract(payload, '$.msgId')) from inbound_event where kind = 'ws' \
              and json_extract(payload, '$.sessionId') = 'echo'";
     let out = Command::new("python3")
-        .args(["-c", &format!("import sqlite3; print(sqlite3.connect('{}/se.db').execute(\"{q}\").fetchone()[0])", se_dir.display())])
+        .args([
+            "-c",
+            &format!(
+                "import sqlite3; print(sqlite3.connect('{}/se.db').execute(\"{q}\").fetchone()[0])",
+                se_dir.display()
+            ),
+        ])
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "20", "{}", String::from_utf8_lossy(&out.stderr));
