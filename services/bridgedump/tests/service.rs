@@ -110,9 +110,10 @@ async fn kill_9_mid_burst_leaves_whole_files_for_every_acknowledged_request() {
     wait_listening(port, Duration::from_secs(30));
     let api = BridgeDumpRpcClient::connect(format!("http://127.0.0.1:{port}")).await.unwrap();
     // 8 writers, each sending requests until the server dies; each remembers what was acked
+    let progress = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut writers = Vec::new();
     for w in 0..8 {
-        let mut api = api.clone();
+        let (mut api, progress) = (api.clone(), progress.clone());
         writers.push(tokio::spawn(async move {
             let mut acked = Vec::new();
             for i in 0.. {
@@ -120,14 +121,22 @@ async fn kill_9_mid_burst_leaves_whole_files_for_every_acknowledged_request() {
                 let d =
                     pb::FaultWaveData { acci_id: id.clone(), wave_data: "1,2,3,".repeat(200), ..Default::default() };
                 match api.cable_fault_wave(pb::CableFaultWaveReq { data: vec![d] }).await {
-                    Ok(_) => acked.push(id),
+                    Ok(_) => {
+                        acked.push(id);
+                        progress.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     Err(_) => break,
                 }
             }
             acked
         }));
     }
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // killed mid-burst: once the burst is well under way (a loaded machine is slow to start it)
+    let started = std::time::Instant::now();
+    while progress.load(std::sync::atomic::Ordering::Relaxed) < 100 && started.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
     svc.0.kill().unwrap();
     svc.0.wait().unwrap();
     let mut acked = Vec::new();
