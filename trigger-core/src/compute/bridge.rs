@@ -266,6 +266,7 @@ impl Bridge {
     /// next result or task).
     fn pump(self: &Arc<Self>, now: Instant) {
         let mut g = self.inner();
+        let before = g.leases.next_deadline();
         let mut full = 0;
         while let Some(a) = g.leases.next(now) {
             let task = Frame::Task(proto::Task {
@@ -285,11 +286,16 @@ impl Bridge {
             }
         }
         let running = g.leases.running();
+        let after = g.leases.next_deadline();
         drop(g);
         if full > 0 {
             tracing::debug!("a worker's queue is full: the task waits for the next turn");
         }
-        self.timer.notify_one();
+        // the timer is woken only when the earliest deadline came sooner (not per task: a new
+        // lease ends after those already running)
+        if after.is_some_and(|a| before.is_none_or(|b| a < b)) {
+            self.timer.notify_one();
+        }
         metrics::gauge!("computebridge_tasks_in_flight").set(running as f64);
     }
 
@@ -297,6 +303,8 @@ impl Bridge {
     fn fate(self: &Arc<Self>, id: String, fate: Fate<Delivery>) {
         match fate {
             Fate::Retry(_) => {
+                // the retry's time may come before what the timer waits for
+                self.timer.notify_one();
                 self.counts.retries.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("computebridge_retries_total").increment(1);
             }
