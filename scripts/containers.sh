@@ -46,7 +46,9 @@ fi
 export PODMAN_HOST_TEST="unix:///run/podman/podman.sock"
 if ! curl -fs --unix-socket /run/podman/podman.sock http://d/_ping >/dev/null 2>&1; then
     mkdir -p /run/podman
-    podman system service --time=0 "$PODMAN_HOST_TEST" >target/podman.log 2>&1 &
+    # from a directory of its own: conmon writes an `oom` file into its working directory when a
+    # container is killed for memory (the events test's hog), which left one in the repository
+    (cd /run/podman && exec podman system service --time=0 "$PODMAN_HOST_TEST") >target/podman.log 2>&1 &
     STARTED_PIDS="$STARTED_PIDS $!"
     for _ in $(seq 1 60); do curl -fs --unix-socket /run/podman/podman.sock http://d/_ping >/dev/null 2>&1 && break; sleep 0.5; done
     curl -fs --unix-socket /run/podman/podman.sock http://d/_ping >/dev/null
