@@ -232,6 +232,15 @@ fn main() {
             echoes.push(Arc::new(Client::connect(&format!("{echo_url}?uid=e{k}"), None).await.expect("connect")));
         }
         let echoes = Arc::new(echoes);
+        // warm-up, not measured: each connection's first request (the frontend's channel to
+        // chat, the room's first read) and the direct and echo paths' first calls; without it
+        // the first rate's p99 carried ~60 ms of start-up
+        let warm = json!({"room": "bench", "limit": 1});
+        for c in clients.iter().take(conns).chain(echoes.iter()) {
+            let _ = c.request_json(chat_svc::HISTORY, &warm).await;
+        }
+        let body: bytes::Bytes = warm.to_string().into();
+        let _ = direct.clone().handle(pb::HandleReq { protocol: chat_svc::HISTORY, payload: body, json: true, ..Default::default() }).await;
         for rate in rates {
             let routed: Vec<Arc<Client>> = clients.iter().take(conns).cloned().collect();
             let req = json!({"room": "bench", "limit": 1});
